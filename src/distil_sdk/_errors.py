@@ -1,0 +1,185 @@
+"""The SDK's exception family.
+
+Every error the SDK raises on purpose derives from :class:`DistilError`, so callers can catch
+one type. HTTP failures carry the status code, the server's message, the request method and
+URL - never the credentials used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .types.validation import ValidationReport
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "DataValidationError",
+    "DistilError",
+    "GoneError",
+    "InternalServerError",
+    "JobFailedError",
+    "JobTimeoutError",
+    "NotFoundError",
+    "PaymentRequiredError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "UnprocessableEntityError",
+    "UnsafeArchiveError",
+    "ModelLoadError",
+]
+
+
+class DistilError(Exception):
+    """Base class of every exception raised by ``distil_sdk``."""
+
+
+class APIError(DistilError):
+    """A problem talking to the platform (connection, timeout or an error status)."""
+
+    def __init__(self, message: str, *, method: str | None = None, url: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.method = method
+        self.url = url
+
+
+class APIConnectionError(APIError):
+    """The request never got an HTTP response (DNS, refused, reset...)."""
+
+
+class APITimeoutError(APIConnectionError):
+    """The request timed out."""
+
+
+class APIStatusError(APIError):
+    """The platform answered with a 4xx/5xx status.
+
+    Attributes:
+        status_code: the HTTP status.
+        body: the decoded JSON body when there is one, else the text (truncated).
+        response: the :class:`httpx.Response`, when available.
+    """
+
+    status_code: int = 0
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        method: str | None = None,
+        url: str | None = None,
+        body: Any = None,
+        response: httpx.Response | None = None,
+    ) -> None:
+        super().__init__(message, method=method, url=url)
+        self.status_code = status_code
+        self.body = body
+        self.response = response
+
+    def __str__(self) -> str:
+        where = f" ({self.method} {self.url})" if self.method and self.url else ""
+        return f"{self.status_code}: {self.message}{where}"
+
+
+class BadRequestError(APIStatusError):
+    """400."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: missing, wrong or expired credentials."""
+
+
+class PaymentRequiredError(APIStatusError):
+    """402: out of credits."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403."""
+
+
+class NotFoundError(APIStatusError):
+    """404."""
+
+
+class ConflictError(APIStatusError):
+    """409."""
+
+
+class GoneError(APIStatusError):
+    """410."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: the platform rejected the request body (for uploads: the findings are in ``body``)."""
+
+
+class RateLimitError(APIStatusError):
+    """429."""
+
+
+class InternalServerError(APIStatusError):
+    """5xx."""
+
+
+_STATUS_ERRORS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    402: PaymentRequiredError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    410: GoneError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def status_error_class(status_code: int) -> type[APIStatusError]:
+    """The exception class for an HTTP error status."""
+    if status_code >= 500:
+        return InternalServerError
+    return _STATUS_ERRORS.get(status_code, APIStatusError)
+
+
+class JobFailedError(DistilError):
+    """A platform job (upload, teacher evaluation, training) ended in failure or was stopped."""
+
+    def __init__(self, message: str, *, job_id: str, status: str, record: Any = None) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.status = status
+        self.record = record
+
+
+class JobTimeoutError(DistilError, TimeoutError):
+    """``wait()`` gave up before the job reached a final status."""
+
+    def __init__(self, message: str, *, job_id: str, last_record: Any = None) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.last_record = last_record
+
+
+class DataValidationError(DistilError, ValueError):
+    """A task bundle has errors that the platform would reject. ``report`` lists them all."""
+
+    def __init__(self, report: ValidationReport, message: str | None = None) -> None:
+        self.report = report
+        super().__init__(message or report.summary())
+
+
+class UnsafeArchiveError(DistilError, ValueError):
+    """An archive holds a member that would escape the extraction folder or is not a plain file."""
+
+
+class ModelLoadError(DistilError, OSError):
+    """A model folder or archive is missing a file or holds a corrupt one (the file is named)."""
