@@ -1,0 +1,49 @@
+"""Teachers for the local platform and the factory that picks one.
+
+``DISTIL_TEACHER_BASE_URL`` set in the environment selects the LLM teacher (any OpenAI-compatible
+chat API; model = ``base.teacher_model_name``, key from ``DISTIL_TEACHER_API_KEY``). Otherwise the
+embedded teacher is used: a few-shot classifier over a local sentence encoder.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ._base import SupportsSynthesis, SupportsUnlabelled, Teacher, normalise_rows
+
+if TYPE_CHECKING:
+    from ...types.task import TaskConfig
+
+__all__ = [
+    "SupportsSynthesis",
+    "SupportsUnlabelled",
+    "Teacher",
+    "make_teacher",
+    "normalise_rows",
+]
+
+TEACHER_BASE_URL_ENV = "DISTIL_TEACHER_BASE_URL"
+
+
+def make_teacher(config: TaskConfig, env: Mapping[str, str] | None = None) -> Teacher:
+    """The teacher for a task: the LLM teacher when ``DISTIL_TEACHER_BASE_URL`` is set, else embedded.
+
+    Example::
+
+        teacher = make_teacher(bundle.config)
+        teacher.fit(bundle.job_description, bundle.train, bundle.config)
+        probs = teacher.predict_proba(bundle.test.texts)
+    """
+    env = os.environ if env is None else env
+    teacher_name: str | None = getattr(getattr(config, "base", None), "teacher_model_name", None)
+    if env.get(TEACHER_BASE_URL_ENV):
+        # Imported lazily: the LLM teacher pulls in an HTTP client the embedded path never needs.
+        from .llm import LLMTeacher
+
+        llm: Any = LLMTeacher.from_env(config, env)
+        return llm  # type: ignore[no-any-return]
+    from .embedded import EmbeddedTeacher
+
+    return EmbeddedTeacher(encoder_name=teacher_name)

@@ -1,0 +1,78 @@
+"""The teacher interface shared by the embedded and the LLM teachers.
+
+A teacher is fitted on the gold rows of a task and then scores any text with a probability per
+class. The pipeline uses it three ways: teacher evaluation on the test set, labelling the
+unlabelled (and synthetic) texts with soft targets for distillation, and - when the teacher can -
+generating synthetic training examples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ...types.data import LabelledDataset, UnlabelledDataset
+    from ...types.task import JobDescription, TaskConfig
+
+__all__ = ["SupportsSynthesis", "SupportsUnlabelled", "Teacher", "normalise_rows"]
+
+
+@runtime_checkable
+class Teacher(Protocol):
+    """Scores texts with class probabilities.
+
+    ``labels`` is ``job.labels`` once :meth:`fit` has run; :meth:`predict_proba` returns an array
+    of shape ``(len(texts), len(labels))`` whose rows sum to 1, columns in ``labels`` order.
+    """
+
+    labels: list[str]
+
+    def fit(self, job: JobDescription, train: LabelledDataset, config: TaskConfig) -> None:
+        """Prepare the teacher from the job description and the gold rows."""
+        ...
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Class probabilities for ``texts`` (rows sum to 1, columns in ``labels`` order)."""
+        ...
+
+
+@runtime_checkable
+class SupportsSynthesis(Protocol):
+    """Optional: a teacher that writes new labelled examples (the LLM teacher).
+
+    The pipeline calls it when present and ``synthgen.generation_target > 0``.
+    """
+
+    def synthesize(
+        self,
+        job: JobDescription,
+        train: LabelledDataset,
+        unlabelled: UnlabelledDataset | None,
+        config: TaskConfig,
+    ) -> LabelledDataset:
+        """Synthetic labelled examples following ``config.synthgen``."""
+        ...
+
+
+@runtime_checkable
+class SupportsUnlabelled(Protocol):
+    """Optional: a teacher that also learns from unlabelled texts (transductive self-training).
+
+    The pipeline calls it after :meth:`Teacher.fit` with every text it will ask the teacher
+    about (unlabelled and test texts; never the test labels).
+    """
+
+    def adapt(self, texts: Sequence[str]) -> None:
+        """Refine the fitted teacher with the unlabelled ``texts``."""
+        ...
+
+
+def normalise_rows(scores: np.ndarray) -> np.ndarray:
+    """Clip negatives and rescale each row to sum to 1 (uniform where a row is all zero)."""
+    scores = np.clip(np.asarray(scores, dtype=np.float64), 0.0, None)
+    sums = scores.sum(axis=1, keepdims=True)
+    uniform = np.full_like(scores, 1.0 / max(scores.shape[1], 1))
+    return np.where(sums > 0, scores / np.where(sums > 0, sums, 1.0), uniform)
