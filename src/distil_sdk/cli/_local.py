@@ -1,0 +1,207 @@
+"""The embedded platform's commands: ``serve``, ``train`` (the main job) and ``predict``.
+
+``train`` drives the local platform through the same client and REST API as the hosted one
+(``DistilClient.local``), so what it prints is what the platform reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ._output import emit, table, to_jsonable
+
+__all__ = ["register"]
+
+WHICH = ("teacher", "student-base", "student-tuned")
+
+
+def register(subparsers: Any) -> None:
+    """Add ``serve``, ``train`` and ``predict`` to the ``distil-sdk`` parser."""
+    serve = subparsers.add_parser(
+        "serve", help="serve the local platform's REST API",
+        description="Serve the platform's REST API from this machine (jobs run here). "
+        "The token is $DISTIL_API_KEY or the `token` file in the data dir.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default loopback)")
+    serve.add_argument("--port", type=int, default=8700, help="TCP port (default 8700)")
+    _data_dir_arg(serve)
+    serve.set_defaults(func=_serve)
+
+    train = subparsers.add_parser(
+        "train", help="train a classifier from a task folder, fully offline",
+        description="Validate TASK_DIR, upload it to the local platform, evaluate the teacher, "
+        "distil the student, print the results and save the model folder.",
+    )
+    train.add_argument("task_dir", type=Path, metavar="TASK_DIR",
+                       help="folder with job_description.json, train.csv, test.csv, ...")
+    _data_dir_arg(train)
+    # `--output` names the model folder here (as in the README); for JSON output put the global
+    # option before the subcommand: `distil-sdk --output json train ...`.
+    train.add_argument("--output", "-o", "--model-dir", dest="model_dir", type=Path,
+                       default=Path("model"), metavar="DIR",
+                       help="where to save the trained model folder (default ./model)")
+    train.add_argument("--name", default=None, help="model name (default: the task folder's name)")
+    train.add_argument("--force", action="store_true", help="replace an existing model folder")
+    train.add_argument("--no-progress", dest="progress", action="store_false",
+                       help="no progress display")
+    train.set_defaults(func=_train)
+
+    predict = subparsers.add_parser(
+        "predict", help="classify texts with a trained model folder",
+        description="Print the label and scores of each TEXT ('-' reads one text per line from stdin).",
+    )
+    predict.add_argument("model_dir", type=Path, metavar="MODEL_DIR")
+    predict.add_argument("texts", nargs="+", metavar="TEXT")
+    predict.add_argument("--top-k", type=int, default=None, help="show the K best labels")
+    _output_arg(predict)
+    predict.set_defaults(func=_predict)
+
+
+def _data_dir_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="the local platform's state (env DISTIL_DATA_DIR; default ~/.distil_sdk/local)")
+
+
+def _output_arg(parser: argparse.ArgumentParser) -> None:
+    # SUPPRESS: given after the subcommand it overrides the global --output; absent, it does not
+    # reset what was given before the subcommand.
+    parser.add_argument("--output", choices=("table", "json"), default=argparse.SUPPRESS,
+                        help="json for scripts, table (default) for people")
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ..local.server import default_data_dir, serve
+
+    data_dir = (args.data_dir or default_data_dir()).expanduser()
+    _err(f"distil-sdk local platform: http://{args.host}:{args.port} (data dir {data_dir})")
+    _err(f"API token: $DISTIL_API_KEY if set, else the file {data_dir / 'token'}; Ctrl-C stops")
+    serve(args.host, args.port, data_dir)
+    return 0
+
+
+class _StageReporter:
+    """Prints each stage change of a job once (``on_progress`` of ``wait``)."""
+
+    def __init__(self, job: str, enabled: bool) -> None:
+        self.job, self.enabled = job, enabled
+        self._seen: dict[str, str] = {}
+
+    def __call__(self, record: Any) -> None:
+        if not self.enabled:
+            return
+        tasks = getattr(record, "tasks", None) or (getattr(record, "model_extra", None) or {}).get("tasks") or []
+        for task in tasks:
+            name, status, message = (
+                (task.get("name"), task.get("status"), task.get("message")) if isinstance(task, dict)
+                else (getattr(task, "name", None), getattr(task, "status", None), getattr(task, "message", None))
+            )
+            status = getattr(status, "value", status)
+            if name and self._seen.get(name) != f"{status}{message}":
+                self._seen[name] = f"{status}{message}"
+                short = str(status).removeprefix("JOB_").lower()
+                _err(f"  [{self.job}] {name}: {short}" + (f" - {message}" if message else ""))
+
+
+def _metric(metrics: Any, name: str) -> float | None:
+    value = getattr(metrics, name, None)
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .. import _client
+    from ..types.data import TaskBundle
+    from . import UsageError  # type: ignore[attr-defined,unused-ignore]  # not in cli.__all__ yet
+
+    task_dir: Path = args.task_dir
+    dest: Path = args.model_dir
+    if dest.exists() and any(dest.iterdir()) and not args.force:
+        raise UsageError(f"{dest} already exists; pass --force to replace it or choose --output DIR")
+    show = bool(args.progress) and getattr(args, "output", "table") != "json"
+    say = _err if show else (lambda text: None)
+    started = time.monotonic()
+
+    bundle = TaskBundle.from_dir(task_dir)
+    report = bundle.validate()
+    if report.warnings and show:
+        _err(report.to_table())
+    report.raise_for_errors()
+    say(f"validated {task_dir}: {len(bundle.train)} train / {len(bundle.test)} test rows, "
+        f"{len(bundle.job_description.labels)} classes")
+
+    wait: dict[str, Any] = {"timeout": None, "progress": False}
+    with _client.DistilClient.local(args.data_dir) as client:
+        model = client.models.create(args.name or task_dir.resolve().name)
+        upload = client.uploads.create(model.id, bundle)
+        say(f"uploaded to the local platform at {client.base_url} (model {model.id})")
+
+        say("teacher evaluation ...")
+        evaluation = client.teacher_evaluations.create(model.id, upload.id)
+        teacher = client.teacher_evaluations.wait(
+            evaluation.id, on_progress=_StageReporter("teacher evaluation", show), **wait)
+        say(f"teacher accuracy: {_fmt(_metric(teacher.results, 'accuracy'))}")
+
+        say("training (distillation) ...")
+        training = client.trainings.create(model.id, upload.id)
+        client.trainings.wait(training.id, on_progress=_StageReporter("training", show), **wait)
+        results = client.trainings.evaluation_results(training.id)
+
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".distil-download-", dir=dest.parent) as tmp:
+            extracted = client.trainings.download_model(training.id, tmp, progress=show or None)
+            if dest.exists():
+                shutil.rmtree(dest)
+            shutil.move(str(extracted), dest)
+
+    rows = []
+    for which in WHICH:
+        metrics = results.evaluation_results.get(which)
+        rows.append([which, _fmt(_metric(metrics, "accuracy")), _fmt(_metric(metrics, "macro_f1"))])
+    summary = {
+        "model_id": model.id, "upload_id": upload.id, "teacher_evaluation_id": evaluation.id,
+        "training_id": training.id, "model_dir": str(dest),
+        "evaluation_results": to_jsonable(results.evaluation_results),
+        "elapsed_s": round(time.monotonic() - started, 1),
+    }
+    text = (
+        table(["model", "accuracy", "macro-F1"], rows)
+        + f"\n\nmodel saved to {dest}/ in {summary['elapsed_s']}s"
+        + f"\ntry: distil-sdk predict {dest} \"some text\""
+    )
+    emit(args, summary, text)
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from ..inference import LocalClassifier
+
+    texts: list[str] = []
+    for text in args.texts:
+        if text == "-":
+            texts.extend(line.rstrip("\n") for line in sys.stdin if line.strip())
+        else:
+            texts.append(text)
+    classifier = LocalClassifier.from_pretrained(args.model_dir)
+    predictions = classifier.classify(texts, top_k=args.top_k)
+    data = [{"text": t, "label": p.label, "score": p.score, "scores": p.scores}
+            for t, p in zip(texts, predictions, strict=True)]
+    rows = [
+        [p.label, f"{p.score:.3f}", ", ".join(f"{k}={v:.3f}" for k, v in p.scores.items()), t]
+        for t, p in zip(texts, predictions, strict=True)
+    ]
+    emit(args, data, table(["label", "score", "scores", "text"], rows))
+    return 0

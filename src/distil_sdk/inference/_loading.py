@@ -1,0 +1,259 @@
+"""Finding, checking and unpacking model files; choosing the device and dtype.
+
+Everything here runs before torch touches a weight, so a missing or corrupt file is reported by
+name instead of surfacing as a transformers traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import os
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._archive import safe_extract
+from .._errors import ModelLoadError
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "ModelFiles",
+    "default_cache_dir",
+    "load_job_description",
+    "read_training_logs",
+    "resolve_device",
+    "resolve_dtype",
+    "resolve_source",
+]
+
+logger = logging.getLogger("distil_sdk")
+
+_ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+_SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+_PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+JOB_DESCRIPTION_FILE = "job_description.json"
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """Where a model lives: ``folder``, plus ``gguf_file`` (a name inside it) for GGUF models."""
+
+    folder: Path
+    gguf_file: str | None = None
+    archive: Path | None = None
+
+
+def default_cache_dir() -> Path:
+    """``$DISTIL_CACHE_DIR/models`` or ``~/.cache/distil_sdk/models``."""
+    root = os.environ.get("DISTIL_CACHE_DIR")
+    base = Path(root).expanduser() if root else Path.home() / ".cache" / "distil_sdk"
+    return base / "models"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _is_archive(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith(_ARCHIVE_SUFFIXES) or (path.is_file() and tarfile.is_tarfile(path))
+
+
+def _extract_cached(archive: Path, cache_dir: Path | None) -> Path:
+    """Extract ``archive`` once into a folder named by its sha256; later calls reuse it."""
+    target = (cache_dir or default_cache_dir()) / _sha256(archive)
+    # safe_extract renames a complete extraction into place, so an existing folder is complete.
+    if target.is_dir():
+        logger.debug("using cached extraction of %s at %s", archive, target)
+        return target
+    logger.info("extracting %s into %s", archive, target)
+    try:
+        safe_extract(archive, target)
+    except FileExistsError:  # another process finished first; its copy is as good as ours
+        pass
+    except OSError as exc:
+        if not target.is_dir():
+            raise ModelLoadError(f"{archive}: could not extract into {target} ({exc})") from exc
+    return target
+
+
+def _find_model_folder(root: Path, origin: Path) -> ModelFiles:
+    candidates = [root, root / "model"]
+    candidates += [p for p in sorted(root.iterdir()) if p.is_dir() and p not in candidates]
+    for folder in candidates:
+        if (folder / "config.json").is_file():
+            return ModelFiles(folder)
+    for folder in candidates:
+        ggufs = sorted(folder.glob("*.gguf")) if folder.is_dir() else []
+        if len(ggufs) == 1:
+            return ModelFiles(folder, ggufs[0].name)
+        if len(ggufs) > 1:
+            raise ModelLoadError(
+                f"{folder} holds several GGUF files ({', '.join(p.name for p in ggufs)}); "
+                "pass the path of the one to load"
+            )
+    raise ModelLoadError(
+        f"{origin}: no model found - expected config.json (a transformers model folder), a model/ "
+        "subfolder holding one, or a .gguf file"
+    )
+
+
+def resolve_source(source: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None) -> ModelFiles:
+    """Turn a folder, a parent of ``model/``, a tar archive or a ``.gguf`` file into ``ModelFiles``."""
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise ModelLoadError(f"{path}: no such file or folder")
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return ModelFiles(path.parent, path.name)
+    if path.is_file():
+        if not _is_archive(path):
+            raise ModelLoadError(f"{path}: not a model folder, a .tar archive or a .gguf file")
+        root = _extract_cached(path, Path(cache_dir).expanduser() if cache_dir else None)
+        files = _find_model_folder(root, path)
+        return ModelFiles(files.folder, files.gguf_file, archive=path)
+    return _find_model_folder(path, path)
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    """Parse ``config.json``; a missing or broken file raises ``ModelLoadError`` naming it."""
+    path = folder / "config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ModelLoadError(f"{path}: missing") from exc
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(config, dict):
+        raise ModelLoadError(f"{path}: expected a JSON object")
+    return config
+
+
+def check_weights(folder: Path, allow_pickle: bool) -> None:
+    """Refuse pickle-only weights unless allowed; check a safetensors header is readable."""
+    safe = [folder / name for name in _SAFE_WEIGHTS if (folder / name).is_file()]
+    if not safe:
+        pickled = [name for name in _PICKLE_WEIGHTS if (folder / name).is_file()]
+        if pickled and not allow_pickle:
+            raise ModelLoadError(
+                f"{folder / pickled[0]}: weights stored with pickle, which can run arbitrary code "
+                "when loaded; convert them to safetensors, or pass allow_pickle=True if you trust "
+                "the source"
+            )
+        if not pickled:
+            raise ModelLoadError(f"{folder / 'model.safetensors'}: missing (no model weights in {folder})")
+        return
+    if safe[0].name == "model.safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(safe[0]), framework="pt") as handle:
+                handle.keys()
+        except Exception as exc:
+            raise ModelLoadError(f"{safe[0]}: corrupt or truncated safetensors file ({exc})") from exc
+
+
+def check_tokenizer(folder: Path) -> None:
+    """A fast tokenizer needs ``tokenizer.json`` (or at least a vocabulary to build it from)."""
+    if (folder / "tokenizer.json").is_file():
+        try:
+            json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"{folder / 'tokenizer.json'}: not valid JSON ({exc})") from exc
+        return
+    if not any((folder / n).is_file() for n in ("vocab.txt", "tokenizer.model", "vocab.json")):
+        raise ModelLoadError(f"{folder / 'tokenizer.json'}: missing (no tokenizer files in {folder})")
+
+
+def load_job_description(source: Any, folder: Path | None) -> Any:
+    """A ``JobDescription`` (or the parsed dict when that type is unavailable).
+
+    ``source`` may be a ``JobDescription``, a mapping, a path, or ``None`` to read
+    ``job_description.json`` next to the model (or in its parent folder).
+    """
+    if source is not None and not isinstance(source, (str, os.PathLike)):
+        return source
+    if source is not None:
+        path = Path(source).expanduser()
+    else:
+        found = [f / JOB_DESCRIPTION_FILE for f in ([folder, folder.parent] if folder else [])]
+        found = [p for p in found if p.is_file()]
+        if not found:
+            raise ModelLoadError(
+                f"{(folder or Path('.')) / JOB_DESCRIPTION_FILE}: missing - a generative model needs "
+                "its job description for the labels; pass job_description=... to from_pretrained"
+            )
+        path = found[0]
+    try:
+        from ..types.task import JobDescription  # written in parallel; the dict works meanwhile
+
+        return JobDescription.from_file(path)
+    except ImportError:
+        pass
+    except Exception as exc:
+        raise ModelLoadError(f"{path}: not a valid job description ({exc})") from exc
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{path}: not a valid job description ({exc})") from exc
+    return data
+
+
+def read_training_logs(folder: Path) -> dict[str, Any]:
+    """``{"training-logs.csv": [row dicts], "training-logs.json": parsed}`` for the files present."""
+    logs: dict[str, Any] = {}
+    csv_path, json_path = folder / "training-logs.csv", folder / "training-logs.json"
+    try:
+        if csv_path.is_file():
+            with csv_path.open(newline="", encoding="utf-8") as handle:
+                logs[csv_path.name] = [dict(row) for row in csv.DictReader(handle)]
+        if json_path.is_file():
+            logs[json_path.name] = json.loads(json_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, csv.Error) as exc:
+        raise ModelLoadError(f"{folder}: unreadable training logs ({exc})") from exc
+    return logs
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` picks CUDA, then MPS, then CPU; anything else is passed to ``torch.device``."""
+    import torch
+
+    if isinstance(device, str) and device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(device)
+
+
+_DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
+           "float16": "float16", "fp16": "float16", "half": "float16"}
+
+
+def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
+    """``"auto"``: fp32 on CPU, bf16 on GPUs that support it, else fp16."""
+    import torch
+
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if device.type == "mps":
+            return torch.float16
+        return torch.float32
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype {dtype!r} not understood; use 'auto', 'float32', 'bfloat16' or 'float16'")
+    resolved: torch.dtype = getattr(torch, _DTYPES[dtype])
+    return resolved

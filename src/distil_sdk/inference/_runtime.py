@@ -1,0 +1,66 @@
+"""Device plumbing shared by the predictors: batching order, transfers, autocast."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["autocast", "length_batches", "limit_cpu_threads", "to_device"]
+
+logger = logging.getLogger("distil_sdk")
+
+
+def length_batches(lengths: Sequence[int], batch_size: int, max_tokens: int) -> Iterator[np.ndarray]:
+    """Indices grouped longest first, so each batch pads to a similar length.
+
+    A batch holds at most ``batch_size`` rows and, beyond its first row, at most ``max_tokens``
+    padded tokens: long texts go in small batches (bounded attention memory), short ones in big
+    ones. Longest first also surfaces an out-of-memory error on the first batch, not the last.
+    """
+    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+    start = 0
+    while start < len(order):
+        longest = max(1, int(lengths[order[start]]))
+        rows = max(1, min(batch_size, max_tokens // longest))
+        yield order[start : start + rows]
+        start += rows
+
+
+def to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A CPU array as a tensor on ``device``; pinned and non-blocking for CUDA."""
+    import torch
+
+    tensor = torch.from_numpy(array)
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
+def autocast(device: torch.device, dtype: torch.dtype) -> contextlib.AbstractContextManager[Any]:
+    """Mixed precision on accelerators for half dtypes; a no-op on CPU and in fp32."""
+    import torch
+
+    if device.type in ("cuda", "mps") and dtype in (torch.float16, torch.bfloat16):
+        return torch.autocast(device_type=device.type, dtype=dtype)
+    return contextlib.nullcontext()
+
+
+def limit_cpu_threads() -> None:
+    """Keep torch from using more threads than this process may run on (containers, taskset)."""
+    import torch
+
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS / Windows
+        available = os.cpu_count() or 1
+    if torch.get_num_threads() > available:
+        logger.debug("lowering torch threads from %d to %d", torch.get_num_threads(), available)
+        torch.set_num_threads(available)

@@ -1,0 +1,136 @@
+"""Predictor for sequence-classification models (an encoder with a head and ``id2label``)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .._errors import ModelLoadError
+from ._runtime import autocast, length_batches, to_device
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["SequencePredictor"]
+
+logger = logging.getLogger("distil_sdk")
+
+# Cap on padded tokens per batch: keeps the attention matrices of long texts in a few MB on CPU.
+CPU_MAX_TOKENS = 8192
+GPU_MAX_TOKENS = 65536
+
+
+def model_max_length(tokenizer: Any, config: Any, requested: int | None) -> int:
+    """The longest input the model accepts: tokenizer limit, else position embeddings."""
+    limits = []
+    tok_max = getattr(tokenizer, "model_max_length", None)
+    if isinstance(tok_max, int) and 0 < tok_max < 1_000_000:
+        limits.append(tok_max)
+    positions = getattr(config, "max_position_embeddings", None)
+    if isinstance(positions, int) and positions > 0:
+        limits.append(positions)
+    limit = min(limits) if limits else 512
+    if requested is None:
+        return limit
+    if requested > limit:
+        logger.warning("max_length=%d exceeds the model's limit of %d; using %d", requested, limit, limit)
+        return limit
+    return requested
+
+
+class SequencePredictor:
+    """Batched, length-sorted softmax over a sequence classifier's logits."""
+
+    kind = "sequence-classification"
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        device: torch.device,
+        dtype: torch.dtype,
+        batch_size: int,
+        max_length: int | None,
+    ) -> None:
+        from tokenizers import Tokenizer
+
+        self.model = model
+        self.device = device
+        self.dtype = dtype
+        self.batch_size = batch_size
+        config = model.config
+        self.labels: list[str] = [str(config.id2label[i]) for i in range(config.num_labels)]
+        self.max_length = model_max_length(tokenizer, config, max_length)
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        if backend is None:
+            raise ModelLoadError("the model folder has no fast tokenizer (tokenizer.json)")
+        # Our own copy of the Rust tokenizer: truncation set once, no padding (we pad per batch),
+        # and the caller's tokenizer object left untouched.
+        self._tokenizer = Tokenizer.from_str(backend.to_str())
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(self.max_length)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.uses_token_types = "token_type_ids" in getattr(tokenizer, "model_input_names", [])
+        self.max_tokens = GPU_MAX_TOKENS if device.type != "cpu" else CPU_MAX_TOKENS
+
+    @classmethod
+    def load(
+        cls,
+        folder: Path,
+        *,
+        device: torch.device,
+        dtype: torch.dtype,
+        batch_size: int,
+        max_length: int | None,
+        allow_pickle: bool,
+        compile: bool,
+    ) -> SequencePredictor:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        except Exception as exc:
+            raise ModelLoadError(f"{folder}: could not load the tokenizer ({exc})") from exc
+        try:
+            model = AutoModelForSequenceClassification.from_pretrained(
+                folder, dtype=dtype, use_safetensors=None if allow_pickle else True, local_files_only=True
+            )
+        except Exception as exc:
+            raise ModelLoadError(f"{folder}: could not load the model weights ({exc})") from exc
+        model.to(device).eval().requires_grad_(False)
+        if compile:
+            import torch
+
+            model = torch.compile(model, dynamic=True)
+        return cls(model, tokenizer, device=device, dtype=dtype, batch_size=batch_size, max_length=max_length)
+
+    def predict_proba(self, texts: list[str]) -> tuple[np.ndarray, int]:
+        """Probabilities ``(len(texts), len(labels))`` in input order, and how many were truncated."""
+        import torch
+
+        encodings = self._tokenizer.encode_batch(texts)
+        truncated = sum(1 for e in encodings if e.overflowing)
+        lengths = [len(e.ids) for e in encodings]
+        out = np.empty((len(texts), len(self.labels)), dtype=np.float32)
+        for index in length_batches(lengths, self.batch_size, self.max_tokens):
+            width = max(lengths[i] for i in index)
+            ids = np.full((len(index), width), self.pad_id, dtype=np.int64)
+            mask = np.zeros((len(index), width), dtype=np.int64)
+            types = np.zeros((len(index), width), dtype=np.int64) if self.uses_token_types else None
+            for row, i in enumerate(index):
+                enc = encodings[i]
+                ids[row, : lengths[i]] = enc.ids
+                mask[row, : lengths[i]] = 1
+                if types is not None:
+                    types[row, : lengths[i]] = enc.type_ids
+            inputs = {"input_ids": to_device(ids, self.device), "attention_mask": to_device(mask, self.device)}
+            if types is not None:
+                inputs["token_type_ids"] = to_device(types, self.device)
+            with torch.inference_mode(), autocast(self.device, self.dtype):
+                logits = self.model(**inputs).logits
+            out[index] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        return out, truncated

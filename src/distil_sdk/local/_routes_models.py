@@ -1,0 +1,163 @@
+"""Routes: models and uploads."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from ._routes_common import Authorized, Ctx, LocalContext, iso, not_found
+from .store import JOB_SUCCESS, upload_file_name
+
+__all__ = ["router"]
+
+router = APIRouter(dependencies=Authorized)
+
+
+class CreateModelBody(BaseModel):
+    """``POST /models``."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+
+
+_PART_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"type": {"type": "string"}, "content": {"type": "string"}},
+    "required": ["type", "content"],
+}
+# Documented by hand rather than as a pydantic body: a malformed upload must get the SDK
+# validator's findings (as the client would report them), not FastAPI's generic errors.
+_UPLOAD_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": (
+        "The task files, each {type, content}: job_description (json), train_data and "
+        "test_data (csv|jsonl), optional unstructured_data (csv|jsonl) and config (yaml|json)."
+    ),
+    "properties": {
+        key: _PART_SCHEMA
+        for key in ("job_description", "train_data", "test_data", "unstructured_data", "config")
+    },
+    "required": ["job_description", "train_data", "test_data"],
+    "additionalProperties": False,
+}
+
+
+def _model_record(ctx: LocalContext, model: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": model["id"],
+        "name": model["name"],
+        "created_at": iso(model["created_at"]),
+        "upload_ids": ctx.store.upload_ids(model["id"]),
+    }
+
+
+def _upload_record(upload: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": upload["id"],
+        "model_id": upload["model_id"],
+        "status": upload["status"],
+        "message": upload["message"],
+        "created_at": iso(upload["created_at"]),
+        "warnings": upload["warnings"],
+    }
+
+
+@router.post("/models", status_code=201, tags=["models"])
+def create_model(body: CreateModelBody, ctx: Ctx) -> dict[str, Any]:
+    """Create a model (a named container for uploads and jobs)."""
+    return _model_record(ctx, ctx.store.create_model(body.name))
+
+
+@router.get("/models", tags=["models"])
+def list_models(ctx: Ctx) -> dict[str, Any]:
+    """List the models, oldest first."""
+    return {"models": [_model_record(ctx, m) for m in ctx.store.list_models()]}
+
+
+@router.get("/models/{model_id}", tags=["models"])
+def get_model(model_id: str, ctx: Ctx) -> dict[str, Any]:
+    """One model."""
+    model = ctx.store.get_model(model_id) or not_found("model", model_id)
+    return _model_record(ctx, model)
+
+
+@router.delete("/models/{model_id}", status_code=204, tags=["models"])
+def delete_model(model_id: str, ctx: Ctx) -> Response:
+    """Delete a model with its uploads, jobs and artifacts (a running job is killed first)."""
+    job_ids = ctx.store.delete_model(model_id)
+    if job_ids is None:
+        not_found("model", model_id)
+    for job_id in job_ids:
+        ctx.worker.cancel(job_id)
+        shutil.rmtree(ctx.store.job_dir(job_id), ignore_errors=True)
+    return Response(status_code=204)
+
+
+def _validation_error(detail: str, findings: list[Any]) -> JSONResponse:
+    return JSONResponse(status_code=422, content={"detail": detail, "findings": findings})
+
+
+@router.post(
+    "/models/{model_id}/uploads",
+    status_code=201,
+    tags=["uploads"],
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _UPLOAD_SCHEMA}}}
+    },
+)
+def create_upload(model_id: str, body: Annotated[Any, Body()], ctx: Ctx) -> Any:
+    """Validate a task bundle with the SDK's validator and store it.
+
+    An invalid bundle is refused with 422 ``{"detail": summary, "findings": [...]}`` and nothing
+    is stored; a valid one is stored and its status is ``JOB_SUCCESS`` at once.
+    """
+    from .._errors import DataValidationError
+    from ..types.data import TaskBundle
+
+    ctx.store.get_model(model_id) or not_found("model", model_id)
+    if not isinstance(body, dict):
+        return _validation_error("the upload body must be a JSON object", [])
+    payload = {key: value for key, value in body.items() if value is not None}
+    try:
+        bundle = TaskBundle.from_upload_payload(payload)
+    except DataValidationError as exc:
+        findings = [f.model_dump(mode="json") for f in exc.report.findings]
+        return _validation_error(exc.report.summary(), findings)
+    report = bundle.validate()
+    findings = [f.model_dump(mode="json") for f in report.findings]
+    if not report.ok:
+        return _validation_error(report.summary(), findings)
+
+    upload_id = ctx.store.new_upload_id()
+    _store_files(ctx.store.uploads_dir, upload_id, payload)
+    warnings = [f for f in findings if f.get("severity") == "warning"]
+    message = "stored and valid" + (f" ({len(warnings)} warning(s))" if warnings else "")
+    upload = ctx.store.create_upload(upload_id, model_id, JOB_SUCCESS, message, warnings)
+    return _upload_record(upload)
+
+
+def _store_files(uploads_dir: Path, upload_id: str, payload: dict[str, Any]) -> None:
+    # Written into a temporary folder renamed into place: a job never reads a partial upload.
+    tmp = Path(tempfile.mkdtemp(prefix=f".{upload_id}.", dir=uploads_dir))
+    try:
+        for key, entry in payload.items():
+            name = upload_file_name(key, entry["type"])
+            (tmp / name).write_text(entry["content"], encoding="utf-8")
+        os.replace(tmp, uploads_dir / upload_id)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+@router.get("/uploads/{upload_id}/status", tags=["uploads"])
+def upload_status(upload_id: str, ctx: Ctx) -> dict[str, Any]:
+    """The status of an upload (``JOB_SUCCESS`` once stored: validation is synchronous)."""
+    upload = ctx.store.get_upload(upload_id) or not_found("upload", upload_id)
+    return _upload_record(upload)

@@ -1,0 +1,80 @@
+"""Packaging of a trained model folder into the platform's ``model.tar``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+__all__ = ["ARCHIVE_PREFIX", "package_model", "publish_bytes", "publish_file"]
+
+#: Every member of ``model.tar`` lives under this folder, as on the platform.
+ARCHIVE_PREFIX = "model"
+
+
+def _reset_owner(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    # Local user names and ids mean nothing on the machine that extracts the archive.
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def package_model(model_dir: Path, dest: Path) -> Path:
+    """Write ``model_dir`` as an uncompressed tar with members under ``model/``, atomically.
+
+    The archive is built in a temporary file next to ``dest`` and renamed into place, so a
+    reader sees either no ``dest`` or a complete one. Links are refused: the archive must be
+    self-contained. Returns ``dest``.
+
+    Example:
+        >>> package_model(Path("work/model"), Path("artifacts/model.tar"))  # doctest: +SKIP
+    """
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise FileNotFoundError(f"{model_dir}: the model folder to package does not exist")
+    with _atomic_writer(Path(dest)) as raw, tarfile.open(fileobj=raw, mode="w") as archive:
+        archive.add(model_dir, arcname=ARCHIVE_PREFIX, recursive=False, filter=_reset_owner)
+        # Sorted walk: the same folder always gives the same archive.
+        for path in sorted(model_dir.rglob("*")):
+            if path.is_symlink():
+                raise ValueError(f"{path}: links are not allowed in a model folder")
+            arcname = f"{ARCHIVE_PREFIX}/{path.relative_to(model_dir).as_posix()}"
+            archive.add(path, arcname=arcname, recursive=False, filter=_reset_owner)
+    return dest
+
+
+@contextmanager
+def _atomic_writer(dest: Path) -> Iterator[BinaryIO]:
+    """Yield a temporary file next to ``dest`` that replaces ``dest`` once fully written."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def publish_bytes(data: bytes, dest: Path) -> Path:
+    """Write ``data`` to ``dest`` through a temporary file and an atomic rename."""
+    with _atomic_writer(dest) as out:
+        out.write(data)
+    return Path(dest)
+
+
+def publish_file(source: Path, dest: Path) -> Path:
+    """Copy ``source`` to ``dest`` through a temporary file and an atomic rename."""
+    with _atomic_writer(dest) as out, Path(source).open("rb") as src:
+        shutil.copyfileobj(src, out, 1 << 20)
+    return Path(dest)

@@ -1,0 +1,194 @@
+"""The student's training loop: weighted soft-target cross-entropy (distillation) on CPU.
+
+Every training row carries a target distribution and a weight. Gold rows have one-hot targets
+(hard labels); teacher-labelled rows carry the teacher's probabilities, softened/sharpened by a
+temperature, and are trained with the usual ``T^2``-scaled KL term (cross-entropy against a soft
+target differs from KL only by the target's entropy, a constant). Student-base is the same loop
+with gold rows only.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..._metrics import classification_report
+from .student import Student
+
+logger = logging.getLogger("distil_sdk")
+
+__all__ = ["EpochLog", "TrainSettings", "sharpen", "train_student"]
+
+
+@dataclass
+class TrainSettings:
+    """Optimisation settings, normally read from the task's ``tuning`` section."""
+
+    learning_rate: float = 5e-5
+    scheduler: str = "linear"
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.05
+    epochs: int = 4
+    batch_size: int = 8
+    seed: int = 0
+    #: A freshly initialised head needs a much larger step than the pre-trained body.
+    head_lr_multiplier: float = 20.0
+    temperature: float = 1.0
+    #: Optional cap on optimiser steps per epoch (bounds CPU time on large unlabelled sets).
+    max_steps_per_epoch: int | None = None
+
+
+@dataclass
+class EpochLog:
+    """One row of ``training-logs.csv``."""
+
+    stage: str
+    epoch: int
+    train_loss: float
+    eval_loss: float | None = None
+    eval_accuracy: float | None = None
+    eval_macro_f1: float | None = None
+    learning_rate: float = 0.0
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def sharpen(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Re-temper probabilities: ``p ** (1/T)`` renormalised (T < 1 sharpens, T > 1 softens)."""
+    logp = np.log(np.clip(probs, 1e-12, 1.0)) / max(temperature, 1e-6)
+    logp -= logp.max(axis=1, keepdims=True)
+    e = np.exp(logp)
+    return np.asarray(e / e.sum(axis=1, keepdims=True))
+
+
+def _batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Shuffled batches of similar-length rows: much less padding, still a random order."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    chunk = batch_size * 16
+    batches: list[list[int]] = []
+    for start in range(0, len(order), chunk):
+        group = sorted(order[start : start + chunk], key=lambda i: lengths[i])
+        batches.extend(group[j : j + batch_size] for j in range(0, len(group), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def _evaluate(student: Student, ids: list[list[int]], gold: Sequence[str]) -> tuple[float, float, float]:
+    """(loss, accuracy, macro-F1) on held-out gold rows."""
+    logits = student.logits(ids).astype(np.float64)
+    logits -= logits.max(axis=1, keepdims=True)
+    logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    index = {label: i for i, label in enumerate(student.labels)}
+    y = np.array([index[g] for g in gold])
+    loss = float(-logp[np.arange(len(y)), y].mean())
+    pred = [student.labels[i] for i in logits.argmax(axis=1)]
+    report = classification_report(list(gold), pred, student.labels)
+    return loss, float(report["accuracy"]), float(report["macro avg"]["f1-score"])
+
+
+def train_student(
+    student: Student,
+    texts: Sequence[str],
+    targets: np.ndarray,
+    weights: np.ndarray,
+    settings: TrainSettings,
+    *,
+    soft: np.ndarray | None = None,
+    eval_texts: Sequence[str] = (),
+    eval_labels: Sequence[str] = (),
+    stage: str = "train",
+    should_stop: Callable[[], bool] | None = None,
+) -> list[EpochLog]:
+    """Fine-tune ``student`` in place and return one log row per epoch.
+
+    ``targets`` is ``(n, k)`` (rows sum to 1), ``weights`` ``(n,)``; ``soft`` marks the rows that
+    get the temperature treatment. With ``eval_texts`` the best epoch on them (accuracy, then
+    loss) is kept, which guards against the last epochs over-fitting a few dozen gold rows.
+    """
+    import torch
+    from transformers import get_scheduler
+
+    random.seed(settings.seed)
+    np.random.seed(settings.seed % (2**32))
+    torch.manual_seed(settings.seed)
+    rng = random.Random(settings.seed)
+    model = student.model
+    ids = student.encode(texts)
+    eval_ids = student.encode(eval_texts) if eval_texts else []
+    soft_mask = np.zeros(len(texts), dtype=bool) if soft is None else np.asarray(soft, dtype=bool)
+    t = settings.temperature
+    target_t = torch.tensor(np.where(soft_mask[:, None], sharpen(targets, t), targets), dtype=torch.float32)
+    weight_t = torch.tensor(weights, dtype=torch.float32)
+    temp_t = torch.tensor(np.where(soft_mask, t, 1.0), dtype=torch.float32)
+
+    steps_per_epoch = math.ceil(len(ids) / settings.batch_size)
+    if settings.max_steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, settings.max_steps_per_epoch)
+    total = max(1, steps_per_epoch * settings.epochs)
+    head_names = ("classifier", "pooler", "score", "pre_classifier")
+    head = [p for n, p in model.named_parameters() if any(h in n for h in head_names)]
+    body = [p for n, p in model.named_parameters() if not any(h in n for h in head_names)]
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": body, "lr": settings.learning_rate},
+            {"params": head, "lr": settings.learning_rate * settings.head_lr_multiplier},
+        ],
+        weight_decay=settings.weight_decay,
+    )
+    # "constant" still honours warmup_ratio, like the platform's trainer.
+    schedule = {"linear": "linear", "cosine": "cosine"}.get(settings.scheduler, "constant_with_warmup")
+    scheduler = get_scheduler(
+        schedule, optimizer, num_warmup_steps=int(settings.warmup_ratio * total),
+        num_training_steps=total,
+    )
+
+    logs: list[EpochLog] = []
+    best: tuple[float, float] | None = None
+    best_state: dict[str, Any] | None = None
+    lengths = [len(x) for x in ids]
+    for epoch in range(1, settings.epochs + 1):
+        started = time.perf_counter()
+        model.train()
+        losses: list[float] = []
+        for batch_idx in _batches(lengths, settings.batch_size, rng)[:steps_per_epoch]:
+            if should_stop is not None and should_stop():
+                raise RuntimeError("training stopped")
+            batch = student.collate([ids[i] for i in batch_idx])
+            logits = model(**batch).logits
+            temp = temp_t[batch_idx]
+            logp = torch.log_softmax(logits / temp[:, None], dim=-1)
+            per_row = -(target_t[batch_idx] * logp).sum(dim=-1) * temp**2
+            w = weight_t[batch_idx]
+            loss = (per_row * w).sum() / w.sum().clamp(min=1e-9)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            losses.append(float(loss.detach()))
+        row = EpochLog(stage, epoch, float(np.mean(losses)) if losses else 0.0,
+                       learning_rate=float(scheduler.get_last_lr()[0]))
+        if eval_ids:
+            row.eval_loss, row.eval_accuracy, row.eval_macro_f1 = _evaluate(student, eval_ids, eval_labels)
+            key = (row.eval_accuracy, -row.eval_loss)
+            if best is None or key >= best:  # ties go to the later epoch: more training, same score
+                best = key
+                best_state = copy.deepcopy(model.state_dict())
+                row.extra["best"] = True
+        row.seconds = round(time.perf_counter() - started, 2)
+        logs.append(row)
+        logger.info("%s epoch %d: loss %.4f eval_acc %s (%.1fs)", stage, epoch, row.train_loss,
+                    row.eval_accuracy, row.seconds)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return logs

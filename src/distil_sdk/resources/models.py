@@ -1,0 +1,64 @@
+"""``client.models``: create, list, get and delete models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from typing_extensions import Unpack
+
+from .._http import CallOptions, RequestSpec
+from ..types.jobs import CreateModelRequest, Model
+from ._base import AsyncResource, SyncResource, seg
+
+__all__ = ["AsyncModels", "Models"]
+
+
+def _create(name: str, options: CallOptions) -> RequestSpec:
+    return RequestSpec("POST", "/models", json=CreateModelRequest(name=name).model_dump(), **options)
+
+
+def _parse_list(data: Any) -> list[Model]:
+    # The contract's shape is {"models": [...]}; older servers answer a bare list.
+    items = data.get("models", []) if isinstance(data, dict) else data
+    return [Model.model_validate(item) for item in items or []]
+
+
+class Models(SyncResource):
+    """Models: the named tasks that own uploads, evaluations and trainings.
+
+    Example:
+        >>> model = client.models.create("banking-intents")  # doctest: +SKIP
+        >>> [m.name for m in client.models.list()]  # doctest: +SKIP
+    """
+
+    def create(self, name: str, **options: Unpack[CallOptions]) -> Model:
+        """Create a model called ``name`` (``POST /models``)."""
+        return self._t.request(Model, _create(name, options))
+
+    def list(self, **options: Unpack[CallOptions]) -> list[Model]:
+        """All models of the account (``GET /models``)."""
+        return _parse_list(self._t.json(RequestSpec("GET", "/models", **options)))
+
+    def get(self, model_id: str, **options: Unpack[CallOptions]) -> Model:
+        """One model (``GET /models/{id}``)."""
+        return self._t.request(Model, RequestSpec("GET", f"/models/{seg(model_id)}", **options))
+
+    def delete(self, model_id: str, **options: Unpack[CallOptions]) -> None:
+        """Delete a model (``DELETE /models/{id}``)."""
+        self._t.send(RequestSpec("DELETE", f"/models/{seg(model_id)}", **options))
+
+
+class AsyncModels(AsyncResource):
+    """The async twin of :class:`Models`."""
+
+    async def create(self, name: str, **options: Unpack[CallOptions]) -> Model:
+        return await self._t.request(Model, _create(name, options))
+
+    async def list(self, **options: Unpack[CallOptions]) -> list[Model]:
+        return _parse_list(await self._t.json(RequestSpec("GET", "/models", **options)))
+
+    async def get(self, model_id: str, **options: Unpack[CallOptions]) -> Model:
+        return await self._t.request(Model, RequestSpec("GET", f"/models/{seg(model_id)}", **options))
+
+    async def delete(self, model_id: str, **options: Unpack[CallOptions]) -> None:
+        await self._t.send(RequestSpec("DELETE", f"/models/{seg(model_id)}", **options))

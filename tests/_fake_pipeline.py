@@ -1,0 +1,90 @@
+"""A stand-in for ``distil_sdk.local.pipeline`` used by the local server tests.
+
+Selected with ``DISTIL_LOCAL_PIPELINE=_fake_pipeline`` (``tests/`` on ``PYTHONPATH``). It follows
+the pipeline contract, predicts the gold label, and writes a real tiny model. Controls:
+
+- ``FAKE_PIPELINE_GATE``: a file path; each job reports its first stage as running and then
+  blocks until that file exists (so tests can stop or restart mid-job deterministically);
+- ``FAKE_PIPELINE_FAIL``: a message to raise with instead of succeeding;
+- ``FAKE_PIPELINE_PIDFILE``: where to write this process's pid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from distil_sdk._metrics import classification_report
+
+ProgressFn = Callable[[str, str, str], None]
+TEACHER_EVALUATION_STAGES = ["load", "teacher-evaluation"]
+TRAINING_STAGES = ["load", "teacher-labelling", "student-base", "student-tuned", "export"]
+
+
+@dataclass
+class TeacherEvaluationOutput:
+    results: dict[str, Any]
+    predictions_path: Path
+
+
+@dataclass
+class TrainingOutput:
+    evaluation_results: dict[str, dict[str, Any]]
+    predictions: dict[str, Path]
+    model_dir: Path
+
+
+def _start(progress: ProgressFn) -> None:
+    if pidfile := os.environ.get("FAKE_PIPELINE_PIDFILE"):
+        Path(pidfile).write_text(str(os.getpid()))
+    progress("load", "JOB_RUNNING", "reading the task")
+    gate = os.environ.get("FAKE_PIPELINE_GATE")
+    while gate and not Path(gate).exists():
+        time.sleep(0.05)
+    if message := os.environ.get("FAKE_PIPELINE_FAIL"):
+        raise RuntimeError(message)
+    progress("load", "JOB_SUCCESS", "")
+
+
+def _predict(bundle: Any, path: Path) -> dict[str, Any]:
+    labels = bundle.job_description.labels
+    with path.open("w", encoding="utf-8") as out:
+        for text, gold in zip(bundle.test.texts, bundle.test.labels, strict=True):
+            scores = {label: float(label == gold) for label in labels}
+            row = {"question": text, "answer": gold, "prediction": gold, "scores": scores}
+            out.write(json.dumps(row) + "\n")
+    return classification_report(bundle.test.labels, bundle.test.labels, labels)
+
+
+def run_teacher_evaluation(bundle: Any, work_dir: Path, progress: ProgressFn) -> TeacherEvaluationOutput:
+    _start(progress)
+    progress("teacher-evaluation", "JOB_RUNNING", "predicting")
+    path = work_dir / "predictions.jsonl"
+    results = _predict(bundle, path)
+    progress("teacher-evaluation", "JOB_SUCCESS", "done")
+    return TeacherEvaluationOutput(results=results, predictions_path=path)
+
+
+def run_training(bundle: Any, work_dir: Path, progress: ProgressFn) -> TrainingOutput:
+    from tiny_models import build_tiny_bert
+
+    _start(progress)
+    results: dict[str, dict[str, Any]] = {}
+    predictions: dict[str, Path] = {}
+    for stage, key in (("teacher-labelling", "teacher"), ("student-base", "student-base"), ("student-tuned", "student-tuned")):
+        progress(stage, "JOB_RUNNING", "working")
+        predictions[key] = work_dir / f"{key}.jsonl"
+        results[key] = _predict(bundle, predictions[key])
+        progress(stage, "JOB_SUCCESS", "done")
+    progress("export", "JOB_RUNNING", "saving the model")
+    model_dir = build_tiny_bert(work_dir / "model", bundle.job_description.labels)
+    (model_dir / "training-logs.json").write_text("[]")
+    (model_dir / "training-logs.csv").write_text("epoch,loss\n")
+    (model_dir / "job_description.json").write_text(bundle.job_description.model_dump_json())
+    progress("export", "JOB_SUCCESS", "done")
+    return TrainingOutput(evaluation_results=results, predictions=predictions, model_dir=model_dir)

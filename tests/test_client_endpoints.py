@@ -1,0 +1,193 @@
+"""Every endpoint's request shape and response parsing, for the sync and the async client."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from distil_sdk.types.jobs import JobStatus, Metrics
+from test_client_support import BASE, KEY, MODEL, FakeTime, async_client, metrics, sync_client
+
+# Each case: (client call, method, path, exact JSON body or None, response JSON, check on result)
+UPLOAD_BODY = {
+    "job_description": {"type": "json", "content": "{}"},
+    "train_data": {"type": "csv", "content": "question,answer\n"},
+    "test_data": {"type": "csv", "content": "question,answer\n"},
+}
+
+
+def _check_model(m: Any) -> None:
+    assert m.id == "m1" and m.name == "banking" and m.model_extra == {"owner": "me"}
+
+
+CASES: list[tuple[str, tuple[Any, ...], dict[str, Any], str, str, Any, Any, Any]] = [
+    ("models.create", ("banking",), {}, "POST", "/models", {"name": "banking"}, MODEL, _check_model),
+    ("models.list", (), {}, "GET", "/models", None, {"models": [MODEL]}, lambda r: _check_model(r[0])),
+    ("models.get", ("m1",), {}, "GET", "/models/m1", None, MODEL, _check_model),
+    ("uploads.get", ("u1",), {}, "GET", "/uploads/u1/status", None,
+     {"id": "u1", "status": "JOB_SUCCESS"}, lambda r: r.status is JobStatus.SUCCESS),
+    ("teacher_evaluations.create", ("m1", "u1"), {}, "POST", "/models/m1/teacher-evaluations",
+     {"upload_id": "u1"}, {"id": "e1"}, lambda r: r.id == "e1"),
+    ("teacher_evaluations.get", ("e1",), {}, "GET", "/teacher-evaluations/e1/status", None,
+     {"id": "e1", "status": "JOB_SUCCESS", "message": "done", "results": metrics(0.9),
+      "evaluation_predictions_download_url": None},
+     lambda r: r.results.accuracy == 0.9 and r.results.per_class["billing"].f1_score == 0.66),
+    ("teacher_evaluations.cancel", ("e1",), {}, "POST", "/teacher-evaluations/e1/cancel", None,
+     {"id": "e1", "status": "JOB_STOPPED"}, lambda r: r.status is JobStatus.STOPPED),
+    ("trainings.create", ("m1", "u1"), {}, "POST", "/models/m1/training", {"upload_id": "u1"},
+     {"id": "t1"}, lambda r: r.id == "t1"),
+    ("trainings.get", ("t1",), {}, "GET", "/trainings/t1/status", None,
+     {"id": "t1", "status": "JOB_RUNNING"}, lambda r: r.status is JobStatus.RUNNING),
+    ("trainings.cancel", ("t1",), {}, "POST", "/trainings/t1/cancel", None,
+     {"id": "t1", "status": "JOB_STOPPED"}, lambda r: r.status is JobStatus.STOPPED),
+    ("trainings.evaluation_results", ("t1",), {}, "GET", "/trainings/t1/evaluation-results", None,
+     {"id": "t1", "status": "JOB_SUCCESS",
+      "evaluation_results": {"teacher": metrics(0.9), "student-base": metrics(0.4), "student-tuned": metrics(0.8)},
+      "finetuned_student_evaluation_predictions_download_url": "https://s3.test/p.jsonl",
+      "base_student_evaluation_predictions_download_url": None},
+     lambda r: (r.teacher.accuracy, r["student-base"].accuracy, r.student_tuned.macro_f1) == (0.9, 0.4, 0.66)),
+    ("deployments.create", ("t1",), {}, "POST", "/trainings/t1/deployment", None,
+     {"id": "d1", "status": "active"}, lambda r: r.status == "active"),
+    ("deployments.get", ("t1",), {}, "GET", "/trainings/t1/deployment", None,
+     {"id": "d1", "status": "active", "url": "https://x"}, lambda r: r.url == "https://x"),
+    ("uploads.create", ("m1", UPLOAD_BODY), {}, "POST", "/models/m1/uploads", "SKIP", {"id": "u1"},
+     lambda r: r.id == "u1"),
+]
+
+
+def _resolve(client: Any, dotted: str) -> Any:
+    resource, method = dotted.split(".")
+    return getattr(getattr(client, resource), method)
+
+
+def _route(method: str, path: str, response: Any) -> respx.Route:
+    return respx.route(method=method, url=BASE + path).mock(return_value=httpx.Response(200, json=response))
+
+
+def _check_request(route: respx.Route, body: Any) -> None:
+    assert route.call_count == 1
+    request = route.calls.last.request
+    assert request.headers["authorization"] == f"Bearer {KEY}"
+    if body == "SKIP":
+        return
+    if body is None:
+        assert request.content == b""
+    else:
+        assert json.loads(request.content) == body
+
+
+@pytest.fixture(autouse=True)
+def _no_local_validation(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The upload case sends a placeholder payload: local validation has its own tests below.
+    import distil_sdk.resources.uploads as uploads
+
+    monkeypatch.setattr(uploads, "upload_payload", lambda data: dict(data))
+
+
+@pytest.mark.parametrize(("call", "args", "kwargs", "method", "path", "body", "response", "check"), CASES,
+                         ids=[c[0] for c in CASES])
+@respx.mock
+def test_sync_endpoint(call: str, args: Any, kwargs: Any, method: str, path: str, body: Any,
+                       response: Any, check: Any) -> None:
+    route = _route(method, path, response)
+    with sync_client() as client:
+        result = _resolve(client, call)(*args, **kwargs)
+    _check_request(route, body)
+    assert check(result) is not False
+
+
+@pytest.mark.parametrize(("call", "args", "kwargs", "method", "path", "body", "response", "check"), CASES,
+                         ids=[c[0] for c in CASES])
+@respx.mock
+async def test_async_endpoint(call: str, args: Any, kwargs: Any, method: str, path: str, body: Any,
+                              response: Any, check: Any) -> None:
+    route = _route(method, path, response)
+    async with async_client() as client:
+        result = await _resolve(client, call)(*args, **kwargs)
+    _check_request(route, body)
+    assert check(result) is not False
+
+
+@respx.mock
+async def test_delete_endpoints_sync_and_async() -> None:
+    model = respx.delete(f"{BASE}/models/m1").mock(return_value=httpx.Response(204))
+    dep = respx.delete(f"{BASE}/trainings/t1/deployment").mock(return_value=httpx.Response(204))
+    with sync_client() as client:
+        assert client.models.delete("m1") is None
+        assert client.deployments.delete("t1") is None
+    async with async_client() as aclient:
+        assert await aclient.models.delete("m1") is None
+        assert await aclient.deployments.delete("t1") is None
+    assert model.call_count == 2 and dep.call_count == 2
+
+
+@respx.mock
+def test_models_list_accepts_bare_list_and_ids_are_quoted() -> None:
+    respx.get(f"{BASE}/models").mock(return_value=httpx.Response(200, json=[MODEL]))
+    route = respx.get(f"{BASE}/models/a%2F..%2Fb").mock(return_value=httpx.Response(200, json=MODEL))
+    with sync_client() as client:
+        assert [m.id for m in client.models.list()] == ["m1"]
+        client.models.get("a/../b")
+    assert route.called
+
+
+def test_object_shaped_training_status() -> None:
+    from distil_sdk.types.jobs import TrainingStatus
+
+    running = TrainingStatus.model_validate({"id": "t1", "status": {"dag": {"a": ["b"]}, "logs": ["l1"], "tasks": [
+        {"name": "synthgen", "status": "JOB_SUCCESS"}, {"name": "train", "status": "JOB_RUNNING"}]}})
+    assert running.status is JobStatus.RUNNING and [t.name for t in running.tasks] == ["synthgen", "train"]
+    assert running.logs == ["l1"] and running.dag == {"a": ["b"]}
+    failed = TrainingStatus.model_validate({"id": "t1", "status": {"tasks": [
+        {"name": "train", "status": "JOB_FAILURE", "message": "OOM"}]}})
+    assert failed.status is JobStatus.FAILURE and failed.failure_message == "train: OOM"
+    done = TrainingStatus.model_validate({"id": "t1", "status": {"tasks": [{"name": "a", "status": "JOB_SUCCESS"}]}})
+    assert done.status is JobStatus.SUCCESS
+    pending = TrainingStatus.model_validate({"id": "t1", "status": {"dag": {}, "tasks": [], "logs": []}})
+    assert pending.status is JobStatus.PENDING
+    unknown = TrainingStatus.model_validate({"id": "t1", "status": "JOB_QUEUED_SOMEWHERE"})
+    assert unknown.status.value == "JOB_QUEUED_SOMEWHERE" and not unknown.status.is_terminal
+
+
+def test_metrics_round_trip() -> None:
+    m = Metrics.model_validate(metrics(0.5))
+    assert m.to_report() == metrics(0.5)
+    assert Metrics.model_validate({"accuracy": 1, "a": {"f1-score": 0.2}, "b": {"f1-score": 0.4}}).macro_f1 == pytest.approx(0.3)
+
+
+@respx.mock
+async def test_predictions_downloaded_without_token_from_other_origin() -> None:
+    results = {"id": "t1", "status": "JOB_SUCCESS", "evaluation_results": {},
+               "finetuned_student_evaluation_predictions_download_url": "https://s3.test/p.jsonl?X-Amz-Signature=abc",
+               "base_student_evaluation_predictions_download_url": f"{BASE}/files/base.jsonl"}
+    respx.get(f"{BASE}/trainings/t1/evaluation-results").mock(return_value=httpx.Response(200, json=results))
+    line = json.dumps({"question": "q", "answer": "a", "prediction": "b", "scores": {"a": 0.4, "b": 0.6}})
+    s3 = respx.get("https://s3.test/p.jsonl").mock(return_value=httpx.Response(200, text=line + "\n\n" + line))
+    own = respx.get(f"{BASE}/files/base.jsonl").mock(return_value=httpx.Response(200, text=line))
+    with sync_client() as client:
+        preds = client.trainings.predictions("t1")
+        assert client.trainings.predictions("t1", which="student-base")[0].prediction == "b"
+    async with async_client() as aclient:
+        assert len(await aclient.trainings.predictions("t1")) == 2
+    assert len(preds) == 2 and preds[0].scores == {"a": 0.4, "b": 0.6}
+    assert "authorization" not in s3.calls.last.request.headers
+    assert own.calls.last.request.headers["authorization"] == f"Bearer {KEY}"
+
+
+@respx.mock
+def test_teacher_predictions() -> None:
+    respx.get(f"{BASE}/teacher-evaluations/e1/status").mock(return_value=httpx.Response(200, json={
+        "id": "e1", "status": "JOB_SUCCESS", "evaluation_predictions_download_url": "https://s3.test/t.jsonl"}))
+    respx.get("https://s3.test/t.jsonl").mock(return_value=httpx.Response(200, text='{"question": "q", "answer": "a"}'))
+    with sync_client() as client:
+        assert client.teacher_evaluations.predictions("e1")[0].answer == "a"
+
+
+def test_fake_time_helper() -> None:
+    fake = FakeTime()
+    fake.sleep(2)
+    assert fake.clock() == 1002.0
