@@ -191,3 +191,33 @@ def test_fake_time_helper() -> None:
     fake = FakeTime()
     fake.sleep(2)
     assert fake.clock() == 1002.0
+
+
+def _bundle_dir(root: Any, labels: list[str]) -> Any:
+    root.mkdir()
+    (root / "job_description.json").write_text(json.dumps({
+        "task_description": "Classify", "classes_description": {"billing": "fees", "cards": "cards"}}))
+    rows = "\n".join(f"text number {i},{label}" for i, label in enumerate(labels))
+    (root / "train.csv").write_text("question,answer\n" + rows + "\n")
+    (root / "test.csv").write_text("question,answer\nheld out one,billing\nheld out two,cards\n")
+    return root
+
+
+@respx.mock
+async def test_upload_real_bundle_sync_and_async_and_local_rejection(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.undo()  # use the real local validation here
+    from distil_sdk._errors import DataValidationError
+    from distil_sdk.types.data import TaskBundle
+
+    route = respx.post(f"{BASE}/models/m1/uploads").mock(return_value=httpx.Response(200, json={"id": "u1"}))
+    good = _bundle_dir(tmp_path / "good", ["billing", "cards", "billing", "cards"])
+    with sync_client() as client:
+        assert client.uploads.create("m1", good).id == "u1"
+    async with async_client() as aclient:
+        assert (await aclient.uploads.create("m1", TaskBundle.from_dir(good))).id == "u1"
+    sent = json.loads(route.calls.last.request.content)
+    assert sent == TaskBundle.from_dir(good).to_upload_payload()
+    bad = _bundle_dir(tmp_path / "bad", ["billing", "cards", "weather"])
+    with sync_client() as client, pytest.raises(DataValidationError) as info:
+        client.uploads.create("m1", bad)
+    assert any(f.code for f in info.value.report.errors) and route.call_count == 2

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ._config import Settings, resolve_settings
+from ._config import resolve_settings
 from ._http import AsyncTransport, SyncTransport
 from .resources import (
     AsyncDeployments,
@@ -32,36 +32,51 @@ C = TypeVar("C", bound="DistilClient")
 A = TypeVar("A", bound="AsyncDistilClient")
 
 
-def _settings(
-    base_url: str | None,
-    api_key: str | None,
-    username: str | None,
-    password: str | None,
-    cognito_url: str | None,
-    cognito_client_id: str | None,
-    timeout: float | httpx.Timeout | None,
-    max_retries: int | None,
-) -> Settings:
-    return resolve_settings(
-        base_url=base_url,
-        api_key=api_key,
-        username=username,
-        password=password,
-        cognito_url=cognito_url,
-        cognito_client_id=cognito_client_id,
-        timeout=timeout,
-        max_retries=max_retries,
-    )
+B = TypeVar("B", bound="_ClientBase")
 
 
-def _start_local(data_dir: str | os.PathLike[str] | None) -> Any:
-    # Imported by name: the embedded platform is an optional part (the `local` extra) and is
-    # only loaded when asked for.
-    server = importlib.import_module("distil_sdk.local.server")
-    return server.ensure_local_server(data_dir)
+class _ClientBase:
+    """What both clients share: the embedded-platform hook, ``base_url`` and a secret-free repr."""
+
+    _transport: SyncTransport | AsyncTransport
+    _on_close: list[Callable[[], None]]
+
+    def __init__(self, **kwargs: Any) -> None:  # the subclasses define the real signature
+        raise NotImplementedError
+
+    @classmethod
+    def local(cls: type[B], data_dir: str | os.PathLike[str] | None = None, **kwargs: Any) -> B:
+        """A client of the embedded local platform (started if needed, stopped on close).
+
+        ``kwargs`` go to the constructor (``timeout``, ``max_retries``...).
+        """
+        # Imported by name: the embedded platform is an optional part (the `local` extra) and
+        # is only loaded when asked for.
+        server = importlib.import_module("distil_sdk.local.server")
+        handle = server.ensure_local_server(data_dir)
+        try:
+            client = cls(base_url=handle.base_url, api_key=handle.token, **kwargs)
+        except BaseException:
+            handle.close()
+            raise
+        client._on_close.append(handle.close)
+        return client
+
+    @property
+    def base_url(self) -> str:
+        """The API root this client talks to."""
+        return self._transport.base_url
+
+    def _close_hooks(self) -> None:
+        while self._on_close:
+            self._on_close.pop()()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r}, auth={self._transport.settings.auth!r})"
 
 
-class DistilClient:
+
+class DistilClient(_ClientBase):
     """Synchronous client of the distil labs platform.
 
     Credentials come from the arguments or the environment (``DISTIL_API_KEY``, or
@@ -92,6 +107,7 @@ class DistilClient:
     teacher_evaluations: TeacherEvaluations
     trainings: Trainings
     deployments: Deployments
+    _transport: SyncTransport
 
     def __init__(
         self,
@@ -109,7 +125,7 @@ class DistilClient:
         _sleep: Callable[[float], None] = time.sleep,
         _clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        settings = _settings(base_url, api_key, username, password, cognito_url, cognito_client_id, timeout, max_retries)
+        settings = resolve_settings(base_url, api_key, username, password, cognito_url, cognito_client_id, timeout, max_retries)
         self._transport = SyncTransport(settings, http_client=http_client, transport=transport, sleep=_sleep, clock=_clock)
         self._on_close: list[Callable[[], None]] = []
         self.models = Models(self._transport)
@@ -118,27 +134,11 @@ class DistilClient:
         self.trainings = Trainings(self._transport)
         self.deployments = Deployments(self._transport)
 
-    @classmethod
-    def local(cls: type[C], data_dir: str | os.PathLike[str] | None = None, **kwargs: Any) -> C:
-        """A client of the embedded local platform (started if needed, stopped on close)."""
-        handle = _start_local(data_dir)
-        try:
-            client = cls(base_url=handle.base_url, api_key=handle.token, **kwargs)
-        except BaseException:
-            handle.close()
-            raise
-        client._on_close.append(handle.close)
-        return client
-
-    @property
-    def base_url(self) -> str:
-        return self._transport.base_url
 
     def close(self) -> None:
         """Close the connections (and the local platform started by :meth:`local`)."""
         self._transport.close()
-        while self._on_close:
-            self._on_close.pop()()
+        self._close_hooks()
 
     def __enter__(self: C) -> C:
         return self
@@ -148,11 +148,9 @@ class DistilClient:
     ) -> None:
         self.close()
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self.base_url!r}, auth={self._transport.settings.auth!r})"
 
 
-class AsyncDistilClient:
+class AsyncDistilClient(_ClientBase):
     """Asynchronous client of the distil labs platform: :class:`DistilClient` with ``await``.
 
     Example:
@@ -165,6 +163,7 @@ class AsyncDistilClient:
     teacher_evaluations: AsyncTeacherEvaluations
     trainings: AsyncTrainings
     deployments: AsyncDeployments
+    _transport: AsyncTransport
 
     def __init__(
         self,
@@ -182,7 +181,7 @@ class AsyncDistilClient:
         _sleep: Callable[[float], Awaitable[None]] | None = None,
         _clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        settings = _settings(base_url, api_key, username, password, cognito_url, cognito_client_id, timeout, max_retries)
+        settings = resolve_settings(base_url, api_key, username, password, cognito_url, cognito_client_id, timeout, max_retries)
         self._transport = AsyncTransport(settings, http_client=http_client, transport=transport, sleep=_sleep, clock=_clock)
         self._on_close: list[Callable[[], None]] = []
         self.models = AsyncModels(self._transport)
@@ -191,27 +190,11 @@ class AsyncDistilClient:
         self.trainings = AsyncTrainings(self._transport)
         self.deployments = AsyncDeployments(self._transport)
 
-    @classmethod
-    def local(cls: type[A], data_dir: str | os.PathLike[str] | None = None, **kwargs: Any) -> A:
-        """A client of the embedded local platform (started if needed, stopped on close)."""
-        handle = _start_local(data_dir)
-        try:
-            client = cls(base_url=handle.base_url, api_key=handle.token, **kwargs)
-        except BaseException:
-            handle.close()
-            raise
-        client._on_close.append(handle.close)
-        return client
-
-    @property
-    def base_url(self) -> str:
-        return self._transport.base_url
 
     async def close(self) -> None:
         """Close the connections (and the local platform started by :meth:`local`)."""
         await self._transport.close()
-        while self._on_close:
-            self._on_close.pop()()
+        self._close_hooks()
 
     async def __aenter__(self: A) -> A:
         return self
@@ -221,5 +204,3 @@ class AsyncDistilClient:
     ) -> None:
         await self.close()
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self.base_url!r}, auth={self._transport.settings.auth!r})"

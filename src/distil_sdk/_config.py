@@ -49,7 +49,6 @@ class Settings:
 
 
 def resolve_settings(
-    *,
     base_url: str | None,
     api_key: str | None,
     username: str | None,

@@ -82,14 +82,27 @@ def _bar(progress: bool | None, total: int | None, initial: int) -> AbstractCont
     return bar
 
 
-def _complete_on_416(exc: APIStatusError, dest: Path) -> bool:
-    """416 after a resume: the part may already hold the whole file."""
+def _part_complete(exc: APIStatusError, dest: Path) -> bool:
+    """After an error answer: True when the part already holds the whole file (416 after a
+    resume), False to start over (any other 416); re-raise every other status."""
+    if exc.status_code != 416:
+        raise exc
     part = dest / PART_NAME
     match = re.match(r"bytes\s+\*/(\d+)", exc.response.headers.get("content-range", "") if exc.response else "")
     if match and part.exists() and part.stat().st_size == int(match.group(1)):
         return True
     part.unlink(missing_ok=True)
     return False
+
+
+def _give_up_if_last(exc: Exception, last: bool, url: str, base_url: str) -> None:
+    # A dropped stream leaves a valid prefix in the part file: unless this was the last try,
+    # the next one resumes it.
+    if not last:
+        return
+    if isinstance(exc, httpx.TransportError):
+        raise connection_error(exc, RequestSpec("GET", url), base_url) from exc
+    raise exc
 
 
 def _check_size(dest: Path, total: int | None, url: str) -> None:
@@ -128,11 +141,9 @@ def download_model_sync(
         try:
             response = transport.send(_spec(url, folder, options), stream=True)
         except APIStatusError as exc:
-            if exc.status_code == 416 and _complete_on_416(exc, folder):
+            if _part_complete(exc, folder):
                 break
-            if exc.status_code == 416:
-                continue
-            raise
+            continue
         try:
             fh, done, total = _open_part(response, folder)
             with fh, _bar(progress, total, done) as bar:
@@ -145,11 +156,7 @@ def download_model_sync(
         except _Restart:
             (folder / PART_NAME).unlink(missing_ok=True)
         except (httpx.TransportError, APIError) as exc:
-            # A dropped stream leaves a valid prefix in the part file: the next try resumes it.
-            if attempt + 1 >= attempts:
-                if isinstance(exc, httpx.TransportError):
-                    raise connection_error(exc, RequestSpec("GET", url), transport.base_url) from exc
-                raise
+            _give_up_if_last(exc, attempt + 1 >= attempts, url, transport.base_url)
         finally:
             response.close()
     else:
@@ -168,11 +175,9 @@ async def download_model_async(
         try:
             response = await transport.send(_spec(url, folder, options), stream=True)
         except APIStatusError as exc:
-            if exc.status_code == 416 and _complete_on_416(exc, folder):
+            if _part_complete(exc, folder):
                 break
-            if exc.status_code == 416:
-                continue
-            raise
+            continue
         try:
             fh, done, total = _open_part(response, folder)
             with fh, _bar(progress, total, done) as bar:
@@ -185,10 +190,7 @@ async def download_model_async(
         except _Restart:
             (folder / PART_NAME).unlink(missing_ok=True)
         except (httpx.TransportError, APIError) as exc:
-            if attempt + 1 >= attempts:
-                if isinstance(exc, httpx.TransportError):
-                    raise connection_error(exc, RequestSpec("GET", url), transport.base_url) from exc
-                raise
+            _give_up_if_last(exc, attempt + 1 >= attempts, url, transport.base_url)
         finally:
             await response.aclose()
     else:

@@ -19,7 +19,6 @@ Retry policy (documented in docs/client.md):
 
 from __future__ import annotations
 
-import dataclasses
 import email.utils
 import json
 import logging
@@ -83,9 +82,6 @@ class RequestSpec:
     is_auth: bool = False  # the login request itself: its errors are AuthenticationError
     timeout: float | httpx.Timeout | None = None
     max_retries: int | None = None
-
-    def replace(self, **changes: Any) -> RequestSpec:
-        return dataclasses.replace(self, **changes)
 
 
 # ---------------------------------------------------------------- plain pipeline functions

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, Protocol, TextIO, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from ._errors import JobFailedError, JobTimeoutError
 from .types.jobs import JobStatus
@@ -22,17 +22,7 @@ POLL_GROWTH = 1.5
 DEFAULT_WAIT_TIMEOUT_S = 6 * 3600.0  # trainings take hours on the platform
 
 
-class JobRecord(Protocol):
-    id: str
-
-    @property
-    def status(self) -> JobStatus: ...
-
-    @property
-    def message(self) -> str | None: ...
-
-
-R = TypeVar("R", bound=JobRecord)
+R = TypeVar("R")
 
 
 class Poller:

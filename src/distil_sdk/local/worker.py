@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -98,8 +99,8 @@ class Worker:
     def _kill_current(self, status: str, message: str, *, only: str | None) -> None:
         with self._lock:
             proc, job_id = self._proc, self._job_id
-            if proc is None or (only is not None and job_id != only):
-                return
+            if proc is None or (only is not None and job_id != only) or proc.poll() is not None:
+                return  # nothing running, another job, or it already ended on its own
             self._stop_reason = f"{status}\n{message}"
         _kill_group(proc)
 
@@ -180,6 +181,10 @@ class Worker:
             self.store.finish_job(job_id, JOB_SUCCESS, "done", result)
         else:
             self.store.finish_job(job_id, JOB_FAILURE, self._failure_message(job_dir, returncode))
+        if stop_reason is not None or returncode != 0:
+            # Scratch and partial artifacts of a job that did not succeed are never served.
+            for name in ("work", "artifacts"):
+                shutil.rmtree(job_dir / name, ignore_errors=True)
         logger.info("job %s finished (exit status %s)", job_id, returncode)
         with self._finished:
             self._finished.notify_all()

@@ -11,7 +11,6 @@ from typing_extensions import Unpack
 from .._download import download_model_async, download_model_sync
 from .._errors import APIError
 from .._http import CallOptions, RequestSpec
-from .._polling import wait_async, wait_sync
 from ..types.jobs import (
     EvaluationResults,
     JobCreateRequest,
@@ -20,34 +19,16 @@ from ..types.jobs import (
     Training,
     TrainingStatus,
 )
-from ._base import (
-    AsyncResource,
-    SyncResource,
-    WaitOptions,
-    make_poller,
-    parse_predictions,
-    predictions_spec,
-    seg,
-)
+from ._base import AsyncJobResource, SyncJobResource, parse_predictions, predictions_spec, seg
 
 __all__ = ["AsyncTrainings", "Trainings", "Which"]
 
-KIND = "training"
 Which = Literal["student-tuned", "student-base", "teacher"]
 
 
 def _create(model_id: str, upload_id: str, options: CallOptions) -> RequestSpec:
     body = JobCreateRequest(upload_id=upload_id).model_dump()
     return RequestSpec("POST", f"/models/{seg(model_id)}/training", json=body, **options)
-
-
-def _get(training_id: str, options: CallOptions) -> RequestSpec:
-    return RequestSpec("GET", f"/trainings/{seg(training_id)}/status", **options)
-
-
-def _cancel(training_id: str, options: CallOptions) -> RequestSpec:
-    # Cancelling twice is harmless, so the request may be retried like a GET.
-    return RequestSpec("POST", f"/trainings/{seg(training_id)}/cancel", idempotent=True, **options)
 
 
 def _results(training_id: str, options: CallOptions) -> RequestSpec:
@@ -68,8 +49,9 @@ def _predictions_url(training_id: str, results: EvaluationResults, which: str) -
     return url
 
 
-class Trainings(SyncResource):
-    """Trainings (distillation of a student from the teacher).
+class Trainings(SyncJobResource[TrainingStatus]):
+    """Trainings (distillation of a student): ``create``, ``get``, ``wait``, ``cancel``,
+    ``evaluation_results``, ``predictions``, ``download_model``.
 
     Example:
         >>> training = client.trainings.create(model.id, upload.id)  # doctest: +SKIP
@@ -79,22 +61,13 @@ class Trainings(SyncResource):
         PosixPath('out/model')
     """
 
+    _kind = "training"
+    _root = "/trainings"
+    _record = TrainingStatus
+
     def create(self, model_id: str, upload_id: str, **options: Unpack[CallOptions]) -> Training:
         """Start one (``POST /models/{id}/training``)."""
         return self._t.request(Training, _create(model_id, upload_id, options))
-
-    def get(self, training_id: str, **options: Unpack[CallOptions]) -> TrainingStatus:
-        """Its status and stages (``GET /trainings/{id}/status``)."""
-        return self._t.request(TrainingStatus, _get(training_id, options))
-
-    def wait(self, training_id: str, **options: Unpack[WaitOptions]) -> TrainingStatus:
-        """Poll until done; return the final record or raise ``JobFailedError`` / ``JobTimeoutError``."""
-        poller = make_poller(KIND, training_id, self._t.clock, options)
-        return wait_sync(poller, lambda: self.get(training_id), self._t.sleep)
-
-    def cancel(self, training_id: str, **options: Unpack[CallOptions]) -> TrainingStatus:
-        """Stop it (``POST /trainings/{id}/cancel``)."""
-        return self._t.request(TrainingStatus, _cancel(training_id, options))
 
     def evaluation_results(self, training_id: str, **options: Unpack[CallOptions]) -> EvaluationResults:
         """Teacher, base student and tuned student metrics (``GET /trainings/{id}/evaluation-results``)."""
@@ -123,22 +96,15 @@ class Trainings(SyncResource):
         return download_model_sync(self._t, link.s3_url, dest, progress=progress, options=options)
 
 
-class AsyncTrainings(AsyncResource):
+class AsyncTrainings(AsyncJobResource[TrainingStatus]):
     """The async twin of :class:`Trainings`."""
+
+    _kind = Trainings._kind
+    _root = Trainings._root
+    _record = TrainingStatus
 
     async def create(self, model_id: str, upload_id: str, **options: Unpack[CallOptions]) -> Training:
         return await self._t.request(Training, _create(model_id, upload_id, options))
-
-    async def get(self, training_id: str, **options: Unpack[CallOptions]) -> TrainingStatus:
-        return await self._t.request(TrainingStatus, _get(training_id, options))
-
-    async def wait(self, training_id: str, **options: Unpack[WaitOptions]) -> TrainingStatus:
-        poller = make_poller(KIND, training_id, self._t.clock, options)
-        result: TrainingStatus = await wait_async(poller, lambda: self.get(training_id), self._t.sleep)
-        return result
-
-    async def cancel(self, training_id: str, **options: Unpack[CallOptions]) -> TrainingStatus:
-        return await self._t.request(TrainingStatus, _cancel(training_id, options))
 
     async def evaluation_results(self, training_id: str, **options: Unpack[CallOptions]) -> EvaluationResults:
         return await self._t.request(EvaluationResults, _results(training_id, options))

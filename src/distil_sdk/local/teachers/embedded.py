@@ -85,7 +85,7 @@ class EmbeddedTeacher:
         """Unit-norm embeddings of ``texts``; each distinct text is encoded once per teacher."""
         missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if missing:
-            for text, vector in zip(missing, self.encoder.embed(missing)):
+            for text, vector in zip(missing, self.encoder.embed(missing), strict=True):
                 self._cache[text] = vector
         if not texts:
             return np.zeros((0, int(self.encoder.model.config.hidden_size)), dtype=np.float32)

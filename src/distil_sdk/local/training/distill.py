@@ -170,7 +170,7 @@ def train_student(
             w = weight_t[batch_idx]
             loss = (per_row * w).sum() / w.sum().clamp(min=1e-9)
             optimizer.zero_grad()
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             scheduler.step()

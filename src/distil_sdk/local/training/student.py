@@ -82,7 +82,7 @@ def build_student(
     torch.manual_seed(seed)
     verbosity = hf_logging.get_verbosity()
     # The "newly initialised head" warning is expected here: the head is what we train.
-    hf_logging.set_verbosity_error()
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForSequenceClassification.from_pretrained(

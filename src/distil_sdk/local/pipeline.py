@@ -1,0 +1,305 @@
+"""The local platform's ML pipeline: teacher evaluation and distillation training.
+
+Called by the worker inside a subprocess (see ``local/_job_main.py``); also usable directly::
+
+    from distil_sdk.types.data import TaskBundle
+    from distil_sdk.local import pipeline
+
+    bundle = TaskBundle.from_dir("my-task")
+    out = pipeline.run_training(bundle, Path("work"), lambda stage, status, msg: None)
+    out.evaluation_results["student-tuned"]["accuracy"], out.model_dir
+
+Method (measured on the shared datasets, see ``benchmarks/bench_local_platform.py``): the teacher
+is fitted on the gold rows and self-trained on the unlabelled texts; the student (a
+sequence-classification model over ``base.student_model_name``) is first fine-tuned on the gold
+rows (student-base), then - continuing from those weights - trained on the gold rows (hard
+labels) plus the teacher-labelled unlabelled/synthetic texts (soft targets, KL term).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .._metrics import classification_report
+from .teachers import SupportsSynthesis, SupportsUnlabelled, Teacher, make_teacher
+
+if TYPE_CHECKING:
+    from ..types.data import LabelledDataset, TaskBundle
+    from ..types.task import TaskConfig
+    from .training import Student, TrainSettings
+
+logger = logging.getLogger("distil_sdk")
+
+__all__ = [
+    "TEACHER_EVALUATION_STAGES",
+    "TRAINING_STAGES",
+    "PipelineOptions",
+    "ProgressFn",
+    "TeacherEvaluationOutput",
+    "TrainingOutput",
+    "run_teacher_evaluation",
+    "run_training",
+]
+
+ProgressFn = Callable[[str, str, str], None]
+
+TEACHER_EVALUATION_STAGES: list[str] = ["teacher_fit", "teacher_evaluation"]
+TRAINING_STAGES: list[str] = [
+    "teacher_fit", "teacher_labelling", "student_base", "distillation", "evaluation", "packaging",
+]
+
+
+@dataclass
+class PipelineOptions:
+    """Knobs of the local method that the task config does not cover (defaults = measured best)."""
+
+    #: Student truncation: CPU time grows with length; 128 word pieces keep what these tasks need.
+    student_max_length: int = 128
+    #: Teacher (frozen encoder) truncation: inference only, so it can afford to read more.
+    teacher_max_length: int = 256
+    #: Distillation epochs over gold + teacher-labelled rows (None: ``tuning.num_train_epochs``).
+    distillation_epochs: int | None = 2
+    #: Weight of a gold row relative to a teacher-labelled row in the distillation loss.
+    gold_weight: float = 3.0
+    temperature: float = 1.0
+    #: Floor for the batch size: the platform's default of 1 costs an optimiser step per row.
+    min_batch_size: int = 8
+    #: Student-base epochs (None: ``tuning.num_train_epochs``); few gold rows need more passes.
+    base_epochs: int | None = None
+    #: Start the distilled student from student-base's weights (saves CPU time).
+    warm_start: bool = True
+
+
+@dataclass
+class TeacherEvaluationOutput:
+    """What :func:`run_teacher_evaluation` returns."""
+
+    results: dict[str, Any]
+    predictions_path: Path
+
+
+@dataclass
+class TrainingOutput:
+    """What :func:`run_training` returns."""
+
+    evaluation_results: dict[str, dict[str, Any]]
+    predictions: dict[str, Path]
+    model_dir: Path
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class _Stages:
+    """Reports each stage's start/end and times it."""
+
+    def __init__(self, progress: ProgressFn) -> None:
+        self.progress = progress
+        self.timings: dict[str, float] = {}
+
+    def run(self, stage: str, message: str, fn: Callable[[], Any]) -> Any:
+        self.progress(stage, "JOB_RUNNING", message)
+        started = time.perf_counter()
+        try:
+            result = fn()
+        except Exception as exc:
+            self.progress(stage, "JOB_FAILURE", f"{stage} failed: {exc}")
+            raise
+        self.timings[stage] = round(time.perf_counter() - started, 2)
+        self.progress(stage, "JOB_SUCCESS", f"{stage} done in {self.timings[stage]:.1f}s")
+        return result
+
+
+def _seed(config: TaskConfig) -> int:
+    seed = getattr(config.base, "random_seed", None)
+    return 0 if seed is None else int(seed)
+
+
+def _set_threads() -> None:
+    import torch
+
+    # One worker job at a time: let torch use the cores, but never oversubscribe them.
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), 8)))
+
+
+def _fit_teacher(bundle: TaskBundle) -> Teacher:
+    teacher = make_teacher(bundle.config)
+    teacher.fit(bundle.job_description, bundle.train, bundle.config)
+    if isinstance(teacher, SupportsUnlabelled) and bundle.unstructured is not None:
+        teacher.adapt(bundle.unstructured.texts)
+    return teacher
+
+
+def write_predictions(
+    path: Path, texts: Sequence[str], gold: Sequence[str], probs: np.ndarray, labels: Sequence[str]
+) -> tuple[Path, dict[str, Any]]:
+    """Write the predictions JSONL (one test row per line) and return it with the Metrics."""
+    preds = [labels[i] for i in np.asarray(probs).argmax(axis=1)] if len(texts) else []
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for text, answer, pred, row in zip(texts, gold, preds, probs, strict=True):
+            scores = {label: round(float(p), 6) for label, p in zip(labels, row, strict=True)}
+            fh.write(json.dumps({"question": text, "answer": answer, "prediction": pred,
+                                 "scores": scores}, ensure_ascii=False) + "\n")
+    return path, classification_report(list(gold), preds, list(labels))
+
+
+def run_teacher_evaluation(
+    bundle: TaskBundle, work_dir: Path, progress: ProgressFn
+) -> TeacherEvaluationOutput:
+    """Fit the teacher and evaluate it on the test set (Metrics + predictions JSONL)."""
+    _set_threads()
+    stages = _Stages(progress)
+    work_dir = Path(work_dir)
+    teacher: Teacher = stages.run("teacher_fit", "fitting the teacher", lambda: _fit_teacher(bundle))
+    labels = bundle.job_description.labels
+
+    def evaluate() -> tuple[Path, dict[str, Any]]:
+        probs = teacher.predict_proba(bundle.test.texts)
+        return write_predictions(work_dir / "teacher-predictions.jsonl", bundle.test.texts,
+                                 bundle.test.labels, probs, labels)
+
+    path, metrics = stages.run("teacher_evaluation", "evaluating the teacher on the test set", evaluate)
+    return TeacherEvaluationOutput(results=metrics, predictions_path=path)
+
+
+def train_settings(config: TaskConfig, options: PipelineOptions, *, epochs: int | None) -> TrainSettings:
+    """The student's optimisation settings from the task's ``tuning`` section."""
+    from .training import TrainSettings
+
+    tuning = config.tuning
+    return TrainSettings(
+        learning_rate=float(tuning.learning_rate),
+        scheduler=str(tuning.learning_rate_scheduler),
+        weight_decay=float(tuning.weight_decay),
+        warmup_ratio=float(tuning.warmup_ratio),
+        epochs=int(epochs if epochs is not None else tuning.num_train_epochs),
+        batch_size=max(int(tuning.per_device_train_batch_size), options.min_batch_size),
+        seed=_seed(config),
+        temperature=options.temperature,
+    )
+
+
+def split_gold(
+    texts: Sequence[str], labels: Sequence[str], fraction: float, seed: int
+) -> tuple[list[int], list[int]]:
+    """Stratified (train, eval) row indices; every class keeps at least one training row."""
+    rng = random.Random(seed)
+    by_class: dict[str, list[int]] = {}
+    for i, label in enumerate(labels):
+        by_class.setdefault(label, []).append(i)
+    train_idx: list[int] = []
+    eval_idx: list[int] = []
+    for rows in by_class.values():
+        rows = rows[:]
+        rng.shuffle(rows)
+        n_eval = min(round(len(rows) * fraction), len(rows) - 1)
+        eval_idx += rows[:n_eval]
+        train_idx += rows[n_eval:]
+    return sorted(train_idx), sorted(eval_idx)
+
+
+def _one_hot(labels: Sequence[str], order: Sequence[str]) -> np.ndarray:
+    index = {label: i for i, label in enumerate(order)}
+    out = np.zeros((len(labels), len(order)))
+    out[np.arange(len(labels)), [index[x] for x in labels]] = 1.0
+    return out
+
+
+def run_training(
+    bundle: TaskBundle,
+    work_dir: Path,
+    progress: ProgressFn,
+    *,
+    options: PipelineOptions | None = None,
+) -> TrainingOutput:
+    """Teacher → labels → student-base → distilled student → evaluation → ``model/`` folder."""
+    from .training import build_student, save_model_dir, train_student
+
+    _set_threads()
+    options = options or PipelineOptions()
+    stages = _Stages(progress)
+    work_dir = Path(work_dir)
+    config, job = bundle.config, bundle.job_description
+    labels, seed = job.labels, _seed(config)
+    test_texts, test_gold = bundle.test.texts, bundle.test.labels
+    results: dict[str, dict[str, Any]] = {}
+    predictions: dict[str, Path] = {}
+
+    teacher: Teacher = stages.run("teacher_fit", "fitting the teacher", lambda: _fit_teacher(bundle))
+
+    def label_transfer_set() -> tuple[list[str], np.ndarray]:
+        texts = list(bundle.unstructured.texts) if bundle.unstructured is not None else []
+        if isinstance(teacher, SupportsSynthesis) and config.synthgen.generation_target > 0:
+            synthetic: LabelledDataset = teacher.synthesize(job, bundle.train, bundle.unstructured, config)
+            texts += list(synthetic.texts)
+        gold = set(bundle.train.texts) | set(test_texts)  # never distil on the test set
+        texts = [t for t in dict.fromkeys(texts) if t not in gold]
+        path, results["teacher"] = write_predictions(
+            work_dir / "teacher-predictions.jsonl", test_texts, test_gold,
+            teacher.predict_proba(test_texts), labels)
+        predictions["teacher"] = path
+        return texts, teacher.predict_proba(texts) if texts else np.zeros((0, len(labels)))
+
+    transfer_texts, transfer_probs = stages.run(
+        "teacher_labelling", "the teacher labels the unlabelled texts", label_transfer_set)
+
+    fraction = float(config.tuning.train_eval_split)
+    tr_idx, ev_idx = split_gold(bundle.train.texts, bundle.train.labels, fraction, seed)
+    gold_texts = [bundle.train.texts[i] for i in tr_idx]
+    gold_labels = [bundle.train.labels[i] for i in tr_idx]
+    eval_texts = [bundle.train.texts[i] for i in ev_idx]
+    eval_labels = [bundle.train.labels[i] for i in ev_idx]
+    logs: list[Any] = []
+
+    def evaluate(name: str, student: Student) -> None:
+        path, results[name] = write_predictions(
+            work_dir / f"{name}-predictions.jsonl", test_texts, test_gold,
+            student.predict_proba(test_texts), labels)
+        predictions[name] = path
+
+    def train_base() -> Student:
+        student = build_student(config.base.student_model_name, labels,
+                                max_length=options.student_max_length, seed=seed)
+        settings = train_settings(config, options, epochs=options.base_epochs)
+        logs.extend(train_student(
+            student, gold_texts, _one_hot(gold_labels, labels), np.ones(len(gold_texts)), settings,
+            eval_texts=eval_texts, eval_labels=eval_labels, stage="student-base"))
+        evaluate("student-base", student)
+        return student
+
+    base: Student = stages.run("student_base", "training the student on the labelled rows", train_base)
+
+    def distil() -> Student:
+        import copy
+
+        if options.warm_start:
+            student = copy.deepcopy(base)
+        else:
+            student = build_student(config.base.student_model_name, labels,
+                                    max_length=options.student_max_length, seed=seed)
+        texts = gold_texts + transfer_texts
+        targets = np.vstack([_one_hot(gold_labels, labels), transfer_probs])
+        weights = np.concatenate([np.full(len(gold_texts), options.gold_weight),
+                                  np.ones(len(transfer_texts))])
+        soft = np.concatenate([np.zeros(len(gold_texts), bool), np.ones(len(transfer_texts), bool)])
+        settings = train_settings(config, options, epochs=options.distillation_epochs)
+        logs.extend(train_student(student, texts, targets, weights, settings, soft=soft,
+                                  eval_texts=eval_texts, eval_labels=eval_labels,
+                                  stage="student-tuned"))
+        return student
+
+    tuned: Student = stages.run("distillation", "distilling the teacher into the student", distil)
+    stages.run("evaluation", "evaluating the students on the test set",
+               lambda: evaluate("student-tuned", tuned))
+    model_dir: Path = stages.run(
+        "packaging", "writing the model folder",
+        lambda: save_model_dir(tuned, work_dir / "model", logs, job.to_json()))
+    return TrainingOutput(results, predictions, model_dir, stages.timings)
