@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from tiny_models import build_tiny_bert, build_tiny_llama  # noqa: E402
+from tiny_models import build_tiny_bert, build_tiny_llama
 
 TINY_LABELS = ["billing", "cards", "shopping"]
 

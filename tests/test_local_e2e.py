@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 
 import pytest
-from _local_support import LABELS, csv_text, job_description, rows, use_fake_pipeline
 
+from _local_support import LABELS, csv_text, job_description, rows, use_fake_pipeline
 from distil_sdk._client import DistilClient
 from distil_sdk.cli import main
 from distil_sdk.inference import LocalClassifier

@@ -63,7 +63,7 @@ def safe_extract(archive_path: str | os.PathLike[str], dest: str | os.PathLike[s
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
-        archive = tarfile.open(archive_path, "r:*")
+        archive = tarfile.open(archive_path, "r:*")  # noqa: SIM115 - closed by the with below
     except (tarfile.TarError, OSError) as exc:
         raise UnsafeArchiveError(f"{archive_path}: not a readable tar archive ({exc})") from exc
     with archive:
@@ -73,7 +73,7 @@ def safe_extract(archive_path: str | os.PathLike[str], dest: str | os.PathLike[s
             try:
                 archive.extractall(tmp, filter="data")
             except TypeError:  # Python < 3.10.12 has no filter argument; members were checked above
-                archive.extractall(tmp)  # noqa: S202
+                archive.extractall(tmp)
             except tarfile.TarError as exc:
                 raise UnsafeArchiveError(f"{archive_path}: {exc}") from exc
             if dest.exists():

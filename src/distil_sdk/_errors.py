@@ -27,13 +27,13 @@ __all__ = [
     "InternalServerError",
     "JobFailedError",
     "JobTimeoutError",
+    "ModelLoadError",
     "NotFoundError",
     "PaymentRequiredError",
     "PermissionDeniedError",
     "RateLimitError",
     "UnprocessableEntityError",
     "UnsafeArchiveError",
-    "ModelLoadError",
 ]
 
 

@@ -17,7 +17,7 @@ def confusion_matrix(y_true: Sequence[str], y_pred: Sequence[str], labels: Seque
         raise ValueError(f"y_true has {len(y_true)} items but y_pred has {len(y_pred)}")
     index = {label: i for i, label in enumerate(labels)}
     matrix = [[0] * len(labels) for _ in labels]
-    for gold, pred in zip(y_true, y_pred):
+    for gold, pred in zip(y_true, y_pred, strict=True):
         if gold in index and pred in index:
             matrix[index[gold]][index[pred]] += 1
     return matrix
@@ -40,7 +40,7 @@ def classification_report(
     total = len(y_true)
     per_class: list[tuple[float, float, float, int]] = []
     for label in labels:
-        tp = sum(1 for g, p in zip(y_true, y_pred) if g == label and p == label)
+        tp = sum(1 for g, p in zip(y_true, y_pred, strict=True) if g == label and p == label)
         predicted = sum(1 for p in y_pred if p == label)
         support = sum(1 for g in y_true if g == label)
         precision = _safe_div(tp, predicted)
@@ -48,7 +48,7 @@ def classification_report(
         f1 = _safe_div(2 * precision * recall, precision + recall)
         report[label] = {"precision": precision, "recall": recall, "f1-score": f1, "support": support}
         per_class.append((precision, recall, f1, support))
-    report["accuracy"] = _safe_div(sum(1 for g, p in zip(y_true, y_pred) if g == p), total)
+    report["accuracy"] = _safe_div(sum(1 for g, p in zip(y_true, y_pred, strict=True) if g == p), total)
     n = len(per_class)
     report["macro avg"] = {
         "precision": _safe_div(sum(c[0] for c in per_class), n),

@@ -7,7 +7,7 @@ label's continuation is computed and normalised over the labels. Work is shared 
   text) is run once and its key/value cache reused by every batch;
 * each text's own tokens are run once per text, not once per (text, label) pair;
 * the tokens every continuation shares (``<output>``) are appended to the text, so only the
-  label-specific tail is run per label, on a copy of the text's cache.
+  label-specific tail is run per label, on the text's cache (cropped back after each label).
 """
 
 from __future__ import annotations
@@ -198,9 +198,9 @@ class GenerativePredictor:
         rows = [ids for ids, _ in prepared]
         out = np.empty((len(texts), len(self.labels)), dtype=np.float32)
         tail_width = max(len(t) for t in self.tails)
-        # Cap rows per batch so the label-tail logits stay within _LOGIT_BUDGET floats.
+        # Cap rows per batch so one label's tail logits stay within _LOGIT_BUDGET floats.
         vocab = int(self.model.config.vocab_size)
-        cap = max(1, _LOGIT_BUDGET // max(1, len(self.labels) * tail_width * vocab))
+        cap = max(1, _LOGIT_BUDGET // max(1, tail_width * vocab))
         batch_size = min(self.batch_size, cap)
         lengths = [len(r) for r in rows]
         for index in length_batches(lengths, batch_size, 1 << 30):
@@ -244,33 +244,38 @@ class GenerativePredictor:
     def _score_tails(
         self, cache: Any, mask: np.ndarray, positions: np.ndarray, rest: list[list[int]]
     ) -> torch.Tensor:
-        """Log-prob of each label's tail after its first token, on per-label copies of the cache."""
+        """Log-prob of each label's tail after its first token, ``(batch, labels)``.
+
+        One forward per label over the whole batch, each cut back to the texts' cache afterwards:
+        no padding between tails of different lengths and no per-label copies of the cache.
+        """
+        import copy
+
         import torch
 
-        n_labels, batch = len(rest), mask.shape[0]
-        width = max(len(t) for t in rest)
-        # Inputs are each tail's first token plus all but its last; targets are the tail after it.
-        inputs = np.full((n_labels, width), self.pad_id, dtype=np.int64)
-        targets = np.zeros((n_labels, width), dtype=np.int64)
-        valid = np.zeros((n_labels, width), dtype=np.int64)
-        for j, (tail, full) in enumerate(zip(rest, self.tails)):
-            inputs[j, : len(tail)] = full[: len(tail)]
-            targets[j, : len(tail)] = tail
-            valid[j, : len(tail)] = 1
-        cache.batch_repeat_interleave(n_labels)  # row b*n_labels + j = text b, label j
-        rep_mask = np.repeat(mask, n_labels, axis=0)
-        full_mask = np.concatenate([rep_mask, np.tile(valid, (batch, 1))], axis=1)
-        start = np.repeat(positions[:, -1:], n_labels, axis=0) + 1
-        tail_pos = start + np.arange(width)[None, :]
-        logits, _ = self._forward(
-            cache,
-            input_ids=to_device(np.tile(inputs, (batch, 1)), self.device),
-            attention_mask=to_device(full_mask, self.device),
-            position_ids=to_device(tail_pos, self.device),
-            use_cache=False,
-        )
-        logp = torch.log_softmax(logits.float(), dim=-1)
-        tgt = to_device(np.tile(targets, (batch, 1)), self.device)
-        picked = logp.gather(-1, tgt.unsqueeze(-1)).squeeze(-1)
-        picked = picked * to_device(np.tile(valid, (batch, 1)), self.device).to(picked.dtype)
-        return picked.sum(dim=-1).view(batch, n_labels)
+        batch = mask.shape[0]
+        croppable = bool(getattr(cache, "is_croppable", True))
+        after = positions[:, -1:] + 1
+        columns = []
+        for tail, full in zip(rest, self.tails):
+            if not tail:
+                columns.append(torch.zeros(batch, device=self.device))
+                continue
+            k = len(tail)
+            # Inputs: the tail's tokens but its last; each position predicts the next tail token.
+            inputs = np.tile(np.asarray(full[:k], dtype=np.int64), (batch, 1))
+            tail_mask = np.concatenate([mask, np.ones((batch, k), dtype=np.int64)], axis=1)
+            label_cache = cache if croppable else copy.deepcopy(cache)
+            logits, _ = self._forward(
+                label_cache,
+                input_ids=to_device(inputs, self.device),
+                attention_mask=to_device(tail_mask, self.device),
+                position_ids=to_device(after + np.arange(k)[None, :], self.device),
+                use_cache=True,
+            )
+            if croppable:
+                cache.crop(-k)  # drop this tail: back to the texts alone
+            logp = torch.log_softmax(logits.float(), dim=-1)
+            targets = torch.tensor(tail, device=logp.device)
+            columns.append(logp[:, torch.arange(k, device=logp.device), targets].sum(dim=-1))
+        return torch.stack(columns, dim=1)
