@@ -16,8 +16,11 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from distil_sdk._errors import ModelLoadError, UnsafeArchiveError  # noqa: E402
-from distil_sdk.inference import LocalClassifier, Prediction  # noqa: E402
-from distil_sdk.inference import _classifier  # noqa: E402
+from distil_sdk.inference import (  # noqa: E402
+    LocalClassifier,
+    Prediction,
+    _classifier,
+)
 from distil_sdk.inference._loading import resolve_device, resolve_dtype  # noqa: E402
 
 LABELS = ["billing", "cards", "shopping"]
@@ -79,12 +82,18 @@ def test_loads_parent_folder(tiny_bert_classifier: Path) -> None:
 
 @pytest.mark.parametrize(("suffix", "mode"), [(".tar", "w"), (".tar.gz", "w:gz")])
 def test_loads_tar_once_into_hash_keyed_cache(
-    tiny_bert_classifier: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str, mode: str
+    tiny_bert_classifier: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    suffix: str,
+    mode: str,
 ) -> None:
     archive = _tar(tiny_bert_classifier, tmp_path / f"run-model{suffix}", mode)
     calls = []
     real = _classifier_loading_safe_extract()
-    monkeypatch.setattr("distil_sdk.inference._loading.safe_extract", lambda a, d: calls.append(a) or real(a, d))
+    monkeypatch.setattr(
+        "distil_sdk.inference._loading.safe_extract", lambda a, d: calls.append(a) or real(a, d)
+    )
     first = LocalClassifier.from_pretrained(archive, cache_dir=tmp_path / "cache")
     second = LocalClassifier.from_pretrained(archive, cache_dir=tmp_path / "cache")
     assert len(calls) == 1
@@ -100,7 +109,9 @@ def _classifier_loading_safe_extract():  # type: ignore[no-untyped-def]
     return _loading.safe_extract
 
 
-def test_cache_dir_from_environment(tiny_bert_classifier: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_dir_from_environment(
+    tiny_bert_classifier: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DISTIL_CACHE_DIR", str(tmp_path / "env-cache"))
     loaded = LocalClassifier.from_pretrained(_tar(tiny_bert_classifier, tmp_path / "m.tar"))
     assert (tmp_path / "env-cache" / "models") in loaded.model_path.parents
@@ -139,7 +150,9 @@ def test_pickle_weights_refused_unless_allowed(tiny_bert_classifier: Path, tmp_p
         (lambda f: (f / "tokenizer.json").write_text("[broken"), "tokenizer.json"),
     ],
 )
-def test_missing_or_corrupt_file_is_named(tiny_bert_classifier: Path, tmp_path: Path, damage, named: str) -> None:  # type: ignore[no-untyped-def]
+def test_missing_or_corrupt_file_is_named(
+    tiny_bert_classifier: Path, tmp_path: Path, damage, named: str
+) -> None:  # type: ignore[no-untyped-def]
     folder = _copy(tiny_bert_classifier, tmp_path)
     damage(folder)
     with pytest.raises(ModelLoadError, match=named):
@@ -165,7 +178,9 @@ def test_device_and_dtype_resolution() -> None:
 # -- prediction ---------------------------------------------------------------------------
 
 
-def test_probabilities_equal_unbatched_reference_in_input_order(clf: LocalClassifier, tiny_bert_classifier: Path) -> None:
+def test_probabilities_equal_unbatched_reference_in_input_order(
+    clf: LocalClassifier, tiny_bert_classifier: Path
+) -> None:
     got = clf.predict_proba(TEXTS)
     assert got.shape == (len(TEXTS), len(LABELS))
     np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-6)
@@ -190,13 +205,19 @@ def test_empty_input(clf: LocalClassifier) -> None:
     assert clf.classify([]) == []
 
 
-@pytest.mark.parametrize(("bad", "what"), [(None, "None"), (float("nan"), "NaN"), (42, "int"), (b"x", "bytes")])
-def test_bad_item_raises_type_error_naming_index(clf: LocalClassifier, bad: object, what: str) -> None:
+@pytest.mark.parametrize(
+    ("bad", "what"), [(None, "None"), (float("nan"), "NaN"), (42, "int"), (b"x", "bytes")]
+)
+def test_bad_item_raises_type_error_naming_index(
+    clf: LocalClassifier, bad: object, what: str
+) -> None:
     with pytest.raises(TypeError, match=rf"index 2 .*{what}|index 2 is a {what}"):
         clf.predict(["ok", "fine", bad])
 
 
-def test_bad_item_in_a_later_chunk_names_global_index(clf: LocalClassifier, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_item_in_a_later_chunk_names_global_index(
+    clf: LocalClassifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(_classifier, "CHUNK_SIZE", 2)
     with pytest.raises(TypeError, match="index 4"):
         clf.predict_proba(iter(["a", "b", "c", "d", None]))
@@ -220,7 +241,7 @@ def test_classify_returns_predictions(clf: LocalClassifier) -> None:
     assert isinstance(one, Prediction)
     assert one.label == LABELS[int(probs[0].argmax())]
     assert one.score == pytest.approx(float(probs[0].max()))
-    assert list(one.scores) [0] == one.label and len(one.scores) == 3
+    assert next(iter(one.scores)) == one.label and len(one.scores) == 3
     assert list(one.scores.values()) == sorted(one.scores.values(), reverse=True)
     top = clf(TEXTS[:2], top_k=1)
     assert isinstance(top, list) and len(top) == 2 and all(len(p.scores) == 1 for p in top)
@@ -233,7 +254,9 @@ def test_evaluate_returns_platform_shaped_metrics(clf: LocalClassifier, tmp_path
     gold = ["billing", "cards", "shopping", "cards"]
     report = clf.evaluate((texts, gold))
     predicted = clf.predict(texts)
-    assert report["accuracy"] == pytest.approx(sum(p == g for p, g in zip(predicted, gold)) / 4)
+    assert report["accuracy"] == pytest.approx(
+        sum(p == g for p, g in zip(predicted, gold, strict=False)) / 4
+    )
     for label in LABELS:
         assert set(report[label]) == {"precision", "recall", "f1-score", "support"}
     assert "f1-score" in report["macro avg"] and "weighted avg" in report
@@ -242,7 +265,9 @@ def test_evaluate_returns_platform_shaped_metrics(clf: LocalClassifier, tmp_path
     json.dumps(report)  # serialisable like the platform's results
 
     csv_path = tmp_path / "test.csv"
-    csv_path.write_text("question,answer\n" + "".join(f'"{t}",{g}\n' for t, g in zip(texts, gold)))
+    csv_path.write_text(
+        "question,answer\n" + "".join(f'"{t}",{g}\n' for t, g in zip(texts, gold, strict=False))
+    )
     try:
         from_file = clf.evaluate(csv_path)
     except ImportError:
@@ -258,7 +283,10 @@ def test_training_logs_parsed(tiny_bert_classifier: Path, tmp_path: Path) -> Non
     (folder / "training-logs.csv").write_text("epoch,loss\n1,0.5\n2,0.25\n")
     (folder / "training-logs.json").write_text(json.dumps({"best_epoch": 2}))
     logs = LocalClassifier.from_pretrained(folder).training_logs
-    assert logs["training-logs.csv"] == [{"epoch": "1", "loss": "0.5"}, {"epoch": "2", "loss": "0.25"}]
+    assert logs["training-logs.csv"] == [
+        {"epoch": "1", "loss": "0.5"},
+        {"epoch": "2", "loss": "0.25"},
+    ]
     assert logs["training-logs.json"] == {"best_epoch": 2}
 
 
@@ -271,7 +299,10 @@ def test_bundled_minilm_with_fresh_head(tmp_path: Path) -> None:
     source = Path(minilm.get_model_path())
     torch.manual_seed(0)
     model = transformers.AutoModelForSequenceClassification.from_pretrained(
-        source, num_labels=3, id2label=dict(enumerate(LABELS)), label2id={x: i for i, x in enumerate(LABELS)}
+        source,
+        num_labels=3,
+        id2label=dict(enumerate(LABELS)),
+        label2id={x: i for i, x in enumerate(LABELS)},
     )
     out = tmp_path / "model"
     model.save_pretrained(out)

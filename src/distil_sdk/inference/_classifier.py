@@ -84,7 +84,9 @@ class LocalClassifier:
         'card_arrival'
     """
 
-    def __init__(self, predictor: _Predictor, files: ModelFiles, device: torch.device, dtype: torch.dtype) -> None:
+    def __init__(
+        self, predictor: _Predictor, files: ModelFiles, device: torch.device, dtype: torch.dtype
+    ) -> None:
         self._predictor = predictor
         self._files = files
         self._device = device
@@ -141,8 +143,13 @@ class LocalClassifier:
             from ._sequence import SequencePredictor
 
             predictor = SequencePredictor.load(
-                files.folder, device=torch_device, dtype=torch_dtype, batch_size=batch_size or 32,
-                max_length=max_length, allow_pickle=allow_pickle, compile=compile,
+                files.folder,
+                device=torch_device,
+                dtype=torch_dtype,
+                batch_size=batch_size or 32,
+                max_length=max_length,
+                allow_pickle=allow_pickle,
+                compile=compile,
             )
         else:
             if files.gguf_file is None:
@@ -152,8 +159,14 @@ class LocalClassifier:
             from ._generative import GenerativePredictor
 
             predictor = GenerativePredictor.load(
-                files.folder, files.gguf_file, jd, device=torch_device, dtype=torch_dtype,
-                batch_size=batch_size or 8, max_length=max_length, allow_pickle=allow_pickle,
+                files.folder,
+                files.gguf_file,
+                jd,
+                device=torch_device,
+                dtype=torch_dtype,
+                batch_size=batch_size or 8,
+                max_length=max_length,
+                allow_pickle=allow_pickle,
                 compile=compile,
             )
         classifier = cls(predictor, files, torch_device, torch_dtype)
@@ -198,7 +211,11 @@ class LocalClassifier:
         return self._training_logs
 
     def __repr__(self) -> str:
-        where = self._files.folder / self._files.gguf_file if self._files.gguf_file else self._files.folder
+        where = (
+            self._files.folder / self._files.gguf_file
+            if self._files.gguf_file
+            else self._files.folder
+        )
         labels = self.labels
         shown = ", ".join(labels[:5]) + (f", ... (+{len(labels) - 5})" if len(labels) > 5 else "")
         return (
@@ -246,7 +263,9 @@ class LocalClassifier:
     @overload
     def classify(self, texts: Iterable[Any], top_k: int | None = None) -> list[Prediction]: ...
 
-    def classify(self, texts: Iterable[Any] | str, top_k: int | None = None) -> Prediction | list[Prediction]:
+    def classify(
+        self, texts: Iterable[Any] | str, top_k: int | None = None
+    ) -> Prediction | list[Prediction]:
         """:class:`Prediction` objects: one for a string, a list for an iterable of strings.
 
         Example:
@@ -287,7 +306,10 @@ class LocalClassifier:
         if unknown:
             logger.warning("gold labels not known to the model (always counted wrong): %s", unknown)
         report = classification_report(gold, predicted, names)
-        report["confusion_matrix"] = {"labels": names, "matrix": confusion_matrix(gold, predicted, names)}
+        report["confusion_matrix"] = {
+            "labels": names,
+            "matrix": confusion_matrix(gold, predicted, names),
+        }
         return report
 
 
@@ -296,7 +318,7 @@ def _labelled(dataset: Any) -> tuple[list[str], list[str]]:
     if isinstance(dataset, (str, os.PathLike)):
         from ..types.data import LabelledDataset
 
-        dataset = LabelledDataset.from_file(dataset)
+        dataset = LabelledDataset.from_file(Path(dataset))
     if hasattr(dataset, "texts") and hasattr(dataset, "labels"):
         return list(dataset.texts), [str(x) for x in dataset.labels]
     if isinstance(dataset, tuple) and len(dataset) == 2:
@@ -304,4 +326,6 @@ def _labelled(dataset: Any) -> tuple[list[str], list[str]]:
         if len(texts) != len(gold):
             raise ValueError(f"{len(texts)} texts but {len(gold)} labels")
         return texts, gold
-    raise TypeError("evaluate() takes a LabelledDataset, a CSV/JSONL path or a (texts, labels) pair")
+    raise TypeError(
+        "evaluate() takes a LabelledDataset, a CSV/JSONL path or a (texts, labels) pair"
+    )

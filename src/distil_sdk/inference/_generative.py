@@ -43,16 +43,20 @@ def render_prompt(tokenizer: Any, job_description: Any, text: str) -> str:
     """The chat template applied to the platform prompt, ready for the assistant's answer."""
     messages = build_classification_messages(job_description, text)
     try:
-        rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        rendered = tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True
+        )
     except Exception:  # templates without a system role (Gemma): fold it into the user turn
-        merged = [{"role": "user", "content": messages[0]["content"] + "\n" + messages[1]["content"]}]
+        merged = [
+            {"role": "user", "content": messages[0]["content"] + "\n" + messages[1]["content"]}
+        ]
         rendered = tokenizer.apply_chat_template(merged, tokenize=False, add_generation_prompt=True)
     return str(rendered)
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     n = 0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         if x != y:
             break
         n += 1
@@ -86,7 +90,9 @@ class GenerativePredictor:
         _, classes = job_description_parts(job_description)
         self.labels: list[str] = list(classes)
         self.max_length = model_max_length(tokenizer, model.config, max_length)
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        pad = (
+            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        )
         self.pad_id = int(pad) if pad is not None else 0
         backend = getattr(tokenizer, "backend_tokenizer", None)
         if backend is None:
@@ -105,7 +111,9 @@ class GenerativePredictor:
         self.tails: list[list[int]] = [c[shared:] for c in conts]
 
         probe_a, probe_b = self._encode([self._render("a"), self._render("b")])
-        self.prefix: list[int] = probe_a[: max(0, _common_prefix(probe_a, probe_b) - _PREFIX_MARGIN)]
+        self.prefix: list[int] = probe_a[
+            : max(0, _common_prefix(probe_a, probe_b) - _PREFIX_MARGIN)
+        ]
         tail = _common_prefix(probe_a[::-1], probe_b[::-1])
         self.suffix_len = max(1, tail)  # tokens after the text (kept when truncating)
         self._prefix_cache: list[tuple[torch.Tensor, torch.Tensor]] | None = None
@@ -137,7 +145,9 @@ class GenerativePredictor:
         if not gguf_file:
             extra["use_safetensors"] = None if allow_pickle else True
         try:
-            model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, local_files_only=True, **extra)
+            model: Any = AutoModelForCausalLM.from_pretrained(
+                folder, dtype=dtype, local_files_only=True, **extra
+            )
         except Exception as exc:
             raise ModelLoadError(f"{where}: could not load the model weights ({exc})") from exc
         model.to(device).eval().requires_grad_(False)
@@ -145,8 +155,15 @@ class GenerativePredictor:
             import torch
 
             model = torch.compile(model, dynamic=True)
-        return cls(model, tokenizer, job_description, device=device, dtype=dtype,
-                   batch_size=batch_size, max_length=max_length)
+        return cls(
+            model,
+            tokenizer,
+            job_description,
+            device=device,
+            dtype=dtype,
+            batch_size=batch_size,
+            max_length=max_length,
+        )
 
     def _forward(self, cache: Any, **inputs: Any) -> tuple[torch.Tensor, Any]:
         """Run the model; returns logits and the updated cache under either transformers API."""
@@ -156,7 +173,9 @@ class GenerativePredictor:
             inputs[name] = cache
         out = self.model(**inputs)
         new_cache = getattr(out, "cache", None)
-        return out.logits, new_cache if new_cache is not None else getattr(out, "past_key_values", None)
+        return out.logits, new_cache if new_cache is not None else getattr(
+            out, "past_key_values", None
+        )
 
     def _render(self, text: str) -> str:
         return render_prompt(self.tokenizer, self.job_description, text)
@@ -176,7 +195,10 @@ class GenerativePredictor:
                 _, cache = self._forward(None, input_ids=ids, use_cache=True, logits_to_keep=1)
             self._prefix_cache = [(layer.keys, layer.values) for layer in cache.layers]
         return DynamicCache(
-            [(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in self._prefix_cache]
+            [
+                (k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1))
+                for k, v in self._prefix_cache
+            ]
         )
 
     def _prepare(self, text_ids: list[int]) -> tuple[list[int], bool]:
@@ -257,7 +279,7 @@ class GenerativePredictor:
         croppable = bool(getattr(cache, "is_croppable", True))
         after = positions[:, -1:] + 1
         columns = []
-        for tail, full in zip(rest, self.tails):
+        for tail, full in zip(rest, self.tails, strict=False):
             if not tail:
                 columns.append(torch.zeros(batch, device=self.device))
                 continue

@@ -21,7 +21,9 @@ def _check(item: Any, index: int) -> str:
     if item is None:
         raise TypeError(f"text at index {index} is None; every item must be a string")
     if isinstance(item, float) and math.isnan(item):
-        raise TypeError(f"text at index {index} is NaN (a missing value?); every item must be a string")
+        raise TypeError(
+            f"text at index {index} is NaN (a missing value?); every item must be a string"
+        )
     raise TypeError(f"text at index {index} is a {type(item).__name__}, not a string")
 
 
@@ -33,7 +35,9 @@ def iter_chunks(texts: Iterable[Any] | str, chunk_size: int) -> Iterator[list[st
     if isinstance(texts, (bytes, bytearray)):
         raise TypeError("texts must be strings, got bytes; decode them first")
     if not isinstance(texts, Iterable):
-        raise TypeError(f"texts must be a string or an iterable of strings, got {type(texts).__name__}")
+        raise TypeError(
+            f"texts must be a string or an iterable of strings, got {type(texts).__name__}"
+        )
     iterator = iter(texts)
     start = 0
     while True:

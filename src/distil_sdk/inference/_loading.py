@@ -108,7 +108,9 @@ def _find_model_folder(root: Path, origin: Path) -> ModelFiles:
     )
 
 
-def resolve_source(source: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None) -> ModelFiles:
+def resolve_source(
+    source: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None
+) -> ModelFiles:
     """Turn a folder, a parent of ``model/``, a tar archive or a ``.gguf`` file into ``ModelFiles``."""
     path = Path(source).expanduser()
     if not path.exists():
@@ -150,7 +152,9 @@ def check_weights(folder: Path, allow_pickle: bool) -> None:
                 "the source"
             )
         if not pickled:
-            raise ModelLoadError(f"{folder / 'model.safetensors'}: missing (no model weights in {folder})")
+            raise ModelLoadError(
+                f"{folder / 'model.safetensors'}: missing (no model weights in {folder})"
+            )
         return
     if safe[0].name == "model.safetensors":
         from safetensors import safe_open
@@ -159,7 +163,9 @@ def check_weights(folder: Path, allow_pickle: bool) -> None:
             with safe_open(str(safe[0]), framework="pt") as handle:
                 handle.keys()
         except Exception as exc:
-            raise ModelLoadError(f"{safe[0]}: corrupt or truncated safetensors file ({exc})") from exc
+            raise ModelLoadError(
+                f"{safe[0]}: corrupt or truncated safetensors file ({exc})"
+            ) from exc
 
 
 def check_tokenizer(folder: Path) -> None:
@@ -171,7 +177,9 @@ def check_tokenizer(folder: Path) -> None:
             raise ModelLoadError(f"{folder / 'tokenizer.json'}: not valid JSON ({exc})") from exc
         return
     if not any((folder / n).is_file() for n in ("vocab.txt", "tokenizer.model", "vocab.json")):
-        raise ModelLoadError(f"{folder / 'tokenizer.json'}: missing (no tokenizer files in {folder})")
+        raise ModelLoadError(
+            f"{folder / 'tokenizer.json'}: missing (no tokenizer files in {folder})"
+        )
 
 
 def load_job_description(source: Any, folder: Path | None) -> Any:
@@ -237,8 +245,15 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return torch.device(device)
 
 
-_DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
-           "float16": "float16", "fp16": "float16", "half": "float16"}
+_DTYPES = {
+    "float32": "float32",
+    "fp32": "float32",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+    "half": "float16",
+}
 
 
 def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
@@ -254,6 +269,8 @@ def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype
             return torch.float16
         return torch.float32
     if dtype not in _DTYPES:
-        raise ValueError(f"dtype {dtype!r} not understood; use 'auto', 'float32', 'bfloat16' or 'float16'")
+        raise ValueError(
+            f"dtype {dtype!r} not understood; use 'auto', 'float32', 'bfloat16' or 'float16'"
+        )
     resolved: torch.dtype = getattr(torch, _DTYPES[dtype])
     return resolved

@@ -26,7 +26,9 @@ SYSTEM_TEMPLATE = (
     "Generate only the name of the class inside the output XML block, for example "
     "<output>class_name</output>, do not generate anything else"
 )
-CLASS_TEMPLATE = "<class_name>{name}</class_name>\n<class_description>{description}</class_description>"
+CLASS_TEMPLATE = (
+    "<class_name>{name}</class_name>\n<class_description>{description}</class_description>"
+)
 USER_TEMPLATE = (
     "\nNow for the real task, classify the following example in the question block.\n"
     "Generate only the answer, do not generate anything else\n"
@@ -67,9 +69,14 @@ def build_classification_messages(job_description: Any, text: str) -> list[dict[
         True
     """
     task, classes = job_description_parts(job_description)
-    class_block = "\n".join(CLASS_TEMPLATE.format(name=n, description=d) for n, d in classes.items())
+    class_block = "\n".join(
+        CLASS_TEMPLATE.format(name=n, description=d) for n, d in classes.items()
+    )
     return [
-        {"role": "system", "content": SYSTEM_TEMPLATE.format(task_description=task, classes=class_block)},
+        {
+            "role": "system",
+            "content": SYSTEM_TEMPLATE.format(task_description=task, classes=class_block),
+        },
         {"role": "user", "content": USER_TEMPLATE.format(text=text)},
     ]
 

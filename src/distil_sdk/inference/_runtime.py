@@ -18,7 +18,9 @@ __all__ = ["autocast", "length_batches", "limit_cpu_threads", "to_device"]
 logger = logging.getLogger("distil_sdk")
 
 
-def length_batches(lengths: Sequence[int], batch_size: int, max_tokens: int) -> Iterator[np.ndarray]:
+def length_batches(
+    lengths: Sequence[int], batch_size: int, max_tokens: int
+) -> Iterator[np.ndarray]:
     """Indices grouped longest first, so each batch pads to a similar length.
 
     A batch holds at most ``batch_size`` rows and, beyond its first row, at most ``max_tokens``

@@ -36,7 +36,9 @@ def model_max_length(tokenizer: Any, config: Any, requested: int | None) -> int:
     if requested is None:
         return limit
     if requested > limit:
-        logger.warning("max_length=%d exceeds the model's limit of %d; using %d", requested, limit, limit)
+        logger.warning(
+            "max_length=%d exceeds the model's limit of %d; using %d", requested, limit, limit
+        )
         return limit
     return requested
 
@@ -96,8 +98,11 @@ class SequencePredictor:
         except Exception as exc:
             raise ModelLoadError(f"{folder}: could not load the tokenizer ({exc})") from exc
         try:
-            model = AutoModelForSequenceClassification.from_pretrained(
-                folder, dtype=dtype, use_safetensors=None if allow_pickle else True, local_files_only=True
+            model: Any = AutoModelForSequenceClassification.from_pretrained(
+                folder,
+                dtype=dtype,
+                use_safetensors=None if allow_pickle else True,
+                local_files_only=True,
             )
         except Exception as exc:
             raise ModelLoadError(f"{folder}: could not load the model weights ({exc})") from exc
@@ -106,7 +111,14 @@ class SequencePredictor:
             import torch
 
             model = torch.compile(model, dynamic=True)
-        return cls(model, tokenizer, device=device, dtype=dtype, batch_size=batch_size, max_length=max_length)
+        return cls(
+            model,
+            tokenizer,
+            device=device,
+            dtype=dtype,
+            batch_size=batch_size,
+            max_length=max_length,
+        )
 
     def predict_proba(self, texts: list[str]) -> tuple[np.ndarray, int]:
         """Probabilities ``(len(texts), len(labels))`` in input order, and how many were truncated."""
@@ -127,7 +139,10 @@ class SequencePredictor:
                 mask[row, : lengths[i]] = 1
                 if types is not None:
                     types[row, : lengths[i]] = enc.type_ids
-            inputs = {"input_ids": to_device(ids, self.device), "attention_mask": to_device(mask, self.device)}
+            inputs = {
+                "input_ids": to_device(ids, self.device),
+                "attention_mask": to_device(mask, self.device),
+            }
             if types is not None:
                 inputs["token_type_ids"] = to_device(types, self.device)
             with torch.inference_mode(), autocast(self.device, self.dtype):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._base import SupportsSynthesis, SupportsUnlabelled, Teacher, normalise_rows
 
@@ -27,7 +28,9 @@ __all__ = [
 TEACHER_BASE_URL_ENV = "DISTIL_TEACHER_BASE_URL"
 
 
-def make_teacher(config: TaskConfig, env: Mapping[str, str] | None = None) -> Teacher:
+def make_teacher(
+    config: TaskConfig, env: Mapping[str, str] | None = None, *, cache_dir: Path | None = None
+) -> Teacher:
     """The teacher for a task: the LLM teacher when ``DISTIL_TEACHER_BASE_URL`` is set, else embedded.
 
     Example::
@@ -42,8 +45,8 @@ def make_teacher(config: TaskConfig, env: Mapping[str, str] | None = None) -> Te
         # Imported lazily: the LLM teacher pulls in an HTTP client the embedded path never needs.
         from .llm import LLMTeacher
 
-        llm: Any = LLMTeacher.from_env(config, env)
-        return llm  # type: ignore[no-any-return]
+        # The LLM teacher caches replies under cache_dir so a re-run job does not pay twice.
+        return LLMTeacher.from_env(config, env, cache_dir=cache_dir)
     from .embedded import EmbeddedTeacher
 
     return EmbeddedTeacher(encoder_name=teacher_name)

@@ -142,14 +142,3 @@ class EmbeddedTeacher:
             # sklearn orders columns by the classes it saw; map them back to label order.
             out[:, self._model.classes_] = self._model.predict_proba(x)
         return normalise_rows(out)
-
-    @property
-    def linear_head(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(weight (k, hidden), bias (k,))`` of the fitted model in label order (multinomial)."""
-        if self._model is None:
-            raise RuntimeError("EmbeddedTeacher is not fitted")
-        k, dim = len(self.labels), self._model.coef_.shape[1]
-        weight, bias = np.zeros((k, dim)), np.full(k, -1e4)
-        weight[self._model.classes_] = self._model.coef_
-        bias[self._model.classes_] = self._model.intercept_
-        return weight, bias

@@ -135,8 +135,9 @@ def train_student(
         steps_per_epoch = min(steps_per_epoch, settings.max_steps_per_epoch)
     total = max(1, steps_per_epoch * settings.epochs)
     head_names = ("classifier", "pooler", "score", "pre_classifier")
-    head = [p for n, p in model.named_parameters() if any(h in n for h in head_names)]
-    body = [p for n, p in model.named_parameters() if not any(h in n for h in head_names)]
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    head = [p for n, p in trainable if any(h in n for h in head_names)]
+    body = [p for n, p in trainable if not any(h in n for h in head_names)]
     optimizer = torch.optim.AdamW(
         [
             {"params": body, "lr": settings.learning_rate},
@@ -171,7 +172,7 @@ def train_student(
             loss = (per_row * w).sum() / w.sum().clamp(min=1e-9)
             optimizer.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_([p for _, p in trainable], 1.0)
             optimizer.step()
             scheduler.step()
             losses.append(float(loss.detach()))

@@ -67,11 +67,19 @@ class Student:
 
 
 def build_student(
-    name: str | None, labels: Sequence[str], *, max_length: int = 256, seed: int = 0
+    name: str | None,
+    labels: Sequence[str],
+    *,
+    max_length: int = 256,
+    seed: int = 0,
+    freeze_word_embeddings: bool = True,
 ) -> Student:
     """A fresh student: the encoder ``name`` (None = bundled MiniLM) with a new classifier head.
 
     The head is initialised under ``seed`` so two runs with the same seed start identically.
+    ``freeze_word_embeddings``: the vocabulary matrix is half of MiniLM's weights; with a few
+    thousand training rows it barely moves anyway, and freezing it makes each optimiser step on
+    CPU several times cheaper (measured: 0.3 s -> 0.02 s per AdamW step).
     """
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -99,4 +107,6 @@ def build_student(
     finally:
         hf_logging.set_verbosity(verbosity)
     model.config.problem_type = "single_label_classification"
+    if freeze_word_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
     return Student(model, tokenizer, labels, model_max_length(tokenizer, model.config, max_length))

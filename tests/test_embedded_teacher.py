@@ -1,0 +1,89 @@
+"""The embedded teacher and the teacher factory, with a tiny BERT as the encoder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from distil_sdk.local.teachers import SupportsUnlabelled, Teacher, make_teacher, normalise_rows
+from distil_sdk.local.teachers.embedded import EmbeddedTeacher
+from distil_sdk.types.data import LabelledDataset
+from distil_sdk.types.task import JobDescription, TaskConfig
+
+LABELS = ["billing", "cards", "shopping"]
+TEXTS = [
+    "my card payment was charged a fee", "i was charged a fee twice",
+    "where is my new card it has not arrived", "i want to change my pin number",
+    "this phone has a great battery and screen", "a cotton shirt with long sleeves",
+]
+GOLD = ["billing", "billing", "cards", "cards", "shopping", "shopping"]
+
+
+def _job() -> JobDescription:
+    return JobDescription(
+        task_description="Route the request.",
+        classes_description={label: f"Texts about {label}." for label in LABELS},
+    )
+
+
+def _config(encoder: Path) -> TaskConfig:
+    config = TaskConfig()
+    config.base.teacher_model_name = str(encoder)
+    config.base.random_seed = 7
+    return config
+
+
+def test_fit_and_predict_proba_shape(tiny_bert_encoder: Path) -> None:
+    config = _config(tiny_bert_encoder)
+    teacher = make_teacher(config, env={})
+    assert isinstance(teacher, EmbeddedTeacher)
+    assert isinstance(teacher, Teacher)
+    teacher.fit(_job(), LabelledDataset.from_lists(TEXTS, GOLD), config)
+    assert teacher.labels == LABELS
+    probs = teacher.predict_proba(["a fee on my card", "a shirt", "hello world"])
+    assert probs.shape == (3, len(LABELS))
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-6)
+    # Fitted on its own training rows, a logistic regression with C=10 should mostly recall them.
+    train_pred = teacher.predict_proba(TEXTS).argmax(axis=1)
+    assert (np.array(LABELS)[train_pred] == np.array(GOLD)).mean() >= 0.5
+
+
+def test_self_training_is_deterministic(tiny_bert_encoder: Path) -> None:
+    config = _config(tiny_bert_encoder)
+    unlabelled = ["the cheque deposit is not in my balance", "a kettle for the kitchen", "my pin"]
+    runs = []
+    for _ in range(2):
+        teacher = EmbeddedTeacher(str(tiny_bert_encoder), confidence_threshold=0.0)
+        teacher.fit(_job(), LabelledDataset.from_lists(TEXTS, GOLD), config)
+        assert isinstance(teacher, SupportsUnlabelled)
+        teacher.adapt(unlabelled)
+        runs.append(teacher.predict_proba(unlabelled))
+    np.testing.assert_allclose(runs[0], runs[1])
+
+
+def test_class_without_gold_rows_is_still_scored(tiny_bert_encoder: Path) -> None:
+    config = _config(tiny_bert_encoder)
+    teacher = EmbeddedTeacher(str(tiny_bert_encoder))
+    teacher.fit(_job(), LabelledDataset.from_lists(TEXTS[:4], GOLD[:4]), config)
+    probs = teacher.predict_proba(["a cotton shirt"])
+    assert probs.shape == (1, 3) and probs[0, 2] > 0  # "shopping" anchored by its description
+
+
+def test_predict_before_fit_raises() -> None:
+    with pytest.raises(RuntimeError, match="before fit"):
+        EmbeddedTeacher().predict_proba(["x"])
+
+
+def test_factory_picks_llm_teacher_when_base_url_set(tiny_bert_encoder: Path) -> None:
+    pytest.importorskip("distil_sdk.local.teachers.llm")
+    config = _config(tiny_bert_encoder)
+    teacher = make_teacher(config, env={"DISTIL_TEACHER_BASE_URL": "http://127.0.0.1:9/v1",
+                                        "DISTIL_TEACHER_API_KEY": "k"})
+    assert type(teacher).__name__ == "LLMTeacher"
+
+
+def test_normalise_rows() -> None:
+    out = normalise_rows(np.array([[1.0, 3.0], [0.0, 0.0], [-1.0, 1.0]]))
+    np.testing.assert_allclose(out, [[0.25, 0.75], [0.5, 0.5], [0.0, 1.0]])

@@ -1,0 +1,129 @@
+"""The local pipeline contract (what the worker relies on), with tiny BERT student and teacher."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from distil_sdk.local import pipeline
+from distil_sdk.types.data import LabelledDataset, TaskBundle, UnlabelledDataset
+from distil_sdk.types.task import JobDescription, TaskConfig
+
+LABELS = ["billing", "cards", "shopping"]
+TRAIN = [
+    ("my card payment was charged a fee", "billing"), ("a fee on my balance", "billing"),
+    ("i was charged twice", "billing"), ("where is my new card", "cards"),
+    ("i want to change my pin number", "cards"), ("my card has not arrived", "cards"),
+    ("a cotton shirt with long sleeves", "shopping"), ("a kettle for the kitchen", "shopping"),
+    ("this phone has a great battery", "shopping"),
+]
+TEST = [("a fee on my card payment", "billing"), ("change the pin", "cards"),
+        ("a steel kettle", "shopping"), ("the new card", "cards")]
+UNLABELLED = ["the cheque deposit is not in my balance", "a novel about a family",
+              "my card was charged a fee", "a shirt", "where is my card", "hello world"]
+
+
+def _bundle(encoder: Path, seed: int = 5) -> TaskBundle:
+    config = TaskConfig()
+    config.base.student_model_name = str(encoder)
+    config.base.teacher_model_name = str(encoder)
+    config.base.random_seed = seed
+    config.tuning.num_train_epochs = 1
+    return TaskBundle(
+        job_description=JobDescription(
+            task_description="Route the request.",
+            classes_description={label: f"Texts about {label}." for label in LABELS}),
+        train=LabelledDataset.from_lists([t for t, _ in TRAIN], [y for _, y in TRAIN]),
+        test=LabelledDataset.from_lists([t for t, _ in TEST], [y for _, y in TEST]),
+        unstructured=UnlabelledDataset.from_lists(UNLABELLED),
+        config=config,
+    )
+
+
+FAST = pipeline.PipelineOptions(student_max_length=32, distillation_epochs=1, base_epochs=1)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+
+    def __call__(self, stage: str, status: str, message: str) -> None:
+        assert message
+        self.events.append((stage, status))
+
+
+@pytest.fixture(autouse=True)
+def _no_teacher_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DISTIL_TEACHER_BASE_URL", raising=False)
+    monkeypatch.setenv("DISTIL_NUM_THREADS", "1")
+
+
+def _check_predictions(path: Path, n: int) -> None:
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(rows) == n
+    for row in rows:
+        assert set(row) == {"question", "answer", "prediction", "scores"}
+        assert row["prediction"] in LABELS and set(row["scores"]) == set(LABELS)
+        assert abs(sum(row["scores"].values()) - 1) < 1e-4
+
+
+def test_teacher_evaluation(tiny_bert_encoder: Path, tmp_path: Path) -> None:
+    progress = Recorder()
+    out = pipeline.run_teacher_evaluation(_bundle(tiny_bert_encoder), tmp_path, progress)
+    assert {"accuracy", "macro avg", "weighted avg", *LABELS} <= set(out.results)
+    assert out.predictions_path.parent == tmp_path
+    _check_predictions(out.predictions_path, len(TEST))
+    assert [s for s, st in progress.events if st == "JOB_SUCCESS"] == pipeline.TEACHER_EVALUATION_STAGES
+
+
+def test_training_contract_and_model_dir(tiny_bert_encoder: Path, tmp_path: Path) -> None:
+    from transformers import AutoModelForSequenceClassification
+
+    progress = Recorder()
+    out = pipeline.run_training(_bundle(tiny_bert_encoder), tmp_path, progress, options=FAST)
+    assert set(out.evaluation_results) == {"teacher", "student-base", "student-tuned"}
+    for name, metrics in out.evaluation_results.items():
+        assert 0.0 <= metrics["accuracy"] <= 1.0, name
+        _check_predictions(out.predictions[name], len(TEST))
+    started = [s for s, st in progress.events if st == "JOB_RUNNING"]
+    done = [s for s, st in progress.events if st == "JOB_SUCCESS"]
+    assert started == done == pipeline.TRAINING_STAGES
+    model = AutoModelForSequenceClassification.from_pretrained(out.model_dir)
+    assert model.config.id2label == dict(enumerate(LABELS))
+    for name in ["model.safetensors", "tokenizer.json", "training-logs.csv", "training-logs.json"]:
+        assert (out.model_dir / name).is_file()
+    job = json.loads((out.model_dir / "job_description.json").read_text())
+    assert list(job["classes_description"]) == LABELS
+    logs = json.loads((out.model_dir / "training-logs.json").read_text())
+    assert {row["stage"] for row in logs} == {"student-base", "student-tuned"}
+
+
+def test_training_is_deterministic(tiny_bert_encoder: Path, tmp_path: Path) -> None:
+    runs = []
+    for i in range(2):
+        out = pipeline.run_training(_bundle(tiny_bert_encoder), tmp_path / str(i), Recorder(),
+                                    options=FAST)
+        runs.append([json.loads(x)["scores"] for x in
+                     out.predictions["student-tuned"].read_text().splitlines()])
+    flat = [[row[k] for k in LABELS] for run in runs for row in run]
+    np.testing.assert_allclose(flat[: len(TEST)], flat[len(TEST):], atol=1e-5)
+
+
+def test_failure_reports_the_stage(tiny_bert_encoder: Path, tmp_path: Path) -> None:
+    bundle = _bundle(tiny_bert_encoder)
+    bundle.config.base.student_model_name = str(tmp_path / "no-such-model")
+    progress = Recorder()
+    with pytest.raises(RuntimeError, match="no-such-model"):
+        pipeline.run_training(bundle, tmp_path, progress, options=FAST)
+    assert ("student_base", "JOB_FAILURE") in progress.events
+
+
+def test_split_gold_keeps_every_class() -> None:
+    labels = ["a"] * 5 + ["b"] * 1 + ["c"] * 2
+    train, held = pipeline.split_gold(["t"] * 8, labels, 0.2, seed=1)
+    assert sorted(train + held) == list(range(8))
+    assert {labels[i] for i in train} == {"a", "b", "c"}
+    assert held == pipeline.split_gold(["t"] * 8, labels, 0.2, seed=1)[1]
