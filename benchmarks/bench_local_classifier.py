@@ -184,7 +184,12 @@ def main() -> None:
     parser.add_argument(
         "--gen-n", type=int, default=64, help="texts for the generative line (0 skips it)"
     )
+    parser.add_argument("--threads", type=int, help="torch CPU threads for both (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     dataset = SHARED / "datasets" / args.dataset
     texts = mixed_texts(args.n)

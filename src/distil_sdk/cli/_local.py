@@ -125,7 +125,7 @@ def _fmt(value: float | None) -> str:
 def _train(args: argparse.Namespace) -> int:
     from .. import _client
     from ..types.data import TaskBundle
-    from . import UsageError  # type: ignore[attr-defined,unused-ignore]  # not in cli.__all__ yet
+    from ._output import UsageError
 
     task_dir: Path = args.task_dir
     dest: Path = args.model_dir

@@ -18,8 +18,9 @@ __all__ = ["SequencePredictor"]
 
 logger = logging.getLogger("distil_sdk")
 
-# Cap on padded tokens per batch: keeps the attention matrices of long texts in a few MB on CPU.
-CPU_MAX_TOKENS = 8192
+# Cap on padded tokens per batch. On CPU the work is compute-bound and small batches stay in
+# cache (measured: 2048 beats 8192 by ~10% on MiniLM); on GPU big batches fill the device.
+CPU_MAX_TOKENS = 2048
 GPU_MAX_TOKENS = 65536
 
 
