@@ -44,6 +44,9 @@ def run_dataset(path: Path, seeds: int, work: Path, skip_teacher_eval: bool) -> 
     for seed in range(seeds):
         bundle = TaskBundle.from_dir(path)
         bundle.config.base.random_seed = seed
+        # One embedding cache per (dataset, seed), shared by its two jobs as in the worker: the
+        # flow time stays that of a fresh task, not of a server that has seen the texts before.
+        os.environ[pipeline.EMBEDDING_CACHE_ENV] = str(work / f"{path.name}-{seed}-embeddings")
         started = time.perf_counter()
         if not skip_teacher_eval:
             t0 = time.perf_counter()

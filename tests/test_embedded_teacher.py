@@ -87,3 +87,34 @@ def test_factory_picks_llm_teacher_when_base_url_set(tiny_bert_encoder: Path) ->
 def test_normalise_rows() -> None:
     out = normalise_rows(np.array([[1.0, 3.0], [0.0, 0.0], [-1.0, 1.0]]))
     np.testing.assert_allclose(out, [[0.25, 0.75], [0.5, 0.5], [0.0, 1.0]])
+
+
+def test_disk_cache_is_shared_between_teachers(tiny_bert_encoder: Path, tmp_path: Path) -> None:
+    config = _config(tiny_bert_encoder)
+    cache = tmp_path / "embeddings"
+    first = EmbeddedTeacher(str(tiny_bert_encoder), disk_cache=cache)
+    first.fit(_job(), LabelledDataset.from_lists(TEXTS, GOLD), config)
+    expected = first.predict_proba(["a fee on my card"])
+    assert len(list(cache.rglob("*.npy"))) == len(TEXTS) + len(LABELS) + 1
+    second = EmbeddedTeacher(str(tiny_bert_encoder), disk_cache=cache)
+
+    def no_encoding(*_: object, **__: object) -> None:
+        raise AssertionError("re-encoded a cached text")
+
+    second.fit(_job(), LabelledDataset.from_lists(TEXTS, GOLD), config)
+    second.encoder.embed = no_encoding  # type: ignore[method-assign]
+    np.testing.assert_allclose(second.predict_proba(["a fee on my card"]), expected)
+    # another truncation length is another key
+    third = EmbeddedTeacher(str(tiny_bert_encoder), disk_cache=cache, max_length=16)
+    assert third._disk_key("x") != second._disk_key("x")
+
+
+def test_embedding_cache_dir_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from distil_sdk.local.pipeline import EMBEDDING_CACHE_ENV, embedding_cache_dir
+
+    monkeypatch.delenv(EMBEDDING_CACHE_ENV, raising=False)
+    worker = tmp_path / "data" / "jobs" / "j1" / "work"
+    assert embedding_cache_dir(worker) == (tmp_path / "data" / "embedding-cache").resolve()
+    assert embedding_cache_dir(tmp_path / "w") == tmp_path.resolve() / "embedding-cache"
+    monkeypatch.setenv(EMBEDDING_CACHE_ENV, str(tmp_path / "c"))
+    assert embedding_cache_dir(worker) == tmp_path / "c"

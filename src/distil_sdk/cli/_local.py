@@ -187,7 +187,12 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from transformers.utils import logging as hf_logging
+
     from ..inference import LocalClassifier
+
+    # The CLI prints a table; transformers' per-load progress bars would only clutter it.
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
     texts: list[str] = []
     for text in args.texts:

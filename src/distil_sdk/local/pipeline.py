@@ -155,8 +155,29 @@ def _set_threads() -> None:
     logger.info("torch uses %d thread(s)", threads)
 
 
+EMBEDDING_CACHE_ENV = "DISTIL_EMBEDDING_CACHE"
+
+
+def embedding_cache_dir(work_dir: Path) -> Path:
+    """Where the embedded teacher keeps its content-keyed sentence embeddings.
+
+    ``$DISTIL_EMBEDDING_CACHE`` when set; for the worker's layout (``<data>/jobs/<id>/work``)
+    ``<data>/embedding-cache``, shared by every job of the server (the teacher-evaluation job
+    and the training job embed the same texts); otherwise ``embedding-cache`` next to
+    ``work_dir``.
+    """
+    env = os.environ.get(EMBEDDING_CACHE_ENV, "").strip()
+    if env:
+        return Path(env).expanduser()
+    work_dir = Path(work_dir).resolve()
+    if work_dir.name == "work" and work_dir.parent.parent.name == "jobs":
+        return work_dir.parent.parent.parent / "embedding-cache"
+    return work_dir.parent / "embedding-cache"
+
+
 def _fit_teacher(bundle: TaskBundle, work_dir: Path) -> Teacher:
-    teacher = make_teacher(bundle.config, cache_dir=work_dir / "teacher-cache")
+    teacher = make_teacher(bundle.config, cache_dir=work_dir / "teacher-cache",
+                           embedding_cache_dir=embedding_cache_dir(work_dir))
     teacher.fit(bundle.job_description, bundle.train, bundle.config)
     if isinstance(teacher, SupportsUnlabelled) and bundle.unstructured is not None:
         teacher.adapt(bundle.unstructured.texts)

@@ -29,7 +29,11 @@ TEACHER_BASE_URL_ENV = "DISTIL_TEACHER_BASE_URL"
 
 
 def make_teacher(
-    config: TaskConfig, env: Mapping[str, str] | None = None, *, cache_dir: Path | None = None
+    config: TaskConfig,
+    env: Mapping[str, str] | None = None,
+    *,
+    cache_dir: Path | None = None,
+    embedding_cache_dir: Path | None = None,
 ) -> Teacher:
     """The teacher for a task: the LLM teacher when ``DISTIL_TEACHER_BASE_URL`` is set, else embedded.
 
@@ -49,4 +53,5 @@ def make_teacher(
         return LLMTeacher.from_env(config, env, cache_dir=cache_dir)
     from .embedded import EmbeddedTeacher
 
-    return EmbeddedTeacher(encoder_name=teacher_name)
+    # The embedded teacher keeps sentence embeddings under embedding_cache_dir (content-keyed).
+    return EmbeddedTeacher(encoder_name=teacher_name, disk_cache=embedding_cache_dir)

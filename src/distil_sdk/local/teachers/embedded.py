@@ -12,8 +12,12 @@ regression on mean-pooled MiniLM vectors is a strong few-shot baseline; two addi
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -56,6 +60,7 @@ class EmbeddedTeacher:
         pseudo_label_weight: float = 1.0,
         max_length: int = 256,
         encoder: Encoder | None = None,
+        disk_cache: Path | None = None,
     ) -> None:
         self.encoder_name = encoder_name
         self.c = c
@@ -66,6 +71,10 @@ class EmbeddedTeacher:
         self.labels: list[str] = []
         self._encoder = encoder
         self._cache: dict[str, np.ndarray] = {}
+        #: Content-keyed embeddings on disk (one ``.npy`` per text, keyed by encoder, truncation
+        #: and text), shared by the teacher-evaluation and training jobs so neither re-encodes
+        #: the texts the other already did.
+        self.disk_cache = Path(disk_cache) if disk_cache is not None else None
         self._x_gold: np.ndarray | None = None
         self._y_gold: np.ndarray | None = None
         self._model: Any = None
@@ -81,12 +90,56 @@ class EmbeddedTeacher:
             self._encoder = load_encoder(self.encoder_name, max_length=self.max_length)
         return self._encoder
 
+    def _disk_key(self, text: str) -> str:
+        if self._encoder is not None:
+            name, length = self._encoder.name, self._encoder.max_length
+        else:
+            from .._encoders import resolve_encoder_path
+
+            name, length = resolve_encoder_path(self.encoder_name), self.max_length
+        return hashlib.sha256(f"{name}\0{length}\0{text}".encode()).hexdigest()
+
+    def _disk_path(self, text: str) -> Path:
+        assert self.disk_cache is not None
+        key = self._disk_key(text)
+        return self.disk_cache / key[:2] / f"{key}.npy"
+
+    def _load_from_disk(self, texts: Sequence[str]) -> None:
+        if self.disk_cache is None:
+            return
+        for text in texts:
+            path = self._disk_path(text)
+            try:
+                self._cache[text] = np.load(path)
+            except (OSError, ValueError):
+                continue
+
+    def _save_to_disk(self, texts: Sequence[str]) -> None:
+        if self.disk_cache is None:
+            return
+        for text in texts:
+            path = self._disk_path(text)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+                with os.fdopen(fd, "wb") as fh:
+                    np.save(fh, self._cache[text])
+                os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
+            except OSError as exc:  # a full or read-only disk only costs speed
+                logger.debug("embedding cache write failed: %s", exc)
+                return
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit-norm embeddings of ``texts``; each distinct text is encoded once per teacher."""
+        """Unit-norm embeddings of ``texts``; each distinct text is encoded once per teacher
+        (and, with ``disk_cache``, once per encoder and truncation across jobs)."""
         missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            self._load_from_disk(missing)
+            missing = [t for t in missing if t not in self._cache]
         if missing:
             for text, vector in zip(missing, self.encoder.embed(missing), strict=True):
                 self._cache[text] = vector
+            self._save_to_disk(missing)
         if not texts:
             return np.zeros((0, int(self.encoder.model.config.hidden_size)), dtype=np.float32)
         return np.stack([self._cache[t] for t in texts])
