@@ -52,8 +52,11 @@ def read_texts(dataset: Path) -> list[str]:
     return texts
 
 
-def mixed_texts(n: int, seed: int = 0) -> list[str]:
-    pool = [t for d in sorted((SHARED / "datasets").iterdir()) if d.is_dir() for t in read_texts(d)]
+def mixed_texts(n: int, seed: int = 0, datasets: list[str] | None = None) -> list[str]:
+    folders = sorted(d for d in (SHARED / "datasets").iterdir() if d.is_dir())
+    if datasets:
+        folders = [d for d in folders if d.name in datasets]
+    pool = [t for d in folders for t in read_texts(d)]
     rng = random.Random(seed)
     return [rng.choice(pool) for _ in range(n)] if n > len(pool) else rng.sample(pool, n)
 
@@ -144,8 +147,13 @@ def bench_sequence(model_dir: Path, texts: list[str], repeats: int, batch_size: 
     pipe_eps = len(texts) / statistics.median(times["pipeline"])
     clf_eps = len(texts) / statistics.median(times["LocalClassifier"])
     delta = float(np.abs(results["pipeline"] - results["LocalClassifier"]).max())
+    lengths = sorted(len(ids) for ids in tokenizer(texts, truncation=True)["input_ids"])
     print(
         f"device=cpu threads={torch.get_num_threads()} texts={len(texts)} repeats={repeats} batch_size={batch_size}"
+    )
+    print(
+        f"tokens per text: mean {statistics.mean(lengths):.0f}, median {lengths[len(lengths) // 2]}, "
+        f"p90 {lengths[int(len(lengths) * 0.9)]}, max {lengths[-1]}"
     )
     print(f"pipeline        {pipe_eps:8.1f} examples/s (median of {repeats})")
     print(f"LocalClassifier {clf_eps:8.1f} examples/s (median of {repeats})")
@@ -190,6 +198,11 @@ def main() -> None:
         "--gen-n", type=int, default=64, help="texts for the generative line (0 skips it)"
     )
     parser.add_argument("--threads", type=int, help="torch CPU threads for both (default: torch's)")
+    parser.add_argument(
+        "--texts-from",
+        default="",
+        help="comma-separated shared datasets to draw the texts from (default: all of them)",
+    )
     args = parser.parse_args()
     if args.threads:
         import torch
@@ -197,7 +210,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     dataset = SHARED / "datasets" / args.dataset
-    texts = mixed_texts(args.n)
+    texts = mixed_texts(args.n, datasets=[d for d in args.texts_from.split(",") if d])
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = args.model or fine_tune(Path(tmp) / "model", dataset, args.epochs)
         bench_sequence(model_dir, texts, args.repeats, args.batch_size)

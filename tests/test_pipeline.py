@@ -127,3 +127,18 @@ def test_split_gold_keeps_every_class() -> None:
     assert sorted(train + held) == list(range(8))
     assert {labels[i] for i in train} == {"a", "b", "c"}
     assert held == pipeline.split_gold(["t"] * 8, labels, 0.2, seed=1)[1]
+
+
+def test_pick_student_length_fits_the_token_budget() -> None:
+    from distil_sdk.local.pipeline import PipelineOptions, pick_student_length
+
+    def tokenizer(texts: list[str], truncation: bool, max_length: int) -> dict[str, list[list[int]]]:
+        return {"input_ids": [[0] * min(len(t.split()), max_length) for t in texts]}
+
+    texts = ["w " * 300] * 10  # 300 pieces each
+    assert pick_student_length(tokenizer, texts, PipelineOptions(student_token_budget=2560)) == 256
+    assert pick_student_length(tokenizer, texts, PipelineOptions(student_token_budget=2000)) == 192
+    assert pick_student_length(tokenizer, texts, PipelineOptions(student_token_budget=1000)) == 128
+    assert pick_student_length(tokenizer, texts, PipelineOptions(student_token_budget=None)) == 128
+    short = ["a b c"] * 10  # already under the floor: the longer window costs nothing
+    assert pick_student_length(tokenizer, short, PipelineOptions(student_token_budget=100)) == 256

@@ -58,8 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except DataValidationError as exc:
-        sys.stderr.write(exc.report.to_table() + "\n")
-        sys.stderr.write(f"error: {exc}\n")
+        report = exc.report
+        sys.stderr.write(report.to_table() + "\n")
+        sys.stderr.write(
+            f"error: the task is invalid ({len(report.errors)} errors, "
+            f"{len(report.warnings)} warnings); fix the errors above and try again\n"
+        )
         return 2
     except UsageError as exc:
         sys.stderr.write(f"error: {exc}\n")

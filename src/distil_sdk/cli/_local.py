@@ -137,9 +137,9 @@ def _train(args: argparse.Namespace) -> int:
 
     bundle = TaskBundle.from_dir(task_dir)
     report = bundle.validate()
+    report.raise_for_errors()  # main() prints the findings table and exits 2
     if report.warnings and show:
         _err(report.to_table())
-    report.raise_for_errors()
     say(f"validated {task_dir}: {len(bundle.train)} train / {len(bundle.test)} test rows, "
         f"{len(bundle.job_description.labels)} classes")
 

@@ -91,9 +91,9 @@ def _upload_data(args: argparse.Namespace) -> int:
 
     bundle = TaskBundle.from_dir(args.data)  # DataValidationError -> exit 2 with the report
     report = bundle.validate()
-    if report.findings:
+    report.raise_for_errors()  # main() prints the findings table and exits 2
+    if report.warnings:
         sys.stderr.write(report.to_table() + "\n")
-    report.raise_for_errors()
     with client_from_args(args) as client:
         upload = client.uploads.create(args.model_id, bundle)
     emit(args, upload, f"upload {upload.id} created for model {args.model_id}")
