@@ -58,10 +58,13 @@ def run_dataset(path: Path, seeds: int, work: Path, skip_teacher_eval: bool) -> 
             acc[model].append(float(out.evaluation_results[model]["accuracy"]))
         for stage, seconds in out.timings.items():
             stage_times.setdefault(stage, []).append(seconds)
-        print(f"  {path.name} seed {seed}: "
-              + ", ".join(f"{m} {acc[m][-1]:.3f}" for m in MODELS)
-              + f"  ({totals[-1]:.0f}s; threads {pipeline.torch_threads()}, "
-              f"load {os.getloadavg()[0]:.1f})", flush=True)
+        print(
+            f"  {path.name} seed {seed}: "
+            + ", ".join(f"{m} {acc[m][-1]:.3f}" for m in MODELS)
+            + f"  ({totals[-1]:.0f}s; threads {pipeline.torch_threads()}, "
+            f"load {os.getloadavg()[0]:.1f})",
+            flush=True,
+        )
     return {"accuracy": acc, "stages": stage_times, "total": totals}
 
 
@@ -73,8 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("datasets", nargs="+", type=Path, help="task folders (TaskBundle.from_dir)")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--skip-teacher-eval", action="store_true",
-                        help="time only the training job (it evaluates the teacher too)")
+    parser.add_argument(
+        "--skip-teacher-eval",
+        action="store_true",
+        help="time only the training job (it evaluates the teacher too)",
+    )
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)

@@ -28,4 +28,6 @@ async def main(task_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "helpdesk-triage")))
+    asyncio.run(
+        main(Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "helpdesk-triage"))
+    )

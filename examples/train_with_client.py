@@ -15,7 +15,9 @@ task_dir = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "h
 with DistilClient.local() as client:
     model = client.models.create(name="helpdesk-triage")
     upload = client.uploads.create(model.id, task_dir)  # validated locally first
-    evaluation = client.teacher_evaluations.wait(client.teacher_evaluations.create(model.id, upload.id).id)
+    evaluation = client.teacher_evaluations.wait(
+        client.teacher_evaluations.create(model.id, upload.id).id
+    )
     print(f"teacher accuracy: {evaluation.results.accuracy:.3f}")
     training = client.trainings.wait(client.trainings.create(model.id, upload.id).id)
     results = client.trainings.evaluation_results(training.id)

@@ -61,7 +61,9 @@ def _predict(bundle: Any, path: Path) -> dict[str, Any]:
     return classification_report(bundle.test.labels, bundle.test.labels, labels)
 
 
-def run_teacher_evaluation(bundle: Any, work_dir: Path, progress: ProgressFn) -> TeacherEvaluationOutput:
+def run_teacher_evaluation(
+    bundle: Any, work_dir: Path, progress: ProgressFn
+) -> TeacherEvaluationOutput:
     _start(progress)
     progress("teacher-evaluation", "JOB_RUNNING", "predicting")
     path = work_dir / "predictions.jsonl"
@@ -76,7 +78,11 @@ def run_training(bundle: Any, work_dir: Path, progress: ProgressFn) -> TrainingO
     _start(progress)
     results: dict[str, dict[str, Any]] = {}
     predictions: dict[str, Path] = {}
-    for stage, key in (("teacher-labelling", "teacher"), ("student-base", "student-base"), ("student-tuned", "student-tuned")):
+    for stage, key in (
+        ("teacher-labelling", "teacher"),
+        ("student-base", "student-base"),
+        ("student-tuned", "student-tuned"),
+    ):
         progress(stage, "JOB_RUNNING", "working")
         predictions[key] = work_dir / f"{key}.jsonl"
         results[key] = _predict(bundle, predictions[key])

@@ -20,9 +20,42 @@ from distil_sdk.local.server import LocalServer
 TESTS_DIR = Path(__file__).parent
 LABELS = ["billing", "cards", "shopping"]
 _WORDS = {
-    "billing": ["fee", "charge", "invoice", "refund", "statement", "payment", "balance", "overdraft", "interest", "bill"],
-    "cards": ["card", "pin", "contactless", "expired", "blocked", "replacement", "chip", "atm", "limit", "stolen"],
-    "shopping": ["shirt", "kettle", "phone", "novel", "lamp", "shoes", "sofa", "camera", "jacket", "blender"],
+    "billing": [
+        "fee",
+        "charge",
+        "invoice",
+        "refund",
+        "statement",
+        "payment",
+        "balance",
+        "overdraft",
+        "interest",
+        "bill",
+    ],
+    "cards": [
+        "card",
+        "pin",
+        "contactless",
+        "expired",
+        "blocked",
+        "replacement",
+        "chip",
+        "atm",
+        "limit",
+        "stolen",
+    ],
+    "shopping": [
+        "shirt",
+        "kettle",
+        "phone",
+        "novel",
+        "lamp",
+        "shoes",
+        "sofa",
+        "camera",
+        "jacket",
+        "blender",
+    ],
 }
 
 T = TypeVar("T")
@@ -52,11 +85,16 @@ def job_description(labels: list[str] = LABELS) -> dict[str, Any]:
     }
 
 
-def upload_payload(*, train: list[tuple[str, str]] | None = None, config: str | None = None) -> dict[str, Any]:
+def upload_payload(
+    *, train: list[tuple[str, str]] | None = None, config: str | None = None
+) -> dict[str, Any]:
     """A valid ``POST /models/{id}/uploads`` body (or one with the given train rows)."""
     payload: dict[str, Any] = {
         "job_description": {"type": "json", "content": json.dumps(job_description())},
-        "train_data": {"type": "csv", "content": csv_text(train if train is not None else rows("train", 10))},
+        "train_data": {
+            "type": "csv",
+            "content": csv_text(train if train is not None else rows("train", 10)),
+        },
         "test_data": {"type": "csv", "content": csv_text(rows("test", 4))},
     }
     if config is not None:
@@ -79,7 +117,9 @@ def wait_for(fn: Callable[[], T | None], timeout: float = 60.0, what: str = "con
 def use_fake_pipeline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """Point job subprocesses at ``_fake_pipeline``; return the gate file that releases them."""
     monkeypatch.setenv("DISTIL_LOCAL_PIPELINE", "_fake_pipeline")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")]))
+    )
     monkeypatch.delenv("DISTIL_API_KEY", raising=False)
     gate = tmp_path / "gate"
     monkeypatch.setenv("FAKE_PIPELINE_GATE", str(gate))
@@ -91,7 +131,9 @@ def use_fake_pipeline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 def running_server(data_dir: Path) -> Iterator[tuple[LocalServer, httpx.Client]]:
     """A started server and an authenticated client on it; both closed afterwards."""
     server = LocalServer(data_dir, poll_interval=0.05).start()
-    client = httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {server.token}"}, timeout=30)
+    client = httpx.Client(
+        base_url=server.base_url, headers={"Authorization": f"Bearer {server.token}"}, timeout=30
+    )
     try:
         yield server, client
     finally:
@@ -100,13 +142,19 @@ def running_server(data_dir: Path) -> Iterator[tuple[LocalServer, httpx.Client]]
 
 
 def job_status(client: httpx.Client, kind: str, job_id: str) -> dict[str, Any]:
-    path = f"/teacher-evaluations/{job_id}/status" if kind == "teacher" else f"/trainings/{job_id}/status"
+    path = (
+        f"/teacher-evaluations/{job_id}/status"
+        if kind == "teacher"
+        else f"/trainings/{job_id}/status"
+    )
     response = client.get(path)
     response.raise_for_status()
     return dict(response.json())
 
 
-def wait_status(client: httpx.Client, kind: str, job_id: str, *statuses: str, timeout: float = 90) -> dict[str, Any]:
+def wait_status(
+    client: httpx.Client, kind: str, job_id: str, *statuses: str, timeout: float = 90
+) -> dict[str, Any]:
     def reached() -> dict[str, Any] | None:
         status = job_status(client, kind, job_id)
         return status if status["status"] in statuses else None

@@ -19,14 +19,25 @@ PASSWORD = "hunter2-PASSWORD"
 
 
 def _cognito(*tokens: str, expires: int = 3600) -> respx.Route:
-    return respx.post(COGNITO).mock(side_effect=[
-        httpx.Response(200, json={"AuthenticationResult": {"AccessToken": t, "ExpiresIn": expires}}) for t in tokens
-    ])
+    return respx.post(COGNITO).mock(
+        side_effect=[
+            httpx.Response(
+                200, json={"AuthenticationResult": {"AccessToken": t, "ExpiresIn": expires}}
+            )
+            for t in tokens
+        ]
+    )
 
 
 def _pw_client(fake: FakeTime | None = None, **kw: object) -> DistilClient:
-    return sync_client(fake, username="me@example.com", password=PASSWORD, cognito_url=COGNITO,
-                       cognito_client_id="cid", **kw)
+    return sync_client(
+        fake,
+        username="me@example.com",
+        password=PASSWORD,
+        cognito_url=COGNITO,
+        cognito_client_id="cid",
+        **kw,
+    )
 
 
 @respx.mock
@@ -43,7 +54,9 @@ def test_cognito_login_request_shape_and_bearer() -> None:
     assert "authorization" not in req.headers
     assert json.loads(req.content) == {
         "AuthParameters": {"USERNAME": "me@example.com", "PASSWORD": PASSWORD},
-        "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": "cid"}
+        "AuthFlow": "USER_PASSWORD_AUTH",
+        "ClientId": "cid",
+    }
     assert api.calls.last.request.headers["authorization"] == "Bearer tok-1"
 
 
@@ -56,16 +69,23 @@ def test_token_refreshed_before_expiry() -> None:
         client.models.get("m1")
         fake.now += 545  # inside the last 60 s of the 600 s lifetime
         client.models.get("m1")
-    assert login.call_count == 2 and api.calls.last.request.headers["authorization"] == "Bearer tok-2"
+    assert (
+        login.call_count == 2 and api.calls.last.request.headers["authorization"] == "Bearer tok-2"
+    )
 
 
 @pytest.mark.parametrize("status", [401, 403])
 @respx.mock
 async def test_refresh_once_on_401_403(status: int) -> None:
     login = _cognito("old", "new", "old2", "new2")
-    api = respx.post(f"{BASE}/models").mock(side_effect=[
-        httpx.Response(status), httpx.Response(200, json=MODEL),
-        httpx.Response(status), httpx.Response(200, json=MODEL)])
+    api = respx.post(f"{BASE}/models").mock(
+        side_effect=[
+            httpx.Response(status),
+            httpx.Response(200, json=MODEL),
+            httpx.Response(status),
+            httpx.Response(200, json=MODEL),
+        ]
+    )
     with _pw_client() as client:
         assert client.models.create("x").id == "m1"
     async with async_client(username="u", password=PASSWORD, cognito_url=COGNITO) as aclient:
@@ -78,7 +98,9 @@ async def test_refresh_once_on_401_403(status: int) -> None:
 @respx.mock
 def test_refresh_only_once_then_error() -> None:
     _cognito("a", "b")
-    api = respx.get(f"{BASE}/models/m1").mock(return_value=httpx.Response(401, json={"detail": "bad token"}))
+    api = respx.get(f"{BASE}/models/m1").mock(
+        return_value=httpx.Response(401, json={"detail": "bad token"})
+    )
     with _pw_client() as client, pytest.raises(E.AuthenticationError, match="bad token"):
         client.models.get("m1")
     assert api.call_count == 2
@@ -94,8 +116,12 @@ def test_static_key_401_is_not_retried() -> None:
 
 @respx.mock
 def test_wrong_password_is_authentication_error_without_password() -> None:
-    respx.post(COGNITO).mock(return_value=httpx.Response(400, json={
-        "__type": "NotAuthorizedException", "message": "Incorrect username or password."}))
+    respx.post(COGNITO).mock(
+        return_value=httpx.Response(
+            400,
+            json={"__type": "NotAuthorizedException", "message": "Incorrect username or password."},
+        )
+    )
     with _pw_client() as client, pytest.raises(E.AuthenticationError) as info:
         client.models.get("m1")
     assert "Incorrect username or password" in str(info.value)
@@ -103,8 +129,14 @@ def test_wrong_password_is_authentication_error_without_password() -> None:
 
 
 def test_env_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("DISTIL_API_KEY", "DISTIL_USERNAME", "DISTIL_PASSWORD", "DISTIL_BASE_URL",
-                "DISTIL_COGNITO_URL", "DISTIL_COGNITO_CLIENT_ID"):
+    for var in (
+        "DISTIL_API_KEY",
+        "DISTIL_USERNAME",
+        "DISTIL_PASSWORD",
+        "DISTIL_BASE_URL",
+        "DISTIL_COGNITO_URL",
+        "DISTIL_COGNITO_CLIENT_ID",
+    ):
         monkeypatch.delenv(var, raising=False)
     with pytest.raises(E.DistilError, match="No credentials"):
         DistilClient()
@@ -125,11 +157,14 @@ def test_env_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @respx.mock
-def test_secrets_absent_from_repr_logs_and_errors(caplog: pytest.LogCaptureFixture,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_secrets_absent_from_repr_logs_and_errors(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     caplog.set_level(logging.DEBUG, logger="distil_sdk")
     _cognito("tok-SECRET-1")
-    respx.get(f"{BASE}/models/m1").mock(side_effect=[httpx.Response(503), httpx.Response(404, json={"detail": "gone"})])
+    respx.get(f"{BASE}/models/m1").mock(
+        side_effect=[httpx.Response(503), httpx.Response(404, json={"detail": "gone"})]
+    )
     respx.get("https://s3.test/x").mock(return_value=httpx.Response(403, text="denied"))
     with _pw_client() as client:
         text = repr(client) + repr(client._transport.settings)
@@ -138,7 +173,9 @@ def test_secrets_absent_from_repr_logs_and_errors(caplog: pytest.LogCaptureFixtu
         from distil_sdk._http import RequestSpec
 
         with pytest.raises(E.PermissionDeniedError) as s3:
-            client._transport.send(RequestSpec("GET", "https://s3.test/x?X-Amz-Signature=SECRETSIG"))
+            client._transport.send(
+                RequestSpec("GET", "https://s3.test/x?X-Amz-Signature=SECRETSIG")
+            )
     with sync_client() as keyed:
         text += repr(keyed) + repr(keyed._transport.settings)
     text += str(info.value) + repr(info.value) + str(s3.value) + caplog.text

@@ -24,20 +24,40 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DISTIL_BASE_URL", BASE)
     monkeypatch.setenv("DISTIL_API_KEY", KEY)
     fake = FakeTime()
-    monkeypatch.setattr(_platform, "DistilClient", functools.partial(DistilClient, _sleep=fake.sleep, _clock=fake.clock))
+    monkeypatch.setattr(
+        _platform,
+        "DistilClient",
+        functools.partial(DistilClient, _sleep=fake.sleep, _clock=fake.clock),
+    )
 
 
 def _task(root: Path, *, bad: bool = False) -> Path:
     root.mkdir()
-    (root / "job_description.json").write_text(json.dumps({
-        "task_description": "Classify banking questions",
-        "classes_description": {"billing": "about charges and fees", "cards": "about bank cards"}}))
-    rows = [("my card payment was charged a fee", "billing"), ("where is my new card", "cards"),
-            ("why was I charged twice", "billing"), ("my card does not work abroad", "cards")]
+    (root / "job_description.json").write_text(
+        json.dumps(
+            {
+                "task_description": "Classify banking questions",
+                "classes_description": {
+                    "billing": "about charges and fees",
+                    "cards": "about bank cards",
+                },
+            }
+        )
+    )
+    rows = [
+        ("my card payment was charged a fee", "billing"),
+        ("where is my new card", "cards"),
+        ("why was I charged twice", "billing"),
+        ("my card does not work abroad", "cards"),
+    ]
     if bad:
         rows.append(("what is this", "weather"))
-    (root / "train.csv").write_text("question,answer\n" + "\n".join(f"{q},{a}" for q, a in rows) + "\n")
-    (root / "test.csv").write_text("question,answer\na fee on my statement,billing\nlost my card,cards\n")
+    (root / "train.csv").write_text(
+        "question,answer\n" + "\n".join(f"{q},{a}" for q, a in rows) + "\n"
+    )
+    (root / "test.csv").write_text(
+        "question,answer\na fee on my statement,billing\nlost my card,cards\n"
+    )
     return root
 
 
@@ -64,16 +84,25 @@ def test_models_create_and_show(capsys: pytest.CaptureFixture[str]) -> None:
 
 @respx.mock
 def test_upload_valid_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    route = respx.post(f"{BASE}/models/m1/uploads").mock(return_value=httpx.Response(200, json={"id": "u1"}))
+    route = respx.post(f"{BASE}/models/m1/uploads").mock(
+        return_value=httpx.Response(200, json={"id": "u1"})
+    )
     assert main(["upload-data", "m1", "--data", str(_task(tmp_path / "task"))]) == 0
     body = json.loads(route.calls.last.request.content)
-    assert set(body) >= {"job_description", "train_data", "test_data"} and body["train_data"]["type"] == "csv"
+    assert (
+        set(body) >= {"job_description", "train_data", "test_data"}
+        and body["train_data"]["type"] == "csv"
+    )
     assert "upload u1 created" in capsys.readouterr().out
 
 
 @respx.mock
-def test_upload_invalid_folder_exits_2_with_report_and_sends_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    route = respx.post(f"{BASE}/models/m1/uploads").mock(return_value=httpx.Response(200, json={"id": "u1"}))
+def test_upload_invalid_folder_exits_2_with_report_and_sends_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    route = respx.post(f"{BASE}/models/m1/uploads").mock(
+        return_value=httpx.Response(200, json={"id": "u1"})
+    )
     assert main(["upload-data", "m1", "--data", str(_task(tmp_path / "task", bad=True))]) == 2
     err = capsys.readouterr().err
     assert "SEVERITY" in err and "weather" in err and not route.called
@@ -81,21 +110,37 @@ def test_upload_invalid_folder_exits_2_with_report_and_sends_nothing(tmp_path: P
 
 
 @respx.mock
-def test_server_side_findings_become_validation_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    finding = {"severity": "error", "code": "too_few_rows", "file": "train.csv", "row": None, "column": None,
-               "message": "add more rows"}
-    respx.post(f"{BASE}/models/m1/uploads").mock(return_value=httpx.Response(
-        422, json={"detail": "invalid upload", "findings": [finding]}))
+def test_server_side_findings_become_validation_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    finding = {
+        "severity": "error",
+        "code": "too_few_rows",
+        "file": "train.csv",
+        "row": None,
+        "column": None,
+        "message": "add more rows",
+    }
+    respx.post(f"{BASE}/models/m1/uploads").mock(
+        return_value=httpx.Response(422, json={"detail": "invalid upload", "findings": [finding]})
+    )
     assert main(["upload-data", "m1", "--data", str(_task(tmp_path / "task"))]) == 2
     assert "too_few_rows" in capsys.readouterr().err
 
 
 @respx.mock
 def test_run_teacher_evaluation_wait_success(capsys: pytest.CaptureFixture[str]) -> None:
-    create = respx.post(f"{BASE}/models/m1/teacher-evaluations").mock(return_value=httpx.Response(200, json={"id": "e1"}))
-    respx.get(f"{BASE}/teacher-evaluations/e1/status").mock(side_effect=[
-        httpx.Response(200, json={"id": "e1", "status": "JOB_RUNNING"}),
-        httpx.Response(200, json={"id": "e1", "status": "JOB_SUCCESS", "results": metrics(0.9)})])
+    create = respx.post(f"{BASE}/models/m1/teacher-evaluations").mock(
+        return_value=httpx.Response(200, json={"id": "e1"})
+    )
+    respx.get(f"{BASE}/teacher-evaluations/e1/status").mock(
+        side_effect=[
+            httpx.Response(200, json={"id": "e1", "status": "JOB_RUNNING"}),
+            httpx.Response(
+                200, json={"id": "e1", "status": "JOB_SUCCESS", "results": metrics(0.9)}
+            ),
+        ]
+    )
     assert main(["run-teacher-evaluation", "m1", "u1", "--wait"]) == 0
     assert json.loads(create.calls.last.request.content) == {"upload_id": "u1"}
     out = capsys.readouterr().out
@@ -104,22 +149,49 @@ def test_run_teacher_evaluation_wait_success(capsys: pytest.CaptureFixture[str])
 
 @respx.mock
 def test_run_training_without_wait_and_wait_failure(capsys: pytest.CaptureFixture[str]) -> None:
-    respx.post(f"{BASE}/models/m1/training").mock(return_value=httpx.Response(200, json={"id": "t1"}))
+    respx.post(f"{BASE}/models/m1/training").mock(
+        return_value=httpx.Response(200, json={"id": "t1"})
+    )
     assert main(["run-training", "m1", "u1"]) == 0
     assert "training t1 started" in capsys.readouterr().out
-    respx.get(f"{BASE}/trainings/t1/status").mock(return_value=httpx.Response(
-        200, json={"id": "t1", "status": "JOB_FAILURE", "message": "out of credits"}))
+    respx.get(f"{BASE}/trainings/t1/status").mock(
+        return_value=httpx.Response(
+            200, json={"id": "t1", "status": "JOB_FAILURE", "message": "out of credits"}
+        )
+    )
     assert main(["run-training", "m1", "u1", "--wait"]) == 1
     assert "out of credits" in capsys.readouterr().err
 
 
 @respx.mock
 def test_training_shows_results_when_done(capsys: pytest.CaptureFixture[str]) -> None:
-    respx.get(f"{BASE}/trainings/t1/status").mock(return_value=httpx.Response(200, json={
-        "id": "t1", "status": {"dag": {}, "logs": [], "tasks": [{"name": "train", "status": "JOB_SUCCESS"}]}}))
-    respx.get(f"{BASE}/trainings/t1/evaluation-results").mock(return_value=httpx.Response(200, json={
-        "id": "t1", "status": "JOB_SUCCESS",
-        "evaluation_results": {"teacher": metrics(0.9), "student-base": metrics(0.4), "student-tuned": metrics(0.85)}}))
+    respx.get(f"{BASE}/trainings/t1/status").mock(
+        return_value=httpx.Response(
+            200,
+            json={
+                "id": "t1",
+                "status": {
+                    "dag": {},
+                    "logs": [],
+                    "tasks": [{"name": "train", "status": "JOB_SUCCESS"}],
+                },
+            },
+        )
+    )
+    respx.get(f"{BASE}/trainings/t1/evaluation-results").mock(
+        return_value=httpx.Response(
+            200,
+            json={
+                "id": "t1",
+                "status": "JOB_SUCCESS",
+                "evaluation_results": {
+                    "teacher": metrics(0.9),
+                    "student-base": metrics(0.4),
+                    "student-tuned": metrics(0.85),
+                },
+            },
+        )
+    )
     assert main(["training", "t1"]) == 0
     out = capsys.readouterr().out
     assert "student-tuned" in out and "0.850" in out and "train" in out
@@ -131,8 +203,11 @@ def test_training_shows_results_when_done(capsys: pytest.CaptureFixture[str]) ->
 
 @respx.mock
 def test_teacher_evaluation_failed_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
-    respx.get(f"{BASE}/teacher-evaluations/e1/status").mock(return_value=httpx.Response(
-        200, json={"id": "e1", "status": "JOB_FAILURE", "message": "teacher unreachable"}))
+    respx.get(f"{BASE}/teacher-evaluations/e1/status").mock(
+        return_value=httpx.Response(
+            200, json={"id": "e1", "status": "JOB_FAILURE", "message": "teacher unreachable"}
+        )
+    )
     assert main(["teacher-evaluation", "e1"]) == 1
     assert "teacher unreachable" in capsys.readouterr().out
 
@@ -144,16 +219,27 @@ def test_download(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         info = tarfile.TarInfo("model/config.json")
         info.size = 2
         tar.addfile(info, io.BytesIO(b"{}"))
-    respx.get(f"{BASE}/trainings/t1/model").mock(return_value=httpx.Response(
-        200, json={"message": "ok", "s3_url": "https://s3.test/m.tar", "training_id": "t1"}))
-    respx.get("https://s3.test/m.tar").mock(return_value=httpx.Response(200, content=buf.getvalue()))
+    respx.get(f"{BASE}/trainings/t1/model").mock(
+        return_value=httpx.Response(
+            200, json={"message": "ok", "s3_url": "https://s3.test/m.tar", "training_id": "t1"}
+        )
+    )
+    respx.get("https://s3.test/m.tar").mock(
+        return_value=httpx.Response(200, content=buf.getvalue())
+    )
     assert main(["download", "t1", "--dest", str(tmp_path)]) == 0
-    assert (tmp_path / "model" / "config.json").exists() and str(tmp_path / "model") in capsys.readouterr().out
+    assert (tmp_path / "model" / "config.json").exists() and str(
+        tmp_path / "model"
+    ) in capsys.readouterr().out
 
 
 @respx.mock
-def test_errors_and_usage_exit_codes(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    respx.get(f"{BASE}/models/nope").mock(return_value=httpx.Response(404, json={"detail": "model not found"}))
+def test_errors_and_usage_exit_codes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    respx.get(f"{BASE}/models/nope").mock(
+        return_value=httpx.Response(404, json={"detail": "model not found"})
+    )
     assert main(["models", "show", "nope"]) == 1
     assert "model not found" in capsys.readouterr().err
     assert main(["models"]) == 2

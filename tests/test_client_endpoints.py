@@ -25,37 +25,156 @@ def _check_model(m: Any) -> None:
 
 
 CASES: list[tuple[str, tuple[Any, ...], dict[str, Any], str, str, Any, Any, Any]] = [
-    ("models.create", ("banking",), {}, "POST", "/models", {"name": "banking"}, MODEL, _check_model),
-    ("models.list", (), {}, "GET", "/models", None, {"models": [MODEL]}, lambda r: _check_model(r[0])),
+    (
+        "models.create",
+        ("banking",),
+        {},
+        "POST",
+        "/models",
+        {"name": "banking"},
+        MODEL,
+        _check_model,
+    ),
+    (
+        "models.list",
+        (),
+        {},
+        "GET",
+        "/models",
+        None,
+        {"models": [MODEL]},
+        lambda r: _check_model(r[0]),
+    ),
     ("models.get", ("m1",), {}, "GET", "/models/m1", None, MODEL, _check_model),
-    ("uploads.get", ("u1",), {}, "GET", "/uploads/u1/status", None,
-     {"id": "u1", "status": "JOB_SUCCESS"}, lambda r: r.status is JobStatus.SUCCESS),
-    ("teacher_evaluations.create", ("m1", "u1"), {}, "POST", "/models/m1/teacher-evaluations",
-     {"upload_id": "u1"}, {"id": "e1"}, lambda r: r.id == "e1"),
-    ("teacher_evaluations.get", ("e1",), {}, "GET", "/teacher-evaluations/e1/status", None,
-     {"id": "e1", "status": "JOB_SUCCESS", "message": "done", "results": metrics(0.9),
-      "evaluation_predictions_download_url": None},
-     lambda r: r.results.accuracy == 0.9 and r.results.per_class["billing"].f1_score == 0.66),
-    ("teacher_evaluations.cancel", ("e1",), {}, "POST", "/teacher-evaluations/e1/cancel", None,
-     {"id": "e1", "status": "JOB_STOPPED"}, lambda r: r.status is JobStatus.STOPPED),
-    ("trainings.create", ("m1", "u1"), {}, "POST", "/models/m1/training", {"upload_id": "u1"},
-     {"id": "t1"}, lambda r: r.id == "t1"),
-    ("trainings.get", ("t1",), {}, "GET", "/trainings/t1/status", None,
-     {"id": "t1", "status": "JOB_RUNNING"}, lambda r: r.status is JobStatus.RUNNING),
-    ("trainings.cancel", ("t1",), {}, "POST", "/trainings/t1/cancel", None,
-     {"id": "t1", "status": "JOB_STOPPED"}, lambda r: r.status is JobStatus.STOPPED),
-    ("trainings.evaluation_results", ("t1",), {}, "GET", "/trainings/t1/evaluation-results", None,
-     {"id": "t1", "status": "JOB_SUCCESS",
-      "evaluation_results": {"teacher": metrics(0.9), "student-base": metrics(0.4), "student-tuned": metrics(0.8)},
-      "finetuned_student_evaluation_predictions_download_url": "https://s3.test/p.jsonl",
-      "base_student_evaluation_predictions_download_url": None},
-     lambda r: (r.teacher.accuracy, r["student-base"].accuracy, r.student_tuned.macro_f1) == (0.9, 0.4, 0.66)),
-    ("deployments.create", ("t1",), {}, "POST", "/trainings/t1/deployment", None,
-     {"id": "d1", "status": "active"}, lambda r: r.status == "active"),
-    ("deployments.get", ("t1",), {}, "GET", "/trainings/t1/deployment", None,
-     {"id": "d1", "status": "active", "url": "https://x"}, lambda r: r.url == "https://x"),
-    ("uploads.create", ("m1", UPLOAD_BODY), {}, "POST", "/models/m1/uploads", "SKIP", {"id": "u1"},
-     lambda r: r.id == "u1"),
+    (
+        "uploads.get",
+        ("u1",),
+        {},
+        "GET",
+        "/uploads/u1/status",
+        None,
+        {"id": "u1", "status": "JOB_SUCCESS"},
+        lambda r: r.status is JobStatus.SUCCESS,
+    ),
+    (
+        "teacher_evaluations.create",
+        ("m1", "u1"),
+        {},
+        "POST",
+        "/models/m1/teacher-evaluations",
+        {"upload_id": "u1"},
+        {"id": "e1"},
+        lambda r: r.id == "e1",
+    ),
+    (
+        "teacher_evaluations.get",
+        ("e1",),
+        {},
+        "GET",
+        "/teacher-evaluations/e1/status",
+        None,
+        {
+            "id": "e1",
+            "status": "JOB_SUCCESS",
+            "message": "done",
+            "results": metrics(0.9),
+            "evaluation_predictions_download_url": None,
+        },
+        lambda r: r.results.accuracy == 0.9 and r.results.per_class["billing"].f1_score == 0.66,
+    ),
+    (
+        "teacher_evaluations.cancel",
+        ("e1",),
+        {},
+        "POST",
+        "/teacher-evaluations/e1/cancel",
+        None,
+        {"id": "e1", "status": "JOB_STOPPED"},
+        lambda r: r.status is JobStatus.STOPPED,
+    ),
+    (
+        "trainings.create",
+        ("m1", "u1"),
+        {},
+        "POST",
+        "/models/m1/training",
+        {"upload_id": "u1"},
+        {"id": "t1"},
+        lambda r: r.id == "t1",
+    ),
+    (
+        "trainings.get",
+        ("t1",),
+        {},
+        "GET",
+        "/trainings/t1/status",
+        None,
+        {"id": "t1", "status": "JOB_RUNNING"},
+        lambda r: r.status is JobStatus.RUNNING,
+    ),
+    (
+        "trainings.cancel",
+        ("t1",),
+        {},
+        "POST",
+        "/trainings/t1/cancel",
+        None,
+        {"id": "t1", "status": "JOB_STOPPED"},
+        lambda r: r.status is JobStatus.STOPPED,
+    ),
+    (
+        "trainings.evaluation_results",
+        ("t1",),
+        {},
+        "GET",
+        "/trainings/t1/evaluation-results",
+        None,
+        {
+            "id": "t1",
+            "status": "JOB_SUCCESS",
+            "evaluation_results": {
+                "teacher": metrics(0.9),
+                "student-base": metrics(0.4),
+                "student-tuned": metrics(0.8),
+            },
+            "finetuned_student_evaluation_predictions_download_url": "https://s3.test/p.jsonl",
+            "base_student_evaluation_predictions_download_url": None,
+        },
+        lambda r: (
+            (r.teacher.accuracy, r["student-base"].accuracy, r.student_tuned.macro_f1)
+            == (0.9, 0.4, 0.66)
+        ),
+    ),
+    (
+        "deployments.create",
+        ("t1",),
+        {},
+        "POST",
+        "/trainings/t1/deployment",
+        None,
+        {"id": "d1", "status": "active"},
+        lambda r: r.status == "active",
+    ),
+    (
+        "deployments.get",
+        ("t1",),
+        {},
+        "GET",
+        "/trainings/t1/deployment",
+        None,
+        {"id": "d1", "status": "active", "url": "https://x"},
+        lambda r: r.url == "https://x",
+    ),
+    (
+        "uploads.create",
+        ("m1", UPLOAD_BODY),
+        {},
+        "POST",
+        "/models/m1/uploads",
+        "SKIP",
+        {"id": "u1"},
+        lambda r: r.id == "u1",
+    ),
 ]
 
 
@@ -65,7 +184,9 @@ def _resolve(client: Any, dotted: str) -> Any:
 
 
 def _route(method: str, path: str, response: Any) -> respx.Route:
-    return respx.route(method=method, url=BASE + path).mock(return_value=httpx.Response(200, json=response))
+    return respx.route(method=method, url=BASE + path).mock(
+        return_value=httpx.Response(200, json=response)
+    )
 
 
 def _check_request(route: respx.Route, body: Any) -> None:
@@ -88,11 +209,15 @@ def _no_local_validation(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(uploads, "upload_payload", lambda data: dict(data))
 
 
-@pytest.mark.parametrize(("call", "args", "kwargs", "method", "path", "body", "response", "check"), CASES,
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("call", "args", "kwargs", "method", "path", "body", "response", "check"),
+    CASES,
+    ids=[c[0] for c in CASES],
+)
 @respx.mock
-def test_sync_endpoint(call: str, args: Any, kwargs: Any, method: str, path: str, body: Any,
-                       response: Any, check: Any) -> None:
+def test_sync_endpoint(
+    call: str, args: Any, kwargs: Any, method: str, path: str, body: Any, response: Any, check: Any
+) -> None:
     route = _route(method, path, response)
     with sync_client() as client:
         result = _resolve(client, call)(*args, **kwargs)
@@ -100,11 +225,15 @@ def test_sync_endpoint(call: str, args: Any, kwargs: Any, method: str, path: str
     assert check(result) is not False
 
 
-@pytest.mark.parametrize(("call", "args", "kwargs", "method", "path", "body", "response", "check"), CASES,
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("call", "args", "kwargs", "method", "path", "body", "response", "check"),
+    CASES,
+    ids=[c[0] for c in CASES],
+)
 @respx.mock
-async def test_async_endpoint(call: str, args: Any, kwargs: Any, method: str, path: str, body: Any,
-                              response: Any, check: Any) -> None:
+async def test_async_endpoint(
+    call: str, args: Any, kwargs: Any, method: str, path: str, body: Any, response: Any, check: Any
+) -> None:
     route = _route(method, path, response)
     async with async_client() as client:
         result = await _resolve(client, call)(*args, **kwargs)
@@ -128,7 +257,9 @@ async def test_delete_endpoints_sync_and_async() -> None:
 @respx.mock
 def test_models_list_accepts_bare_list_and_ids_are_quoted() -> None:
     respx.get(f"{BASE}/models").mock(return_value=httpx.Response(200, json=[MODEL]))
-    route = respx.get(f"{BASE}/models/a%2F..%2Fb").mock(return_value=httpx.Response(200, json=MODEL))
+    route = respx.get(f"{BASE}/models/a%2F..%2Fb").mock(
+        return_value=httpx.Response(200, json=MODEL)
+    )
     with sync_client() as client:
         assert [m.id for m in client.models.list()] == ["m1"]
         client.models.get("a/../b")
@@ -138,16 +269,38 @@ def test_models_list_accepts_bare_list_and_ids_are_quoted() -> None:
 def test_object_shaped_training_status() -> None:
     from distil_sdk.types.jobs import TrainingStatus
 
-    running = TrainingStatus.model_validate({"id": "t1", "status": {"dag": {"a": ["b"]}, "logs": ["l1"], "tasks": [
-        {"name": "synthgen", "status": "JOB_SUCCESS"}, {"name": "train", "status": "JOB_RUNNING"}]}})
-    assert running.status is JobStatus.RUNNING and [t.name for t in running.tasks] == ["synthgen", "train"]
+    running = TrainingStatus.model_validate(
+        {
+            "id": "t1",
+            "status": {
+                "dag": {"a": ["b"]},
+                "logs": ["l1"],
+                "tasks": [
+                    {"name": "synthgen", "status": "JOB_SUCCESS"},
+                    {"name": "train", "status": "JOB_RUNNING"},
+                ],
+            },
+        }
+    )
+    assert running.status is JobStatus.RUNNING and [t.name for t in running.tasks] == [
+        "synthgen",
+        "train",
+    ]
     assert running.logs == ["l1"] and running.dag == {"a": ["b"]}
-    failed = TrainingStatus.model_validate({"id": "t1", "status": {"tasks": [
-        {"name": "train", "status": "JOB_FAILURE", "message": "OOM"}]}})
+    failed = TrainingStatus.model_validate(
+        {
+            "id": "t1",
+            "status": {"tasks": [{"name": "train", "status": "JOB_FAILURE", "message": "OOM"}]},
+        }
+    )
     assert failed.status is JobStatus.FAILURE and failed.failure_message == "train: OOM"
-    done = TrainingStatus.model_validate({"id": "t1", "status": {"tasks": [{"name": "a", "status": "JOB_SUCCESS"}]}})
+    done = TrainingStatus.model_validate(
+        {"id": "t1", "status": {"tasks": [{"name": "a", "status": "JOB_SUCCESS"}]}}
+    )
     assert done.status is JobStatus.SUCCESS
-    pending = TrainingStatus.model_validate({"id": "t1", "status": {"dag": {}, "tasks": [], "logs": []}})
+    pending = TrainingStatus.model_validate(
+        {"id": "t1", "status": {"dag": {}, "tasks": [], "logs": []}}
+    )
     assert pending.status is JobStatus.PENDING
     unknown = TrainingStatus.model_validate({"id": "t1", "status": "JOB_QUEUED_SOMEWHERE"})
     assert unknown.status.value == "JOB_QUEUED_SOMEWHERE" and not unknown.status.is_terminal
@@ -156,17 +309,29 @@ def test_object_shaped_training_status() -> None:
 def test_metrics_round_trip() -> None:
     m = Metrics.model_validate(metrics(0.5))
     assert m.to_report() == metrics(0.5)
-    assert Metrics.model_validate({"accuracy": 1, "a": {"f1-score": 0.2}, "b": {"f1-score": 0.4}}).macro_f1 == pytest.approx(0.3)
+    assert Metrics.model_validate(
+        {"accuracy": 1, "a": {"f1-score": 0.2}, "b": {"f1-score": 0.4}}
+    ).macro_f1 == pytest.approx(0.3)
 
 
 @respx.mock
 async def test_predictions_downloaded_without_token_from_other_origin() -> None:
-    results = {"id": "t1", "status": "JOB_SUCCESS", "evaluation_results": {},
-               "finetuned_student_evaluation_predictions_download_url": "https://s3.test/p.jsonl?X-Amz-Signature=abc",
-               "base_student_evaluation_predictions_download_url": f"{BASE}/files/base.jsonl"}
-    respx.get(f"{BASE}/trainings/t1/evaluation-results").mock(return_value=httpx.Response(200, json=results))
-    line = json.dumps({"question": "q", "answer": "a", "prediction": "b", "scores": {"a": 0.4, "b": 0.6}})
-    s3 = respx.get("https://s3.test/p.jsonl").mock(return_value=httpx.Response(200, text=line + "\n\n" + line))
+    results = {
+        "id": "t1",
+        "status": "JOB_SUCCESS",
+        "evaluation_results": {},
+        "finetuned_student_evaluation_predictions_download_url": "https://s3.test/p.jsonl?X-Amz-Signature=abc",
+        "base_student_evaluation_predictions_download_url": f"{BASE}/files/base.jsonl",
+    }
+    respx.get(f"{BASE}/trainings/t1/evaluation-results").mock(
+        return_value=httpx.Response(200, json=results)
+    )
+    line = json.dumps(
+        {"question": "q", "answer": "a", "prediction": "b", "scores": {"a": 0.4, "b": 0.6}}
+    )
+    s3 = respx.get("https://s3.test/p.jsonl").mock(
+        return_value=httpx.Response(200, text=line + "\n\n" + line)
+    )
     own = respx.get(f"{BASE}/files/base.jsonl").mock(return_value=httpx.Response(200, text=line))
     with sync_client() as client:
         preds = client.trainings.predictions("t1")
@@ -180,9 +345,19 @@ async def test_predictions_downloaded_without_token_from_other_origin() -> None:
 
 @respx.mock
 def test_teacher_predictions() -> None:
-    respx.get(f"{BASE}/teacher-evaluations/e1/status").mock(return_value=httpx.Response(200, json={
-        "id": "e1", "status": "JOB_SUCCESS", "evaluation_predictions_download_url": "https://s3.test/t.jsonl"}))
-    respx.get("https://s3.test/t.jsonl").mock(return_value=httpx.Response(200, text='{"question": "q", "answer": "a"}'))
+    respx.get(f"{BASE}/teacher-evaluations/e1/status").mock(
+        return_value=httpx.Response(
+            200,
+            json={
+                "id": "e1",
+                "status": "JOB_SUCCESS",
+                "evaluation_predictions_download_url": "https://s3.test/t.jsonl",
+            },
+        )
+    )
+    respx.get("https://s3.test/t.jsonl").mock(
+        return_value=httpx.Response(200, text='{"question": "q", "answer": "a"}')
+    )
     with sync_client() as client:
         assert client.teacher_evaluations.predictions("e1")[0].answer == "a"
 
@@ -195,8 +370,14 @@ def test_fake_time_helper() -> None:
 
 def _bundle_dir(root: Any, labels: list[str]) -> Any:
     root.mkdir()
-    (root / "job_description.json").write_text(json.dumps({
-        "task_description": "Classify", "classes_description": {"billing": "fees", "cards": "cards"}}))
+    (root / "job_description.json").write_text(
+        json.dumps(
+            {
+                "task_description": "Classify",
+                "classes_description": {"billing": "fees", "cards": "cards"},
+            }
+        )
+    )
     rows = "\n".join(f"text number {i},{label}" for i, label in enumerate(labels))
     (root / "train.csv").write_text("question,answer\n" + rows + "\n")
     (root / "test.csv").write_text("question,answer\nheld out one,billing\nheld out two,cards\n")
@@ -204,12 +385,16 @@ def _bundle_dir(root: Any, labels: list[str]) -> Any:
 
 
 @respx.mock
-async def test_upload_real_bundle_sync_and_async_and_local_rejection(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_upload_real_bundle_sync_and_async_and_local_rejection(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.undo()  # use the real local validation here
     from distil_sdk._errors import DataValidationError
     from distil_sdk.types.data import TaskBundle
 
-    route = respx.post(f"{BASE}/models/m1/uploads").mock(return_value=httpx.Response(200, json={"id": "u1"}))
+    route = respx.post(f"{BASE}/models/m1/uploads").mock(
+        return_value=httpx.Response(200, json={"id": "u1"})
+    )
     good = _bundle_dir(tmp_path / "good", ["billing", "cards", "billing", "cards"])
     with sync_client() as client:
         assert client.uploads.create("m1", good).id == "u1"

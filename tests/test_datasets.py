@@ -38,10 +38,13 @@ def _shared_datasets() -> list[Path]:
 
 
 def _bundle() -> TaskBundle:
-    jd = JobDescription(task_description="Route requests.",
-                        classes_description={"card": "Card problems", "fee": "Unexpected fees"})
-    train = LabelledDataset.from_lists([f"card text {i}" for i in range(3)] + TRICKY[:3],
-                                       ["card"] * 3 + ["fee"] * 3)
+    jd = JobDescription(
+        task_description="Route requests.",
+        classes_description={"card": "Card problems", "fee": "Unexpected fees"},
+    )
+    train = LabelledDataset.from_lists(
+        [f"card text {i}" for i in range(3)] + TRICKY[:3], ["card"] * 3 + ["fee"] * 3
+    )
     test = LabelledDataset.from_lists(["test card", "test fee"], ["card", "fee"])
     pool = UnlabelledDataset.from_lists(TRICKY)
     return TaskBundle(jd, train, test, pool, TaskConfig(tuning=TuningConfig(num_train_epochs=7)))
@@ -78,7 +81,7 @@ def test_round_trip_csv_jsonl(tmp_path: Path, first: str) -> None:
 def test_to_csv_and_to_jsonl_content(tmp_path: Path) -> None:
     ds = LabelledDataset.from_lists(["hi, there"], ["x"])
     assert ds.to_csv(tmp_path / "a.csv").read_text() == 'question,answer\n"hi, there",x\n'
-    line = (tmp_path / "a.jsonl")
+    line = tmp_path / "a.jsonl"
     ds.to_jsonl(line)
     assert json.loads(line.read_text()) == {"question": "hi, there", "answer": "x"}
 
@@ -91,7 +94,9 @@ def test_rows_are_what_a_user_sees(tmp_path: Path) -> None:
     assert [ds.row_of(0), ds.row_of(1)] == [2, 4]  # header is row 1; the blank line is row 3
 
 
-def test_atomic_write_keeps_old_file_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_atomic_write_keeps_old_file_on_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "train.csv"
     path.write_text("old")
 
@@ -123,7 +128,12 @@ def test_bundle_dir_round_trip(tmp_path: Path) -> None:
     bundle = _bundle()
     bundle.to_dir(tmp_path / "task")
     assert sorted(os.listdir(tmp_path / "task")) == [
-        "config.yaml", "job_description.json", "test.csv", "train.csv", "unstructured.csv"]
+        "config.yaml",
+        "job_description.json",
+        "test.csv",
+        "train.csv",
+        "unstructured.csv",
+    ]
     again = TaskBundle.from_dir(tmp_path / "task")
     assert again == bundle
     assert again.config.tuning.num_train_epochs == 7
@@ -142,8 +152,13 @@ def test_to_dir_refuses_an_ambiguous_folder(tmp_path: Path) -> None:
 def test_upload_payload_round_trip() -> None:
     bundle = _bundle()
     body = bundle.to_upload_payload()
-    assert set(body) == {"job_description", "train_data", "test_data", "unstructured_data",
-                         "config"}
+    assert set(body) == {
+        "job_description",
+        "train_data",
+        "test_data",
+        "unstructured_data",
+        "config",
+    }
     assert body["train_data"]["type"] == "csv" and body["config"]["type"] == "yaml"
     assert json.loads(body["job_description"]["content"])["classes_description"]["fee"]
     again = TaskBundle.from_upload_payload(json.loads(json.dumps(body)))

@@ -34,8 +34,11 @@ MODEL_TAR = _tar({"model/config.json": b'{"id2label": {}}', "model/model.safeten
 
 
 def _link() -> respx.Route:
-    return respx.get(f"{BASE}/trainings/t1/model").mock(return_value=httpx.Response(
-        200, json={"message": "ok", "s3_url": S3 + "?X-Amz-Signature=sig", "training_id": "t1"}))
+    return respx.get(f"{BASE}/trainings/t1/model").mock(
+        return_value=httpx.Response(
+            200, json={"message": "ok", "s3_url": S3 + "?X-Amz-Signature=sig", "training_id": "t1"}
+        )
+    )
 
 
 @respx.mock
@@ -61,12 +64,17 @@ async def test_download_resumes_partial_with_range(tmp_path: Path) -> None:
         (dest / ".model.tar.part.etag").write_text('"v1"')
         ranges: list[tuple[str | None, str | None]] = []
 
-        def s3(request: httpx.Request, ranges: list[tuple[str | None, str | None]] = ranges) -> httpx.Response:
+        def s3(
+            request: httpx.Request, ranges: list[tuple[str | None, str | None]] = ranges
+        ) -> httpx.Response:
             ranges.append((request.headers.get("range"), request.headers.get("if-range")))
             assert "authorization" not in request.headers
             start = int(request.headers["range"].removeprefix("bytes=").rstrip("-"))
-            return httpx.Response(206, content=MODEL_TAR[start:], headers={
-                "Content-Range": f"bytes {start}-{len(MODEL_TAR) - 1}/{len(MODEL_TAR)}"})
+            return httpx.Response(
+                206,
+                content=MODEL_TAR[start:],
+                headers={"Content-Range": f"bytes {start}-{len(MODEL_TAR) - 1}/{len(MODEL_TAR)}"},
+            )
 
         _link()
         respx.get(S3).mock(side_effect=s3)
@@ -74,7 +82,9 @@ async def test_download_resumes_partial_with_range(tmp_path: Path) -> None:
         result = client.trainings.download_model("t1", dest, progress=False)
         path = await result if not isinstance(result, Path) else result
         assert ranges == [("bytes=1000-", '"v1"')]
-        assert (dest / "model.tar").read_bytes() == MODEL_TAR and (path / "model.safetensors").exists()
+        assert (dest / "model.tar").read_bytes() == MODEL_TAR and (
+            path / "model.safetensors"
+        ).exists()
         respx.routes.clear()
 
 
@@ -96,9 +106,14 @@ def test_dropped_stream_is_resumed(tmp_path: Path) -> None:
         calls.append(request.headers.get("range"))
         if len(calls) == 1:
             # first answer announces the full size but delivers half: the client resumes
-            return httpx.Response(200, content=MODEL_TAR[:3000], headers={"Content-Length": str(len(MODEL_TAR))})
-        return httpx.Response(206, content=MODEL_TAR[3000:], headers={
-            "Content-Range": f"bytes 3000-{len(MODEL_TAR) - 1}/{len(MODEL_TAR)}"})
+            return httpx.Response(
+                200, content=MODEL_TAR[:3000], headers={"Content-Length": str(len(MODEL_TAR))}
+            )
+        return httpx.Response(
+            206,
+            content=MODEL_TAR[3000:],
+            headers={"Content-Range": f"bytes 3000-{len(MODEL_TAR) - 1}/{len(MODEL_TAR)}"},
+        )
 
     _link()
     respx.get(S3).mock(side_effect=s3)
@@ -112,9 +127,13 @@ def test_dropped_stream_is_resumed(tmp_path: Path) -> None:
 def test_416_with_complete_part_finishes(tmp_path: Path) -> None:
     (tmp_path / ".model.tar.part").write_bytes(MODEL_TAR)
     _link()
-    respx.get(S3).mock(return_value=httpx.Response(416, headers={"Content-Range": f"bytes */{len(MODEL_TAR)}"}))
+    respx.get(S3).mock(
+        return_value=httpx.Response(416, headers={"Content-Range": f"bytes */{len(MODEL_TAR)}"})
+    )
     with sync_client() as client:
-        assert (client.trainings.download_model("t1", tmp_path, progress=False) / "config.json").exists()
+        assert (
+            client.trainings.download_model("t1", tmp_path, progress=False) / "config.json"
+        ).exists()
 
 
 @pytest.mark.parametrize("evil", ["../escape.txt", "/etc/evil"])

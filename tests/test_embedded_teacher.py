@@ -14,9 +14,12 @@ from distil_sdk.types.task import JobDescription, TaskConfig
 
 LABELS = ["billing", "cards", "shopping"]
 TEXTS = [
-    "my card payment was charged a fee", "i was charged a fee twice",
-    "where is my new card it has not arrived", "i want to change my pin number",
-    "this phone has a great battery and screen", "a cotton shirt with long sleeves",
+    "my card payment was charged a fee",
+    "i was charged a fee twice",
+    "where is my new card it has not arrived",
+    "i want to change my pin number",
+    "this phone has a great battery and screen",
+    "a cotton shirt with long sleeves",
 ]
 GOLD = ["billing", "billing", "cards", "cards", "shopping", "shopping"]
 
@@ -79,8 +82,10 @@ def test_predict_before_fit_raises() -> None:
 def test_factory_picks_llm_teacher_when_base_url_set(tiny_bert_encoder: Path) -> None:
     pytest.importorskip("distil_sdk.local.teachers.llm")
     config = _config(tiny_bert_encoder)
-    teacher = make_teacher(config, env={"DISTIL_TEACHER_BASE_URL": "http://127.0.0.1:9/v1",
-                                        "DISTIL_TEACHER_API_KEY": "k"})
+    teacher = make_teacher(
+        config,
+        env={"DISTIL_TEACHER_BASE_URL": "http://127.0.0.1:9/v1", "DISTIL_TEACHER_API_KEY": "k"},
+    )
     assert type(teacher).__name__ == "LLMTeacher"
 
 

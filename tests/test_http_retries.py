@@ -22,10 +22,12 @@ from test_client_support import BASE, MODEL, FakeTime, async_client, sync_client
 @respx.mock
 def test_get_retried_on_429_with_retry_after_seconds() -> None:
     fake = FakeTime()
-    route = respx.get(f"{BASE}/models/m1").mock(side_effect=[
-        httpx.Response(429, headers={"Retry-After": "7"}, json={"detail": "slow down"}),
-        httpx.Response(200, json=MODEL),
-    ])
+    route = respx.get(f"{BASE}/models/m1").mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "7"}, json={"detail": "slow down"}),
+            httpx.Response(200, json=MODEL),
+        ]
+    )
     with sync_client(fake) as client:
         assert client.models.get("m1").id == "m1"
     assert route.call_count == 2 and fake.sleeps == [7.0]
@@ -34,8 +36,9 @@ def test_get_retried_on_429_with_retry_after_seconds() -> None:
 @respx.mock
 async def test_async_retry_on_503_then_success_with_backoff() -> None:
     fake = FakeTime()
-    route = respx.get(f"{BASE}/models/m1").mock(side_effect=[
-        httpx.Response(503), httpx.Response(502), httpx.Response(200, json=MODEL)])
+    route = respx.get(f"{BASE}/models/m1").mock(
+        side_effect=[httpx.Response(503), httpx.Response(502), httpx.Response(200, json=MODEL)]
+    )
     async with async_client(fake) as client:
         assert (await client.models.get("m1")).id == "m1"
     assert route.call_count == 3
@@ -43,7 +46,9 @@ async def test_async_retry_on_503_then_success_with_backoff() -> None:
     assert 0.375 <= fake.sleeps[0] <= 0.5 and 0.75 <= fake.sleeps[1] <= 1.0
 
 
-@pytest.mark.parametrize("exc", [httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), httpx.ConnectTimeout("x")])
+@pytest.mark.parametrize(
+    "exc", [httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), httpx.ConnectTimeout("x")]
+)
 @respx.mock
 def test_get_retried_on_connection_errors_and_timeouts(exc: Exception) -> None:
     route = respx.get(f"{BASE}/models/m1").mock(side_effect=[exc, httpx.Response(200, json=MODEL)])
@@ -55,7 +60,9 @@ def test_get_retried_on_connection_errors_and_timeouts(exc: Exception) -> None:
 @respx.mock
 def test_retries_exhausted_raise_mapped_errors() -> None:
     fake = FakeTime()
-    route = respx.get(f"{BASE}/models/m1").mock(return_value=httpx.Response(500, json={"detail": "boom"}))
+    route = respx.get(f"{BASE}/models/m1").mock(
+        return_value=httpx.Response(500, json={"detail": "boom"})
+    )
     with sync_client(fake) as client, pytest.raises(E.InternalServerError) as info:
         client.models.get("m1")
     assert route.call_count == 3 and len(fake.sleeps) == 2
@@ -69,14 +76,24 @@ def test_retries_exhausted_raise_mapped_errors() -> None:
         client.models.get("m3")
 
 
-@pytest.mark.parametrize("outcome", [
-    httpx.Response(500), httpx.Response(502), httpx.Response(504), httpx.Response(503),
-    httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("dropped"), httpx.ReadError("reset"),
-])
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        httpx.Response(500),
+        httpx.Response(502),
+        httpx.Response(504),
+        httpx.Response(503),
+        httpx.ReadTimeout("slow"),
+        httpx.RemoteProtocolError("dropped"),
+        httpx.ReadError("reset"),
+    ],
+)
 @respx.mock
 async def test_no_duplicate_post_when_request_may_have_arrived(outcome: object) -> None:
     for make in (sync_client, async_client):
-        route = respx.post(f"{BASE}/models").mock(side_effect=[outcome, httpx.Response(200, json=MODEL)])
+        route = respx.post(f"{BASE}/models").mock(
+            side_effect=[outcome, httpx.Response(200, json=MODEL)]
+        )
         client = make()
         with pytest.raises((E.InternalServerError, E.APIConnectionError)):
             result = client.models.create("banking")
@@ -86,13 +103,22 @@ async def test_no_duplicate_post_when_request_may_have_arrived(outcome: object) 
         respx.routes.clear()
 
 
-@pytest.mark.parametrize("outcome", [
-    httpx.ConnectError("refused"), httpx.ConnectTimeout("x"), httpx.PoolTimeout("x"),
-    httpx.Response(429), httpx.Response(408), httpx.Response(503, headers={"Retry-After": "1"}),
-])
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        httpx.ConnectError("refused"),
+        httpx.ConnectTimeout("x"),
+        httpx.PoolTimeout("x"),
+        httpx.Response(429),
+        httpx.Response(408),
+        httpx.Response(503, headers={"Retry-After": "1"}),
+    ],
+)
 @respx.mock
 def test_post_retried_when_surely_not_processed(outcome: object) -> None:
-    route = respx.post(f"{BASE}/models").mock(side_effect=[outcome, httpx.Response(200, json=MODEL)])
+    route = respx.post(f"{BASE}/models").mock(
+        side_effect=[outcome, httpx.Response(200, json=MODEL)]
+    )
     with sync_client() as client:
         assert client.models.create("banking").id == "m1"
     assert route.call_count == 2
@@ -100,8 +126,12 @@ def test_post_retried_when_surely_not_processed(outcome: object) -> None:
 
 @respx.mock
 def test_cancel_post_is_idempotent_and_retried() -> None:
-    route = respx.post(f"{BASE}/trainings/t1/cancel").mock(side_effect=[
-        httpx.ReadTimeout("x"), httpx.Response(200, json={"id": "t1", "status": "JOB_STOPPED"})])
+    route = respx.post(f"{BASE}/trainings/t1/cancel").mock(
+        side_effect=[
+            httpx.ReadTimeout("x"),
+            httpx.Response(200, json={"id": "t1", "status": "JOB_STOPPED"}),
+        ]
+    )
     with sync_client() as client:
         client.trainings.cancel("t1")
     assert route.call_count == 2
@@ -129,15 +159,27 @@ def test_per_call_timeout_reaches_httpx() -> None:
         assert route.calls.last.request.extensions["timeout"]["read"] == 3.0
 
 
-@pytest.mark.parametrize(("status", "cls"), [
-    (400, E.BadRequestError), (401, E.AuthenticationError), (402, E.PaymentRequiredError),
-    (403, E.PermissionDeniedError), (404, E.NotFoundError), (409, E.ConflictError), (410, E.GoneError),
-    (422, E.UnprocessableEntityError), (429, E.RateLimitError), (500, E.InternalServerError),
-    (418, E.APIStatusError),
-])
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (400, E.BadRequestError),
+        (401, E.AuthenticationError),
+        (402, E.PaymentRequiredError),
+        (403, E.PermissionDeniedError),
+        (404, E.NotFoundError),
+        (409, E.ConflictError),
+        (410, E.GoneError),
+        (422, E.UnprocessableEntityError),
+        (429, E.RateLimitError),
+        (500, E.InternalServerError),
+        (418, E.APIStatusError),
+    ],
+)
 @respx.mock
 async def test_error_mapping(status: int, cls: type[E.APIStatusError]) -> None:
-    respx.get(f"{BASE}/models/m1").mock(return_value=httpx.Response(status, json={"detail": f"nope {status}"}))
+    respx.get(f"{BASE}/models/m1").mock(
+        return_value=httpx.Response(status, json={"detail": f"nope {status}"})
+    )
     with sync_client(max_retries=0) as client, pytest.raises(cls) as info:
         client.models.get("m1")
     assert type(info.value) is cls and info.value.message == f"nope {status}"
@@ -150,7 +192,9 @@ async def test_error_mapping(status: int, cls: type[E.APIStatusError]) -> None:
 @respx.mock
 def test_error_message_from_text_and_fastapi_list() -> None:
     respx.get(f"{BASE}/models/a").mock(return_value=httpx.Response(404, text="no such model"))
-    respx.get(f"{BASE}/models/b").mock(return_value=httpx.Response(422, json={"detail": [{"loc": ["x"], "msg": "bad"}]}))
+    respx.get(f"{BASE}/models/b").mock(
+        return_value=httpx.Response(422, json={"detail": [{"loc": ["x"], "msg": "bad"}]})
+    )
     with sync_client() as client:
         with pytest.raises(E.NotFoundError, match="no such model"):
             client.models.get("a")
@@ -184,10 +228,14 @@ def test_retry_after_parsing_and_cap() -> None:
 
 def test_retry_decisions_are_plain_functions() -> None:
     post, get = RequestSpec("POST", "/models"), RequestSpec("GET", "/models")
-    assert retryable_response(get, httpx.Response(500)) and not retryable_response(post, httpx.Response(500))
+    assert retryable_response(get, httpx.Response(500)) and not retryable_response(
+        post, httpx.Response(500)
+    )
     assert not retryable_response(post, httpx.Response(503))
     assert not retryable_response(get, httpx.Response(404))
-    assert retryable_exception(post, httpx.ConnectError("x")) and not retryable_exception(post, httpx.WriteTimeout("x"))
+    assert retryable_exception(post, httpx.ConnectError("x")) and not retryable_exception(
+        post, httpx.WriteTimeout("x")
+    )
     assert not retryable_exception(get, ValueError("x"))
 
 

@@ -27,7 +27,9 @@ def write_task(path: Path, config: str | None = None, unlabelled: int = 0) -> Pa
     (path / "train.csv").write_text(csv_text(rows("train", 10)))
     (path / "test.csv").write_text(csv_text(rows("test", 4)))
     if unlabelled:
-        texts = [f"unlabelled note {i} on my {text}" for i, (text, _) in enumerate(rows("u", 10))][:unlabelled]
+        texts = [f"unlabelled note {i} on my {text}" for i, (text, _) in enumerate(rows("u", 10))][
+            :unlabelled
+        ]
         (path / "unstructured.csv").write_text("context\n" + "\n".join(texts) + "\n")
     if config is not None:
         (path / "config.yaml").write_text(config)
@@ -52,11 +54,15 @@ def _client_flow(data_dir: Path, task_dir: Path, tmp_path: Path) -> tuple[dict[s
         assert status.tasks and all(t.status == "JOB_SUCCESS" for t in status.tasks)
         results = client.trainings.evaluation_results(training.id)
         accuracies = {k: results[k].accuracy for k in ("teacher", "student-base", "student-tuned")}
-        model_dir = client.trainings.download_model(training.id, tmp_path / "download", progress=False)
+        model_dir = client.trainings.download_model(
+            training.id, tmp_path / "download", progress=False
+        )
     return accuracies, model_dir
 
 
-def test_client_end_to_end_with_fake_pipeline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_client_end_to_end_with_fake_pipeline(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     use_fake_pipeline(monkeypatch, tmp_path).touch()
     accuracies, model_dir = _client_flow(tmp_path / "data", write_task(tmp_path / "task"), tmp_path)
     assert accuracies == {"teacher": 1.0, "student-base": 1.0, "student-tuned": 1.0}
@@ -66,7 +72,9 @@ def test_client_end_to_end_with_fake_pipeline(monkeypatch: pytest.MonkeyPatch, t
     assert not (tmp_path / "data" / "server.json").exists()  # the embedded server stopped
 
 
-def test_cli_train_then_predict(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_train_then_predict(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     use_fake_pipeline(monkeypatch, tmp_path).touch()
     task_dir = write_task(tmp_path / "helpdesk")
     out = tmp_path / "model"
@@ -78,23 +86,43 @@ def test_cli_train_then_predict(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     assert (out / "config.json").exists()
     assert main(args) == 2  # the model folder exists: refused without --force
 
-    assert main(["--output", "json", "predict", str(out), "my card was stolen", "--top-k", "2"]) == 0
+    assert (
+        main(["--output", "json", "predict", str(out), "my card was stolen", "--top-k", "2"]) == 0
+    )
     [prediction] = json.loads(capsys.readouterr().out)
     assert prediction["label"] in LABELS and len(prediction["scores"]) == 2
     assert main(["predict", str(out), "a", "b"]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 3  # header + 2 rows
 
 
-def test_cli_train_rejects_an_invalid_task(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_train_rejects_an_invalid_task(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     task_dir = write_task(tmp_path / "bad")
-    (task_dir / "train.csv").write_text(csv_text([*rows("train", 10), ("about the weather", "weather")]))
-    assert main(["train", str(task_dir), "--data-dir", str(tmp_path / "data"), "-o", str(tmp_path / "m")]) == 2
+    (task_dir / "train.csv").write_text(
+        csv_text([*rows("train", 10), ("about the weather", "weather")])
+    )
+    assert (
+        main(
+            [
+                "train",
+                str(task_dir),
+                "--data-dir",
+                str(tmp_path / "data"),
+                "-o",
+                str(tmp_path / "m"),
+            ]
+        )
+        == 2
+    )
     assert "weather" in capsys.readouterr().err
     assert not (tmp_path / "data").exists()  # refused before any server started
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("distil_sdk.local.pipeline") is None, reason="pipeline not built yet")
+@pytest.mark.skipif(
+    importlib.util.find_spec("distil_sdk.local.pipeline") is None, reason="pipeline not built yet"
+)
 def test_client_end_to_end_with_real_pipeline_and_tiny_models(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_bert_encoder: Path
 ) -> None:
@@ -112,5 +140,11 @@ def test_client_end_to_end_with_real_pipeline_and_tiny_models(
     classifier = LocalClassifier.from_pretrained(model_dir)
     assert classifier.labels == LABELS
     assert classifier.classify("my card was stolen").label in LABELS
-    for name in ("config.json", "model.safetensors", "training-logs.json", "training-logs.csv", "job_description.json"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "training-logs.json",
+        "training-logs.csv",
+        "job_description.json",
+    ):
         assert (model_dir / name).exists(), name

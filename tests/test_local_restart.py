@@ -27,17 +27,25 @@ from distil_sdk.local.store import RESTART_MESSAGE
 def _queue_two_jobs(client: httpx.Client) -> tuple[str, str]:
     model_id = client.post("/models", json={"name": "m"}).json()["id"]
     upload_id = client.post(f"/models/{model_id}/uploads", json=upload_payload()).json()["id"]
-    running = client.post(f"/models/{model_id}/teacher-evaluations", json={"upload_id": upload_id}).json()["id"]
-    pending = client.post(f"/models/{model_id}/teacher-evaluations", json={"upload_id": upload_id}).json()["id"]
+    running = client.post(
+        f"/models/{model_id}/teacher-evaluations", json={"upload_id": upload_id}
+    ).json()["id"]
+    pending = client.post(
+        f"/models/{model_id}/teacher-evaluations", json={"upload_id": upload_id}
+    ).json()["id"]
     return running, pending
 
 
-def test_graceful_restart_fails_the_running_job_and_resumes_pending(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_graceful_restart_fails_the_running_job_and_resumes_pending(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     gate = use_fake_pipeline(monkeypatch, tmp_path)
     data_dir = tmp_path / "data"
     with running_server(data_dir) as (_, client):
         running, pending = _queue_two_jobs(client)
-        pid = int(wait_for(lambda: (tmp_path / "job.pid").exists() and (tmp_path / "job.pid").read_text()))
+        pid = int(
+            wait_for(lambda: (tmp_path / "job.pid").exists() and (tmp_path / "job.pid").read_text())
+        )
     # leaving the block stopped the server mid-job
     assert not pid_alive(pid)
 
@@ -49,20 +57,33 @@ def test_graceful_restart_fails_the_running_job_and_resumes_pending(monkeypatch:
         assert resumed["status"] == "JOB_SUCCESS", resumed["message"]
 
 
-def test_crashed_server_leaves_no_job_running(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_crashed_server_leaves_no_job_running(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     use_fake_pipeline(monkeypatch, tmp_path)
     data_dir = tmp_path / "data"
     code = f"from distil_sdk.local.server import serve; serve(port=0, data_dir={str(data_dir)!r})"
     proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL)
     try:
-        endpoint = wait_for(lambda: (data_dir / "server.json").exists() and json.loads((data_dir / "server.json").read_text()))
+        endpoint = wait_for(
+            lambda: (
+                (data_dir / "server.json").exists()
+                and json.loads((data_dir / "server.json").read_text())
+            )
+        )
         assert endpoint["pid"] == proc.pid
         # Another process attaching to the data dir reuses that server instead of starting one.
         with ensure_local_server(data_dir) as handle:
             assert handle.base_url == f"http://127.0.0.1:{endpoint['port']}"
-            client = httpx.Client(base_url=handle.base_url, headers={"Authorization": f"Bearer {handle.token}"})
+            client = httpx.Client(
+                base_url=handle.base_url, headers={"Authorization": f"Bearer {handle.token}"}
+            )
             running, _ = _queue_two_jobs(client)
-            job_pid = int(wait_for(lambda: (tmp_path / "job.pid").exists() and (tmp_path / "job.pid").read_text()))
+            job_pid = int(
+                wait_for(
+                    lambda: (tmp_path / "job.pid").exists() and (tmp_path / "job.pid").read_text()
+                )
+            )
             client.close()
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
@@ -79,7 +100,9 @@ def test_crashed_server_leaves_no_job_running(monkeypatch: pytest.MonkeyPatch, t
         assert status["status"] == "JOB_FAILURE" and "start the job again" in status["message"]
 
 
-def test_embedded_servers_are_shared_within_a_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_embedded_servers_are_shared_within_a_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     use_fake_pipeline(monkeypatch, tmp_path)
     first = ensure_local_server(tmp_path / "data")
     second = ensure_local_server(tmp_path / "data")

@@ -43,14 +43,20 @@ def _upload(client: httpx.Client) -> tuple[str, str]:
     return model["id"], upload.json()["id"]
 
 
-def test_auth_refuses_missing_and_wrong_tokens_and_accepts_bare(server: tuple[LocalServer, httpx.Client]) -> None:
+def test_auth_refuses_missing_and_wrong_tokens_and_accepts_bare(
+    server: tuple[LocalServer, httpx.Client],
+) -> None:
     srv, _ = server
     with httpx.Client(base_url=srv.base_url) as anon:
         assert anon.get("/models").status_code == 401
         assert anon.get("/models", headers={"Authorization": "Bearer nope"}).status_code == 401
-        assert anon.get("/models", headers={"Authorization": f"Basic {srv.token}"}).status_code == 401
+        assert (
+            anon.get("/models", headers={"Authorization": f"Basic {srv.token}"}).status_code == 401
+        )
         assert anon.get("/models", headers={"Authorization": srv.token}).status_code == 200
-        assert anon.get("/models", headers={"Authorization": f"bearer {srv.token}"}).status_code == 200
+        assert (
+            anon.get("/models", headers={"Authorization": f"bearer {srv.token}"}).status_code == 200
+        )
         assert anon.get("/openapi.json").json()["paths"]["/models/{model_id}/uploads"]
     token_file = srv.data_dir / "token"
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
@@ -92,11 +98,15 @@ def test_bad_upload_is_rejected_with_findings(server: tuple[LocalServer, httpx.C
     assert any(f["severity"] == "error" and f["file"].startswith("train") for f in body["findings"])
     assert list((server[0].data_dir / "uploads").iterdir()) == []  # nothing stored
 
-    malformed = client.post(f"/models/{model_id}/uploads", json={"train_data": {"type": "csv", "content": ""}})
+    malformed = client.post(
+        f"/models/{model_id}/uploads", json={"train_data": {"type": "csv", "content": ""}}
+    )
     assert malformed.status_code == 422 and "job_description" in malformed.json()["detail"]
 
 
-def test_teacher_evaluation_lifecycle_and_signed_urls(server: tuple[LocalServer, httpx.Client], gate: Path) -> None:
+def test_teacher_evaluation_lifecycle_and_signed_urls(
+    server: tuple[LocalServer, httpx.Client], gate: Path
+) -> None:
     srv, client = server
     model_id, upload_id = _upload(client)
     assert client.get(f"/uploads/{upload_id}/status").json()["status"] == "JOB_SUCCESS"
@@ -139,7 +149,9 @@ def test_teacher_evaluation_lifecycle_and_signed_urls(server: tuple[LocalServer,
     assert httpx.get(srv.base_url + other).status_code == 404
 
 
-def test_training_results_and_model_tar_with_range(server: tuple[LocalServer, httpx.Client], gate: Path) -> None:
+def test_training_results_and_model_tar_with_range(
+    server: tuple[LocalServer, httpx.Client], gate: Path
+) -> None:
     srv, client = server
     gate.touch()
     model_id, upload_id = _upload(client)
@@ -151,7 +163,10 @@ def test_training_results_and_model_tar_with_range(server: tuple[LocalServer, ht
 
     results = client.get(f"/trainings/{job_id}/evaluation-results").json()
     assert set(results["evaluation_results"]) == {"teacher", "student-base", "student-tuned"}
-    assert httpx.get(results["finetuned_student_evaluation_predictions_download_url"]).status_code == 200
+    assert (
+        httpx.get(results["finetuned_student_evaluation_predictions_download_url"]).status_code
+        == 200
+    )
     assert httpx.get(results["base_student_evaluation_predictions_download_url"]).status_code == 200
 
     model = client.get(f"/trainings/{job_id}/model").json()
@@ -161,7 +176,9 @@ def test_training_results_and_model_tar_with_range(server: tuple[LocalServer, ht
     with tarfile.open(fileobj=io.BytesIO(full.content)) as archive:
         names = archive.getnames()
     assert all(n == "model" or n.startswith("model/") for n in names)
-    assert {"model/config.json", "model/model.safetensors", "model/training-logs.json"} <= set(names)
+    assert {"model/config.json", "model/model.safetensors", "model/training-logs.json"} <= set(
+        names
+    )
 
     size = len(full.content)
     head = httpx.get(model["s3_url"], headers={"Range": "bytes=0-99"})
@@ -172,11 +189,15 @@ def test_training_results_and_model_tar_with_range(server: tuple[LocalServer, ht
     assert not list((srv.data_dir / "jobs" / job_id).glob("work"))  # scratch removed
 
 
-def test_stop_running_job_kills_its_process(server: tuple[LocalServer, httpx.Client], tmp_path: Path) -> None:
+def test_stop_running_job_kills_its_process(
+    server: tuple[LocalServer, httpx.Client], tmp_path: Path
+) -> None:
     _, client = server
     model_id, upload_id = _upload(client)
     first = client.post(f"/models/{model_id}/training", json={"upload_id": upload_id}).json()["id"]
-    queued = client.post(f"/models/{model_id}/teacher-evaluations", json={"upload_id": upload_id}).json()["id"]
+    queued = client.post(
+        f"/models/{model_id}/teacher-evaluations", json={"upload_id": upload_id}
+    ).json()["id"]
     pidfile = tmp_path / "job.pid"
     pid = int(wait_for(lambda: pidfile.exists() and pidfile.read_text(), what="the job's pid"))
     assert client.get(f"/trainings/{first}/status").json()["status"] == "JOB_RUNNING"
@@ -193,12 +214,16 @@ def test_stop_running_job_kills_its_process(server: tuple[LocalServer, httpx.Cli
     assert client.get(f"/trainings/{first}/evaluation-results").status_code == 409
 
 
-def test_failing_pipeline_reports_its_message(server: tuple[LocalServer, httpx.Client], gate: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failing_pipeline_reports_its_message(
+    server: tuple[LocalServer, httpx.Client], gate: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _, client = server
     gate.touch()
     monkeypatch.setenv("FAKE_PIPELINE_FAIL", "the teacher could not load its encoder")
     model_id, upload_id = _upload(client)
-    job_id = client.post(f"/models/{model_id}/teacher-evaluations", json={"upload_id": upload_id}).json()["id"]
+    job_id = client.post(
+        f"/models/{model_id}/teacher-evaluations", json={"upload_id": upload_id}
+    ).json()["id"]
     failed = wait_status(client, "teacher", job_id, "JOB_FAILURE", "JOB_SUCCESS")
     assert failed["status"] == "JOB_FAILURE"
     assert "the teacher could not load its encoder" in failed["message"]

@@ -14,16 +14,30 @@ from distil_sdk.types.task import JobDescription, TaskConfig
 
 LABELS = ["billing", "cards", "shopping"]
 TRAIN = [
-    ("my card payment was charged a fee", "billing"), ("a fee on my balance", "billing"),
-    ("i was charged twice", "billing"), ("where is my new card", "cards"),
-    ("i want to change my pin number", "cards"), ("my card has not arrived", "cards"),
-    ("a cotton shirt with long sleeves", "shopping"), ("a kettle for the kitchen", "shopping"),
+    ("my card payment was charged a fee", "billing"),
+    ("a fee on my balance", "billing"),
+    ("i was charged twice", "billing"),
+    ("where is my new card", "cards"),
+    ("i want to change my pin number", "cards"),
+    ("my card has not arrived", "cards"),
+    ("a cotton shirt with long sleeves", "shopping"),
+    ("a kettle for the kitchen", "shopping"),
     ("this phone has a great battery", "shopping"),
 ]
-TEST = [("a fee on my card payment", "billing"), ("change the pin", "cards"),
-        ("a steel kettle", "shopping"), ("the new card", "cards")]
-UNLABELLED = ["the cheque deposit is not in my balance", "a novel about a family",
-              "my card was charged a fee", "a shirt", "where is my card", "hello world"]
+TEST = [
+    ("a fee on my card payment", "billing"),
+    ("change the pin", "cards"),
+    ("a steel kettle", "shopping"),
+    ("the new card", "cards"),
+]
+UNLABELLED = [
+    "the cheque deposit is not in my balance",
+    "a novel about a family",
+    "my card was charged a fee",
+    "a shirt",
+    "where is my card",
+    "hello world",
+]
 
 
 def _bundle(encoder: Path, seed: int = 5) -> TaskBundle:
@@ -35,7 +49,8 @@ def _bundle(encoder: Path, seed: int = 5) -> TaskBundle:
     return TaskBundle(
         job_description=JobDescription(
             task_description="Route the request.",
-            classes_description={label: f"Texts about {label}." for label in LABELS}),
+            classes_description={label: f"Texts about {label}." for label in LABELS},
+        ),
         train=LabelledDataset.from_lists([t for t, _ in TRAIN], [y for _, y in TRAIN]),
         test=LabelledDataset.from_lists([t for t, _ in TEST], [y for _, y in TEST]),
         unstructured=UnlabelledDataset.from_lists(UNLABELLED),
@@ -76,7 +91,9 @@ def test_teacher_evaluation(tiny_bert_encoder: Path, tmp_path: Path) -> None:
     assert {"accuracy", "macro avg", "weighted avg", *LABELS} <= set(out.results)
     assert out.predictions_path.parent == tmp_path
     _check_predictions(out.predictions_path, len(TEST))
-    assert [s for s, st in progress.events if st == "JOB_SUCCESS"] == pipeline.TEACHER_EVALUATION_STAGES
+    assert [
+        s for s, st in progress.events if st == "JOB_SUCCESS"
+    ] == pipeline.TEACHER_EVALUATION_STAGES
 
 
 def test_training_contract_and_model_dir(tiny_bert_encoder: Path, tmp_path: Path) -> None:
@@ -104,12 +121,17 @@ def test_training_contract_and_model_dir(tiny_bert_encoder: Path, tmp_path: Path
 def test_training_is_deterministic(tiny_bert_encoder: Path, tmp_path: Path) -> None:
     runs = []
     for i in range(2):
-        out = pipeline.run_training(_bundle(tiny_bert_encoder), tmp_path / str(i), Recorder(),
-                                    options=FAST)
-        runs.append([json.loads(x)["scores"] for x in
-                     out.predictions["student-tuned"].read_text().splitlines()])
+        out = pipeline.run_training(
+            _bundle(tiny_bert_encoder), tmp_path / str(i), Recorder(), options=FAST
+        )
+        runs.append(
+            [
+                json.loads(x)["scores"]
+                for x in out.predictions["student-tuned"].read_text().splitlines()
+            ]
+        )
     flat = [[row[k] for k in LABELS] for run in runs for row in run]
-    np.testing.assert_allclose(flat[: len(TEST)], flat[len(TEST):], atol=1e-5)
+    np.testing.assert_allclose(flat[: len(TEST)], flat[len(TEST) :], atol=1e-5)
 
 
 def test_failure_reports_the_stage(tiny_bert_encoder: Path, tmp_path: Path) -> None:
@@ -132,7 +154,9 @@ def test_split_gold_keeps_every_class() -> None:
 def test_pick_student_length_fits_the_token_budget() -> None:
     from distil_sdk.local.pipeline import PipelineOptions, pick_student_length
 
-    def tokenizer(texts: list[str], truncation: bool, max_length: int) -> dict[str, list[list[int]]]:
+    def tokenizer(
+        texts: list[str], truncation: bool, max_length: int
+    ) -> dict[str, list[list[int]]]:
         return {"input_ids": [[0] * min(len(t.split()), max_length) for t in texts]}
 
     texts = ["w " * 300] * 10  # 300 pieces each

@@ -23,15 +23,25 @@ from distil_sdk.types import (
 
 def test_labels_keep_file_order(tmp_path: Path) -> None:
     path = tmp_path / "job_description.json"
-    path.write_text(json.dumps({"task_description": "t", "classes_description":
-                                {"zeta": "z", "alpha": "a", "mid": "m"}}))
+    path.write_text(
+        json.dumps(
+            {
+                "task_description": "t",
+                "classes_description": {"zeta": "z", "alpha": "a", "mid": "m"},
+            }
+        )
+    )
     assert JobDescription.from_file(path).labels == ["zeta", "alpha", "mid"]
 
 
 def test_job_description_keeps_other_keys_and_round_trips() -> None:
-    jd = JobDescription.model_validate({"task_description": "t", "classes_description":
-                                        {"a": "A", "b": "B"},
-                                        "synthetic_data_generation_instructions": "short"})
+    jd = JobDescription.model_validate(
+        {
+            "task_description": "t",
+            "classes_description": {"a": "A", "b": "B"},
+            "synthetic_data_generation_instructions": "short",
+        }
+    )
     again = JobDescription.from_bytes(jd.to_json())
     assert again == jd
     assert json.loads(again.to_json())["synthetic_data_generation_instructions"] == "short"
@@ -40,16 +50,32 @@ def test_job_description_keeps_other_keys_and_round_trips() -> None:
 @pytest.mark.parametrize(
     ("content", "code", "column", "needle"),
     [
-        ('{"task_description": "t", "classes_description": {"a": "A",}', "invalid_json", None,
-         "line 1"),
+        (
+            '{"task_description": "t", "classes_description": {"a": "A",}',
+            "invalid_json",
+            None,
+            "line 1",
+        ),
         ('["not", "an", "object"]', "invalid_json", None, "JSON object"),
-        ('{"classes_description": {"a": "A", "b": "B"}}', "missing_key", "task_description",
-         "missing"),
+        (
+            '{"classes_description": {"a": "A", "b": "B"}}',
+            "missing_key",
+            "task_description",
+            "missing",
+        ),
         ('{"task_description": "t"}', "missing_key", "classes_description", "missing"),
-        ('{"task_description": "t", "classes_description": {}}', "invalid_job_description",
-         "classes_description", "at least 2 classes"),
-        ('{"task_description": "t", "classes_description": {"a": 1, "b": "B"}}',
-         "invalid_job_description", "classes_description.a", "string"),
+        (
+            '{"task_description": "t", "classes_description": {}}',
+            "invalid_job_description",
+            "classes_description",
+            "at least 2 classes",
+        ),
+        (
+            '{"task_description": "t", "classes_description": {"a": 1, "b": "B"}}',
+            "invalid_job_description",
+            "classes_description.a",
+            "string",
+        ),
     ],
 )
 def test_job_description_errors_name_file_and_key(
@@ -153,19 +179,23 @@ def test_warning_points_at_the_caller() -> None:
 def test_documented_keys_do_not_warn() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        TaskConfig.model_validate({
-            "base": {"task": "classification", "llm_num_parallel_requests": 2},
-            "tuning": {"use_lora": False, "awq_quantize_tuned_model": False},
-            "evaluation": {"batch_size": 4},
-            "synthgen": {"parallel_llm_calls": 2, "mutation_topics": ["a"]},
-            "trace_processing": {"relabel": True},
-        })
+        TaskConfig.model_validate(
+            {
+                "base": {"task": "classification", "llm_num_parallel_requests": 2},
+                "tuning": {"use_lora": False, "awq_quantize_tuned_model": False},
+                "evaluation": {"batch_size": 4},
+                "synthgen": {"parallel_llm_calls": 2, "mutation_topics": ["a"]},
+                "trace_processing": {"relabel": True},
+            }
+        )
 
 
 def test_to_yaml_writes_only_what_was_set_unless_full() -> None:
     config = TaskConfig(tuning=TuningConfig(num_train_epochs=8))
-    assert yaml.safe_load(config.to_yaml()) == {"base": {"task": "classification"},
-                                                "tuning": {"num_train_epochs": 8}}
+    assert yaml.safe_load(config.to_yaml()) == {
+        "base": {"task": "classification"},
+        "tuning": {"num_train_epochs": 8},
+    }
     full = yaml.safe_load(config.to_yaml(full=True))
     assert full["synthgen"]["teacher_temperature"] == 0.7
     assert "student_model_name" not in full["base"]  # None = the platform's default

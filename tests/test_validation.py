@@ -20,8 +20,9 @@ GOOD_TEST = "question,answer\ntest card,card\ntest fee,fee\n"
 def write_task(root: Path, **files: str | bytes | None) -> Path:
     """A clean task folder, with ``files`` replacing (or, when ``None``, removing) files."""
     content: dict[str, str | bytes | None] = {
-        "job_description.json": json.dumps({"task_description": "Route.",
-                                            "classes_description": CLASSES}),
+        "job_description.json": json.dumps(
+            {"task_description": "Route.", "classes_description": CLASSES}
+        ),
         "train.csv": GOOD_TRAIN,
         "test.csv": GOOD_TEST,
     }
@@ -78,15 +79,17 @@ def test_utf16_file_is_an_error(tmp_path: Path) -> None:
 
 
 def test_csv_syntax_error(tmp_path: Path) -> None:
-    finding = only(findings_for(tmp_path, test__csv=GOOD_TEST + '"bad" quoting,fee\n'),
-                   "csv_syntax")
+    finding = only(
+        findings_for(tmp_path, test__csv=GOOD_TEST + '"bad" quoting,fee\n'), "csv_syntax"
+    )
     assert (finding.severity, finding.row) == ("error", 4)
     assert "double quotes" in finding.message
 
 
 def test_ragged_row(tmp_path: Path) -> None:
-    finding = only(findings_for(tmp_path, test__csv=GOOD_TEST + "one, two, three,fee\n"),
-                   "ragged_row")
+    finding = only(
+        findings_for(tmp_path, test__csv=GOOD_TEST + "one, two, three,fee\n"), "ragged_row"
+    )
     assert (finding.severity, finding.file, finding.row) == ("error", "test.csv", 4)
     assert "4 fields but the header has 2" in finding.message
 
@@ -114,16 +117,21 @@ def test_empty_file_is_fatal(tmp_path: Path) -> None:
 
 
 def test_fatal_report_lists_every_file(tmp_path: Path) -> None:
-    findings = fatal_findings(tmp_path, test__csv="", train__csv=None,
-                              job_description__json="{oops")
+    findings = fatal_findings(
+        tmp_path, test__csv="", train__csv=None, job_description__json="{oops"
+    )
     assert {(f.code, f.file) for f in findings} == {
-        ("empty_file", "test.csv"), ("missing_file", "train.csv"),
-        ("invalid_json", "job_description.json")}
+        ("empty_file", "test.csv"),
+        ("missing_file", "train.csv"),
+        ("invalid_json", "job_description.json"),
+    }
 
 
 def test_both_csv_and_jsonl_is_ambiguous(tmp_path: Path) -> None:
-    finding = only(fatal_findings(tmp_path, train__jsonl='{"question": "a", "answer": "card"}\n'),
-                   "ambiguous_file")
+    finding = only(
+        fatal_findings(tmp_path, train__jsonl='{"question": "a", "answer": "card"}\n'),
+        "ambiguous_file",
+    )
     assert "train.csv and train.jsonl" in finding.message
 
 
@@ -145,8 +153,9 @@ def test_jsonl_problems(tmp_path: Path) -> None:
         '{"messages": [{"role": "user", "content": "chat format"},'
         ' {"role": "assistant", "content": "card"}]}',
     ]
-    bundle = TaskBundle.from_dir(write_task(tmp_path / "t", test__csv=None,
-                                            test__jsonl="\n".join(lines) + "\n"))
+    bundle = TaskBundle.from_dir(
+        write_task(tmp_path / "t", test__csv=None, test__jsonl="\n".join(lines) + "\n")
+    )
     assert bundle.test.texts == ["test card", "test fee", "42", "chat format"]
     got = {(f.code, f.severity, f.row, f.column) for f in bundle.validate().findings}
     assert got == {
@@ -168,10 +177,13 @@ def test_jsonl_with_no_readable_line_is_fatal(tmp_path: Path) -> None:
 
 
 def test_unknown_label_suggests_the_close_class(tmp_path: Path) -> None:
-    finding = only(findings_for(tmp_path, test__csv=GOOD_TEST + "another,Fee \n"),
-                   "unknown_label")
+    finding = only(findings_for(tmp_path, test__csv=GOOD_TEST + "another,Fee \n"), "unknown_label")
     assert (finding.severity, finding.file, finding.row, finding.column) == (
-        "error", "test.csv", 4, "answer")
+        "error",
+        "test.csv",
+        4,
+        "answer",
+    )
     assert "did you mean 'fee'" in finding.message
 
 
@@ -196,8 +208,9 @@ def test_class_below_the_per_class_floor(tmp_path: Path) -> None:
 
 
 def test_class_missing_from_test(tmp_path: Path) -> None:
-    finding = only(findings_for(tmp_path, test__csv="question,answer\nx,card\n"),
-                   "class_missing_from_test")
+    finding = only(
+        findings_for(tmp_path, test__csv="question,answer\nx,card\n"), "class_missing_from_test"
+    )
     assert "'fee'" in finding.message
 
 
@@ -215,8 +228,9 @@ def test_duplicates_and_conflicts_within_a_split(tmp_path: Path) -> None:
 
 
 def test_train_test_overlap_is_an_error(tmp_path: Path) -> None:
-    finding = only(findings_for(tmp_path, test__csv=GOOD_TEST + "fee question 3,fee\n"),
-                   "train_test_overlap")
+    finding = only(
+        findings_for(tmp_path, test__csv=GOOD_TEST + "fee question 3,fee\n"), "train_test_overlap"
+    )
     assert (finding.severity, finding.file, finding.row) == ("error", "test.csv", 4)
     assert "train.csv row 9" in finding.message
 
@@ -229,8 +243,11 @@ def test_text_longer_than_validation_max_total_length(tmp_path: Path) -> None:
 
 
 def test_class_imbalance(tmp_path: Path) -> None:
-    train = "question,answer\n" + "".join(f"card {i},card\n" for i in range(30)) + (
-        "fee 1,fee\nfee 2,fee\n")
+    train = (
+        "question,answer\n"
+        + "".join(f"card {i},card\n" for i in range(30))
+        + ("fee 1,fee\nfee 2,fee\n")
+    )
     finding = only(findings_for(tmp_path, train__csv=train), "class_imbalance")
     assert "'card' has 30" in finding.message and "'fee' only 2" in finding.message
 
@@ -263,7 +280,8 @@ def test_payload_gives_the_same_findings_as_the_folder(tmp_path: Path) -> None:
     from_payload = TaskBundle.from_upload_payload(from_dir.to_upload_payload())
     # The payload re-serialises only the readable rows, so compare codes and files.
     assert {(f.code, f.file) for f in from_dir.validate().findings} >= {
-        (f.code, f.file) for f in from_payload.validate().findings}
+        (f.code, f.file) for f in from_payload.validate().findings
+    }
     body = from_dir.to_upload_payload()
     body["test_data"]["content"] = (root / "test.csv").read_text()
     assert TaskBundle.from_upload_payload(body).validate() == from_dir.validate()
@@ -277,15 +295,19 @@ def test_in_memory_findings_name_the_split() -> None:
     bundle = TaskBundle(jd, train, LabelledDataset.from_lists(["c"], ["nope"]))
     findings = bundle.validate().findings
     assert only(findings, "missing_field").file == "train"
-    assert (only(findings, "unknown_label").file, only(findings, "unknown_label").row) == ("test", 1)
+    assert (only(findings, "unknown_label").file, only(findings, "unknown_label").row) == (
+        "test",
+        1,
+    )
 
 
 # -- the report --------------------------------------------------------------------------------
 
 
 def test_report_api(tmp_path: Path) -> None:
-    report = TaskBundle.from_dir(write_task(
-        tmp_path / "t", test__csv=GOOD_TEST + "x,nope\ntest card,card\n")).validate()
+    report = TaskBundle.from_dir(
+        write_task(tmp_path / "t", test__csv=GOOD_TEST + "x,nope\ntest card,card\n")
+    ).validate()
     assert not report.ok
     assert [f.code for f in report.errors] == ["unknown_label"]
     assert [f.code for f in report.warnings] == ["duplicate_text"]

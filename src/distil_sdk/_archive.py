@@ -38,11 +38,21 @@ def check_members(archive: tarfile.TarFile, source: str | os.PathLike[str] = "ar
         name = member.name
         path = PurePosixPath(name)
         if path.is_absolute() or name.startswith(("/", "\\")):
-            raise UnsafeArchiveError(f"{source}: member {name!r} has an absolute path; refusing to extract")
+            raise UnsafeArchiveError(
+                f"{source}: member {name!r} has an absolute path; refusing to extract"
+            )
         if ".." in path.parts:
-            raise UnsafeArchiveError(f"{source}: member {name!r} contains '..'; refusing to extract")
-        if member.isdev() or member.isfifo() or not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
-            raise UnsafeArchiveError(f"{source}: member {name!r} is a device or special file; refusing to extract")
+            raise UnsafeArchiveError(
+                f"{source}: member {name!r} contains '..'; refusing to extract"
+            )
+        if (
+            member.isdev()
+            or member.isfifo()
+            or not (member.isfile() or member.isdir() or member.issym() or member.islnk())
+        ):
+            raise UnsafeArchiveError(
+                f"{source}: member {name!r} is a device or special file; refusing to extract"
+            )
         if member.issym() or member.islnk():
             link = PurePosixPath(member.linkname)
             # Symlinks resolve relative to their own folder, hard links relative to the root.

@@ -138,7 +138,11 @@ class CognitoPasswordAuth:
         token = result.get("AccessToken") if isinstance(result, dict) else None
         if not isinstance(token, str) or not token:
             challenge = data.get("ChallengeName") if isinstance(data, dict) else None
-            hint = f" (Cognito asks for the challenge {challenge!r}; complete it in the web app)" if challenge else ""
+            hint = (
+                f" (Cognito asks for the challenge {challenge!r}; complete it in the web app)"
+                if challenge
+                else ""
+            )
             raise DistilError(f"Cognito returned no access token for {self.username!r}{hint}")
         expires_in = result.get("ExpiresIn", 3600) if isinstance(result, dict) else 3600
         lifetime = float(expires_in) if isinstance(expires_in, (int, float)) else 3600.0

@@ -75,7 +75,6 @@ class _ClientBase:
         return f"{type(self).__name__}(base_url={self.base_url!r}, auth={self._transport.settings.auth!r})"
 
 
-
 class DistilClient(_ClientBase):
     """Synchronous client of the distil labs platform.
 
@@ -125,15 +124,25 @@ class DistilClient(_ClientBase):
         _sleep: Callable[[float], None] = time.sleep,
         _clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        settings = resolve_settings(base_url, api_key, username, password, cognito_url, cognito_client_id, timeout, max_retries)
-        self._transport = SyncTransport(settings, http_client=http_client, transport=transport, sleep=_sleep, clock=_clock)
+        settings = resolve_settings(
+            base_url,
+            api_key,
+            username,
+            password,
+            cognito_url,
+            cognito_client_id,
+            timeout,
+            max_retries,
+        )
+        self._transport = SyncTransport(
+            settings, http_client=http_client, transport=transport, sleep=_sleep, clock=_clock
+        )
         self._on_close: list[Callable[[], None]] = []
         self.models = Models(self._transport)
         self.uploads = Uploads(self._transport)
         self.teacher_evaluations = TeacherEvaluations(self._transport)
         self.trainings = Trainings(self._transport)
         self.deployments = Deployments(self._transport)
-
 
     def close(self) -> None:
         """Close the connections (and the local platform started by :meth:`local`)."""
@@ -144,10 +153,12 @@ class DistilClient(_ClientBase):
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
-
 
 
 class AsyncDistilClient(_ClientBase):
@@ -181,15 +192,25 @@ class AsyncDistilClient(_ClientBase):
         _sleep: Callable[[float], Awaitable[None]] | None = None,
         _clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        settings = resolve_settings(base_url, api_key, username, password, cognito_url, cognito_client_id, timeout, max_retries)
-        self._transport = AsyncTransport(settings, http_client=http_client, transport=transport, sleep=_sleep, clock=_clock)
+        settings = resolve_settings(
+            base_url,
+            api_key,
+            username,
+            password,
+            cognito_url,
+            cognito_client_id,
+            timeout,
+            max_retries,
+        )
+        self._transport = AsyncTransport(
+            settings, http_client=http_client, transport=transport, sleep=_sleep, clock=_clock
+        )
         self._on_close: list[Callable[[], None]] = []
         self.models = AsyncModels(self._transport)
         self.uploads = AsyncUploads(self._transport)
         self.teacher_evaluations = AsyncTeacherEvaluations(self._transport)
         self.trainings = AsyncTrainings(self._transport)
         self.deployments = AsyncDeployments(self._transport)
-
 
     async def close(self) -> None:
         """Close the connections (and the local platform started by :meth:`local`)."""
@@ -200,7 +221,9 @@ class AsyncDistilClient(_ClientBase):
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         await self.close()
-

@@ -29,7 +29,13 @@ from ._auth import (
 )
 from ._errors import DistilError
 
-__all__ = ["DEFAULT_BASE_URL", "DEFAULT_MAX_RETRIES", "DEFAULT_TIMEOUT", "Settings", "resolve_settings"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_TIMEOUT",
+    "Settings",
+    "resolve_settings",
+]
 
 DEFAULT_BASE_URL = "https://api.distillabs.ai"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
@@ -81,7 +87,9 @@ def resolve_settings(
             user,
             pwd,
             url=cognito_url or env.get("DISTIL_COGNITO_URL") or DEFAULT_COGNITO_URL,
-            client_id=cognito_client_id or env.get("DISTIL_COGNITO_CLIENT_ID") or DEFAULT_COGNITO_CLIENT_ID,
+            client_id=cognito_client_id
+            or env.get("DISTIL_COGNITO_CLIENT_ID")
+            or DEFAULT_COGNITO_CLIENT_ID,
         )
     if timeout is None:
         resolved_timeout = DEFAULT_TIMEOUT

@@ -88,7 +88,9 @@ def _part_complete(exc: APIStatusError, dest: Path) -> bool:
     if exc.status_code != 416:
         raise exc
     part = dest / PART_NAME
-    match = re.match(r"bytes\s+\*/(\d+)", exc.response.headers.get("content-range", "") if exc.response else "")
+    match = re.match(
+        r"bytes\s+\*/(\d+)", exc.response.headers.get("content-range", "") if exc.response else ""
+    )
     if match and part.exists() and part.stat().st_size == int(match.group(1)):
         return True
     part.unlink(missing_ok=True)
@@ -108,7 +110,11 @@ def _give_up_if_last(exc: Exception, last: bool, url: str, base_url: str) -> Non
 def _check_size(dest: Path, total: int | None, url: str) -> None:
     size = (dest / PART_NAME).stat().st_size
     if total is not None and size != total:
-        raise APIError(f"download of {redact(url)} stopped at {size} of {total} bytes", method="GET", url=redact(url))
+        raise APIError(
+            f"download of {redact(url)} stopped at {size} of {total} bytes",
+            method="GET",
+            url=redact(url),
+        )
 
 
 def extract_model(dest: Path) -> Path:
@@ -131,7 +137,12 @@ def extract_model(dest: Path) -> Path:
 
 
 def download_model_sync(
-    transport: SyncTransport, url: str, dest: str | os.PathLike[str], *, progress: bool | None, options: CallOptions
+    transport: SyncTransport,
+    url: str,
+    dest: str | os.PathLike[str],
+    *,
+    progress: bool | None,
+    options: CallOptions,
 ) -> Path:
     """Download ``url`` (resuming) into ``dest`` and extract it; see the module docstring."""
     folder = Path(dest)
@@ -160,12 +171,21 @@ def download_model_sync(
         finally:
             response.close()
     else:
-        raise APIError(f"could not download {redact(url)} after {attempts} attempts", method="GET", url=redact(url))
+        raise APIError(
+            f"could not download {redact(url)} after {attempts} attempts",
+            method="GET",
+            url=redact(url),
+        )
     return extract_model(folder)
 
 
 async def download_model_async(
-    transport: AsyncTransport, url: str, dest: str | os.PathLike[str], *, progress: bool | None, options: CallOptions
+    transport: AsyncTransport,
+    url: str,
+    dest: str | os.PathLike[str],
+    *,
+    progress: bool | None,
+    options: CallOptions,
 ) -> Path:
     """The async twin of :func:`download_model_sync`."""
     folder = Path(dest)
@@ -194,5 +214,9 @@ async def download_model_async(
         finally:
             await response.aclose()
     else:
-        raise APIError(f"could not download {redact(url)} after {attempts} attempts", method="GET", url=redact(url))
+        raise APIError(
+            f"could not download {redact(url)} after {attempts} attempts",
+            method="GET",
+            url=redact(url),
+        )
     return await asyncio.to_thread(extract_model, folder)

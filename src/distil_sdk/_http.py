@@ -88,7 +88,11 @@ class RequestSpec:
 
 
 def is_idempotent(spec: RequestSpec) -> bool:
-    return spec.idempotent if spec.idempotent is not None else spec.method.upper() in IDEMPOTENT_METHODS
+    return (
+        spec.idempotent
+        if spec.idempotent is not None
+        else spec.method.upper() in IDEMPOTENT_METHODS
+    )
 
 
 def full_url(base_url: str, spec: RequestSpec) -> str:
@@ -169,7 +173,9 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
 
 
-def retry_delay(attempt: int, response: httpx.Response | None, rand: Callable[[], float] = random.random) -> float:
+def retry_delay(
+    attempt: int, response: httpx.Response | None, rand: Callable[[], float] = random.random
+) -> float:
     """Retry-After when the server gives one (capped), else exponential backoff with jitter."""
     if response is not None:
         after = parse_retry_after(response.headers.get("retry-after"))
@@ -214,10 +220,14 @@ def status_error(response: httpx.Response, spec: RequestSpec, base_url: str) -> 
     )
 
 
-def connection_error(exc: httpx.TransportError, spec: RequestSpec, base_url: str) -> APIConnectionError:
+def connection_error(
+    exc: httpx.TransportError, spec: RequestSpec, base_url: str
+) -> APIConnectionError:
     url = redact(full_url(base_url, spec))
     if isinstance(exc, httpx.TimeoutException):
-        return APITimeoutError(f"{spec.method} {url} timed out ({type(exc).__name__})", method=spec.method, url=url)
+        return APITimeoutError(
+            f"{spec.method} {url} timed out ({type(exc).__name__})", method=spec.method, url=url
+        )
     return APIConnectionError(
         f"could not reach {url}: {type(exc).__name__}: {exc}; check the base URL and your network",
         method=spec.method,
@@ -232,7 +242,9 @@ def decode_json(response: httpx.Response, spec: RequestSpec, base_url: str) -> A
         return response.json()
     except ValueError as exc:
         url = redact(full_url(base_url, spec))
-        raise APIError(f"{spec.method} {url} returned a non-JSON body", method=spec.method, url=url) from exc
+        raise APIError(
+            f"{spec.method} {url} returned a non-JSON body", method=spec.method, url=url
+        ) from exc
 
 
 def parse_model(cls: type[T], data: Any, spec: RequestSpec, base_url: str) -> T:
@@ -248,9 +260,16 @@ def parse_model(cls: type[T], data: Any, spec: RequestSpec, base_url: str) -> T:
         ) from exc
 
 
-def should_refresh(response: httpx.Response, token: str | None, settings: Settings, refreshed: bool) -> bool:
+def should_refresh(
+    response: httpx.Response, token: str | None, settings: Settings, refreshed: bool
+) -> bool:
     """Fetch a new token and resend once when a refreshable token was rejected."""
-    return response.status_code in (401, 403) and token is not None and settings.auth.refreshable and not refreshed
+    return (
+        response.status_code in (401, 403)
+        and token is not None
+        and settings.auth.refreshable
+        and not refreshed
+    )
 
 
 # ---------------------------------------------------------------- transports
@@ -285,11 +304,20 @@ class _Transport:
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             response = outcome_response(state)
-            why = f"HTTP {response.status_code}" if response is not None else repr(state.outcome.exception() if state.outcome else None)
+            why = (
+                f"HTTP {response.status_code}"
+                if response is not None
+                else repr(state.outcome.exception() if state.outcome else None)
+            )
             delay = state.next_action.sleep if state.next_action else 0.0
             logger.info(
                 "retrying %s %s in %.2fs (attempt %d of %d): %s",
-                spec.method, redact(full_url(self.base_url, spec)), delay, state.attempt_number + 1, retries + 1, why,
+                spec.method,
+                redact(full_url(self.base_url, spec)),
+                delay,
+                state.attempt_number + 1,
+                retries + 1,
+                why,
             )
 
         return {
@@ -305,8 +333,12 @@ class _Transport:
     def _log(self, request: httpx.Request, response: httpx.Response) -> None:
         logger.debug("HTTP %s %s -> %d", request.method, redact(request.url), response.status_code)
 
-    def _build(self, http: httpx.Client | httpx.AsyncClient, spec: RequestSpec, token: str | None) -> httpx.Request:
-        return build_request(http, spec, base_url=self.base_url, token=token, default_timeout=self.settings.timeout)
+    def _build(
+        self, http: httpx.Client | httpx.AsyncClient, spec: RequestSpec, token: str | None
+    ) -> httpx.Request:
+        return build_request(
+            http, spec, base_url=self.base_url, token=token, default_timeout=self.settings.timeout
+        )
 
 
 class SyncTransport(_Transport):
@@ -323,7 +355,9 @@ class SyncTransport(_Transport):
     ) -> None:
         super().__init__(settings, clock)
         self._owns_http = http_client is None
-        self.http = http_client or httpx.Client(transport=transport, timeout=settings.timeout, follow_redirects=True)
+        self.http = http_client or httpx.Client(
+            transport=transport, timeout=settings.timeout, follow_redirects=True
+        )
         self.sleep = sleep
 
     def send(self, spec: RequestSpec, *, stream: bool = False) -> httpx.Response:
@@ -389,7 +423,9 @@ class AsyncTransport(_Transport):
     ) -> None:
         super().__init__(settings, clock)
         self._owns_http = http_client is None
-        self.http = http_client or httpx.AsyncClient(transport=transport, timeout=settings.timeout, follow_redirects=True)
+        self.http = http_client or httpx.AsyncClient(
+            transport=transport, timeout=settings.timeout, follow_redirects=True
+        )
         if sleep is None:
             import asyncio
 
@@ -408,7 +444,9 @@ class AsyncTransport(_Transport):
             raise status_error(response, spec, self.base_url)
         return response
 
-    async def _attempt(self, spec: RequestSpec, stream: bool, refreshed: list[bool]) -> httpx.Response:
+    async def _attempt(
+        self, spec: RequestSpec, stream: bool, refreshed: list[bool]
+    ) -> httpx.Response:
         token = await self._token(spec)
         request = self._build(self.http, spec, token)
         response = await self.http.send(request, stream=stream)

@@ -11,7 +11,9 @@ from typing import Any
 __all__ = ["classification_report", "confusion_matrix", "macro_f1"]
 
 
-def confusion_matrix(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> list[list[int]]:
+def confusion_matrix(
+    y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]
+) -> list[list[int]]:
     """Rows are gold labels, columns predictions, both in ``labels`` order."""
     if len(y_true) != len(y_pred):
         raise ValueError(f"y_true has {len(y_true)} items but y_pred has {len(y_pred)}")
@@ -46,9 +48,16 @@ def classification_report(
         precision = _safe_div(tp, predicted)
         recall = _safe_div(tp, support)
         f1 = _safe_div(2 * precision * recall, precision + recall)
-        report[label] = {"precision": precision, "recall": recall, "f1-score": f1, "support": support}
+        report[label] = {
+            "precision": precision,
+            "recall": recall,
+            "f1-score": f1,
+            "support": support,
+        }
         per_class.append((precision, recall, f1, support))
-    report["accuracy"] = _safe_div(sum(1 for g, p in zip(y_true, y_pred, strict=True) if g == p), total)
+    report["accuracy"] = _safe_div(
+        sum(1 for g, p in zip(y_true, y_pred, strict=True) if g == p), total
+    )
     n = len(per_class)
     report["macro avg"] = {
         "precision": _safe_div(sum(c[0] for c in per_class), n),

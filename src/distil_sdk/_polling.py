@@ -65,7 +65,11 @@ class Poller:
         if not status.is_terminal:
             return False
         if status.is_failure:
-            message = getattr(record, "failure_message", None) or record.message or "no message from the platform"
+            message = (
+                getattr(record, "failure_message", None)
+                or record.message
+                or "no message from the platform"
+            )
             raise JobFailedError(
                 f"{self.kind} {self.job_id} ended with {status.value}: {message}",
                 job_id=self.job_id,
@@ -113,9 +117,7 @@ class Poller:
         stream.flush()
 
 
-def wait_sync(
-    poller: Poller, fetch: Callable[[], R], sleep: Callable[[float], None]
-) -> R:
+def wait_sync(poller: Poller, fetch: Callable[[], R], sleep: Callable[[float], None]) -> R:
     """Poll ``fetch`` until the record is final; see :class:`Poller` for the rules."""
     while True:
         record = fetch()

@@ -30,9 +30,22 @@ def build_parser() -> argparse.ArgumentParser:
         prog="distil-sdk",
         description="Train small text classifiers by distillation on the distil labs platform.",
     )
-    parser.add_argument("--base-url", default=None, help="API root (env DISTIL_BASE_URL; default https://api.distillabs.ai)")
-    parser.add_argument("--api-key", default=None, help="bearer token (env DISTIL_API_KEY; or DISTIL_USERNAME/DISTIL_PASSWORD)")
-    parser.add_argument("--output", choices=("table", "json"), default="table", help="json for scripts, table (default) for people")
+    parser.add_argument(
+        "--base-url",
+        default=None,
+        help="API root (env DISTIL_BASE_URL; default https://api.distillabs.ai)",
+    )
+    parser.add_argument(
+        "--api-key",
+        default=None,
+        help="bearer token (env DISTIL_API_KEY; or DISTIL_USERNAME/DISTIL_PASSWORD)",
+    )
+    parser.add_argument(
+        "--output",
+        choices=("table", "json"),
+        default="table",
+        help="json for scripts, table (default) for people",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _platform.register(sub)
     try:

@@ -24,7 +24,8 @@ WHICH = ("teacher", "student-base", "student-tuned")
 def register(subparsers: Any) -> None:
     """Add ``serve``, ``train`` and ``predict`` to the ``distil-sdk`` parser."""
     serve = subparsers.add_parser(
-        "serve", help="serve the local platform's REST API",
+        "serve",
+        help="serve the local platform's REST API",
         description="Serve the platform's REST API from this machine (jobs run here). "
         "The token is $DISTIL_API_KEY or the `token` file in the data dir.",
     )
@@ -34,26 +35,40 @@ def register(subparsers: Any) -> None:
     serve.set_defaults(func=_serve)
 
     train = subparsers.add_parser(
-        "train", help="train a classifier from a task folder, fully offline",
+        "train",
+        help="train a classifier from a task folder, fully offline",
         description="Validate TASK_DIR, upload it to the local platform, evaluate the teacher, "
         "distil the student, print the results and save the model folder.",
     )
-    train.add_argument("task_dir", type=Path, metavar="TASK_DIR",
-                       help="folder with job_description.json, train.csv, test.csv, ...")
+    train.add_argument(
+        "task_dir",
+        type=Path,
+        metavar="TASK_DIR",
+        help="folder with job_description.json, train.csv, test.csv, ...",
+    )
     _data_dir_arg(train)
     # `--output` names the model folder here (as in the README); for JSON output put the global
     # option before the subcommand: `distil-sdk --output json train ...`.
-    train.add_argument("--output", "-o", "--model-dir", dest="model_dir", type=Path,
-                       default=Path("model"), metavar="DIR",
-                       help="where to save the trained model folder (default ./model)")
+    train.add_argument(
+        "--output",
+        "-o",
+        "--model-dir",
+        dest="model_dir",
+        type=Path,
+        default=Path("model"),
+        metavar="DIR",
+        help="where to save the trained model folder (default ./model)",
+    )
     train.add_argument("--name", default=None, help="model name (default: the task folder's name)")
     train.add_argument("--force", action="store_true", help="replace an existing model folder")
-    train.add_argument("--no-progress", dest="progress", action="store_false",
-                       help="no progress display")
+    train.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="no progress display"
+    )
     train.set_defaults(func=_train)
 
     predict = subparsers.add_parser(
-        "predict", help="classify texts with a trained model folder",
+        "predict",
+        help="classify texts with a trained model folder",
         description="Print the label and scores of each TEXT ('-' reads one text per line from stdin).",
     )
     predict.add_argument("model_dir", type=Path, metavar="MODEL_DIR")
@@ -64,15 +79,23 @@ def register(subparsers: Any) -> None:
 
 
 def _data_dir_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="the local platform's state (env DISTIL_DATA_DIR; default ~/.distil_sdk/local)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="the local platform's state (env DISTIL_DATA_DIR; default ~/.distil_sdk/local)",
+    )
 
 
 def _output_arg(parser: argparse.ArgumentParser) -> None:
     # SUPPRESS: given after the subcommand it overrides the global --output; absent, it does not
     # reset what was given before the subcommand.
-    parser.add_argument("--output", choices=("table", "json"), default=argparse.SUPPRESS,
-                        help="json for scripts, table (default) for people")
+    parser.add_argument(
+        "--output",
+        choices=("table", "json"),
+        default=argparse.SUPPRESS,
+        help="json for scripts, table (default) for people",
+    )
 
 
 def _err(text: str) -> None:
@@ -100,11 +123,20 @@ class _StageReporter:
     def __call__(self, record: Any) -> None:
         if not self.enabled:
             return
-        tasks = getattr(record, "tasks", None) or (getattr(record, "model_extra", None) or {}).get("tasks") or []
+        tasks = (
+            getattr(record, "tasks", None)
+            or (getattr(record, "model_extra", None) or {}).get("tasks")
+            or []
+        )
         for task in tasks:
             name, status, message = (
-                (task.get("name"), task.get("status"), task.get("message")) if isinstance(task, dict)
-                else (getattr(task, "name", None), getattr(task, "status", None), getattr(task, "message", None))
+                (task.get("name"), task.get("status"), task.get("message"))
+                if isinstance(task, dict)
+                else (
+                    getattr(task, "name", None),
+                    getattr(task, "status", None),
+                    getattr(task, "message", None),
+                )
             )
             status = getattr(status, "value", status)
             if name and self._seen.get(name) != f"{status}{message}":
@@ -130,7 +162,9 @@ def _train(args: argparse.Namespace) -> int:
     task_dir: Path = args.task_dir
     dest: Path = args.model_dir
     if dest.exists() and any(dest.iterdir()) and not args.force:
-        raise UsageError(f"{dest} already exists; pass --force to replace it or choose --output DIR")
+        raise UsageError(
+            f"{dest} already exists; pass --force to replace it or choose --output DIR"
+        )
     show = bool(args.progress) and getattr(args, "output", "table") != "json"
     say = _err if show else (lambda text: None)
     started = time.monotonic()
@@ -140,8 +174,10 @@ def _train(args: argparse.Namespace) -> int:
     report.raise_for_errors()  # main() prints the findings table and exits 2
     if report.warnings and show:
         _err(report.to_table())
-    say(f"validated {task_dir}: {len(bundle.train)} train / {len(bundle.test)} test rows, "
-        f"{len(bundle.job_description.labels)} classes")
+    say(
+        f"validated {task_dir}: {len(bundle.train)} train / {len(bundle.test)} test rows, "
+        f"{len(bundle.job_description.labels)} classes"
+    )
 
     wait: dict[str, Any] = {"timeout": None, "progress": False}
     with _client.DistilClient.local(args.data_dir) as client:
@@ -152,7 +188,8 @@ def _train(args: argparse.Namespace) -> int:
         say("teacher evaluation ...")
         evaluation = client.teacher_evaluations.create(model.id, upload.id)
         teacher = client.teacher_evaluations.wait(
-            evaluation.id, on_progress=_StageReporter("teacher evaluation", show), **wait)
+            evaluation.id, on_progress=_StageReporter("teacher evaluation", show), **wait
+        )
         say(f"teacher accuracy: {_fmt(_metric(teacher.results, 'accuracy'))}")
 
         say("training (distillation) ...")
@@ -172,15 +209,18 @@ def _train(args: argparse.Namespace) -> int:
         metrics = results.evaluation_results.get(which)
         rows.append([which, _fmt(_metric(metrics, "accuracy")), _fmt(_metric(metrics, "macro_f1"))])
     summary = {
-        "model_id": model.id, "upload_id": upload.id, "teacher_evaluation_id": evaluation.id,
-        "training_id": training.id, "model_dir": str(dest),
+        "model_id": model.id,
+        "upload_id": upload.id,
+        "teacher_evaluation_id": evaluation.id,
+        "training_id": training.id,
+        "model_dir": str(dest),
         "evaluation_results": to_jsonable(results.evaluation_results),
         "elapsed_s": round(time.monotonic() - started, 1),
     }
     text = (
         table(["model", "accuracy", "macro-F1"], rows)
         + f"\n\nmodel saved to {dest}/ in {summary['elapsed_s']}s"
-        + f"\ntry: distil-sdk predict {dest} \"some text\""
+        + f'\ntry: distil-sdk predict {dest} "some text"'
     )
     emit(args, summary, text)
     return 0
@@ -202,8 +242,10 @@ def _predict(args: argparse.Namespace) -> int:
             texts.append(text)
     classifier = LocalClassifier.from_pretrained(args.model_dir)
     predictions = classifier.classify(texts, top_k=args.top_k)
-    data = [{"text": t, "label": p.label, "score": p.score, "scores": p.scores}
-            for t, p in zip(texts, predictions, strict=True)]
+    data = [
+        {"text": t, "label": p.label, "score": p.score, "scores": p.scores}
+        for t, p in zip(texts, predictions, strict=True)
+    ]
     rows = [
         [p.label, f"{p.score:.3f}", ", ".join(f"{k}={v:.3f}" for k, v in p.scores.items()), t]
         for t, p in zip(texts, predictions, strict=True)

@@ -39,7 +39,12 @@ def _models_table(models: list[Model]) -> str:
 
 def _results_table(results: dict[str, Metrics]) -> str:
     rows = [
-        (name, _fmt(m.accuracy), _fmt(m.macro_f1), _fmt(m.weighted_avg.f1_score if m.weighted_avg else None))
+        (
+            name,
+            _fmt(m.accuracy),
+            _fmt(m.macro_f1),
+            _fmt(m.weighted_avg.f1_score if m.weighted_avg else None),
+        )
         for name, m in results.items()
     ]
     return table(("MODEL", "ACCURACY", "MACRO F1", "WEIGHTED F1"), rows)
@@ -52,8 +57,12 @@ def _status_lines(kind: str, record: TeacherEvaluationStatus | TrainingStatus) -
         lines.append(f"message: {message}")
     tasks = getattr(record, "tasks", None)
     if tasks:
-        lines.append(table(("STAGE", "STATUS", "MESSAGE"), [
-            (t.name, t.status.value if t.status else "", t.message or "") for t in tasks]))
+        lines.append(
+            table(
+                ("STAGE", "STATUS", "MESSAGE"),
+                [(t.name, t.status.value if t.status else "", t.message or "") for t in tasks],
+            )
+        )
     return lines
 
 
@@ -74,7 +83,13 @@ def _models_create(args: argparse.Namespace) -> int:
 def _models_list(args: argparse.Namespace) -> int:
     with client_from_args(args) as client:
         models = client.models.list()
-    emit(args, models, _models_table(models) if models else "No models yet: create one with `distil-sdk models create NAME`.")
+    emit(
+        args,
+        models,
+        _models_table(models)
+        if models
+        else "No models yet: create one with `distil-sdk models create NAME`.",
+    )
     return 0
 
 
@@ -104,8 +119,12 @@ def _run_teacher_evaluation(args: argparse.Namespace) -> int:
     with client_from_args(args) as client:
         evaluation = client.teacher_evaluations.create(args.model_id, args.upload_id)
         if not args.wait:
-            emit(args, evaluation, f"teacher evaluation {evaluation.id} started; follow it with "
-                 f"`distil-sdk teacher-evaluation {evaluation.id}`")
+            emit(
+                args,
+                evaluation,
+                f"teacher evaluation {evaluation.id} started; follow it with "
+                f"`distil-sdk teacher-evaluation {evaluation.id}`",
+            )
             return 0
         record = client.teacher_evaluations.wait(evaluation.id, progress=True)
     return _show_teacher_evaluation(args, record)
@@ -129,7 +148,11 @@ def _run_training(args: argparse.Namespace) -> int:
     with client_from_args(args) as client:
         training = client.trainings.create(args.model_id, args.upload_id)
         if not args.wait:
-            emit(args, training, f"training {training.id} started; follow it with `distil-sdk training {training.id}`")
+            emit(
+                args,
+                training,
+                f"training {training.id} started; follow it with `distil-sdk training {training.id}`",
+            )
             return 0
         record = client.trainings.wait(training.id, progress=True)
         return _show_training(args, client, record)
@@ -164,7 +187,9 @@ def common_options() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("--base-url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     parent.add_argument("--api-key", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    parent.add_argument("--output", choices=("table", "json"), default=argparse.SUPPRESS, help="json or table")
+    parent.add_argument(
+        "--output", choices=("table", "json"), default=argparse.SUPPRESS, help="json or table"
+    )
     return parent
 
 
@@ -182,9 +207,16 @@ def register(sub: Any) -> None:
     p.add_argument("model_id", metavar="ID")
     p.set_defaults(func=_models_show)
 
-    p = sub.add_parser("upload-data", help="validate a task folder locally, then upload it", parents=common)
+    p = sub.add_parser(
+        "upload-data", help="validate a task folder locally, then upload it", parents=common
+    )
     p.add_argument("model_id", metavar="MODEL_ID")
-    p.add_argument("--data", required=True, metavar="DIR", help="folder with job_description.json, train.csv, test.csv ...")
+    p.add_argument(
+        "--data",
+        required=True,
+        metavar="DIR",
+        help="folder with job_description.json, train.csv, test.csv ...",
+    )
     p.set_defaults(func=_upload_data)
 
     for name, func, what in (
@@ -194,16 +226,27 @@ def register(sub: Any) -> None:
         p = sub.add_parser(name, help=what, parents=common)
         p.add_argument("model_id", metavar="MODEL_ID")
         p.add_argument("upload_id", metavar="UPLOAD_ID")
-        p.add_argument("--wait", action="store_true", help="block until it finishes, showing progress")
+        p.add_argument(
+            "--wait", action="store_true", help="block until it finishes, showing progress"
+        )
         p.set_defaults(func=func)
 
-    p = sub.add_parser("teacher-evaluation", help="status and results of a teacher evaluation", parents=common)
+    p = sub.add_parser(
+        "teacher-evaluation", help="status and results of a teacher evaluation", parents=common
+    )
     p.add_argument("evaluation_id", metavar="EVAL_ID")
     p.set_defaults(func=_teacher_evaluation)
-    p = sub.add_parser("training", help="status of a training, and its results once done", parents=common)
+    p = sub.add_parser(
+        "training", help="status of a training, and its results once done", parents=common
+    )
     p.add_argument("training_id", metavar="TRAINING_ID")
     p.set_defaults(func=_training)
     p = sub.add_parser("download", help="download and extract a trained model", parents=common)
     p.add_argument("training_id", metavar="TRAINING_ID")
-    p.add_argument("--dest", default=".", metavar="DIR", help="folder to save model.tar and model/ in (default: .)")
+    p.add_argument(
+        "--dest",
+        default=".",
+        metavar="DIR",
+        help="folder to save model.tar and model/ in (default: .)",
+    )
     p.set_defaults(func=_download)

@@ -71,11 +71,16 @@ class Encoder:
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size]
                 batch = self.tokenizer(
-                    [texts[i] for i in idx], padding=True, truncation=True,
-                    max_length=self.max_length, return_tensors="pt",
+                    [texts[i] for i in idx],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
                 )
                 hidden = self.model(**batch).last_hidden_state
-                pooled = torch.nn.functional.normalize(mean_pool(hidden, batch["attention_mask"]), dim=-1)
+                pooled = torch.nn.functional.normalize(
+                    mean_pool(hidden, batch["attention_mask"]), dim=-1
+                )
                 out[idx] = pooled.float().numpy()
         return out
 

@@ -113,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     # Keep the real stdout for the protocol; point fd 1 at stderr for everything else.
     protocol = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
     os.dup2(2, 1)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
+    )
 
     job_dir: Path = args.job_dir
     try:

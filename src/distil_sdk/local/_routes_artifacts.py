@@ -29,7 +29,9 @@ def download_artifact(
     try:
         expires_at = int(expires)
     except ValueError:
-        raise HTTPException(403, "missing or malformed `expires`: use the URL the API returned") from None
+        raise HTTPException(
+            403, "missing or malformed `expires`: use the URL the API returned"
+        ) from None
     refusal = verify_artifact_signature(ctx.token, job_id, name, expires_at, signature)
     if refusal:
         raise HTTPException(403, refusal)

@@ -91,7 +91,9 @@ def _teacher_record(request: Request, ctx: LocalContext, job: dict[str, Any]) ->
     }
 
 
-@router.post("/models/{model_id}/teacher-evaluations", status_code=201, tags=["teacher evaluations"])
+@router.post(
+    "/models/{model_id}/teacher-evaluations", status_code=201, tags=["teacher evaluations"]
+)
 def start_teacher_evaluation(
     model_id: str, body: StartJobBody, request: Request, ctx: Ctx
 ) -> dict[str, Any]:

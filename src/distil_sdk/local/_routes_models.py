@@ -109,7 +109,10 @@ def _validation_error(detail: str, findings: list[Any]) -> JSONResponse:
     status_code=201,
     tags=["uploads"],
     openapi_extra={
-        "requestBody": {"required": True, "content": {"application/json": {"schema": _UPLOAD_SCHEMA}}}
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _UPLOAD_SCHEMA}},
+        }
     },
 )
 def create_upload(model_id: str, body: Annotated[Any, Body()], ctx: Ctx) -> Any:

@@ -54,7 +54,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         abandoned = store.fail_abandoned_jobs()
         if abandoned:
-            logger.warning("marked %d job(s) abandoned by a previous server as failed", len(abandoned))
+            logger.warning(
+                "marked %d job(s) abandoned by a previous server as failed", len(abandoned)
+            )
         if run_worker:
             worker.start()
         try:
@@ -88,4 +90,3 @@ def create_app(
     app.include_router(_routes_jobs.router)
     app.include_router(_routes_artifacts.router)
     return app
-

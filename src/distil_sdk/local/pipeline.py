@@ -56,7 +56,12 @@ ProgressFn = Callable[[str, str, str], None]
 
 TEACHER_EVALUATION_STAGES: list[str] = ["teacher_fit", "teacher_evaluation"]
 TRAINING_STAGES: list[str] = [
-    "teacher_fit", "teacher_labelling", "student_base", "distillation", "evaluation", "packaging",
+    "teacher_fit",
+    "teacher_labelling",
+    "student_base",
+    "distillation",
+    "evaluation",
+    "packaging",
 ]
 
 
@@ -183,8 +188,11 @@ def embedding_cache_dir(work_dir: Path) -> Path:
 
 
 def _fit_teacher(bundle: TaskBundle, work_dir: Path) -> Teacher:
-    teacher = make_teacher(bundle.config, cache_dir=work_dir / "teacher-cache",
-                           embedding_cache_dir=embedding_cache_dir(work_dir))
+    teacher = make_teacher(
+        bundle.config,
+        cache_dir=work_dir / "teacher-cache",
+        embedding_cache_dir=embedding_cache_dir(work_dir),
+    )
     teacher.fit(bundle.job_description, bundle.train, bundle.config)
     if isinstance(teacher, SupportsUnlabelled) and bundle.unstructured is not None:
         teacher.adapt(bundle.unstructured.texts)
@@ -206,8 +214,13 @@ def write_predictions(
     with path.open("w", encoding="utf-8") as fh:
         for text, answer, pred, row in zip(texts, gold, preds, probs, strict=True):
             scores = {label: round(float(p), 6) for label, p in zip(labels, row, strict=True)}
-            fh.write(json.dumps({"question": text, "answer": answer, "prediction": pred,
-                                 "scores": scores}, ensure_ascii=False) + "\n")
+            fh.write(
+                json.dumps(
+                    {"question": text, "answer": answer, "prediction": pred, "scores": scores},
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
     return path, classification_report(list(gold), preds, list(labels))
 
 
@@ -218,18 +231,25 @@ def run_teacher_evaluation(
     _set_threads()
     stages = _Stages(progress)
     work_dir = Path(work_dir)
-    teacher: Teacher = stages.run("teacher_fit", "fitting the teacher",
-                                  lambda: _fit_teacher(bundle, work_dir))
+    teacher: Teacher = stages.run(
+        "teacher_fit", "fitting the teacher", lambda: _fit_teacher(bundle, work_dir)
+    )
     labels = bundle.job_description.labels
 
     def evaluate() -> tuple[Path, dict[str, Any]]:
         probs = teacher.predict_proba(bundle.test.texts)
-        return write_predictions(work_dir / "teacher-predictions.jsonl", bundle.test.texts,
-                                 bundle.test.labels, probs, labels)
+        return write_predictions(
+            work_dir / "teacher-predictions.jsonl",
+            bundle.test.texts,
+            bundle.test.labels,
+            probs,
+            labels,
+        )
 
     try:
-        path, metrics = stages.run("teacher_evaluation", "evaluating the teacher on the test set",
-                                   evaluate)
+        path, metrics = stages.run(
+            "teacher_evaluation", "evaluating the teacher on the test set", evaluate
+        )
     finally:
         _close(teacher)
     return TeacherEvaluationOutput(results=metrics, predictions_path=path)
@@ -288,7 +308,10 @@ def pick_student_length(tokenizer: Any, texts: Sequence[str], options: PipelineO
     ids = tokenizer(list(texts), truncation=True, max_length=longest)["input_ids"]
     lengths = np.array([len(x) for x in ids])
     for candidate in sorted(options.student_max_lengths, reverse=True):
-        if candidate > floor and int(np.minimum(lengths, candidate).sum()) <= options.student_token_budget:
+        if (
+            candidate > floor
+            and int(np.minimum(lengths, candidate).sum()) <= options.student_token_budget
+        ):
             return candidate
     return floor
 
@@ -321,25 +344,33 @@ def run_training(
     results: dict[str, dict[str, Any]] = {}
     predictions: dict[str, Path] = {}
 
-    teacher: Teacher = stages.run("teacher_fit", "fitting the teacher",
-                                  lambda: _fit_teacher(bundle, work_dir))
+    teacher: Teacher = stages.run(
+        "teacher_fit", "fitting the teacher", lambda: _fit_teacher(bundle, work_dir)
+    )
 
     def label_transfer_set() -> tuple[list[str], np.ndarray]:
         texts = list(bundle.unstructured.texts) if bundle.unstructured is not None else []
         if isinstance(teacher, SupportsSynthesis) and config.synthgen.generation_target > 0:
-            synthetic: LabelledDataset = teacher.synthesize(job, bundle.train, bundle.unstructured, config)
+            synthetic: LabelledDataset = teacher.synthesize(
+                job, bundle.train, bundle.unstructured, config
+            )
             texts += list(synthetic.texts)
         gold = set(bundle.train.texts) | set(test_texts)  # never distil on the test set
         texts = [t for t in dict.fromkeys(texts) if t not in gold]
         path, results["teacher"] = write_predictions(
-            work_dir / "teacher-predictions.jsonl", test_texts, test_gold,
-            teacher.predict_proba(test_texts), labels)
+            work_dir / "teacher-predictions.jsonl",
+            test_texts,
+            test_gold,
+            teacher.predict_proba(test_texts),
+            labels,
+        )
         predictions["teacher"] = path
         return texts, teacher.predict_proba(texts) if texts else np.zeros((0, len(labels)))
 
     try:
         transfer_texts, transfer_probs = stages.run(
-            "teacher_labelling", "the teacher labels the unlabelled texts", label_transfer_set)
+            "teacher_labelling", "the teacher labels the unlabelled texts", label_transfer_set
+        )
     finally:
         _close(teacher)  # the LLM teacher holds an HTTP pool; the student needs no teacher
 
@@ -353,28 +384,49 @@ def run_training(
 
     def evaluate(name: str, student: Student) -> None:
         path, results[name] = write_predictions(
-            work_dir / f"{name}-predictions.jsonl", test_texts, test_gold,
-            student.predict_proba(test_texts), labels)
+            work_dir / f"{name}-predictions.jsonl",
+            test_texts,
+            test_gold,
+            student.predict_proba(test_texts),
+            labels,
+        )
         predictions[name] = path
 
     student_length = options.student_max_length
 
     def train_base() -> Student:
         nonlocal student_length
-        student = build_student(config.base.student_model_name, labels,
-                                max_length=options.student_max_length, seed=seed)
-        student_length = pick_student_length(student.tokenizer, gold_texts + transfer_texts, options)
-        student.max_length = model_max_length(student.tokenizer, student.model.config, student_length)
+        student = build_student(
+            config.base.student_model_name, labels, max_length=options.student_max_length, seed=seed
+        )
+        student_length = pick_student_length(
+            student.tokenizer, gold_texts + transfer_texts, options
+        )
+        student.max_length = model_max_length(
+            student.tokenizer, student.model.config, student_length
+        )
         logger.info("student truncation: %d word pieces", student.max_length)
-        settings = train_settings(config, options, epochs=options.base_epochs,
-                                  scale=options.base_epoch_scale)
-        logs.extend(train_student(
-            student, gold_texts, _one_hot(gold_labels, labels), np.ones(len(gold_texts)), settings,
-            eval_texts=eval_texts, eval_labels=eval_labels, stage="student-base"))
+        settings = train_settings(
+            config, options, epochs=options.base_epochs, scale=options.base_epoch_scale
+        )
+        logs.extend(
+            train_student(
+                student,
+                gold_texts,
+                _one_hot(gold_labels, labels),
+                np.ones(len(gold_texts)),
+                settings,
+                eval_texts=eval_texts,
+                eval_labels=eval_labels,
+                stage="student-base",
+            )
+        )
         evaluate("student-base", student)
         return student
 
-    base: Student = stages.run("student_base", "training the student on the labelled rows", train_base)
+    base: Student = stages.run(
+        "student_base", "training the student on the labelled rows", train_base
+    )
 
     def distil() -> Student:
         import copy
@@ -382,24 +434,45 @@ def run_training(
         if options.warm_start:
             student = copy.deepcopy(base)
         else:
-            student = build_student(config.base.student_model_name, labels,
-                                    max_length=student_length, seed=seed)
+            student = build_student(
+                config.base.student_model_name, labels, max_length=student_length, seed=seed
+            )
         texts = gold_texts + transfer_texts
         targets = np.vstack([_one_hot(gold_labels, labels), transfer_probs])
-        weights = np.concatenate([np.full(len(gold_texts), options.gold_weight),
-                                  np.ones(len(transfer_texts))])
+        weights = np.concatenate(
+            [np.full(len(gold_texts), options.gold_weight), np.ones(len(transfer_texts))]
+        )
         soft = np.concatenate([np.zeros(len(gold_texts), bool), np.ones(len(transfer_texts), bool)])
-        settings = train_settings(config, options, epochs=options.distillation_epochs,
-                                  scale=options.distillation_epoch_scale)
-        logs.extend(train_student(student, texts, targets, weights, settings, soft=soft,
-                                  eval_texts=eval_texts, eval_labels=eval_labels,
-                                  stage="student-tuned"))
+        settings = train_settings(
+            config,
+            options,
+            epochs=options.distillation_epochs,
+            scale=options.distillation_epoch_scale,
+        )
+        logs.extend(
+            train_student(
+                student,
+                texts,
+                targets,
+                weights,
+                settings,
+                soft=soft,
+                eval_texts=eval_texts,
+                eval_labels=eval_labels,
+                stage="student-tuned",
+            )
+        )
         return student
 
     tuned: Student = stages.run("distillation", "distilling the teacher into the student", distil)
-    stages.run("evaluation", "evaluating the students on the test set",
-               lambda: evaluate("student-tuned", tuned))
+    stages.run(
+        "evaluation",
+        "evaluating the students on the test set",
+        lambda: evaluate("student-tuned", tuned),
+    )
     model_dir: Path = stages.run(
-        "packaging", "writing the model folder",
-        lambda: save_model_dir(tuned, work_dir / "model", logs, job.to_json()))
+        "packaging",
+        "writing the model folder",
+        lambda: save_model_dir(tuned, work_dir / "model", logs, job.to_json()),
+    )
     return TrainingOutput(results, predictions, model_dir, stages.timings)

@@ -84,7 +84,10 @@ class LocalServerHandle:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -130,18 +133,24 @@ class LocalServer(LocalServerHandle):
             )
         try:
             self.token = load_or_create_token(self.data_dir)
-            self._sock = sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
+            self._sock = sock = socket.socket(
+                socket.AF_INET6 if ":" in self.host else socket.AF_INET
+            )
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self.host, self.port))
             self.port = sock.getsockname()[1]
             app = create_app(
-                self.data_dir, self.token, instance_id=self.instance_id,
+                self.data_dir,
+                self.token,
+                instance_id=self.instance_id,
                 poll_interval=self.poll_interval,
             )
             config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
             self._server = uvicorn.Server(config)
             self._thread = threading.Thread(
-                target=self._server.run, kwargs={"sockets": [sock]}, name="distil-local-server",
+                target=self._server.run,
+                kwargs={"sockets": [sock]},
+                name="distil-local-server",
                 daemon=True,
             )
             self._thread.start()
@@ -155,7 +164,12 @@ class LocalServer(LocalServerHandle):
             raise
         host = f"[{self.host}]" if ":" in self.host else self.host
         self.base_url = f"http://{host}:{self.port}"
-        endpoint = {"host": self.host, "port": self.port, "pid": os.getpid(), "instance": self.instance_id}
+        endpoint = {
+            "host": self.host,
+            "port": self.port,
+            "pid": os.getpid(),
+            "instance": self.instance_id,
+        }
         publish_bytes(json.dumps(endpoint).encode("utf-8"), self.data_dir / ENDPOINT_FILE)
         logger.info("local platform serving %s at %s", self.data_dir, self.base_url)
         return self

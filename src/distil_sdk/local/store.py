@@ -42,8 +42,7 @@ FINAL_STATUSES = (JOB_SUCCESS, JOB_FAILURE, JOB_STOPPED)
 JOB_KINDS = ("teacher_evaluation", "training")
 
 RESTART_MESSAGE = (
-    "the local server stopped while this job was running, so it was abandoned; "
-    "start the job again"
+    "the local server stopped while this job was running, so it was abandoned; start the job again"
 )
 
 _SCHEMA = """
@@ -294,8 +293,12 @@ class Store:
                 "UPDATE jobs SET status = ?, message = ?, result = ?, finished_at = ?, pid = NULL"
                 " WHERE id = ? AND status IN (?, ?)",
                 (
-                    status, message, None if result is None else json.dumps(result), time.time(),
-                    job_id, *ACTIVE_STATUSES,
+                    status,
+                    message,
+                    None if result is None else json.dumps(result),
+                    time.time(),
+                    job_id,
+                    *ACTIVE_STATUSES,
                 ),
             )
             if cursor.rowcount and status != JOB_SUCCESS:
@@ -335,7 +338,9 @@ class Store:
         server (e.g. out of memory), and silently re-running it could loop.
         """
         with self._tx() as conn:
-            ids = [r[0] for r in conn.execute("SELECT id FROM jobs WHERE status = ?", (JOB_RUNNING,))]
+            ids = [
+                r[0] for r in conn.execute("SELECT id FROM jobs WHERE status = ?", (JOB_RUNNING,))
+            ]
         for job_id in ids:
             self.finish_job(job_id, JOB_FAILURE, RESTART_MESSAGE)
         return ids

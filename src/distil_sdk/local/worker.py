@@ -85,8 +85,9 @@ class Worker:
         """Block until ``job_id`` has a final status or ``timeout`` passes; return the job."""
         with self._finished:
             self._finished.wait_for(
-                lambda: (job := self.store.get_job(job_id)) is None
-                or job["status"] in FINAL_STATUSES,
+                lambda: (
+                    (job := self.store.get_job(job_id)) is None or job["status"] in FINAL_STATUSES
+                ),
                 timeout,
             )
         return self.store.get_job(job_id)
@@ -119,7 +120,9 @@ class Worker:
                 self._run(job)
             except Exception as exc:
                 logger.exception("job %s crashed the runner", job["id"])
-                self.store.finish_job(job["id"], JOB_FAILURE, f"internal error running the job: {exc}")
+                self.store.finish_job(
+                    job["id"], JOB_FAILURE, f"internal error running the job: {exc}"
+                )
 
     def _run(self, job: dict[str, Any]) -> None:
         job_id = job["id"]
@@ -128,11 +131,17 @@ class Worker:
         for stale in ("result.json", "error.json"):
             (job_dir / stale).unlink(missing_ok=True)
         cmd = [
-            sys.executable, "-m", "distil_sdk.local._job_main",
-            "--kind", job["kind"],
-            "--upload-dir", str(self.store.upload_dir(job["upload_id"])),
-            "--job-dir", str(job_dir),
-            "--parent-pid", str(os.getpid()),
+            sys.executable,
+            "-m",
+            "distil_sdk.local._job_main",
+            "--kind",
+            job["kind"],
+            "--upload-dir",
+            str(self.store.upload_dir(job["upload_id"])),
+            "--job-dir",
+            str(job_dir),
+            "--parent-pid",
+            str(os.getpid()),
         ]
         logger.info("starting %s job %s", job["kind"], job_id)
         with (job_dir / "stderr.log").open("wb") as stderr, self._lock:
@@ -142,8 +151,14 @@ class Worker:
             # A new session makes the job the leader of its own process group, so a stop kills
             # the pipeline's own children (tokenizer or data-loader workers) too.
             proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
-                text=True, encoding="utf-8", errors="replace", start_new_session=True,
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                start_new_session=True,
             )
             self._proc, self._job_id, self._stop_reason = proc, job_id, None
         try:

@@ -21,7 +21,17 @@ from .._polling import (
 )
 from ..types.jobs import Prediction
 
-__all__ = ["AsyncJobResource", "AsyncResource", "SyncJobResource", "SyncResource", "WaitOptions", "make_poller", "parse_predictions", "predictions_spec", "seg"]
+__all__ = [
+    "AsyncJobResource",
+    "AsyncResource",
+    "SyncJobResource",
+    "SyncResource",
+    "WaitOptions",
+    "make_poller",
+    "parse_predictions",
+    "predictions_spec",
+    "seg",
+]
 
 
 def seg(value: str) -> str:
@@ -126,7 +136,9 @@ class AsyncJobResource(AsyncResource, _Job[R]):
 
 def predictions_spec(url: str, options: Any) -> RequestSpec:
     # Relative URLs resolve against the API; the token is only attached on the API's origin.
-    return RequestSpec("GET", url, headers={"Accept": "application/x-ndjson, application/json, */*"}, **options)
+    return RequestSpec(
+        "GET", url, headers={"Accept": "application/x-ndjson, application/json, */*"}, **options
+    )
 
 
 def parse_predictions(text: str, source: str) -> list[Prediction]:

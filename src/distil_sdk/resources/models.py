@@ -14,7 +14,9 @@ __all__ = ["AsyncModels", "Models"]
 
 
 def _create(name: str, options: CallOptions) -> RequestSpec:
-    return RequestSpec("POST", "/models", json=CreateModelRequest(name=name).model_dump(), **options)
+    return RequestSpec(
+        "POST", "/models", json=CreateModelRequest(name=name).model_dump(), **options
+    )
 
 
 def _parse_list(data: Any) -> list[Model]:
@@ -58,7 +60,9 @@ class AsyncModels(AsyncResource):
         return _parse_list(await self._t.json(RequestSpec("GET", "/models", **options)))
 
     async def get(self, model_id: str, **options: Unpack[CallOptions]) -> Model:
-        return await self._t.request(Model, RequestSpec("GET", f"/models/{seg(model_id)}", **options))
+        return await self._t.request(
+            Model, RequestSpec("GET", f"/models/{seg(model_id)}", **options)
+        )
 
     async def delete(self, model_id: str, **options: Unpack[CallOptions]) -> None:
         await self._t.send(RequestSpec("DELETE", f"/models/{seg(model_id)}", **options))

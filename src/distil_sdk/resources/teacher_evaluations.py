@@ -39,14 +39,18 @@ class TeacherEvaluations(SyncJobResource[TeacherEvaluationStatus]):
     _root = "/teacher-evaluations"
     _record = TeacherEvaluationStatus
 
-    def create(self, model_id: str, upload_id: str, **options: Unpack[CallOptions]) -> TeacherEvaluation:
+    def create(
+        self, model_id: str, upload_id: str, **options: Unpack[CallOptions]
+    ) -> TeacherEvaluation:
         """Start one (``POST /models/{id}/teacher-evaluations``)."""
         return self._t.request(TeacherEvaluation, _create(model_id, upload_id, options))
 
     def predictions(self, evaluation_id: str, **options: Unpack[CallOptions]) -> list[Prediction]:
         """The teacher's predictions on the test set (downloaded JSONL, parsed)."""
         url = _predictions_url(self.get(evaluation_id, **options))
-        return parse_predictions(self._t.send(predictions_spec(url, options)).text, f"predictions of {evaluation_id}")
+        return parse_predictions(
+            self._t.send(predictions_spec(url, options)).text, f"predictions of {evaluation_id}"
+        )
 
 
 class AsyncTeacherEvaluations(AsyncJobResource[TeacherEvaluationStatus]):
@@ -56,10 +60,14 @@ class AsyncTeacherEvaluations(AsyncJobResource[TeacherEvaluationStatus]):
     _root = TeacherEvaluations._root
     _record = TeacherEvaluationStatus
 
-    async def create(self, model_id: str, upload_id: str, **options: Unpack[CallOptions]) -> TeacherEvaluation:
+    async def create(
+        self, model_id: str, upload_id: str, **options: Unpack[CallOptions]
+    ) -> TeacherEvaluation:
         return await self._t.request(TeacherEvaluation, _create(model_id, upload_id, options))
 
-    async def predictions(self, evaluation_id: str, **options: Unpack[CallOptions]) -> list[Prediction]:
+    async def predictions(
+        self, evaluation_id: str, **options: Unpack[CallOptions]
+    ) -> list[Prediction]:
         url = _predictions_url(await self.get(evaluation_id, **options))
         response = await self._t.send(predictions_spec(url, options))
         return parse_predictions(response.text, f"predictions of {evaluation_id}")

@@ -69,7 +69,9 @@ class Trainings(SyncJobResource[TrainingStatus]):
         """Start one (``POST /models/{id}/training``)."""
         return self._t.request(Training, _create(model_id, upload_id, options))
 
-    def evaluation_results(self, training_id: str, **options: Unpack[CallOptions]) -> EvaluationResults:
+    def evaluation_results(
+        self, training_id: str, **options: Unpack[CallOptions]
+    ) -> EvaluationResults:
         """Teacher, base student and tuned student metrics (``GET /trainings/{id}/evaluation-results``)."""
         return self._t.request(EvaluationResults, _results(training_id, options))
 
@@ -78,7 +80,10 @@ class Trainings(SyncJobResource[TrainingStatus]):
     ) -> list[Prediction]:
         """Per-row predictions on the test set of ``which`` model (downloaded JSONL, parsed)."""
         url = _predictions_url(training_id, self.evaluation_results(training_id, **options), which)
-        return parse_predictions(self._t.send(predictions_spec(url, options)).text, f"{which} predictions of {training_id}")
+        return parse_predictions(
+            self._t.send(predictions_spec(url, options)).text,
+            f"{which} predictions of {training_id}",
+        )
 
     def download_model(
         self,
@@ -103,16 +108,22 @@ class AsyncTrainings(AsyncJobResource[TrainingStatus]):
     _root = Trainings._root
     _record = TrainingStatus
 
-    async def create(self, model_id: str, upload_id: str, **options: Unpack[CallOptions]) -> Training:
+    async def create(
+        self, model_id: str, upload_id: str, **options: Unpack[CallOptions]
+    ) -> Training:
         return await self._t.request(Training, _create(model_id, upload_id, options))
 
-    async def evaluation_results(self, training_id: str, **options: Unpack[CallOptions]) -> EvaluationResults:
+    async def evaluation_results(
+        self, training_id: str, **options: Unpack[CallOptions]
+    ) -> EvaluationResults:
         return await self._t.request(EvaluationResults, _results(training_id, options))
 
     async def predictions(
         self, training_id: str, which: Which = "student-tuned", **options: Unpack[CallOptions]
     ) -> list[Prediction]:
-        url = _predictions_url(training_id, await self.evaluation_results(training_id, **options), which)
+        url = _predictions_url(
+            training_id, await self.evaluation_results(training_id, **options), which
+        )
         response = await self._t.send(predictions_spec(url, options))
         return parse_predictions(response.text, f"{which} predictions of {training_id}")
 
@@ -125,4 +136,6 @@ class AsyncTrainings(AsyncJobResource[TrainingStatus]):
         **options: Unpack[CallOptions],
     ) -> Path:
         link = await self._t.request(ModelDownload, _model(training_id, options))
-        return await download_model_async(self._t, link.s3_url, dest, progress=progress, options=options)
+        return await download_model_async(
+            self._t, link.s3_url, dest, progress=progress, options=options
+        )

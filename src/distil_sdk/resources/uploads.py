@@ -42,7 +42,9 @@ def upload_payload(data: BundleLike) -> dict[str, Any]:
 
 
 def _create(model_id: str, data: BundleLike, options: CallOptions) -> RequestSpec:
-    return RequestSpec("POST", f"/models/{seg(model_id)}/uploads", json=upload_payload(data), **options)
+    return RequestSpec(
+        "POST", f"/models/{seg(model_id)}/uploads", json=upload_payload(data), **options
+    )
 
 
 def _server_findings(exc: UnprocessableEntityError) -> DataValidationError | None:
@@ -90,7 +92,9 @@ class Uploads(SyncResource):
 class AsyncUploads(AsyncResource):
     """The async twin of :class:`Uploads`."""
 
-    async def create(self, model_id: str, data: BundleLike, **options: Unpack[CallOptions]) -> Upload:
+    async def create(
+        self, model_id: str, data: BundleLike, **options: Unpack[CallOptions]
+    ) -> Upload:
         spec = _create(model_id, data, options)
         try:
             return await self._t.request(Upload, spec)

@@ -96,14 +96,21 @@ class TaskBundle:
         if not isinstance(other, TaskBundle):
             return NotImplemented
         return (self.job_description, self.train, self.test, self.unstructured, self.config) == (
-            other.job_description, other.train, other.test, other.unstructured, other.config)
+            other.job_description,
+            other.train,
+            other.test,
+            other.unstructured,
+            other.config,
+        )
 
     __hash__ = None  # type: ignore[assignment]  # mutable
 
     def __repr__(self) -> str:
         extra = f", unstructured={len(self.unstructured)}" if self.unstructured is not None else ""
-        return (f"TaskBundle(labels={self.labels!r}, train={len(self.train)}, "
-                f"test={len(self.test)}{extra})")
+        return (
+            f"TaskBundle(labels={self.labels!r}, train={len(self.train)}, "
+            f"test={len(self.test)}{extra})"
+        )
 
     # -- folders -----------------------------------------------------------------------------
 
@@ -119,15 +126,30 @@ class TaskBundle:
         """
         root = Path(path)
         if not root.is_dir():
-            raise DataValidationError(ValidationReport(findings=[_error(
-                "missing_file", str(root), f"{root} is not a folder; pass the folder that holds "
-                "job_description.json, train.csv and test.csv.")]))
+            raise DataValidationError(
+                ValidationReport(
+                    findings=[
+                        _error(
+                            "missing_file",
+                            str(root),
+                            f"{root} is not a folder; pass the folder that holds "
+                            "job_description.json, train.csv and test.csv.",
+                        )
+                    ]
+                )
+            )
         found = _Collector()
         jd_path = root / JOB_DESCRIPTION_FILE
         job = found.load(lambda: JobDescription.from_file(jd_path)) if jd_path.is_file() else None
         if not jd_path.is_file():
-            found.fail(_error("missing_file", JOB_DESCRIPTION_FILE, f"no {JOB_DESCRIPTION_FILE} "
-                              f"in {root}; add it (task_description, classes_description)."))
+            found.fail(
+                _error(
+                    "missing_file",
+                    JOB_DESCRIPTION_FILE,
+                    f"no {JOB_DESCRIPTION_FILE} "
+                    f"in {root}; add it (task_description, classes_description).",
+                )
+            )
         train = _load_table(found, root, "train", LabelledDataset, required=True)
         test = _load_table(found, root, "test", LabelledDataset, required=True)
         unstructured = _load_table(found, root, "unstructured", UnlabelledDataset, required=False)
@@ -151,14 +173,21 @@ class TaskBundle:
         tables: list[tuple[str, _Table[Any]]] = [("train", self.train), ("test", self.test)]
         if self.unstructured is not None:
             tables.append(("unstructured", self.unstructured))
-        targets = [(root / f"{stem}.{format or table.format or 'csv'}", table)
-                   for stem, table in tables]
-        stale = [root / f"{t.stem}{s}" for t, _ in targets for s in _TABLE_SUFFIXES
-                 if s != t.suffix and (root / f"{t.stem}{s}").exists()]
+        targets = [
+            (root / f"{stem}.{format or table.format or 'csv'}", table) for stem, table in tables
+        ]
+        stale = [
+            root / f"{t.stem}{s}"
+            for t, _ in targets
+            for s in _TABLE_SUFFIXES
+            if s != t.suffix and (root / f"{t.stem}{s}").exists()
+        ]
         stale += [root / f"config{s}" for s in (".yml", ".json") if (root / f"config{s}").exists()]
         if stale:
-            raise FileExistsError(f"{stale[0]} already exists and would make the folder ambiguous; "
-                                  "delete it or write to an empty folder.")
+            raise FileExistsError(
+                f"{stale[0]} already exists and would make the folder ambiguous; "
+                "delete it or write to an empty folder."
+            )
         atomic_write_text(root / JOB_DESCRIPTION_FILE, self.job_description.to_json())
         for target, table in targets:
             table.to_file(target)
@@ -171,8 +200,10 @@ class TaskBundle:
         """The ``POST /models/{id}/uploads`` body: each part as ``{"type", "content"}``."""
         body = {"job_description": {"type": "json", "content": self.job_description.to_json()}}
         parts: list[tuple[str, _Table[Any] | None]] = [
-            ("train_data", self.train), ("test_data", self.test),
-            ("unstructured_data", self.unstructured)]
+            ("train_data", self.train),
+            ("test_data", self.test),
+            ("unstructured_data", self.unstructured),
+        ]
         for key, table in parts:
             if table is not None:
                 fmt = table.format or "csv"
@@ -190,65 +221,104 @@ class TaskBundle:
         """
         found = _Collector()
         if not isinstance(body, Mapping):
-            found.fail(_error("invalid_payload", None, "the upload body must be a JSON object "
-                              "with job_description, train_data and test_data."))
+            found.fail(
+                _error(
+                    "invalid_payload",
+                    None,
+                    "the upload body must be a JSON object "
+                    "with job_description, train_data and test_data.",
+                )
+            )
             found.raise_if_fatal()
         for key in body:
             if key not in _PAYLOAD_PARTS:
-                found.fail(_error("invalid_payload", None, f"unknown part {key!r}; expected "
-                                  f"{', '.join(_PAYLOAD_PARTS)}.", column=key))
+                found.fail(
+                    _error(
+                        "invalid_payload",
+                        None,
+                        f"unknown part {key!r}; expected {', '.join(_PAYLOAD_PARTS)}.",
+                        column=key,
+                    )
+                )
         loaded: dict[str, Any] = {}
         for key, (stem, types, required) in _PAYLOAD_PARTS.items():
             part = body.get(key)
             if part is None:
                 if required:
-                    found.fail(_error("missing_file", None, f"the part {key!r} is missing; add "
-                                      f'{{"type": "{types[0]}", "content": "..."}}.', column=key))
+                    found.fail(
+                        _error(
+                            "missing_file",
+                            None,
+                            f"the part {key!r} is missing; add "
+                            f'{{"type": "{types[0]}", "content": "..."}}.',
+                            column=key,
+                        )
+                    )
                 continue
             kind = part.get("type") if isinstance(part, Mapping) else None
             content = part.get("content") if isinstance(part, Mapping) else None
             if kind not in types or not isinstance(content, str):
-                found.fail(_error("invalid_payload", None, f"the part {key!r} must be "
-                                  f'{{"type": {" or ".join(map(repr, types))}, "content": <text>}}.',
-                                  column=key))
+                found.fail(
+                    _error(
+                        "invalid_payload",
+                        None,
+                        f"the part {key!r} must be "
+                        f'{{"type": {" or ".join(map(repr, types))}, "content": <text>}}.',
+                        column=key,
+                    )
+                )
                 continue
             loaded[key] = found.load(_payload_loader(key, f"{stem}.{kind}", kind, content))
         found.raise_if_fatal()
-        return cls(loaded["job_description"], loaded["train_data"], loaded["test_data"],
-                   loaded.get("unstructured_data"), loaded.get("config"))
+        return cls(
+            loaded["job_description"],
+            loaded["train_data"],
+            loaded["test_data"],
+            loaded.get("unstructured_data"),
+            loaded.get("config"),
+        )
 
 
 def _payload_loader(key: str, file: str, kind: str, content: str) -> Callable[[], Any]:
     if key == "job_description":
         return lambda: JobDescription.from_bytes(content, file=file)
     if key == "config":
-        return lambda: TaskConfig.from_text(content, format="json" if kind == "json" else "yaml",
-                                            file=file)
+        return lambda: TaskConfig.from_text(
+            content, format="json" if kind == "json" else "yaml", file=file
+        )
     table = UnlabelledDataset if key == "unstructured_data" else LabelledDataset
     fmt: TableFormat = "jsonl" if kind == "jsonl" else "csv"
     return lambda: table.from_bytes(content, format=fmt, file=file)
 
 
-def _pick(found: _Collector, root: Path, stem: str, suffixes: tuple[str, ...],
-          required: bool) -> Path | None:
+def _pick(
+    found: _Collector, root: Path, stem: str, suffixes: tuple[str, ...], required: bool
+) -> Path | None:
     """The one existing ``stem.<suffix>`` file; none or several are findings."""
     present = [root / f"{stem}{s}" for s in suffixes if (root / f"{stem}{s}").is_file()]
     if len(present) > 1:
         names = " and ".join(p.name for p in present)
-        found.fail(_error("ambiguous_file", present[0].name, f"both {names} exist in {root}; "
-                          "keep only one of them."))
+        found.fail(
+            _error(
+                "ambiguous_file",
+                present[0].name,
+                f"both {names} exist in {root}; keep only one of them.",
+            )
+        )
         return None
     if not present:
         if required:
             names = " or ".join(f"{stem}{s}" for s in suffixes)
-            found.fail(_error("missing_file", f"{stem}{suffixes[0]}", f"no {names} in {root}; "
-                              "add it."))
+            found.fail(
+                _error("missing_file", f"{stem}{suffixes[0]}", f"no {names} in {root}; add it.")
+            )
         return None
     return present[0]
 
 
-def _load_table(found: _Collector, root: Path, stem: str, table: type[_T],
-                required: bool) -> _T | None:
+def _load_table(
+    found: _Collector, root: Path, stem: str, table: type[_T], required: bool
+) -> _T | None:
     path = _pick(found, root, stem, _TABLE_SUFFIXES, required)
     if path is None:
         return None

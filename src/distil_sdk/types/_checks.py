@@ -25,15 +25,18 @@ IMBALANCE_RATIO = 5.0
 MAX_FINDINGS_PER_CODE = 20
 
 
-def _err(code: str, file: str, message: str, row: int | None = None,
-         column: str | None = None) -> Finding:
+def _err(
+    code: str, file: str, message: str, row: int | None = None, column: str | None = None
+) -> Finding:
     return Finding(severity="error", code=code, file=file, row=row, column=column, message=message)
 
 
-def _warn(code: str, file: str, message: str, row: int | None = None,
-          column: str | None = None) -> Finding:
-    return Finding(severity="warning", code=code, file=file, row=row, column=column,
-                   message=message)
+def _warn(
+    code: str, file: str, message: str, row: int | None = None, column: str | None = None
+) -> Finding:
+    return Finding(
+        severity="warning", code=code, file=file, row=row, column=column, message=message
+    )
 
 
 def _name(dataset: LabelledDataset | UnlabelledDataset, split: str) -> str:
@@ -44,12 +47,16 @@ def check_bundle(bundle: TaskBundle) -> list[Finding]:
     """All findings for ``bundle``: reading findings first, then content checks, capped."""
     findings: list[Finding] = []
     splits: list[tuple[str, LabelledDataset | UnlabelledDataset | None]] = [
-        ("train", bundle.train), ("test", bundle.test), ("unstructured", bundle.unstructured)]
+        ("train", bundle.train),
+        ("test", bundle.test),
+        ("unstructured", bundle.unstructured),
+    ]
     for split, dataset in splits:
         if dataset is not None:
             # In-memory datasets have no file name: name them after their split.
-            findings += [f if f.file else f.model_copy(update={"file": split})
-                         for f in dataset.findings]
+            findings += [
+                f if f.file else f.model_copy(update={"file": split}) for f in dataset.findings
+            ]
     findings += _check_config(bundle)
     for split in ("train", "test"):
         findings += _check_labelled(bundle, split)
@@ -62,8 +69,12 @@ def check_bundle(bundle: TaskBundle) -> list[Finding]:
 
 def _check_config(bundle: TaskBundle) -> list[Finding]:
     return [
-        _warn("unknown_config_key", "config.yaml", "this key is not documented; it is sent to "
-              "the platform as is - check its spelling.", column=key)
+        _warn(
+            "unknown_config_key",
+            "config.yaml",
+            "this key is not documented; it is sent to the platform as is - check its spelling.",
+            column=key,
+        )
         for key in bundle.config.unknown_keys()
     ]
 
@@ -76,38 +87,85 @@ def _check_labelled(bundle: TaskBundle, split: str) -> list[Finding]:
     max_length = bundle.config.synthgen.validation_max_total_length
     findings: list[Finding] = []
     if not dataset.examples:
-        findings.append(_err("too_few_rows", file, f"the {split} set has no rows; the platform "
-                             "needs at least one (aim for 20+ in train)."))
+        findings.append(
+            _err(
+                "too_few_rows",
+                file,
+                f"the {split} set has no rows; the platform "
+                "needs at least one (aim for 20+ in train).",
+            )
+        )
     first_seen: dict[str, tuple[int, str]] = {}
     for i, example in enumerate(dataset.examples):
         row = dataset.row_of(i)
         if not example.question.strip():
-            findings.append(_err("empty_text", file, "the text is empty or only whitespace; "
-                                 "fill it in or delete the row.", row=row, column="question"))
+            findings.append(
+                _err(
+                    "empty_text",
+                    file,
+                    "the text is empty or only whitespace; fill it in or delete the row.",
+                    row=row,
+                    column="question",
+                )
+            )
         if not example.answer.strip():
-            findings.append(_err("empty_label", file, "the label is empty; set one of: "
-                                 f"{', '.join(labels)}.", row=row, column="answer"))
+            findings.append(
+                _err(
+                    "empty_label",
+                    file,
+                    f"the label is empty; set one of: {', '.join(labels)}.",
+                    row=row,
+                    column="answer",
+                )
+            )
         elif example.answer not in known:
-            findings.append(_err("unknown_label", file, _unknown_label_message(example.answer,
-                                                                                 labels),
-                                 row=row, column="answer"))
+            findings.append(
+                _err(
+                    "unknown_label",
+                    file,
+                    _unknown_label_message(example.answer, labels),
+                    row=row,
+                    column="answer",
+                )
+            )
         length = len(example.question) + len(example.answer)
         if length > max_length:
-            findings.append(_err("text_too_long", file, f"the row has {length} characters, over "
-                                 f"synthgen.validation_max_total_length ({max_length}); shorten "
-                                 "the text or raise the limit in config.yaml.", row=row,
-                                 column="question"))
+            findings.append(
+                _err(
+                    "text_too_long",
+                    file,
+                    f"the row has {length} characters, over "
+                    f"synthgen.validation_max_total_length ({max_length}); shorten "
+                    "the text or raise the limit in config.yaml.",
+                    row=row,
+                    column="question",
+                )
+            )
         if example.question.strip() and example.question in first_seen:
             first_row, first_label = first_seen[example.question]
             if first_label == example.answer:
-                findings.append(_warn("duplicate_text", file, f"the same text as row {first_row}; "
-                                      "delete one copy (duplicates weigh that example twice).",
-                                      row=row, column="question"))
+                findings.append(
+                    _warn(
+                        "duplicate_text",
+                        file,
+                        f"the same text as row {first_row}; "
+                        "delete one copy (duplicates weigh that example twice).",
+                        row=row,
+                        column="question",
+                    )
+                )
             else:
-                findings.append(_warn("conflicting_labels", file, f"the same text as row "
-                                      f"{first_row} but labelled {example.answer!r} instead of "
-                                      f"{first_label!r}; keep the right label only.", row=row,
-                                      column="answer"))
+                findings.append(
+                    _warn(
+                        "conflicting_labels",
+                        file,
+                        f"the same text as row "
+                        f"{first_row} but labelled {example.answer!r} instead of "
+                        f"{first_label!r}; keep the right label only.",
+                        row=row,
+                        column="answer",
+                    )
+                )
         else:
             first_seen.setdefault(example.question, (row, example.answer))
     return findings
@@ -117,15 +175,20 @@ def _unknown_label_message(label: str, labels: list[str]) -> str:
     close = [x for x in labels if x.strip().lower() == label.strip().lower()]
     close = close or difflib.get_close_matches(label, labels, n=1, cutoff=0.6)
     hint = f"did you mean {close[0]!r}? " if close else ""
-    return (f"the label {label!r} is not a class in job_description.json; {hint}use one of: "
-            f"{', '.join(labels)} (or add the class to classes_description).")
+    return (
+        f"the label {label!r} is not a class in job_description.json; {hint}use one of: "
+        f"{', '.join(labels)} (or add the class to classes_description)."
+    )
 
 
 def _check_classes(bundle: TaskBundle) -> list[Finding]:
     synthgen = bundle.config.synthgen
     # Each generation call samples this many examples of the class (and as many of the others).
-    floor = max(synthgen.num_positive_exemplars_per_generation,
-                synthgen.num_negative_exemplars_per_generation, 1)
+    floor = max(
+        synthgen.num_positive_exemplars_per_generation,
+        synthgen.num_negative_exemplars_per_generation,
+        1,
+    )
     labels = bundle.job_description.labels
     train_file = _name(bundle.train, "train")
     test_file = _name(bundle.test, "test")
@@ -135,31 +198,62 @@ def _check_classes(bundle: TaskBundle) -> list[Finding]:
     for label in labels:
         count = train_counts[label]
         if count == 0:
-            findings.append(_err("class_without_examples", train_file, f"the class {label!r} "
-                                 f"has no training example; add at least {floor}.",
-                                 column="answer"))
+            findings.append(
+                _err(
+                    "class_without_examples",
+                    train_file,
+                    f"the class {label!r} has no training example; add at least {floor}.",
+                    column="answer",
+                )
+            )
         elif count < floor:
-            findings.append(_err("too_few_examples", train_file, f"the class {label!r} has "
-                                 f"{count} training example(s); the platform needs at least "
-                                 f"{floor} per class (synthgen.num_positive/negative_exemplars_"
-                                 "per_generation). Add more.", column="answer"))
+            findings.append(
+                _err(
+                    "too_few_examples",
+                    train_file,
+                    f"the class {label!r} has "
+                    f"{count} training example(s); the platform needs at least "
+                    f"{floor} per class (synthgen.num_positive/negative_exemplars_"
+                    "per_generation). Add more.",
+                    column="answer",
+                )
+            )
         if bundle.test.examples and test_counts[label] == 0:
-            findings.append(_err("class_missing_from_test", test_file, f"the class {label!r} "
-                                 "has no test example; the platform needs every class in the "
-                                 "test set. Add at least one.", column="answer"))
+            findings.append(
+                _err(
+                    "class_missing_from_test",
+                    test_file,
+                    f"the class {label!r} "
+                    "has no test example; the platform needs every class in the "
+                    "test set. Add at least one.",
+                    column="answer",
+                )
+            )
     if 0 < len(bundle.train) < RECOMMENDED_MIN_TRAIN_ROWS:
-        findings.append(_warn("few_rows", train_file, f"only {len(bundle.train)} training rows; "
-                              f"{RECOMMENDED_MIN_TRAIN_ROWS}+ diverse examples give a better "
-                              "teacher and student."))
+        findings.append(
+            _warn(
+                "few_rows",
+                train_file,
+                f"only {len(bundle.train)} training rows; "
+                f"{RECOMMENDED_MIN_TRAIN_ROWS}+ diverse examples give a better "
+                "teacher and student.",
+            )
+        )
     present = [train_counts[label] for label in labels if train_counts[label] > 0]
     if len(present) >= 2 and max(present) > IMBALANCE_RATIO * min(present):
         big = max(labels, key=lambda x: train_counts[x])
         small = min((x for x in labels if train_counts[x] > 0), key=lambda x: train_counts[x])
-        findings.append(_warn("class_imbalance", train_file, f"{big!r} has {train_counts[big]} "
-                              f"examples but {small!r} only {train_counts[small]} (more than "
-                              f"{IMBALANCE_RATIO:g}x); add examples of the small classes, or set "
-                              "synthgen.match_generated_distribution_to_seed knowingly.",
-                              column="answer"))
+        findings.append(
+            _warn(
+                "class_imbalance",
+                train_file,
+                f"{big!r} has {train_counts[big]} "
+                f"examples but {small!r} only {train_counts[small]} (more than "
+                f"{IMBALANCE_RATIO:g}x); add examples of the small classes, or set "
+                "synthgen.match_generated_distribution_to_seed knowingly.",
+                column="answer",
+            )
+        )
     return findings
 
 
@@ -172,11 +266,17 @@ def _check_overlap(bundle: TaskBundle) -> list[Finding]:
     test_file = _name(bundle.test, "test")
     train_file = _name(bundle.train, "train")
     return [
-        _err("train_test_overlap", test_file, f"the same text is in {train_file} row "
-             f"{train_rows[text]}; remove it from one of the two files (a test text seen in "
-             "training makes the scores meaningless).", row=bundle.test.row_of(i),
-             column="question")
-        for i, text in enumerate(bundle.test.texts) if text in train_rows
+        _err(
+            "train_test_overlap",
+            test_file,
+            f"the same text is in {train_file} row "
+            f"{train_rows[text]}; remove it from one of the two files (a test text seen in "
+            "training makes the scores meaningless).",
+            row=bundle.test.row_of(i),
+            column="question",
+        )
+        for i, text in enumerate(bundle.test.texts)
+        if text in train_rows
     ]
 
 
@@ -186,29 +286,63 @@ def _check_unstructured(bundle: TaskBundle, pool: UnlabelledDataset) -> list[Fin
     findings: list[Finding] = []
     need = synthgen.num_unlabelled_exemplars_per_generation
     if len(pool) < need:
-        findings.append(_err("too_few_rows", file, f"{len(pool)} unlabelled rows; the platform "
-                             f"needs at least {need} (synthgen.num_unlabelled_exemplars_per_"
-                             "generation). Add rows or leave the file out."))
+        findings.append(
+            _err(
+                "too_few_rows",
+                file,
+                f"{len(pool)} unlabelled rows; the platform "
+                f"needs at least {need} (synthgen.num_unlabelled_exemplars_per_"
+                "generation). Add rows or leave the file out.",
+            )
+        )
     test_texts = set(bundle.test.texts)
     seen: set[str] = set()
     for i, text in enumerate(pool.texts):
         row = pool.row_of(i)
         if not text.strip():
-            findings.append(_err("empty_text", file, "the text is empty or only whitespace; fill "
-                                 "it in or delete the row.", row=row, column="context"))
+            findings.append(
+                _err(
+                    "empty_text",
+                    file,
+                    "the text is empty or only whitespace; fill it in or delete the row.",
+                    row=row,
+                    column="context",
+                )
+            )
             continue
         if len(text) > synthgen.validation_max_total_length:
-            findings.append(_warn("text_too_long", file, f"{len(text)} characters, over "
-                                  "synthgen.validation_max_total_length "
-                                  f"({synthgen.validation_max_total_length}); it may be skipped "
-                                  "or truncated. Shorten it.", row=row, column="context"))
+            findings.append(
+                _warn(
+                    "text_too_long",
+                    file,
+                    f"{len(text)} characters, over "
+                    "synthgen.validation_max_total_length "
+                    f"({synthgen.validation_max_total_length}); it may be skipped "
+                    "or truncated. Shorten it.",
+                    row=row,
+                    column="context",
+                )
+            )
         if text in test_texts:
-            findings.append(_warn("test_text_in_unstructured", file, "this text is also in the "
-                                  "test set; remove it here so the test stays unseen.", row=row,
-                                  column="context"))
+            findings.append(
+                _warn(
+                    "test_text_in_unstructured",
+                    file,
+                    "this text is also in the test set; remove it here so the test stays unseen.",
+                    row=row,
+                    column="context",
+                )
+            )
         if text in seen:
-            findings.append(_warn("duplicate_text", file, "a repeat of an earlier row; delete "
-                                  "it.", row=row, column="context"))
+            findings.append(
+                _warn(
+                    "duplicate_text",
+                    file,
+                    "a repeat of an earlier row; delete it.",
+                    row=row,
+                    column="context",
+                )
+            )
         seen.add(text)
     return findings
 
@@ -229,6 +363,12 @@ def _cap(findings: list[Finding]) -> list[Finding]:
     for (file, code, severity), rest in dropped.items():
         rows = [f.row for f in rest if f.row is not None]
         span = f" (rows {rows[0]}-{rows[-1]})" if rows else ""
-        kept.append(Finding(severity=severity, code=code, file=file,  # type: ignore[arg-type]
-                            message=f"{len(rest)} more like the above{span}; fix those too."))
+        kept.append(
+            Finding(
+                severity=severity,  # type: ignore[arg-type]
+                code=code,
+                file=file,
+                message=f"{len(rest)} more like the above{span}; fix those too.",
+            )
+        )
     return kept

@@ -32,15 +32,18 @@ _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 
 
-def _error(code: str, file: str | None, message: str, row: int | None = None,
-           column: str | None = None) -> Finding:
+def _error(
+    code: str, file: str | None, message: str, row: int | None = None, column: str | None = None
+) -> Finding:
     return Finding(severity="error", code=code, file=file, row=row, column=column, message=message)
 
 
-def _warning(code: str, file: str | None, message: str, row: int | None = None,
-             column: str | None = None) -> Finding:
-    return Finding(severity="warning", code=code, file=file, row=row, column=column,
-                   message=message)
+def _warning(
+    code: str, file: str | None, message: str, row: int | None = None, column: str | None = None
+) -> Finding:
+    return Finding(
+        severity="warning", code=code, file=file, row=row, column=column, message=message
+    )
 
 
 def table_format(path: str | Path) -> TableFormat:
@@ -50,8 +53,9 @@ def table_format(path: str | Path) -> TableFormat:
         return "csv"
     if suffix in (".jsonl", ".ndjson"):
         return "jsonl"
-    raise ValueError(f"{Path(path).name}: unsupported file type {suffix or '(none)'!r}; "
-                     "use .csv or .jsonl")
+    raise ValueError(
+        f"{Path(path).name}: unsupported file type {suffix or '(none)'!r}; use .csv or .jsonl"
+    )
 
 
 def decode(data: bytes | str, file: str) -> tuple[str, list[Finding]]:
@@ -65,7 +69,7 @@ def decode(data: bytes | str, file: str) -> tuple[str, list[Finding]]:
         return data, findings
     if data.startswith(_UTF8_BOM):
         findings.append(_bom_warning(file))
-        data = data[len(_UTF8_BOM):]
+        data = data[len(_UTF8_BOM) :]
     elif data[:2] in _UTF16_BOMS:
         findings.append(_error("not_utf8", file, "the file is UTF-16 encoded; save it as UTF-8."))
         return data.decode("utf-16", errors="replace"), findings
@@ -73,8 +77,13 @@ def decode(data: bytes | str, file: str) -> tuple[str, list[Finding]]:
 
 
 def _bom_warning(file: str) -> Finding:
-    return _warning("bom", file, "the file starts with a byte-order mark (BOM); it was ignored, "
-                    "but save the file as UTF-8 without BOM to be safe.", row=1)
+    return _warning(
+        "bom",
+        file,
+        "the file starts with a byte-order mark (BOM); it was ignored, "
+        "but save the file as UTF-8 without BOM to be safe.",
+        row=1,
+    )
 
 
 def read_text(data: bytes | str, file: str) -> tuple[str, list[Finding]]:
@@ -83,8 +92,15 @@ def read_text(data: bytes | str, file: str) -> tuple[str, list[Finding]]:
     bad = _ESCAPED_BYTE.search(text)
     if bad:
         line = text.count("\n", 0, bad.start()) + 1
-        findings.append(_error("not_utf8", file, f"bytes that are not UTF-8 at line {line}; save "
-                               "the file as UTF-8 (e.g. 'Save as... > CSV UTF-8').", row=line))
+        findings.append(
+            _error(
+                "not_utf8",
+                file,
+                f"bytes that are not UTF-8 at line {line}; save "
+                "the file as UTF-8 (e.g. 'Save as... > CSV UTF-8').",
+                row=line,
+            )
+        )
         text = _ESCAPED_BYTE.sub("\ufffd", text)
     return text, findings
 
@@ -102,22 +118,36 @@ class ParsedTable:
 
 def _clean_cell(value: str, parsed: ParsedTable, row: int, column: str) -> str:
     if _ESCAPED_BYTE.search(value):
-        parsed.findings.append(_error(
-            "not_utf8", parsed.file, "contains bytes that are not UTF-8 (shown as \ufffd); save "
-            "the file as UTF-8 (e.g. 'Save as... > CSV UTF-8').", row=row, column=column))
+        parsed.findings.append(
+            _error(
+                "not_utf8",
+                parsed.file,
+                "contains bytes that are not UTF-8 (shown as \ufffd); save "
+                "the file as UTF-8 (e.g. 'Save as... > CSV UTF-8').",
+                row=row,
+                column=column,
+            )
+        )
         return _ESCAPED_BYTE.sub("\ufffd", value)
     return value
 
 
-def parse_table(data: bytes | str, *, file: str, format: TableFormat,
-                columns: Sequence[str]) -> ParsedTable:
+def parse_table(
+    data: bytes | str, *, file: str, format: TableFormat, columns: Sequence[str]
+) -> ParsedTable:
     """Read CSV or JSONL content whose rows need ``columns``; never raises on bad content."""
     parsed = ParsedTable(file=file, format=format)
     text, parsed.findings = decode(data, file)
     if not text.strip():
-        parsed.findings.append(_error("empty_file", file, "the file is empty; add "
-                                      f"{'a header row with ' if format == 'csv' else ''}"
-                                      f"{', '.join(columns)} and one row per example."))
+        parsed.findings.append(
+            _error(
+                "empty_file",
+                file,
+                "the file is empty; add "
+                f"{'a header row with ' if format == 'csv' else ''}"
+                f"{', '.join(columns)} and one row per example.",
+            )
+        )
         parsed.fatal = True
         return parsed
     if format == "csv":
@@ -140,8 +170,9 @@ def _parse_csv(text: str, parsed: ParsedTable, columns: Sequence[str]) -> None:
             break
         except csv.Error as exc:
             row += 1
-            parsed.findings.append(_error("csv_syntax", file, _csv_error_message(exc, reader.line_num),
-                                          row=row))
+            parsed.findings.append(
+                _error("csv_syntax", file, _csv_error_message(exc, reader.line_num), row=row)
+            )
             continue
         row += 1
         if header is None:
@@ -153,10 +184,16 @@ def _parse_csv(text: str, parsed: ParsedTable, columns: Sequence[str]) -> None:
         if not cells:
             continue  # blank line
         if len(cells) != len(header):
-            parsed.findings.append(_error(
-                "ragged_row", file, f"has {len(cells)} fields but the header has {len(header)}; "
-                "quote fields that contain commas, or add the missing fields. The row was "
-                "skipped.", row=row))
+            parsed.findings.append(
+                _error(
+                    "ragged_row",
+                    file,
+                    f"has {len(cells)} fields but the header has {len(header)}; "
+                    "quote fields that contain commas, or add the missing fields. The row was "
+                    "skipped.",
+                    row=row,
+                )
+            )
             continue
         parsed.records.append(
             (row, {c: _clean_cell(cells[index[c]], parsed, row, c) for c in columns})
@@ -165,12 +202,16 @@ def _parse_csv(text: str, parsed: ParsedTable, columns: Sequence[str]) -> None:
 
 def _csv_error_message(exc: csv.Error, line: int) -> str:
     if "field larger than field limit" in str(exc):
-        return (f"a field near line {line} is longer than {csv.field_size_limit()} characters - "
-                "usually a quote that is never closed; close it or shorten the text. The row "
-                "was skipped.")
-    return (f"malformed CSV near line {line}: {exc}; a field that holds a comma, quote or line "
-            'break must be wrapped in double quotes, with quotes inside doubled (""). The row '
-            "was skipped.")
+        return (
+            f"a field near line {line} is longer than {csv.field_size_limit()} characters - "
+            "usually a quote that is never closed; close it or shorten the text. The row "
+            "was skipped."
+        )
+    return (
+        f"malformed CSV near line {line}: {exc}; a field that holds a comma, quote or line "
+        'break must be wrapped in double quotes, with quotes inside doubled (""). The row '
+        "was skipped."
+    )
 
 
 def _check_header(header: list[str], parsed: ParsedTable, columns: Sequence[str]) -> dict[str, int]:
@@ -178,23 +219,44 @@ def _check_header(header: list[str], parsed: ParsedTable, columns: Sequence[str]
     index: dict[str, int] = {}
     for i, name in enumerate(header):
         if name in columns and name in index:
-            parsed.findings.append(_error("duplicate_column", file, f"the column {name!r} appears "
-                                          "twice in the header; keep one.", row=1, column=name))
+            parsed.findings.append(
+                _error(
+                    "duplicate_column",
+                    file,
+                    f"the column {name!r} appears twice in the header; keep one.",
+                    row=1,
+                    column=name,
+                )
+            )
             parsed.fatal = True
         index.setdefault(name, i)
     for name in columns:
         if name not in index:
             near = [h for h in header if h.strip().lower() == name]
             hint = f"rename {near[0]!r} to {name!r}" if near else f"add a {name!r} column"
-            parsed.findings.append(_error(
-                "missing_column", file, f"the header has no {name!r} column (found: "
-                f"{', '.join(map(repr, header))}); {hint}.", row=1, column=name))
+            parsed.findings.append(
+                _error(
+                    "missing_column",
+                    file,
+                    f"the header has no {name!r} column (found: "
+                    f"{', '.join(map(repr, header))}); {hint}.",
+                    row=1,
+                    column=name,
+                )
+            )
             parsed.fatal = True
     for name in header:
         if name not in columns:
             label = repr(name) if name.strip() else "an unnamed column (trailing comma?)"
-            parsed.findings.append(_warning("extra_column", file, f"{label} is not used and was "
-                                            "ignored; remove it.", row=1, column=name or None))
+            parsed.findings.append(
+                _warning(
+                    "extra_column",
+                    file,
+                    f"{label} is not used and was ignored; remove it.",
+                    row=1,
+                    column=name or None,
+                )
+            )
     return index
 
 
@@ -227,14 +289,26 @@ def _parse_jsonl(text: str, parsed: ParsedTable, columns: Sequence[str]) -> None
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            parsed.findings.append(_error(
-                "invalid_json", file, f"not valid JSON ({exc.msg} at character {exc.colno}); "
-                "each line must be one complete JSON object. The line was skipped.", row=row))
+            parsed.findings.append(
+                _error(
+                    "invalid_json",
+                    file,
+                    f"not valid JSON ({exc.msg} at character {exc.colno}); "
+                    "each line must be one complete JSON object. The line was skipped.",
+                    row=row,
+                )
+            )
             continue
         if not isinstance(obj, dict):
-            parsed.findings.append(_error(
-                "invalid_json", file, f"is a JSON {type(obj).__name__}, not an object; write "
-                f"{_object_shape(columns)} on each line.", row=row))
+            parsed.findings.append(
+                _error(
+                    "invalid_json",
+                    file,
+                    f"is a JSON {type(obj).__name__}, not an object; write "
+                    f"{_object_shape(columns)} on each line.",
+                    row=row,
+                )
+            )
             continue
         if "messages" in obj and not all(c in obj for c in columns):
             obj = _from_messages(obj)
@@ -245,41 +319,69 @@ def _parse_jsonl(text: str, parsed: ParsedTable, columns: Sequence[str]) -> None
         if values is not None:
             parsed.records.append((row, values))
     for key, row in extra.items():
-        parsed.findings.append(_warning("extra_column", file, f"the key {key!r} is not used and "
-                                        "was ignored; remove it.", row=row, column=key))
+        parsed.findings.append(
+            _warning(
+                "extra_column",
+                file,
+                f"the key {key!r} is not used and was ignored; remove it.",
+                row=row,
+                column=key,
+            )
+        )
     if lines_with_content and not parsed.records:
         parsed.fatal = True
 
 
-def _record_values(obj: Mapping[str, Any], parsed: ParsedTable, row: int,
-                   columns: Sequence[str]) -> dict[str, str] | None:
+def _record_values(
+    obj: Mapping[str, Any], parsed: ParsedTable, row: int, columns: Sequence[str]
+) -> dict[str, str] | None:
     """The row's text per column, or ``None`` (with findings) when the row is unusable."""
     values: dict[str, str] = {}
     for column in columns:
         if column not in obj:
-            parsed.findings.append(_error("missing_field", parsed.file, f"the key {column!r} is "
-                                          "missing; add it. The row was skipped.", row=row,
-                                          column=column))
+            parsed.findings.append(
+                _error(
+                    "missing_field",
+                    parsed.file,
+                    f"the key {column!r} is missing; add it. The row was skipped.",
+                    row=row,
+                    column=column,
+                )
+            )
             return None
         value = obj[column]
         if value is None or (isinstance(value, float) and value != value):  # null / NaN
             value = ""
         elif isinstance(value, bool | int | float):
-            parsed.findings.append(_warning(
-                "not_a_string", parsed.file, f"is a number ({value!r}), read as text "
-                f"{str(value)!r}; write it as a string.", row=row, column=column))
+            parsed.findings.append(
+                _warning(
+                    "not_a_string",
+                    parsed.file,
+                    f"is a number ({value!r}), read as text {str(value)!r}; write it as a string.",
+                    row=row,
+                    column=column,
+                )
+            )
             value = str(value)
         elif not isinstance(value, str):
-            parsed.findings.append(_error(
-                "not_a_string", parsed.file, f"is a {type(value).__name__}, expected text; "
-                "write a string. The row was skipped.", row=row, column=column))
+            parsed.findings.append(
+                _error(
+                    "not_a_string",
+                    parsed.file,
+                    f"is a {type(value).__name__}, expected text; "
+                    "write a string. The row was skipped.",
+                    row=row,
+                    column=column,
+                )
+            )
             return None
         values[column] = _clean_cell(value, parsed, row, column)
     return values
 
 
-def parse_records(records: Iterable[Mapping[str, Any]], *, file: str | None,
-                  columns: Sequence[str]) -> ParsedTable:
+def parse_records(
+    records: Iterable[Mapping[str, Any]], *, file: str | None, columns: Sequence[str]
+) -> ParsedTable:
     """In-memory records checked like JSONL lines (row = 1-based position)."""
     parsed = ParsedTable(file=file, format="jsonl")
     for row, obj in enumerate(records, start=1):
@@ -289,8 +391,9 @@ def parse_records(records: Iterable[Mapping[str, Any]], *, file: str | None,
     return parsed
 
 
-def dump_table(rows: Iterable[Sequence[str]], *, columns: Sequence[str],
-               format: TableFormat) -> str:
+def dump_table(
+    rows: Iterable[Sequence[str]], *, columns: Sequence[str], format: TableFormat
+) -> str:
     """CSV (header + rows, quoted where needed) or JSONL (one object per line) text."""
     if format == "jsonl":
         return "".join(

@@ -49,8 +49,12 @@ class Example(BaseModel):
 
 
 def _missing_file(path: Path, exc: OSError) -> DataValidationError:
-    finding = Finding(severity="error", code="missing_file", file=path.name,
-                      message=f"cannot read {path}: {exc.strerror or exc}; check the path.")
+    finding = Finding(
+        severity="error",
+        code="missing_file",
+        file=path.name,
+        message=f"cannot read {path}: {exc.strerror or exc}; check the path.",
+    )
     return DataValidationError(ValidationReport(findings=[finding]))
 
 
@@ -170,7 +174,9 @@ class _Table(Generic[_Item]):
         return pd.DataFrame(self._values(), columns=list(self.COLUMNS))
 
     @classmethod
-    def _records_from_pandas(cls, df: pd.DataFrame, mapping: dict[str, str]) -> list[dict[str, Any]]:
+    def _records_from_pandas(
+        cls, df: pd.DataFrame, mapping: dict[str, str]
+    ) -> list[dict[str, Any]]:
         try:
             import pandas as pd
         except ImportError as exc:  # pragma: no cover - pandas is a dev dependency
@@ -179,15 +185,20 @@ class _Table(Generic[_Item]):
             raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
         missing = [src for src in mapping.values() if src not in df.columns]
         if missing:
-            raise ValueError(f"the DataFrame has no column {missing[0]!r} (columns: "
-                             f"{', '.join(map(str, df.columns))}); pass the column name")
+            raise ValueError(
+                f"the DataFrame has no column {missing[0]!r} (columns: "
+                f"{', '.join(map(str, df.columns))}); pass the column name"
+            )
         frame = df[list(mapping.values())].rename(columns={v: k for k, v in mapping.items()})
         records: list[dict[str, Any]] = frame.to_dict("records")
         return records
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Table) and type(self) is type(other) and (
-            self._values() == other._values())
+        return (
+            isinstance(other, _Table)
+            and type(self) is type(other)
+            and (self._values() == other._values())
+        )
 
     __hash__ = None  # type: ignore[assignment]  # mutable container
 
@@ -233,13 +244,15 @@ class LabelledDataset(_Table[Example]):
     def from_lists(cls, texts: Sequence[str], labels: Sequence[str]) -> LabelledDataset:
         """Pair ``texts[i]`` with ``labels[i]``; the two must have the same length."""
         if len(texts) != len(labels):
-            raise ValueError(f"got {len(texts)} texts but {len(labels)} labels; pass one label "
-                             "per text")
+            raise ValueError(
+                f"got {len(texts)} texts but {len(labels)} labels; pass one label per text"
+            )
         return cls(Example(question=t, answer=a) for t, a in zip(texts, labels, strict=True))
 
     @classmethod
-    def from_pandas(cls, df: pd.DataFrame, text_column: str = "question",
-                    label_column: str = "answer") -> LabelledDataset:
+    def from_pandas(
+        cls, df: pd.DataFrame, text_column: str = "question", label_column: str = "answer"
+    ) -> LabelledDataset:
         """Build from a DataFrame (pandas is imported only here)."""
         return cls.from_records(
             cls._records_from_pandas(df, {"question": text_column, "answer": label_column})

@@ -154,7 +154,11 @@ class Metrics(_Response):
         out: dict[str, Any] = {}
         per_class: dict[str, Any] = {}
         for key, value in data.items():
-            if isinstance(value, dict) and key not in _AVERAGES and key not in ("macro_avg", "weighted_avg"):
+            if (
+                isinstance(value, dict)
+                and key not in _AVERAGES
+                and key not in ("macro_avg", "weighted_avg")
+            ):
                 per_class[key] = value
             else:
                 out[key] = value
@@ -213,7 +217,9 @@ class TrainingTask(_Response):
 
 def _status_from_tasks(tasks: list[Any]) -> str:
     """One overall JOB_* status for a list of task records (the object-shaped training status)."""
-    statuses = [JobStatus(t["status"]) if isinstance(t, dict) and t.get("status") else None for t in tasks]
+    statuses = [
+        JobStatus(t["status"]) if isinstance(t, dict) and t.get("status") else None for t in tasks
+    ]
     known = [s for s in statuses if s is not None]
     if JobStatus.FAILURE in known:
         return JobStatus.FAILURE.value

@@ -53,10 +53,17 @@ def _findings_from_pydantic(exc: ValidationError, file: str, code: str) -> list[
     findings = []
     for err in exc.errors():
         column = ".".join(str(p) for p in err["loc"]) or None
-        got = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else ""
+        got = (
+            f" (got {err['input']!r})"
+            if "input" in err and not isinstance(err["input"], dict)
+            else ""
+        )
         findings.append(
             Finding(
-                severity="error", code=code, file=file, column=column,
+                severity="error",
+                code=code,
+                file=file,
+                column=column,
                 message=f"{err['msg']}{got}; fix this value in {file}"
                 + (" or remove it to use the default." if column else "."),
             )
@@ -112,8 +119,12 @@ class JobDescription(BaseModel):
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise _fatal(path.name, "missing_file", f"cannot read {path}: {exc.strerror}; "
-                         "create it with task_description and classes_description.") from exc
+            raise _fatal(
+                path.name,
+                "missing_file",
+                f"cannot read {path}: {exc.strerror}; "
+                "create it with task_description and classes_description.",
+            ) from exc
         return cls.from_bytes(data, file=path.name)
 
     @classmethod
@@ -125,19 +136,31 @@ class JobDescription(BaseModel):
         try:
             raw = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise _fatal(file, "invalid_json", f"invalid JSON at line {exc.lineno}, column "
-                         f"{exc.colno}: {exc.msg}; fix the syntax (a JSON object is expected).") from None
+            raise _fatal(
+                file,
+                "invalid_json",
+                f"invalid JSON at line {exc.lineno}, column "
+                f"{exc.colno}: {exc.msg}; fix the syntax (a JSON object is expected).",
+            ) from None
         if not isinstance(raw, dict):
-            raise _fatal(file, "invalid_json", f"expected a JSON object, found {type(raw).__name__}; "
-                         'write {"task_description": ..., "classes_description": {...}}.')
+            raise _fatal(
+                file,
+                "invalid_json",
+                f"expected a JSON object, found {type(raw).__name__}; "
+                'write {"task_description": ..., "classes_description": {...}}.',
+            )
         for key in ("task_description", "classes_description"):
             if key not in raw:
-                raise _fatal(file, "missing_key", f"the key {key!r} is missing; add it.", column=key)
+                raise _fatal(
+                    file, "missing_key", f"the key {key!r} is missing; add it.", column=key
+                )
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
             raise DataValidationError(
-                ValidationReport(findings=_findings_from_pydantic(exc, file, "invalid_job_description"))
+                ValidationReport(
+                    findings=_findings_from_pydantic(exc, file, "invalid_job_description")
+                )
             ) from None
 
     def to_json(self) -> str:
@@ -218,7 +241,10 @@ class TuningConfig(_Section):
 
     @model_validator(mode="after")
     def _rlvr_batch(self) -> TuningConfig:
-        if self.rlvr_dataset_size > 0 and self.rlvr_per_device_batch_size % self.rlvr_num_generations:
+        if (
+            self.rlvr_dataset_size > 0
+            and self.rlvr_per_device_batch_size % self.rlvr_num_generations
+        ):
             raise ValueError(
                 f"rlvr_per_device_batch_size ({self.rlvr_per_device_batch_size}) must be a multiple "
                 f"of rlvr_num_generations ({self.rlvr_num_generations})"
@@ -323,8 +349,13 @@ class TaskConfig(BaseModel):
         return yaml.safe_dump(self.to_dict(full=full), sort_keys=False, allow_unicode=True)
 
     @classmethod
-    def from_text(cls, text: str | bytes, *, format: Literal["yaml", "json"] = "yaml",
-                  file: str = "config.yaml") -> TaskConfig:
+    def from_text(
+        cls,
+        text: str | bytes,
+        *,
+        format: Literal["yaml", "json"] = "yaml",
+        file: str = "config.yaml",
+    ) -> TaskConfig:
         """Parse config content; problems raise :class:`DataValidationError` naming ``file``."""
         decoded, decode_findings = read_text(text, file)
         if any(f.severity == "error" for f in decode_findings):
@@ -337,18 +368,36 @@ class TaskConfig(BaseModel):
             if isinstance(exc, json.JSONDecodeError):
                 where = f" at line {exc.lineno}, column {exc.colno}"
             problem = getattr(exc, "problem", None) or getattr(exc, "msg", None) or str(exc)
-            raise _fatal(file, "invalid_config", f"invalid {format.upper()}{where}: {problem}; "
-                         "fix the syntax.") from None
+            raise _fatal(
+                file,
+                "invalid_config",
+                f"invalid {format.upper()}{where}: {problem}; fix the syntax.",
+            ) from None
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
-            raise _fatal(file, "invalid_config", f"expected a mapping of sections, found "
-                         f"{type(raw).__name__}; write e.g. 'base:\\n  task: classification'.")
-        bad = [k for k, v in raw.items() if k != "trace_processing" and k in cls.model_fields
-               and v is not None and not isinstance(v, dict)]
+            raise _fatal(
+                file,
+                "invalid_config",
+                f"expected a mapping of sections, found "
+                f"{type(raw).__name__}; write e.g. 'base:\\n  task: classification'.",
+            )
+        bad = [
+            k
+            for k, v in raw.items()
+            if k != "trace_processing"
+            and k in cls.model_fields
+            and v is not None
+            and not isinstance(v, dict)
+        ]
         if bad:
-            raise _fatal(file, "invalid_config", f"section {bad[0]!r} must be a mapping of keys "
-                         "to values; indent its keys under it.", column=bad[0])
+            raise _fatal(
+                file,
+                "invalid_config",
+                f"section {bad[0]!r} must be a mapping of keys "
+                "to values; indent its keys under it.",
+                column=bad[0],
+            )
         raw = {k: v for k, v in raw.items() if v is not None}  # an empty section means defaults
         try:
             return cls.model_validate(raw)

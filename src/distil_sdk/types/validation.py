@@ -69,7 +69,9 @@ class Finding(BaseModel):
 
     def __str__(self) -> str:
         where = self.location()
-        return f"{where}: {self.message} [{self.code}]" if where else f"{self.message} [{self.code}]"
+        return (
+            f"{where}: {self.message} [{self.code}]" if where else f"{self.message} [{self.code}]"
+        )
 
 
 def _plural(n: int, word: str) -> str:
@@ -106,9 +108,7 @@ class ValidationReport(BaseModel):
 
     def summary(self, limit: int = 3) -> str:
         """One line: the counts, then the first ``limit`` findings (errors first)."""
-        head = (
-            f"{_plural(len(self.errors), 'error')}, {_plural(len(self.warnings), 'warning')}"
-        )
+        head = f"{_plural(len(self.errors), 'error')}, {_plural(len(self.warnings), 'warning')}"
         shown = (self.errors + self.warnings)[:limit]
         if not shown:
             return f"{head}."
@@ -122,8 +122,14 @@ class ValidationReport(BaseModel):
             return "No problems found."
         header = ("SEVERITY", "CODE", "FILE", "ROW", "COLUMN", "MESSAGE")
         rows = [
-            (f.severity, f.code, f.file or "", "" if f.row is None else str(f.row),
-             f.column or "", f.message)
+            (
+                f.severity,
+                f.code,
+                f.file or "",
+                "" if f.row is None else str(f.row),
+                f.column or "",
+                f.message,
+            )
             for f in self.errors + self.warnings
         ]
         # The message is last and not padded so long messages do not widen every line.

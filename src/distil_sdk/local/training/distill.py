@@ -82,7 +82,9 @@ def _batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> lis
     return batches
 
 
-def _evaluate(student: Student, ids: list[list[int]], gold: Sequence[str]) -> tuple[float, float, float]:
+def _evaluate(
+    student: Student, ids: list[list[int]], gold: Sequence[str]
+) -> tuple[float, float, float]:
     """(loss, accuracy, macro-F1) on held-out gold rows."""
     logits = student.logits(ids).astype(np.float64)
     logits -= logits.max(axis=1, keepdims=True)
@@ -126,7 +128,9 @@ def train_student(
     eval_ids = student.encode(eval_texts) if eval_texts else []
     soft_mask = np.zeros(len(texts), dtype=bool) if soft is None else np.asarray(soft, dtype=bool)
     t = settings.temperature
-    target_t = torch.tensor(np.where(soft_mask[:, None], sharpen(targets, t), targets), dtype=torch.float32)
+    target_t = torch.tensor(
+        np.where(soft_mask[:, None], sharpen(targets, t), targets), dtype=torch.float32
+    )
     weight_t = torch.tensor(weights, dtype=torch.float32)
     temp_t = torch.tensor(np.where(soft_mask, t, 1.0), dtype=torch.float32)
 
@@ -146,9 +150,13 @@ def train_student(
         weight_decay=settings.weight_decay,
     )
     # "constant" still honours warmup_ratio, like the platform's trainer.
-    schedule = {"linear": "linear", "cosine": "cosine"}.get(settings.scheduler, "constant_with_warmup")
+    schedule = {"linear": "linear", "cosine": "cosine"}.get(
+        settings.scheduler, "constant_with_warmup"
+    )
     scheduler = get_scheduler(
-        schedule, optimizer, num_warmup_steps=int(settings.warmup_ratio * total),
+        schedule,
+        optimizer,
+        num_warmup_steps=int(settings.warmup_ratio * total),
         num_training_steps=total,
     )
 
@@ -176,10 +184,16 @@ def train_student(
             optimizer.step()
             scheduler.step()
             losses.append(float(loss.detach()))
-        row = EpochLog(stage, epoch, float(np.mean(losses)) if losses else 0.0,
-                       learning_rate=float(scheduler.get_last_lr()[0]))
+        row = EpochLog(
+            stage,
+            epoch,
+            float(np.mean(losses)) if losses else 0.0,
+            learning_rate=float(scheduler.get_last_lr()[0]),
+        )
         if eval_ids:
-            row.eval_loss, row.eval_accuracy, row.eval_macro_f1 = _evaluate(student, eval_ids, eval_labels)
+            row.eval_loss, row.eval_accuracy, row.eval_macro_f1 = _evaluate(
+                student, eval_ids, eval_labels
+            )
             key = (row.eval_accuracy, -row.eval_loss)
             if best is None or key >= best:  # ties go to the later epoch: more training, same score
                 best = key
@@ -187,8 +201,14 @@ def train_student(
                 row.extra["best"] = True
         row.seconds = round(time.perf_counter() - started, 2)
         logs.append(row)
-        logger.info("%s epoch %d: loss %.4f eval_acc %s (%.1fs)", stage, epoch, row.train_loss,
-                    row.eval_accuracy, row.seconds)
+        logger.info(
+            "%s epoch %d: loss %.4f eval_acc %s (%.1fs)",
+            stage,
+            epoch,
+            row.train_loss,
+            row.eval_accuracy,
+            row.seconds,
+        )
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()

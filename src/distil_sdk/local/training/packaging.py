@@ -14,8 +14,14 @@ from .student import Student
 __all__ = ["LOG_COLUMNS", "save_model_dir"]
 
 LOG_COLUMNS = [
-    "stage", "epoch", "train_loss", "eval_loss", "eval_accuracy", "eval_macro_f1",
-    "learning_rate", "seconds",
+    "stage",
+    "epoch",
+    "train_loss",
+    "eval_loss",
+    "eval_accuracy",
+    "eval_macro_f1",
+    "learning_rate",
+    "seconds",
 ]
 
 
