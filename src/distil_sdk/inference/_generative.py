@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._errors import ModelLoadError
+from ._loading import load_tokenizer_and_model
 from ._prompt import build_classification_messages, job_description_parts, output_continuation
 from ._runtime import autocast, length_batches, to_device
 from ._sequence import model_max_length
@@ -134,27 +135,18 @@ class GenerativePredictor:
         allow_pickle: bool,
         compile: bool,
     ) -> GenerativePredictor:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
-        where = folder / gguf_file if gguf_file else folder
-        extra: dict[str, Any] = {"gguf_file": gguf_file} if gguf_file else {}
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, **extra)
-        except Exception as exc:
-            raise ModelLoadError(f"{where}: could not load the tokenizer ({exc})") from exc
-        if not gguf_file:
-            extra["use_safetensors"] = None if allow_pickle else True
-        try:
-            model: Any = AutoModelForCausalLM.from_pretrained(
-                folder, dtype=dtype, local_files_only=True, **extra
-            )
-        except Exception as exc:
-            raise ModelLoadError(f"{where}: could not load the model weights ({exc})") from exc
-        model.to(device).eval().requires_grad_(False)
-        if compile:
-            import torch
-
-            model = torch.compile(model, dynamic=True)
+        tokenizer, model = load_tokenizer_and_model(
+            AutoModelForCausalLM,
+            folder,
+            folder / gguf_file if gguf_file else folder,
+            device=device,
+            dtype=dtype,
+            allow_pickle=allow_pickle,
+            compile=compile,
+            gguf_file=gguf_file,
+        )
         return cls(
             model,
             tokenizer,

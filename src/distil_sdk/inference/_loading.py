@@ -274,3 +274,40 @@ def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype
         )
     resolved: torch.dtype = getattr(torch, _DTYPES[dtype])
     return resolved
+
+
+def load_tokenizer_and_model(
+    auto_class: Any,
+    folder: Path,
+    where: Path,
+    *,
+    device: Any,
+    dtype: Any,
+    allow_pickle: bool,
+    compile: bool,
+    gguf_file: str | None = None,
+) -> tuple[Any, Any]:
+    """Load the tokenizer and the weights of ``folder`` with ``auto_class`` (an ``AutoModel...``).
+
+    Every failure becomes a :class:`ModelLoadError` naming ``where``. The model is moved to
+    ``device``, put in eval mode without gradients and, with ``compile``, ``torch.compile``d.
+    """
+    from transformers import AutoTokenizer
+
+    extra: dict[str, Any] = {"gguf_file": gguf_file} if gguf_file else {}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, **extra)
+    except Exception as exc:
+        raise ModelLoadError(f"{where}: could not load the tokenizer ({exc})") from exc
+    if not gguf_file:  # a GGUF file is never pickle; elsewhere refuse pickle unless opted in
+        extra["use_safetensors"] = None if allow_pickle else True
+    try:
+        model = auto_class.from_pretrained(folder, dtype=dtype, local_files_only=True, **extra)
+    except Exception as exc:
+        raise ModelLoadError(f"{where}: could not load the model weights ({exc})") from exc
+    model.to(device).eval().requires_grad_(False)
+    if compile:
+        import torch
+
+        model = torch.compile(model, dynamic=True)
+    return tokenizer, model

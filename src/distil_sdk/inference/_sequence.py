@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._errors import ModelLoadError
+from ._loading import load_tokenizer_and_model
 from ._runtime import autocast, length_batches, to_device
 
 if TYPE_CHECKING:
@@ -92,26 +93,17 @@ class SequencePredictor:
         allow_pickle: bool,
         compile: bool,
     ) -> SequencePredictor:
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoModelForSequenceClassification
 
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        except Exception as exc:
-            raise ModelLoadError(f"{folder}: could not load the tokenizer ({exc})") from exc
-        try:
-            model: Any = AutoModelForSequenceClassification.from_pretrained(
-                folder,
-                dtype=dtype,
-                use_safetensors=None if allow_pickle else True,
-                local_files_only=True,
-            )
-        except Exception as exc:
-            raise ModelLoadError(f"{folder}: could not load the model weights ({exc})") from exc
-        model.to(device).eval().requires_grad_(False)
-        if compile:
-            import torch
-
-            model = torch.compile(model, dynamic=True)
+        tokenizer, model = load_tokenizer_and_model(
+            AutoModelForSequenceClassification,
+            folder,
+            folder,
+            device=device,
+            dtype=dtype,
+            allow_pickle=allow_pickle,
+            compile=compile,
+        )
         return cls(
             model,
             tokenizer,
