@@ -14,29 +14,16 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from distil_sdk._metrics import classification_report
 
-ProgressFn = Callable[[str, str, str], None]
+# The real pipeline's result types and callback type: the fake must not drift from the contract.
+from distil_sdk.local.pipeline import ProgressFn, TeacherEvaluationOutput, TrainingOutput
+
 TEACHER_EVALUATION_STAGES = ["load", "teacher-evaluation"]
 TRAINING_STAGES = ["load", "teacher-labelling", "student-base", "student-tuned", "export"]
-
-
-@dataclass
-class TeacherEvaluationOutput:
-    results: dict[str, Any]
-    predictions_path: Path
-
-
-@dataclass
-class TrainingOutput:
-    evaluation_results: dict[str, dict[str, Any]]
-    predictions: dict[str, Path]
-    model_dir: Path
 
 
 def _start(progress: ProgressFn) -> None:
