@@ -123,3 +123,52 @@ def test_embedding_cache_dir_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert embedding_cache_dir(tmp_path / "w") == tmp_path.resolve() / "embedding-cache"
     monkeypatch.setenv(EMBEDDING_CACHE_ENV, str(tmp_path / "c"))
     assert embedding_cache_dir(worker) == tmp_path / "c"
+
+
+def test_prior_weights_make_pseudo_labels_follow_the_gold_distribution() -> None:
+    from distil_sdk.local.teachers import prior_weights
+
+    predicted = np.array([0] * 60 + [1] * 30 + [2] * 10)
+    weights = prior_weights(predicted, np.array([1.0, 1.0, 1.0]))
+    totals = np.bincount(predicted, weights=weights)
+    np.testing.assert_allclose(totals, [100 / 3] * 3)
+    assert weights.mean() == pytest.approx(1.0)
+    # A class the pool almost lacks is capped, not blown up.
+    rare = prior_weights(np.array([0] * 99 + [1]), np.array([1.0, 1.0]))
+    assert rare.max() == pytest.approx(5.0) and rare.min() == pytest.approx(50 / 99)
+    assert prior_weights(np.array([], dtype=int), np.array([1.0])).shape == (0,)
+
+
+def test_self_training_weights_pseudo_labels_by_the_gold_prior(
+    tiny_bert_encoder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _config(tiny_bert_encoder)
+    fits: list[tuple[np.ndarray, np.ndarray | None]] = []
+    for balance in (True, False):
+        teacher = EmbeddedTeacher(
+            str(tiny_bert_encoder),
+            confidence_threshold=0.0,
+            self_training_rounds=1,
+            balance_pseudo_labels=balance,
+        )
+        teacher.fit(_job(), LabelledDataset.from_lists(TEXTS, GOLD), config)
+        original = teacher._fit_lr
+
+        def record(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, fit=original) -> object:
+            fits.append((y, w))
+            return fit(x, y, w)
+
+        monkeypatch.setattr(teacher, "_fit_lr", record)
+        teacher.adapt([f"{t} please" for t in TEXTS] + ["my card fee again"] * 4)
+    (y_bal, w_bal), (y_raw, w_raw) = fits
+    n_gold = len(TEXTS) + len(LABELS)  # gold rows plus one row per class description
+    assert w_raw is not None and np.all(w_raw == 1.0)
+    assert w_bal is not None
+    from distil_sdk.local.teachers import prior_weights
+
+    # The gold prior counts the description rows too: 3 classes x (2 gold + 1 description).
+    np.testing.assert_allclose(
+        w_bal[n_gold:], prior_weights(y_bal[n_gold:], np.array([3.0, 3.0, 3.0]))
+    )
+    np.testing.assert_array_equal(y_bal, y_raw)  # the same pseudo-labels, only re-weighted
+    assert np.all(w_bal[:n_gold] == 1.0)

@@ -166,3 +166,37 @@ def test_pick_student_length_fits_the_token_budget() -> None:
     assert pick_student_length(tokenizer, texts, PipelineOptions(student_token_budget=None)) == 128
     short = ["a b c"] * 10  # already under the floor: the longer window costs nothing
     assert pick_student_length(tokenizer, short, PipelineOptions(student_token_budget=100)) == 256
+
+
+@pytest.mark.parametrize("balance", [True, False])
+def test_distillation_weights_follow_the_gold_prior(
+    tiny_bert_encoder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, balance: bool
+) -> None:
+    from dataclasses import replace
+
+    from distil_sdk.local import training
+    from distil_sdk.local.teachers import prior_weights
+
+    seen: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
+    real = training.train_student
+
+    def spy(student, texts, targets, weights, settings, **kw):  # type: ignore[no-untyped-def]
+        seen[kw["stage"]] = (np.asarray(targets), np.asarray(weights), kw.get("soft"))
+        return real(student, texts, targets, weights, settings, **kw)
+
+    monkeypatch.setattr(training, "train_student", spy)
+    options = replace(FAST, balance_transfer=balance)
+    pipeline.run_training(_bundle(tiny_bert_encoder), tmp_path, Recorder(), options=options)
+    targets, weights, soft = seen["student-tuned"]
+    assert soft is not None
+    soft = np.asarray(soft, dtype=bool)
+    assert np.all(weights[~soft] == options.gold_weight)
+    transfer = weights[soft]
+    assert len(transfer) == len(UNLABELLED)
+    if balance:
+        gold_prior = targets[~soft].sum(axis=0) + 1.0
+        np.testing.assert_allclose(
+            transfer, prior_weights(targets[soft].argmax(axis=1), gold_prior)
+        )
+    else:
+        assert np.all(transfer == 1.0)

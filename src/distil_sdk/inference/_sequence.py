@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._errors import ModelLoadError
+from ._cls_fastpath import cls_logits_fn
 from ._loading import load_tokenizer_and_model
 from ._runtime import autocast, length_batches, to_device
 
@@ -80,6 +81,11 @@ class SequencePredictor:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.uses_token_types = "token_type_ids" in getattr(tokenizer, "model_input_names", [])
         self.max_tokens = GPU_MAX_TOKENS if device.type != "cpu" else CPU_MAX_TOKENS
+        # Last layer on the [CLS] row only (exact; ~14% fewer FLOPs on 6-layer MiniLM), checked
+        # against the model's own forward on the first batch in case a transformers release
+        # changed the layer; a disagreement falls back to the full forward for good.
+        self._fast_logits = cls_logits_fn(model)
+        self._fast_checked = False
 
     @classmethod
     def load(
@@ -117,10 +123,19 @@ class SequencePredictor:
         """Probabilities ``(len(texts), len(labels))`` in input order, and how many were truncated."""
         import torch
 
-        encodings = self._tokenizer.encode_batch(texts)
-        truncated = sum(1 for e in encodings if e.overflowing)
+        # Each distinct text is computed once (first occurrence) and scattered back.
+        first_index: dict[str, int] = {}
+        inverse = np.fromiter(
+            (first_index.setdefault(t, len(first_index)) for t in texts),
+            dtype=np.intp,
+            count=len(texts),
+        )
+        unique = list(first_index)
+        encodings = self._tokenizer.encode_batch(unique)
+        overflowed = np.fromiter((bool(e.overflowing) for e in encodings), bool, len(unique))
+        truncated = int(overflowed[inverse].sum())  # per input text, duplicates included
         lengths = [len(e.ids) for e in encodings]
-        out = np.empty((len(texts), len(self.labels)), dtype=np.float32)
+        out = np.empty((len(unique), len(self.labels)), dtype=np.float32)
         for index in length_batches(lengths, self.batch_size, self.max_tokens):
             width = max(lengths[i] for i in index)
             ids = np.full((len(index), width), self.pad_id, dtype=np.int64)
@@ -139,6 +154,35 @@ class SequencePredictor:
             if types is not None:
                 inputs["token_type_ids"] = to_device(types, self.device)
             with torch.inference_mode(), autocast(self.device, self.dtype):
-                logits = self.model(**inputs).logits
+                logits = self._logits(inputs)
             out[index] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-        return out, truncated
+        if len(unique) == len(texts):
+            return out, truncated
+        return out[inverse], truncated
+
+    def _logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The model's logits, through the [CLS]-row fast path where it is supported."""
+        if self._fast_logits is None:
+            return self.model(**inputs).logits  # type: ignore[no-any-return]
+        logits = self._fast_logits(
+            inputs["input_ids"], inputs["attention_mask"], inputs.get("token_type_ids")
+        )
+        if not self._fast_checked:
+            self._fast_checked = True
+            reference = self.model(**inputs).logits
+            if not _close(logits, reference):
+                logger.warning(
+                    "the [CLS]-only fast path disagrees with %s; using the full forward pass",
+                    type(self.model).__name__,
+                )
+                self._fast_logits = None
+                return reference  # type: ignore[no-any-return]
+        return logits
+
+
+def _close(fast: torch.Tensor, reference: torch.Tensor) -> bool:
+    """Equal up to rounding: tight in fp32, loose enough for half-precision kernels."""
+    import torch
+
+    tol = 1e-3 if fast.dtype == reference.dtype == torch.float32 else 5e-2
+    return bool(torch.allclose(fast.float(), reference.float(), rtol=tol, atol=tol))

@@ -32,7 +32,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._metrics import classification_report
-from .teachers import SupportsSynthesis, SupportsUnlabelled, Teacher, make_teacher
+from .teachers import (
+    SupportsSynthesis,
+    SupportsUnlabelled,
+    Teacher,
+    make_teacher,
+    prior_weights,
+)
 
 if TYPE_CHECKING:
     from ..types.data import LabelledDataset, TaskBundle
@@ -89,6 +95,10 @@ class PipelineOptions:
     distillation_epochs: int | None = None
     #: Weight of a gold row relative to a teacher-labelled row in the distillation loss.
     gold_weight: float = 3.0
+    #: Weight the teacher-labelled rows so their classes (the teacher's argmax) follow the gold
+    #: rows' class distribution (see ``teachers.prior_weights``): an unlabelled pool that is
+    #: mostly one class otherwise teaches the student that class's prior.
+    balance_transfer: bool = True
     temperature: float = 1.0
     #: Floor for the batch size: the platform's default of 1 costs an optimiser step per row.
     min_batch_size: int = 8
@@ -439,9 +449,11 @@ def run_training(
             )
         texts = gold_texts + transfer_texts
         targets = np.vstack([_one_hot(gold_labels, labels), transfer_probs])
-        weights = np.concatenate(
-            [np.full(len(gold_texts), options.gold_weight), np.ones(len(transfer_texts))]
-        )
+        transfer_weights = np.ones(len(transfer_texts))
+        if options.balance_transfer and len(transfer_texts):
+            gold_prior = _one_hot(gold_labels, labels).sum(axis=0) + 1.0  # +1: no class at zero
+            transfer_weights = prior_weights(transfer_probs.argmax(axis=1), gold_prior)
+        weights = np.concatenate([np.full(len(gold_texts), options.gold_weight), transfer_weights])
         soft = np.concatenate([np.zeros(len(gold_texts), bool), np.ones(len(transfer_texts), bool)])
         settings = train_settings(
             config,

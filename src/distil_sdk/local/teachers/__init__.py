@@ -12,7 +12,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._base import SupportsSynthesis, SupportsUnlabelled, Teacher, normalise_rows
+from ._base import (
+    SupportsSynthesis,
+    SupportsUnlabelled,
+    Teacher,
+    normalise_rows,
+    prior_weights,
+)
 
 if TYPE_CHECKING:
     from ...types.task import TaskConfig
@@ -23,6 +29,7 @@ __all__ = [
     "Teacher",
     "make_teacher",
     "normalise_rows",
+    "prior_weights",
 ]
 
 TEACHER_BASE_URL_ENV = "DISTIL_TEACHER_BASE_URL"

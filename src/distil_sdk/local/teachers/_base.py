@@ -17,7 +17,13 @@ if TYPE_CHECKING:
     from ...types.data import LabelledDataset, UnlabelledDataset
     from ...types.task import JobDescription, TaskConfig
 
-__all__ = ["SupportsSynthesis", "SupportsUnlabelled", "Teacher", "normalise_rows"]
+__all__ = [
+    "SupportsSynthesis",
+    "SupportsUnlabelled",
+    "Teacher",
+    "normalise_rows",
+    "prior_weights",
+]
 
 
 @runtime_checkable
@@ -76,3 +82,28 @@ def normalise_rows(scores: np.ndarray) -> np.ndarray:
     sums = scores.sum(axis=1, keepdims=True)
     uniform = np.full_like(scores, 1.0 / max(scores.shape[1], 1))
     return np.where(sums > 0, scores / np.where(sums > 0, sums, 1.0), uniform)
+
+
+#: Cap on how much one pseudo-labelled row may be up- or down-weighted by :func:`prior_weights`;
+#: keeps a class with a handful of confident rows from dominating the fit.
+MAX_PRIOR_WEIGHT = 5.0
+
+
+def prior_weights(predicted: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """Per-row weights that make pseudo-labelled rows follow the gold rows' class distribution.
+
+    ``predicted`` holds each row's (teacher-assigned) class index, ``prior`` the gold class
+    frequencies. Unlabelled pools are rarely balanced like the labelled rows (mental-health's
+    teacher labelled 49% of its pool "normal" and 7% "bipolar" against a balanced gold set), and
+    fitting on them as they come drags every later prediction toward the majority classes. Each
+    row of class ``c`` gets ``prior[c] * n / count[c]`` (mean weight 1), clipped to
+    ``[1/MAX_PRIOR_WEIGHT, MAX_PRIOR_WEIGHT]``.
+    """
+    predicted = np.asarray(predicted, dtype=np.int64)
+    if predicted.size == 0:
+        return np.zeros(0)
+    prior = np.asarray(prior, dtype=np.float64)
+    prior = prior / prior.sum()
+    counts = np.bincount(predicted, minlength=len(prior)).astype(np.float64)
+    weights = prior[predicted] * len(predicted) / counts[predicted]
+    return np.asarray(np.clip(weights, 1.0 / MAX_PRIOR_WEIGHT, MAX_PRIOR_WEIGHT))
