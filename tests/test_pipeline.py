@@ -200,3 +200,25 @@ def test_distillation_weights_follow_the_gold_prior(
         )
     else:
         assert np.all(transfer == 1.0)
+
+
+def test_torch_threads_counts_cores_other_processes_keep_busy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    assert pipeline.torch_threads() == 1  # the autouse fixture sets DISTIL_NUM_THREADS=1
+    monkeypatch.delenv("DISTIL_NUM_THREADS")
+    cores = os.cpu_count() or 1
+    assert 1 <= pipeline.torch_threads() <= min(cores, 8)
+    if not os.path.exists("/proc/stat"):
+        pytest.skip("no /proc/stat: the load-average fallback is used")
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        busy = pipeline.busy_cores(window=0.5)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert 0.5 <= busy <= cores + 1e-6  # the spinning child holds about one core
