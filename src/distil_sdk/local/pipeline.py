@@ -79,10 +79,10 @@ class PipelineOptions:
     student_max_length: int = 128
     #: Longer student truncations, used where the CPU budget allows: the largest of these whose
     #: distillation set (gold + teacher-labelled texts) fits ``student_token_budget`` word pieces
-    #: per epoch. Measured (3 seeds): on mental-health, whose posts often run past 128 pieces, 256
-    #: lifted student-base 0.64 -> 0.79 and student-tuned 0.80 -> 0.83; on ecommerce 256 instead
-    #: of 128 gave student-tuned 0.917 on every seed against 0.906 +- 0.021, for ~60 s more
-    #: distillation (133k pieces per epoch). ``None`` = always the floor.
+    #: per epoch. Measured: on mental-health (seed 0), whose posts often run past 128 pieces, 256
+    #: lifted student-base 0.64 -> 0.79 and student-tuned 0.80 -> 0.83; on ecommerce (seeds 0-2)
+    #: 256 instead of 128 gave student-tuned 0.917 on every seed against 0.906 +- 0.021, for
+    #: ~60 s more distillation (133k pieces per epoch). ``None`` = always the floor.
     student_max_lengths: tuple[int, ...] = (256, 192)
     student_token_budget: int | None = 140_000
     #: Teacher (frozen encoder) truncation: inference only, so it can afford to read more.
