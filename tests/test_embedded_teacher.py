@@ -7,7 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from distil_sdk.local.teachers import SupportsUnlabelled, Teacher, make_teacher, normalise_rows
+from distil_sdk.local.teachers import (
+    SupportsUnlabelled,
+    Teacher,
+    make_teacher,
+    normalise_rows,
+    prior_weights,
+)
 from distil_sdk.local.teachers.embedded import EmbeddedTeacher
 from distil_sdk.types.data import LabelledDataset
 from distil_sdk.types.task import JobDescription, TaskConfig
@@ -126,8 +132,6 @@ def test_embedding_cache_dir_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_prior_weights_make_pseudo_labels_follow_the_gold_distribution() -> None:
-    from distil_sdk.local.teachers import prior_weights
-
     predicted = np.array([0] * 60 + [1] * 30 + [2] * 10)
     weights = prior_weights(predicted, np.array([1.0, 1.0, 1.0]))
     totals = np.bincount(predicted, weights=weights)
@@ -164,8 +168,6 @@ def test_self_training_weights_pseudo_labels_by_the_gold_prior(
     n_gold = len(TEXTS) + len(LABELS)  # gold rows plus one row per class description
     assert w_raw is not None and np.all(w_raw == 1.0)
     assert w_bal is not None
-    from distil_sdk.local.teachers import prior_weights
-
     # The gold prior counts the description rows too: 3 classes x (2 gold + 1 description).
     np.testing.assert_allclose(
         w_bal[n_gold:], prior_weights(y_bal[n_gold:], np.array([3.0, 3.0, 3.0]))

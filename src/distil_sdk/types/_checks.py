@@ -31,6 +31,16 @@ def _err(
     return Finding(severity="error", code=code, file=file, row=row, column=column, message=message)
 
 
+def _empty_text(file: str, row: int, column: str) -> Finding:
+    return _err(
+        "empty_text",
+        file,
+        "the text is empty or only whitespace; fill it in or delete the row.",
+        row=row,
+        column=column,
+    )
+
+
 def _warn(
     code: str, file: str, message: str, row: int | None = None, column: str | None = None
 ) -> Finding:
@@ -99,15 +109,7 @@ def _check_labelled(bundle: TaskBundle, split: str) -> list[Finding]:
     for i, example in enumerate(dataset.examples):
         row = dataset.row_of(i)
         if not example.question.strip():
-            findings.append(
-                _err(
-                    "empty_text",
-                    file,
-                    "the text is empty or only whitespace; fill it in or delete the row.",
-                    row=row,
-                    column="question",
-                )
-            )
+            findings.append(_empty_text(file, row, "question"))
         if not example.answer.strip():
             findings.append(
                 _err(
@@ -300,15 +302,7 @@ def _check_unstructured(bundle: TaskBundle, pool: UnlabelledDataset) -> list[Fin
     for i, text in enumerate(pool.texts):
         row = pool.row_of(i)
         if not text.strip():
-            findings.append(
-                _err(
-                    "empty_text",
-                    file,
-                    "the text is empty or only whitespace; fill it in or delete the row.",
-                    row=row,
-                    column="context",
-                )
-            )
+            findings.append(_empty_text(file, row, "context"))
             continue
         if len(text) > synthgen.validation_max_total_length:
             findings.append(
