@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from distil_sdk.local import pipeline
+from distil_sdk.local._threads import torch_threads
 from distil_sdk.types.data import TaskBundle
 
 MODELS = ["teacher", "student-base", "student-tuned"]
@@ -61,7 +62,7 @@ def run_dataset(path: Path, seeds: int, work: Path, skip_teacher_eval: bool) -> 
         print(
             f"  {path.name} seed {seed}: "
             + ", ".join(f"{m} {acc[m][-1]:.3f}" for m in MODELS)
-            + f"  ({totals[-1]:.0f}s; threads {pipeline.torch_threads()}, "
+            + f"  ({totals[-1]:.0f}s; threads {torch_threads()}, "
             f"load {os.getloadavg()[0]:.1f})",
             flush=True,
         )

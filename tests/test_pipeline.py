@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from distil_sdk.local import pipeline
+from distil_sdk.local._threads import busy_cores, torch_threads
 from distil_sdk.types.data import LabelledDataset, TaskBundle, UnlabelledDataset
 from distil_sdk.types.task import JobDescription, TaskConfig
 
@@ -209,15 +210,15 @@ def test_torch_threads_counts_cores_other_processes_keep_busy(
     import subprocess
     import sys
 
-    assert pipeline.torch_threads() == 1  # the autouse fixture sets DISTIL_NUM_THREADS=1
+    assert torch_threads() == 1  # the autouse fixture sets DISTIL_NUM_THREADS=1
     monkeypatch.delenv("DISTIL_NUM_THREADS")
     cores = os.cpu_count() or 1
-    assert 1 <= pipeline.torch_threads() <= min(cores, 8)
+    assert 1 <= torch_threads() <= min(cores, 8)
     if not os.path.exists("/proc/stat"):
         pytest.skip("no /proc/stat: the load-average fallback is used")
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
-        busy = pipeline.busy_cores(window=0.5)
+        busy = busy_cores(window=0.5)
     finally:
         spinner.kill()
         spinner.wait()
