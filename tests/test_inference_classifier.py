@@ -49,7 +49,7 @@ def reference_proba(folder: Path, texts: list[str]) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def clf(tiny_bert_classifier: Path) -> LocalClassifier:
-    return LocalClassifier.from_pretrained(tiny_bert_classifier, batch_size=2)
+    return LocalClassifier.from_pretrained(tiny_bert_classifier, device="cpu", batch_size=2)
 
 
 def _tar(folder: Path, dest: Path, mode: str = "w") -> Path:
@@ -173,6 +173,13 @@ def test_device_and_dtype_resolution() -> None:
         resolve_dtype("int3", cpu)
     if not torch.cuda.is_available():
         assert resolve_device("auto").type in ("cpu", "mps")
+
+
+def test_cpu_default_batch_size(clf: LocalClassifier, tiny_bert_classifier: Path) -> None:
+    # 32 on CPU (compute-bound, cache-sized batches); a GPU gets 128 (test_inference_cuda.py).
+    default = LocalClassifier.from_pretrained(tiny_bert_classifier, device="cpu")
+    assert default._predictor.batch_size == 32
+    assert clf._predictor.batch_size == 2  # an explicit value wins
 
 
 # -- prediction ---------------------------------------------------------------------------
@@ -307,7 +314,7 @@ def test_bundled_minilm_with_fresh_head(tmp_path: Path) -> None:
     out = tmp_path / "model"
     model.save_pretrained(out)
     transformers.AutoTokenizer.from_pretrained(source).save_pretrained(out)
-    clf = LocalClassifier.from_pretrained(out, batch_size=3)
+    clf = LocalClassifier.from_pretrained(out, device="cpu", batch_size=3)
     texts = [*TEXTS, "Samsung Galaxy M31 (Ocean Blue, 6GB RAM) with a 6000mAh battery " * 3]
     probs = clf.predict_proba(texts)
     assert clf.labels == LABELS and probs.shape == (len(texts), 3)

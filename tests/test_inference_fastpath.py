@@ -236,6 +236,6 @@ def test_local_classifier_matches_unbatched_reference(tiny_bert_classifier: Path
                 for t in texts
             ]
         )
-    clf = LocalClassifier.from_pretrained(tiny_bert_classifier, batch_size=3)
+    clf = LocalClassifier.from_pretrained(tiny_bert_classifier, device="cpu", batch_size=3)
     assert clf._predictor._fast_logits is not None  # type: ignore[attr-defined]
     np.testing.assert_allclose(clf.predict_proba(texts), want, atol=1e-5)

@@ -47,7 +47,7 @@ def llama_folder(tiny_llama: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(scope="module")
 def gen(llama_folder: Path) -> LocalClassifier:
-    return LocalClassifier.from_pretrained(llama_folder, batch_size=2)
+    return LocalClassifier.from_pretrained(llama_folder, device="cpu", batch_size=2)
 
 
 def reference_proba(clf: LocalClassifier, texts: list[str]) -> np.ndarray:

@@ -136,6 +136,9 @@ class SequencePredictor:
         truncated = int(overflowed[inverse].sum())  # per input text, duplicates included
         lengths = [len(e.ids) for e in encodings]
         out = np.empty((len(unique), len(self.labels)), dtype=np.float32)
+        # On an accelerator the probabilities stay there until the end: a per-batch ``.cpu()``
+        # would wait for each batch and leave the device idle while the next one is padded.
+        pending: list[tuple[np.ndarray, torch.Tensor]] = []
         for index in length_batches(lengths, self.batch_size, self.max_tokens):
             width = max(lengths[i] for i in index)
             ids = np.full((len(index), width), self.pad_id, dtype=np.int64)
@@ -155,7 +158,15 @@ class SequencePredictor:
                 inputs["token_type_ids"] = to_device(types, self.device)
             with torch.inference_mode(), autocast(self.device, self.dtype):
                 logits = self._logits(inputs)
-            out[index] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+            probs = torch.softmax(logits.float(), dim=-1)
+            if self.device.type == "cpu":
+                out[index] = probs.numpy()
+            else:
+                pending.append((index, probs))
+        if pending:
+            out[np.concatenate([i for i, _ in pending])] = (
+                torch.cat([p for _, p in pending]).cpu().numpy()
+            )
         if len(unique) == len(texts):
             return out, truncated
         return out[inverse], truncated
