@@ -6,8 +6,6 @@ Skipped where torch sees no CUDA device (CI has none); run on a GPU machine with
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from distil_sdk.inference import LocalClassifier  # noqa: E402
-from tiny_models import write_job_description  # noqa: E402
+from tiny_models import generative_folder  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -71,15 +69,7 @@ def test_half_precision_on_cuda_is_close_to_cpu(
 
 
 def test_generative_on_cuda_matches_cpu(tiny_llama: Path, tmp_path: Path) -> None:
-    folder = Path(shutil.copytree(tiny_llama, tmp_path / "model"))
-    for name, key in (
-        ("config.json", "max_position_embeddings"),
-        ("tokenizer_config.json", "model_max_length"),
-    ):
-        data = json.loads((folder / name).read_text())
-        data[key] = 2048
-        (folder / name).write_text(json.dumps(data))
-    write_job_description(folder / "job_description.json", ["billing", "cards", "shopping"])
+    folder = generative_folder(tiny_llama, tmp_path / "model", ["billing", "cards", "shopping"])
     want = LocalClassifier.from_pretrained(folder, device="cpu", batch_size=2).predict_proba(TEXTS)
     fp32 = LocalClassifier.from_pretrained(folder, device="cuda", dtype="float32", batch_size=2)
     np.testing.assert_allclose(fp32.predict_proba(TEXTS), want, atol=1e-4)

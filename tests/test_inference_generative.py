@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ from distil_sdk.inference._generative import render_prompt  # noqa: E402
 from distil_sdk.inference._prompt import output_continuation  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tiny_models import smollm2_gguf_path, write_job_description  # noqa: E402
+from tiny_models import generative_folder, smollm2_gguf_path, write_job_description  # noqa: E402
 
 LABELS = ["billing", "cards", "shopping"]
 TEXTS = [
@@ -32,17 +31,7 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def llama_folder(tiny_llama: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny Llama with room for the platform prompt (its default 256 positions are too few)."""
-    folder = Path(shutil.copytree(tiny_llama, tmp_path_factory.mktemp("gen") / "model"))
-    for name, key in (
-        ("config.json", "max_position_embeddings"),
-        ("tokenizer_config.json", "model_max_length"),
-    ):
-        data = json.loads((folder / name).read_text())
-        data[key] = 2048
-        (folder / name).write_text(json.dumps(data))
-    write_job_description(folder / "job_description.json", LABELS)
-    return folder
+    return generative_folder(tiny_llama, tmp_path_factory.mktemp("gen") / "model", LABELS)
 
 
 @pytest.fixture(scope="module")

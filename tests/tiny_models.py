@@ -7,6 +7,7 @@ the same transformers code paths as real checkpoints but build in well under a s
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 CORPUS = [
@@ -188,6 +189,23 @@ def write_job_description(path: Path, labels: list[str]) -> Path:
         )
     )
     return path
+
+
+def generative_folder(tiny_llama: Path, dest: Path, labels: list[str]) -> Path:
+    """A copy of the tiny Llama with room for the platform prompt and a job description.
+
+    The tiny model's default 256 positions are too few for the classification prompt.
+    """
+    folder = Path(shutil.copytree(tiny_llama, dest))
+    for name, key in (
+        ("config.json", "max_position_embeddings"),
+        ("tokenizer_config.json", "model_max_length"),
+    ):
+        data = json.loads((folder / name).read_text())
+        data[key] = 2048
+        (folder / name).write_text(json.dumps(data))
+    write_job_description(folder / "job_description.json", labels)
+    return folder
 
 
 def smollm2_gguf_path() -> Path | None:
