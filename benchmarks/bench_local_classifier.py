@@ -138,7 +138,7 @@ def bench_sequence(
             model_dir, device=device, dtype=dtype, batch_size=batch_size
         )
         labels = clf.labels
-        size = batch_size or f"default ({clf._predictor.batch_size})"
+        size = batch_size or f"default ({clf.batch_size})"
         name = f"LocalClassifier {str(clf.dtype).removeprefix('torch.')} bs={size}"
         runners.setdefault(name, clf.predict_proba)  # "auto" is float32 on CPU: measured once
 
@@ -243,7 +243,7 @@ def bench_generative(
     elapsed = time.perf_counter() - start
     print(
         f"generative {model.name} ({len(clf.labels)} labels, {clf.device}, "
-        f"{str(clf.dtype).removeprefix('torch.')}, batch {batch_size or 'default'}) "
+        f"{str(clf.dtype).removeprefix('torch.')}, batch {clf.batch_size}) "
         f"{len(texts) / elapsed:8.2f} examples/s ({len(texts)} texts)"
     )
 

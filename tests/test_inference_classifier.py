@@ -178,8 +178,8 @@ def test_device_and_dtype_resolution() -> None:
 def test_cpu_default_batch_size(clf: LocalClassifier, tiny_bert_classifier: Path) -> None:
     # 32 on CPU (compute-bound, cache-sized batches); a GPU gets 128 (test_inference_cuda.py).
     default = LocalClassifier.from_pretrained(tiny_bert_classifier, device="cpu")
-    assert default._predictor.batch_size == 32
-    assert clf._predictor.batch_size == 2  # an explicit value wins
+    assert default.batch_size == 32
+    assert clf.batch_size == 2  # an explicit value wins
 
 
 # -- prediction ---------------------------------------------------------------------------

@@ -43,7 +43,7 @@ def test_auto_picks_cuda_and_half_precision(tiny_bert_classifier: Path) -> None:
     assert clf.device.type == "cuda"
     assert clf.dtype == half_dtype()
     assert "cuda" in repr(clf)
-    assert clf._predictor.batch_size == 128  # GPU default; 32 on CPU
+    assert clf.batch_size == 128  # GPU default; 32 on CPU
 
 
 def test_fp32_on_cuda_equals_cpu(tiny_bert_classifier: Path, cpu_proba: np.ndarray) -> None:

@@ -43,6 +43,7 @@ class _Predictor(Protocol):
     kind: str
     labels: list[str]
     max_length: int
+    batch_size: int
 
     def predict_proba(self, texts: list[str]) -> tuple[np.ndarray, int]: ...
 
@@ -193,6 +194,11 @@ class LocalClassifier:
     def dtype(self) -> torch.dtype:
         """The dtype of the model's weights."""
         return self._dtype
+
+    @property
+    def batch_size(self) -> int:
+        """Most texts per forward pass (the default depends on the device; see ``from_pretrained``)."""
+        return self._predictor.batch_size
 
     @property
     def kind(self) -> str:
