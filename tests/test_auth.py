@@ -45,8 +45,8 @@ def test_cognito_login_request_shape_and_bearer() -> None:
     login = _cognito("tok-1")
     api = respx.get(f"{BASE}/models/m1").mock(return_value=httpx.Response(200, json=MODEL))
     with _pw_client() as client:
-        client.models.get("m1")
-        client.models.get("m1")
+        client.v2.models.get("m1")
+        client.v2.models.get("m1")
     assert login.call_count == 1  # cached
     req = login.calls.last.request
     assert req.headers["x-amz-target"] == "AWSCognitoIdentityProviderService.InitiateAuth"
@@ -66,9 +66,9 @@ def test_token_refreshed_before_expiry() -> None:
     login = _cognito("tok-1", "tok-2", expires=600)
     api = respx.get(f"{BASE}/models/m1").mock(return_value=httpx.Response(200, json=MODEL))
     with _pw_client(fake) as client:
-        client.models.get("m1")
+        client.v2.models.get("m1")
         fake.now += 545  # inside the last 60 s of the 600 s lifetime
-        client.models.get("m1")
+        client.v2.models.get("m1")
     assert (
         login.call_count == 2 and api.calls.last.request.headers["authorization"] == "Bearer tok-2"
     )
@@ -87,9 +87,9 @@ async def test_refresh_once_on_401_403(status: int) -> None:
         ]
     )
     with _pw_client() as client:
-        assert client.models.create("x").id == "m1"
+        assert client.v2.models.create("x").id == "m1"
     async with async_client(username="u", password=PASSWORD, cognito_url=COGNITO) as aclient:
-        assert (await aclient.models.create("x")).id == "m1"
+        assert (await aclient.v2.models.create("x")).id == "m1"
     assert login.call_count == 4
     auths = [c.request.headers["authorization"] for c in api.calls]
     assert auths == ["Bearer old", "Bearer new", "Bearer old2", "Bearer new2"]
@@ -102,7 +102,7 @@ def test_refresh_only_once_then_error() -> None:
         return_value=httpx.Response(401, json={"detail": "bad token"})
     )
     with _pw_client() as client, pytest.raises(E.AuthenticationError, match="bad token"):
-        client.models.get("m1")
+        client.v2.models.get("m1")
     assert api.call_count == 2
 
 
@@ -110,7 +110,7 @@ def test_refresh_only_once_then_error() -> None:
 def test_static_key_401_is_not_retried() -> None:
     api = respx.get(f"{BASE}/models/m1").mock(return_value=httpx.Response(401))
     with sync_client() as client, pytest.raises(E.AuthenticationError):
-        client.models.get("m1")
+        client.v2.models.get("m1")
     assert api.call_count == 1
 
 
@@ -123,7 +123,7 @@ def test_wrong_password_is_authentication_error_without_password() -> None:
         )
     )
     with _pw_client() as client, pytest.raises(E.AuthenticationError) as info:
-        client.models.get("m1")
+        client.v2.models.get("m1")
     assert "Incorrect username or password" in str(info.value)
     assert PASSWORD not in repr(info.value) and PASSWORD not in str(info.value.body)
 
@@ -169,7 +169,7 @@ def test_secrets_absent_from_repr_logs_and_errors(
     with _pw_client() as client:
         text = repr(client) + repr(client._transport.settings)
         with pytest.raises(E.NotFoundError) as info:
-            client.models.get("m1")
+            client.v2.models.get("m1")
         from distil_sdk._http import RequestSpec
 
         with pytest.raises(E.PermissionDeniedError) as s3:

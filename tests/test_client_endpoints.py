@@ -180,7 +180,7 @@ CASES: list[tuple[str, tuple[Any, ...], dict[str, Any], str, str, Any, Any, Any]
 
 def _resolve(client: Any, dotted: str) -> Any:
     resource, method = dotted.split(".")
-    return getattr(getattr(client, resource), method)
+    return getattr(getattr(client.v2, resource), method)
 
 
 def _route(method: str, path: str, response: Any) -> respx.Route:
@@ -204,7 +204,7 @@ def _check_request(route: respx.Route, body: Any) -> None:
 @pytest.fixture(autouse=True)
 def _no_local_validation(monkeypatch: pytest.MonkeyPatch) -> None:
     # The upload case sends a placeholder payload: local validation has its own tests below.
-    import distil_sdk.resources.uploads as uploads
+    import distil_sdk.resources.v2.uploads as uploads
 
     monkeypatch.setattr(uploads, "upload_payload", lambda data: dict(data))
 
@@ -246,11 +246,11 @@ async def test_delete_endpoints_sync_and_async() -> None:
     model = respx.delete(f"{BASE}/models/m1").mock(return_value=httpx.Response(204))
     dep = respx.delete(f"{BASE}/trainings/t1/deployment").mock(return_value=httpx.Response(204))
     with sync_client() as client:
-        assert client.models.delete("m1") is None
-        assert client.deployments.delete("t1") is None
+        assert client.v2.models.delete("m1") is None
+        assert client.v2.deployments.delete("t1") is None
     async with async_client() as aclient:
-        assert await aclient.models.delete("m1") is None
-        assert await aclient.deployments.delete("t1") is None
+        assert await aclient.v2.models.delete("m1") is None
+        assert await aclient.v2.deployments.delete("t1") is None
     assert model.call_count == 2 and dep.call_count == 2
 
 
@@ -261,8 +261,8 @@ def test_models_list_accepts_bare_list_and_ids_are_quoted() -> None:
         return_value=httpx.Response(200, json=MODEL)
     )
     with sync_client() as client:
-        assert [m.id for m in client.models.list()] == ["m1"]
-        client.models.get("a/../b")
+        assert [m.id for m in client.v2.models.list()] == ["m1"]
+        client.v2.models.get("a/../b")
     assert route.called
 
 
@@ -334,10 +334,10 @@ async def test_predictions_downloaded_without_token_from_other_origin() -> None:
     )
     own = respx.get(f"{BASE}/files/base.jsonl").mock(return_value=httpx.Response(200, text=line))
     with sync_client() as client:
-        preds = client.trainings.predictions("t1")
-        assert client.trainings.predictions("t1", which="student-base")[0].prediction == "b"
+        preds = client.v2.trainings.predictions("t1")
+        assert client.v2.trainings.predictions("t1", which="student-base")[0].prediction == "b"
     async with async_client() as aclient:
-        assert len(await aclient.trainings.predictions("t1")) == 2
+        assert len(await aclient.v2.trainings.predictions("t1")) == 2
     assert len(preds) == 2 and preds[0].scores == {"a": 0.4, "b": 0.6}
     assert "authorization" not in s3.calls.last.request.headers
     assert own.calls.last.request.headers["authorization"] == f"Bearer {KEY}"
@@ -359,7 +359,7 @@ def test_teacher_predictions() -> None:
         return_value=httpx.Response(200, text='{"question": "q", "answer": "a"}')
     )
     with sync_client() as client:
-        assert client.teacher_evaluations.predictions("e1")[0].answer == "a"
+        assert client.v2.teacher_evaluations.predictions("e1")[0].answer == "a"
 
 
 def test_fake_time_helper() -> None:
@@ -397,12 +397,12 @@ async def test_upload_real_bundle_sync_and_async_and_local_rejection(
     )
     good = _bundle_dir(tmp_path / "good", ["billing", "cards", "billing", "cards"])
     with sync_client() as client:
-        assert client.uploads.create("m1", good).id == "u1"
+        assert client.v2.uploads.create("m1", good).id == "u1"
     async with async_client() as aclient:
-        assert (await aclient.uploads.create("m1", TaskBundle.from_dir(good))).id == "u1"
+        assert (await aclient.v2.uploads.create("m1", TaskBundle.from_dir(good))).id == "u1"
     sent = json.loads(route.calls.last.request.content)
     assert sent == TaskBundle.from_dir(good).to_upload_payload()
     bad = _bundle_dir(tmp_path / "bad", ["billing", "cards", "weather"])
     with sync_client() as client, pytest.raises(DataValidationError) as info:
-        client.uploads.create("m1", bad)
+        client.v2.uploads.create("m1", bad)
     assert any(f.code for f in info.value.report.errors) and route.call_count == 2

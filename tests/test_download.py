@@ -46,7 +46,7 @@ def test_download_fresh_without_auth_header(tmp_path: Path) -> None:
     _link()
     s3 = respx.get(S3).mock(return_value=httpx.Response(200, content=MODEL_TAR))
     with sync_client() as client:
-        path = client.trainings.download_model("t1", tmp_path, progress=False)
+        path = client.v2.trainings.download_model("t1", tmp_path, progress=False)
     assert path == tmp_path / "model"
     assert (path / "config.json").read_bytes() == b'{"id2label": {}}'
     assert (tmp_path / "model.tar").read_bytes() == MODEL_TAR
@@ -79,7 +79,7 @@ async def test_download_resumes_partial_with_range(tmp_path: Path) -> None:
         _link()
         respx.get(S3).mock(side_effect=s3)
         client = make()
-        result = client.trainings.download_model("t1", dest, progress=False)
+        result = client.v2.trainings.download_model("t1", dest, progress=False)
         path = await result if not isinstance(result, Path) else result
         assert ranges == [("bytes=1000-", '"v1"')]
         assert (dest / "model.tar").read_bytes() == MODEL_TAR and (
@@ -94,7 +94,7 @@ def test_download_server_ignores_range_and_sends_200(tmp_path: Path) -> None:
     _link()
     respx.get(S3).mock(return_value=httpx.Response(200, content=MODEL_TAR))
     with sync_client() as client:
-        client.trainings.download_model("t1", tmp_path, progress=False)
+        client.v2.trainings.download_model("t1", tmp_path, progress=False)
     assert (tmp_path / "model.tar").read_bytes() == MODEL_TAR
 
 
@@ -118,7 +118,7 @@ def test_dropped_stream_is_resumed(tmp_path: Path) -> None:
     _link()
     respx.get(S3).mock(side_effect=s3)
     with sync_client() as client:
-        client.trainings.download_model("t1", tmp_path, progress=False)
+        client.v2.trainings.download_model("t1", tmp_path, progress=False)
     assert calls == [None, "bytes=3000-"]
     assert (tmp_path / "model.tar").read_bytes() == MODEL_TAR
 
@@ -132,7 +132,7 @@ def test_416_with_complete_part_finishes(tmp_path: Path) -> None:
     )
     with sync_client() as client:
         assert (
-            client.trainings.download_model("t1", tmp_path, progress=False) / "config.json"
+            client.v2.trainings.download_model("t1", tmp_path, progress=False) / "config.json"
         ).exists()
 
 
@@ -143,5 +143,5 @@ def test_malicious_tarball_rejected(tmp_path: Path, evil: str) -> None:
     respx.get(S3).mock(return_value=httpx.Response(200, content=_tar({"model/a": b"a"}, evil=evil)))
     dest = tmp_path / "dl"
     with sync_client() as client, pytest.raises(UnsafeArchiveError):
-        client.trainings.download_model("t1", dest, progress=False)
+        client.v2.trainings.download_model("t1", dest, progress=False)
     assert not (tmp_path / "escape.txt").exists() and not (dest / "model").exists()

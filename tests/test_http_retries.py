@@ -29,7 +29,7 @@ def test_get_retried_on_429_with_retry_after_seconds() -> None:
         ]
     )
     with sync_client(fake) as client:
-        assert client.models.get("m1").id == "m1"
+        assert client.v2.models.get("m1").id == "m1"
     assert route.call_count == 2 and fake.sleeps == [7.0]
 
 
@@ -40,7 +40,7 @@ async def test_async_retry_on_503_then_success_with_backoff() -> None:
         side_effect=[httpx.Response(503), httpx.Response(502), httpx.Response(200, json=MODEL)]
     )
     async with async_client(fake) as client:
-        assert (await client.models.get("m1")).id == "m1"
+        assert (await client.v2.models.get("m1")).id == "m1"
     assert route.call_count == 3
     # exponential backoff with jitter: 0.5 then 1.0, each reduced by at most 25%
     assert 0.375 <= fake.sleeps[0] <= 0.5 and 0.75 <= fake.sleeps[1] <= 1.0
@@ -53,7 +53,7 @@ async def test_async_retry_on_503_then_success_with_backoff() -> None:
 def test_get_retried_on_connection_errors_and_timeouts(exc: Exception) -> None:
     route = respx.get(f"{BASE}/models/m1").mock(side_effect=[exc, httpx.Response(200, json=MODEL)])
     with sync_client() as client:
-        assert client.models.get("m1").id == "m1"
+        assert client.v2.models.get("m1").id == "m1"
     assert route.call_count == 2
 
 
@@ -64,16 +64,16 @@ def test_retries_exhausted_raise_mapped_errors() -> None:
         return_value=httpx.Response(500, json={"detail": "boom"})
     )
     with sync_client(fake) as client, pytest.raises(E.InternalServerError) as info:
-        client.models.get("m1")
+        client.v2.models.get("m1")
     assert route.call_count == 3 and len(fake.sleeps) == 2
     assert info.value.status_code == 500 and info.value.message == "boom"
     assert info.value.method == "GET" and info.value.url == f"{BASE}/models/m1"
     respx.get(f"{BASE}/models/m2").mock(side_effect=httpx.ReadTimeout("slow"))
     with sync_client() as client, pytest.raises(E.APITimeoutError):
-        client.models.get("m2")
+        client.v2.models.get("m2")
     respx.get(f"{BASE}/models/m3").mock(side_effect=httpx.ConnectError("refused"))
     with sync_client() as client, pytest.raises(E.APIConnectionError, match="could not reach"):
-        client.models.get("m3")
+        client.v2.models.get("m3")
 
 
 @pytest.mark.parametrize(
@@ -96,7 +96,7 @@ async def test_no_duplicate_post_when_request_may_have_arrived(outcome: object) 
         )
         client = make()
         with pytest.raises((E.InternalServerError, E.APIConnectionError)):
-            result = client.models.create("banking")
+            result = client.v2.models.create("banking")
             if inspect.isawaitable(result):
                 await result
         assert route.call_count == 1, f"{make.__name__} replayed a POST after {outcome!r}"
@@ -120,7 +120,7 @@ def test_post_retried_when_surely_not_processed(outcome: object) -> None:
         side_effect=[outcome, httpx.Response(200, json=MODEL)]
     )
     with sync_client() as client:
-        assert client.models.create("banking").id == "m1"
+        assert client.v2.models.create("banking").id == "m1"
     assert route.call_count == 2
 
 
@@ -133,7 +133,7 @@ def test_cancel_post_is_idempotent_and_retried() -> None:
         ]
     )
     with sync_client() as client:
-        client.trainings.cancel("t1")
+        client.v2.trainings.cancel("t1")
     assert route.call_count == 2
 
 
@@ -142,10 +142,10 @@ def test_max_retries_per_client_and_per_call() -> None:
     route = respx.get(f"{BASE}/models/m1").mock(return_value=httpx.Response(503))
     with sync_client(max_retries=0) as client:
         with pytest.raises(E.InternalServerError):
-            client.models.get("m1")
+            client.v2.models.get("m1")
         assert route.call_count == 1
         with pytest.raises(E.InternalServerError):
-            client.models.get("m1", max_retries=4)
+            client.v2.models.get("m1", max_retries=4)
         assert route.call_count == 6
 
 
@@ -153,9 +153,9 @@ def test_max_retries_per_client_and_per_call() -> None:
 def test_per_call_timeout_reaches_httpx() -> None:
     route = respx.get(f"{BASE}/models/m1").mock(return_value=httpx.Response(200, json=MODEL))
     with sync_client(timeout=httpx.Timeout(30.0)) as client:
-        client.models.get("m1")
+        client.v2.models.get("m1")
         assert route.calls.last.request.extensions["timeout"]["read"] == 30.0
-        client.models.get("m1", timeout=3.0)
+        client.v2.models.get("m1", timeout=3.0)
         assert route.calls.last.request.extensions["timeout"]["read"] == 3.0
 
 
@@ -181,12 +181,12 @@ async def test_error_mapping(status: int, cls: type[E.APIStatusError]) -> None:
         return_value=httpx.Response(status, json={"detail": f"nope {status}"})
     )
     with sync_client(max_retries=0) as client, pytest.raises(cls) as info:
-        client.models.get("m1")
+        client.v2.models.get("m1")
     assert type(info.value) is cls and info.value.message == f"nope {status}"
     assert str(info.value) == f"{status}: nope {status} (GET {BASE}/models/m1)"
     async with async_client(max_retries=0) as aclient:
         with pytest.raises(cls):
-            await aclient.models.get("m1")
+            await aclient.v2.models.get("m1")
 
 
 @respx.mock
@@ -197,9 +197,9 @@ def test_error_message_from_text_and_fastapi_list() -> None:
     )
     with sync_client() as client:
         with pytest.raises(E.NotFoundError, match="no such model"):
-            client.models.get("a")
+            client.v2.models.get("a")
         with pytest.raises(E.UnprocessableEntityError, match="bad"):
-            client.models.get("b")
+            client.v2.models.get("b")
 
 
 @respx.mock
@@ -208,9 +208,9 @@ def test_unexpected_body_is_a_clear_error() -> None:
     respx.get(f"{BASE}/models/b").mock(return_value=httpx.Response(200, json={"name": "no id"}))
     with sync_client() as client:
         with pytest.raises(E.APIError, match="non-JSON"):
-            client.models.get("a")
+            client.v2.models.get("a")
         with pytest.raises(E.APIError, match="unexpected Model"):
-            client.models.get("b")
+            client.v2.models.get("b")
 
 
 def test_retry_after_parsing_and_cap() -> None:
@@ -248,9 +248,9 @@ def test_custom_http_client_is_used_and_not_closed() -> None:
 
     http = httpx.Client(transport=httpx.MockTransport(handler))
     with sync_client(http_client=http) as client:
-        client.models.get("m1")
+        client.v2.models.get("m1")
     assert len(calls) == 1 and not http.is_closed
     http.close()
     with sync_client(transport=httpx.MockTransport(handler)) as client:
-        client.models.get("m1")
+        client.v2.models.get("m1")
     assert len(calls) == 2

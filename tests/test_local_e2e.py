@@ -38,23 +38,23 @@ def write_task(path: Path, config: str | None = None, unlabelled: int = 0) -> Pa
 
 def _client_flow(data_dir: Path, task_dir: Path, tmp_path: Path) -> tuple[dict[str, object], Path]:
     with DistilClient.local(data_dir) as client:
-        model = client.models.create("e2e")
-        assert model.id in [m.id for m in client.models.list()]
-        upload = client.uploads.create(model.id, task_dir)
-        assert client.uploads.get(upload.id).status == "JOB_SUCCESS"
-        evaluation = client.teacher_evaluations.create(model.id, upload.id)
-        teacher = client.teacher_evaluations.wait(evaluation.id, **FAST_WAIT)
+        model = client.v2.models.create("e2e")
+        assert model.id in [m.id for m in client.v2.models.list()]
+        upload = client.v2.uploads.create(model.id, task_dir)
+        assert client.v2.uploads.get(upload.id).status == "JOB_SUCCESS"
+        evaluation = client.v2.teacher_evaluations.create(model.id, upload.id)
+        teacher = client.v2.teacher_evaluations.wait(evaluation.id, **FAST_WAIT)
         assert teacher.status == "JOB_SUCCESS", teacher.message
         assert teacher.results is not None and teacher.results.accuracy is not None
-        assert len(client.teacher_evaluations.predictions(evaluation.id)) == 12
+        assert len(client.v2.teacher_evaluations.predictions(evaluation.id)) == 12
 
-        training = client.trainings.create(model.id, upload.id)
-        status = client.trainings.wait(training.id, **FAST_WAIT)
+        training = client.v2.trainings.create(model.id, upload.id)
+        status = client.v2.trainings.wait(training.id, **FAST_WAIT)
         assert status.status == "JOB_SUCCESS", status.message
         assert status.tasks and all(t.status == "JOB_SUCCESS" for t in status.tasks)
-        results = client.trainings.evaluation_results(training.id)
+        results = client.v2.trainings.evaluation_results(training.id)
         accuracies = {k: results[k].accuracy for k in ("teacher", "student-base", "student-tuned")}
-        model_dir = client.trainings.download_model(
+        model_dir = client.v2.trainings.download_model(
             training.id, tmp_path / "download", progress=False
         )
     return accuracies, model_dir

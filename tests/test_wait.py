@@ -33,7 +33,7 @@ def test_wait_pending_running_success_with_growing_interval() -> None:
     )
     seen: list[JobStatus] = []
     with sync_client(fake) as client:
-        final = client.trainings.wait(
+        final = client.v2.trainings.wait(
             "t1", poll_interval=2, max_interval=4, on_progress=lambda r: seen.append(r.status)
         )
     assert final.status is JobStatus.SUCCESS
@@ -59,7 +59,7 @@ async def test_async_wait_teacher_evaluation() -> None:
         ]
     )
     async with async_client(fake) as client:
-        final = await client.teacher_evaluations.wait("e1")
+        final = await client.v2.teacher_evaluations.wait("e1")
     assert final.results is not None and final.results.accuracy == 0.9 and fake.sleeps == [2.0]
 
 
@@ -72,11 +72,11 @@ async def test_wait_raises_job_failed_with_server_message(status: str) -> None:
         sync_client() as client,
         pytest.raises(JobFailedError, match="teacher quota exceeded") as info,
     ):
-        client.trainings.wait("t1")
+        client.v2.trainings.wait("t1")
     assert info.value.job_id == "t1" and info.value.status == status
     async with async_client() as aclient:
         with pytest.raises(JobFailedError):
-            await aclient.trainings.wait("t1")
+            await aclient.v2.trainings.wait("t1")
 
 
 @respx.mock
@@ -98,7 +98,7 @@ def test_wait_object_shaped_status_failure_names_the_stage() -> None:
     }
     respx.get(f"{BASE}/trainings/t1/status").mock(side_effect=_statuses(running, failed))
     with sync_client() as client, pytest.raises(JobFailedError, match="train: CUDA OOM"):
-        client.trainings.wait("t1")
+        client.v2.trainings.wait("t1")
 
 
 @respx.mock
@@ -106,7 +106,7 @@ def test_wait_object_shaped_status_success() -> None:
     done = {"id": "t1", "status": {"tasks": [{"name": "a", "status": "JOB_SUCCESS"}]}}
     respx.get(f"{BASE}/trainings/t1/status").mock(side_effect=_statuses(done))
     with sync_client() as client:
-        assert client.trainings.wait("t1").tasks[0].name == "a"
+        assert client.v2.trainings.wait("t1").tasks[0].name == "a"
 
 
 @respx.mock
@@ -119,7 +119,7 @@ def test_wait_timeout() -> None:
         sync_client(fake) as client,
         pytest.raises(JobTimeoutError, match="still JOB_RUNNING") as info,
     ):
-        client.trainings.wait("t1", timeout=10, poll_interval=4)
+        client.v2.trainings.wait("t1", timeout=10, poll_interval=4)
     # polls at t=0, 4 and 10 (the second pause is cut to the time left), then gives up
     assert fake.sleeps == [4, 6] and route.call_count == 3
     assert info.value.job_id == "t1" and info.value.last_record.status is JobStatus.RUNNING

@@ -9,10 +9,10 @@ Example::
     from distil_sdk import DistilClient, LocalClassifier
 
     with DistilClient.local() as client:          # or DistilClient() for the hosted platform
-        model = client.models.create(name="triage")
-        upload = client.uploads.create(model.id, "examples/helpdesk-triage")
-        training = client.trainings.wait(client.trainings.create(model.id, upload.id).id)
-        model_dir = client.trainings.download_model(training.id, "runs/triage")
+        model = client.v2.models.create(name="triage")
+        upload = client.v2.uploads.create(model.id, "examples/helpdesk-triage")
+        training = client.v2.trainings.wait(client.v2.trainings.create(model.id, upload.id).id)
+        model_dir = client.v2.trainings.download_model(training.id, "runs/triage")
     print(LocalClassifier.from_pretrained(model_dir).predict(["I forgot my password"]))
 """
 

@@ -13,18 +13,7 @@ import httpx
 
 from ._config import resolve_settings
 from ._http import AsyncTransport, SyncTransport
-from .resources import (
-    AsyncDeployments,
-    AsyncModels,
-    AsyncTeacherEvaluations,
-    AsyncTrainings,
-    AsyncUploads,
-    Deployments,
-    Models,
-    TeacherEvaluations,
-    Trainings,
-    Uploads,
-)
+from .resources import AsyncV2, V2
 
 __all__ = ["AsyncDistilClient", "DistilClient"]
 
@@ -94,18 +83,14 @@ class DistilClient(_ClientBase):
     Example:
         >>> from distil_sdk import DistilClient
         >>> with DistilClient(api_key="...") as client:  # doctest: +SKIP
-        ...     model = client.models.create("banking-intents")
-        ...     upload = client.uploads.create(model.id, "my-task/")
-        ...     training = client.trainings.create(model.id, upload.id)
-        ...     client.trainings.wait(training.id, progress=True)
-        ...     path = client.trainings.download_model(training.id, "out/")
+        ...     model = client.v2.models.create("banking-intents")
+        ...     upload = client.v2.uploads.create(model.id, "my-task/")
+        ...     training = client.v2.trainings.create(model.id, upload.id)
+        ...     client.v2.trainings.wait(training.id, progress=True)
+        ...     path = client.v2.trainings.download_model(training.id, "out/")
     """
 
-    models: Models
-    uploads: Uploads
-    teacher_evaluations: TeacherEvaluations
-    trainings: Trainings
-    deployments: Deployments
+    v2: V2
     _transport: SyncTransport
 
     def __init__(
@@ -138,11 +123,7 @@ class DistilClient(_ClientBase):
             settings, http_client=http_client, transport=transport, sleep=_sleep, clock=_clock
         )
         self._on_close: list[Callable[[], None]] = []
-        self.models = Models(self._transport)
-        self.uploads = Uploads(self._transport)
-        self.teacher_evaluations = TeacherEvaluations(self._transport)
-        self.trainings = Trainings(self._transport)
-        self.deployments = Deployments(self._transport)
+        self.v2 = V2(self._transport)
 
     def close(self) -> None:
         """Close the connections (and the local platform started by :meth:`local`)."""
@@ -166,14 +147,10 @@ class AsyncDistilClient(_ClientBase):
 
     Example:
         >>> async with AsyncDistilClient() as client:  # doctest: +SKIP
-        ...     status = await client.trainings.wait(training_id)
+        ...     status = await client.v2.trainings.wait(training_id)
     """
 
-    models: AsyncModels
-    uploads: AsyncUploads
-    teacher_evaluations: AsyncTeacherEvaluations
-    trainings: AsyncTrainings
-    deployments: AsyncDeployments
+    v2: AsyncV2
     _transport: AsyncTransport
 
     def __init__(
@@ -206,11 +183,7 @@ class AsyncDistilClient(_ClientBase):
             settings, http_client=http_client, transport=transport, sleep=_sleep, clock=_clock
         )
         self._on_close: list[Callable[[], None]] = []
-        self.models = AsyncModels(self._transport)
-        self.uploads = AsyncUploads(self._transport)
-        self.teacher_evaluations = AsyncTeacherEvaluations(self._transport)
-        self.trainings = AsyncTrainings(self._transport)
-        self.deployments = AsyncDeployments(self._transport)
+        self.v2 = AsyncV2(self._transport)
 
     async def close(self) -> None:
         """Close the connections (and the local platform started by :meth:`local`)."""

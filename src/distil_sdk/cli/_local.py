@@ -181,25 +181,25 @@ def _train(args: argparse.Namespace) -> int:
 
     wait: dict[str, Any] = {"timeout": None, "progress": False}
     with _client.DistilClient.local(args.data_dir) as client:
-        model = client.models.create(args.name or task_dir.resolve().name)
-        upload = client.uploads.create(model.id, bundle)
+        model = client.v2.models.create(args.name or task_dir.resolve().name)
+        upload = client.v2.uploads.create(model.id, bundle)
         say(f"uploaded to the local platform at {client.base_url} (model {model.id})")
 
         say("teacher evaluation ...")
-        evaluation = client.teacher_evaluations.create(model.id, upload.id)
-        teacher = client.teacher_evaluations.wait(
+        evaluation = client.v2.teacher_evaluations.create(model.id, upload.id)
+        teacher = client.v2.teacher_evaluations.wait(
             evaluation.id, on_progress=_StageReporter("teacher evaluation", show), **wait
         )
         say(f"teacher accuracy: {_fmt(_metric(teacher.results, 'accuracy'))}")
 
         say("training (distillation) ...")
-        training = client.trainings.create(model.id, upload.id)
-        client.trainings.wait(training.id, on_progress=_StageReporter("training", show), **wait)
-        results = client.trainings.evaluation_results(training.id)
+        training = client.v2.trainings.create(model.id, upload.id)
+        client.v2.trainings.wait(training.id, on_progress=_StageReporter("training", show), **wait)
+        results = client.v2.trainings.evaluation_results(training.id)
 
         dest.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".distil-download-", dir=dest.parent) as tmp:
-            extracted = client.trainings.download_model(training.id, tmp, progress=show or None)
+            extracted = client.v2.trainings.download_model(training.id, tmp, progress=show or None)
             if dest.exists():
                 shutil.rmtree(dest)
             shutil.move(str(extracted), dest)

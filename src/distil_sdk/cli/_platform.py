@@ -75,14 +75,14 @@ def _exit_for(status: JobStatus) -> int:
 
 def _models_create(args: argparse.Namespace) -> int:
     with client_from_args(args) as client:
-        model = client.models.create(args.name)
+        model = client.v2.models.create(args.name)
     emit(args, model, _models_table([model]))
     return 0
 
 
 def _models_list(args: argparse.Namespace) -> int:
     with client_from_args(args) as client:
-        models = client.models.list()
+        models = client.v2.models.list()
     emit(
         args,
         models,
@@ -95,7 +95,7 @@ def _models_list(args: argparse.Namespace) -> int:
 
 def _models_show(args: argparse.Namespace) -> int:
     with client_from_args(args) as client:
-        model = client.models.get(args.model_id)
+        model = client.v2.models.get(args.model_id)
     extra = "\n".join(f"{k}: {v}" for k, v in (model.model_extra or {}).items())
     emit(args, model, _models_table([model]) + ("\n" + extra if extra else ""))
     return 0
@@ -110,14 +110,14 @@ def _upload_data(args: argparse.Namespace) -> int:
     if report.warnings:
         sys.stderr.write(report.to_table() + "\n")
     with client_from_args(args) as client:
-        upload = client.uploads.create(args.model_id, bundle)
+        upload = client.v2.uploads.create(args.model_id, bundle)
     emit(args, upload, f"upload {upload.id} created for model {args.model_id}")
     return 0
 
 
 def _run_teacher_evaluation(args: argparse.Namespace) -> int:
     with client_from_args(args) as client:
-        evaluation = client.teacher_evaluations.create(args.model_id, args.upload_id)
+        evaluation = client.v2.teacher_evaluations.create(args.model_id, args.upload_id)
         if not args.wait:
             emit(
                 args,
@@ -126,13 +126,13 @@ def _run_teacher_evaluation(args: argparse.Namespace) -> int:
                 f"`distil-sdk teacher-evaluation {evaluation.id}`",
             )
             return 0
-        record = client.teacher_evaluations.wait(evaluation.id, progress=True)
+        record = client.v2.teacher_evaluations.wait(evaluation.id, progress=True)
     return _show_teacher_evaluation(args, record)
 
 
 def _teacher_evaluation(args: argparse.Namespace) -> int:
     with client_from_args(args) as client:
-        record = client.teacher_evaluations.get(args.evaluation_id)
+        record = client.v2.teacher_evaluations.get(args.evaluation_id)
     return _show_teacher_evaluation(args, record)
 
 
@@ -146,7 +146,7 @@ def _show_teacher_evaluation(args: argparse.Namespace, record: TeacherEvaluation
 
 def _run_training(args: argparse.Namespace) -> int:
     with client_from_args(args) as client:
-        training = client.trainings.create(args.model_id, args.upload_id)
+        training = client.v2.trainings.create(args.model_id, args.upload_id)
         if not args.wait:
             emit(
                 args,
@@ -154,19 +154,19 @@ def _run_training(args: argparse.Namespace) -> int:
                 f"training {training.id} started; follow it with `distil-sdk training {training.id}`",
             )
             return 0
-        record = client.trainings.wait(training.id, progress=True)
+        record = client.v2.trainings.wait(training.id, progress=True)
         return _show_training(args, client, record)
 
 
 def _training(args: argparse.Namespace) -> int:
     with client_from_args(args) as client:
-        return _show_training(args, client, client.trainings.get(args.training_id))
+        return _show_training(args, client, client.v2.trainings.get(args.training_id))
 
 
 def _show_training(args: argparse.Namespace, client: DistilClient, record: TrainingStatus) -> int:
     results: EvaluationResults | None = None
     if record.status is JobStatus.SUCCESS:
-        results = client.trainings.evaluation_results(record.id)
+        results = client.v2.trainings.evaluation_results(record.id)
     lines = _status_lines("training", record)
     if results is not None and results.evaluation_results:
         lines.append(_results_table(results.evaluation_results))
@@ -177,7 +177,7 @@ def _show_training(args: argparse.Namespace, client: DistilClient, record: Train
 
 def _download(args: argparse.Namespace) -> int:
     with client_from_args(args) as client:
-        path = client.trainings.download_model(args.training_id, args.dest, progress=None)
+        path = client.v2.trainings.download_model(args.training_id, args.dest, progress=None)
     emit(args, {"training_id": args.training_id, "path": str(path)}, f"model saved to {path}")
     return 0
 

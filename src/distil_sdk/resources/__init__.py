@@ -1,20 +1,9 @@
-"""The client's resources: thin sync classes and their async twins over ``distil_sdk._http``."""
+"""The client's resources: thin sync classes and their async twins over ``distil_sdk._http``.
 
-from .deployments import AsyncDeployments, Deployments
-from .models import AsyncModels, Models
-from .teacher_evaluations import AsyncTeacherEvaluations, TeacherEvaluations
-from .trainings import AsyncTrainings, Trainings
-from .uploads import AsyncUploads, Uploads
+The current route generation (datasets, teacher evaluations, SLMs, deployments, credits) sits at
+the client's top level; the ``/models`` generation lives in :mod:`.v2` (``client.v2``).
+"""
 
-__all__ = [
-    "AsyncDeployments",
-    "AsyncModels",
-    "AsyncTeacherEvaluations",
-    "AsyncTrainings",
-    "AsyncUploads",
-    "Deployments",
-    "Models",
-    "TeacherEvaluations",
-    "Trainings",
-    "Uploads",
-]
+from .v2 import AsyncV2, V2
+
+__all__ = ["V2", "AsyncV2"]

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any, Union
 
 from typing_extensions import Unpack
 
-from .._errors import DataValidationError, UnprocessableEntityError
-from .._http import CallOptions, RequestSpec
-from ..types.jobs import Upload, UploadStatus
-from ._base import AsyncResource, SyncResource, seg
+from ..._errors import DataValidationError, UnprocessableEntityError
+from ..._http import CallOptions, RequestSpec
+from ...types.jobs import Upload, UploadStatus
+from .._base import AsyncResource, SyncResource, seg
 
 if TYPE_CHECKING:
-    from ..types.data import TaskBundle
+    from ...types.data import TaskBundle
 
 __all__ = ["AsyncUploads", "BundleLike", "Uploads", "upload_payload"]
 
@@ -31,7 +31,7 @@ def upload_payload(data: BundleLike) -> dict[str, Any]:
     is sent that the platform would reject.
     """
     # Imported here: the data layer pulls in more than a client that only reads statuses needs.
-    from ..types.data import TaskBundle
+    from ...types.data import TaskBundle
 
     if isinstance(data, Mapping):
         TaskBundle.from_upload_payload(dict(data)).validate().raise_for_errors()
@@ -52,7 +52,7 @@ def _server_findings(exc: UnprocessableEntityError) -> DataValidationError | Non
     findings = exc.body.get("findings") if isinstance(exc.body, dict) else None
     if not isinstance(findings, list):
         return None
-    from ..types.validation import ValidationReport
+    from ...types.validation import ValidationReport
 
     try:
         report = ValidationReport.model_validate({"findings": findings})
@@ -69,8 +69,8 @@ class Uploads(SyncResource):
     """Uploads of task data to a model.
 
     Example:
-        >>> upload = client.uploads.create(model.id, "my-task/")  # doctest: +SKIP
-        >>> client.uploads.get(upload.id).status  # doctest: +SKIP
+        >>> upload = client.v2.uploads.create(model.id, "my-task/")  # doctest: +SKIP
+        >>> client.v2.uploads.get(upload.id).status  # doctest: +SKIP
     """
 
     def create(self, model_id: str, data: BundleLike, **options: Unpack[CallOptions]) -> Upload:

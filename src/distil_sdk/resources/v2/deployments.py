@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing_extensions import Unpack
 
-from .._http import CallOptions, RequestSpec
-from ..types.jobs import Deployment
-from ._base import AsyncResource, SyncResource, seg
+from ..._http import CallOptions, RequestSpec
+from ...types.jobs import Deployment
+from .._base import AsyncResource, SyncResource, seg
 
 __all__ = ["AsyncDeployments", "Deployments"]
 
@@ -19,7 +19,7 @@ class Deployments(SyncResource):
     """Deployments of trained models (the embedded local platform answers 501).
 
     Example:
-        >>> client.deployments.create(training.id).status  # doctest: +SKIP
+        >>> client.v2.deployments.create(training.id).status  # doctest: +SKIP
     """
 
     def create(self, training_id: str, **options: Unpack[CallOptions]) -> Deployment:

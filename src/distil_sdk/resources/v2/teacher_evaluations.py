@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing_extensions import Unpack
 
-from .._errors import APIError
-from .._http import CallOptions, RequestSpec
-from ..types.jobs import JobCreateRequest, Prediction, TeacherEvaluation, TeacherEvaluationStatus
-from ._base import AsyncJobResource, SyncJobResource, parse_predictions, predictions_spec, seg
+from ..._errors import APIError
+from ..._http import CallOptions, RequestSpec
+from ...types.jobs import JobCreateRequest, Prediction, TeacherEvaluation, TeacherEvaluationStatus
+from .._base import AsyncJobResource, SyncJobResource, parse_predictions, predictions_spec, seg
 
 __all__ = ["AsyncTeacherEvaluations", "TeacherEvaluations"]
 
@@ -30,8 +30,8 @@ class TeacherEvaluations(SyncJobResource[TeacherEvaluationStatus]):
     """Teacher evaluations of an upload: ``create``, ``get``, ``wait``, ``cancel``, ``predictions``.
 
     Example:
-        >>> ev = client.teacher_evaluations.create(model.id, upload.id)  # doctest: +SKIP
-        >>> done = client.teacher_evaluations.wait(ev.id, progress=True)  # doctest: +SKIP
+        >>> ev = client.v2.teacher_evaluations.create(model.id, upload.id)  # doctest: +SKIP
+        >>> done = client.v2.teacher_evaluations.wait(ev.id, progress=True)  # doctest: +SKIP
         >>> done.results.accuracy  # doctest: +SKIP
     """
 

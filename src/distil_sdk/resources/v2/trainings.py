@@ -8,10 +8,10 @@ from typing import Literal
 
 from typing_extensions import Unpack
 
-from .._download import download_model_async, download_model_sync
-from .._errors import APIError
-from .._http import CallOptions, RequestSpec
-from ..types.jobs import (
+from ..._download import download_model_async, download_model_sync
+from ..._errors import APIError
+from ..._http import CallOptions, RequestSpec
+from ...types.jobs import (
     EvaluationResults,
     JobCreateRequest,
     ModelDownload,
@@ -19,7 +19,7 @@ from ..types.jobs import (
     Training,
     TrainingStatus,
 )
-from ._base import AsyncJobResource, SyncJobResource, parse_predictions, predictions_spec, seg
+from .._base import AsyncJobResource, SyncJobResource, parse_predictions, predictions_spec, seg
 
 __all__ = ["AsyncTrainings", "Trainings", "Which"]
 
@@ -54,10 +54,10 @@ class Trainings(SyncJobResource[TrainingStatus]):
     ``evaluation_results``, ``predictions``, ``download_model``.
 
     Example:
-        >>> training = client.trainings.create(model.id, upload.id)  # doctest: +SKIP
-        >>> client.trainings.wait(training.id, progress=True)  # doctest: +SKIP
-        >>> client.trainings.evaluation_results(training.id).student_tuned.accuracy  # doctest: +SKIP
-        >>> client.trainings.download_model(training.id, "out/")  # doctest: +SKIP
+        >>> training = client.v2.trainings.create(model.id, upload.id)  # doctest: +SKIP
+        >>> client.v2.trainings.wait(training.id, progress=True)  # doctest: +SKIP
+        >>> client.v2.trainings.evaluation_results(training.id).student_tuned.accuracy  # doctest: +SKIP
+        >>> client.v2.trainings.download_model(training.id, "out/")  # doctest: +SKIP
         PosixPath('out/model')
     """
 

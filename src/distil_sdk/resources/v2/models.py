@@ -6,9 +6,9 @@ from typing import Any
 
 from typing_extensions import Unpack
 
-from .._http import CallOptions, RequestSpec
-from ..types.jobs import CreateModelRequest, Model
-from ._base import AsyncResource, SyncResource, seg
+from ..._http import CallOptions, RequestSpec
+from ...types.jobs import CreateModelRequest, Model
+from .._base import AsyncResource, SyncResource, seg
 
 __all__ = ["AsyncModels", "Models"]
 
@@ -29,8 +29,8 @@ class Models(SyncResource):
     """Models: the named tasks that own uploads, evaluations and trainings.
 
     Example:
-        >>> model = client.models.create("banking-intents")  # doctest: +SKIP
-        >>> [m.name for m in client.models.list()]  # doctest: +SKIP
+        >>> model = client.v2.models.create("banking-intents")  # doctest: +SKIP
+        >>> [m.name for m in client.v2.models.list()]  # doctest: +SKIP
     """
 
     def create(self, name: str, **options: Unpack[CallOptions]) -> Model:
