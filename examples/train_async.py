@@ -22,7 +22,9 @@ async def main(task_dir: Path) -> None:
         results = await client.v2.trainings.evaluation_results(training.id)
         for name, metrics in results.evaluation_results.items():
             print(f"{name:>14}: accuracy {metrics.accuracy:.3f}")
-        model_dir = await client.v2.trainings.download_model(training.id, "runs/helpdesk-triage-async")
+        model_dir = await client.v2.trainings.download_model(
+            training.id, "runs/helpdesk-triage-async"
+        )
     classifier = LocalClassifier.from_pretrained(model_dir)
     print(classifier.predict(["I forgot my password", "The printer is jammed"]))
 

@@ -13,7 +13,7 @@ import httpx
 
 from ._config import resolve_settings
 from ._http import AsyncTransport, SyncTransport
-from .resources import AsyncV2, V2
+from .resources import V2, AsyncV2
 
 __all__ = ["AsyncDistilClient", "DistilClient"]
 

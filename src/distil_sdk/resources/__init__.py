@@ -4,6 +4,6 @@ The current route generation (datasets, teacher evaluations, SLMs, deployments, 
 the client's top level; the ``/models`` generation lives in :mod:`.v2` (``client.v2``).
 """
 
-from .v2 import AsyncV2, V2
+from .v2 import V2, AsyncV2
 
 __all__ = ["V2", "AsyncV2"]

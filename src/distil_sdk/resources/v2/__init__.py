@@ -16,6 +16,7 @@ from .trainings import AsyncTrainings, Trainings
 from .uploads import AsyncUploads, Uploads
 
 __all__ = [
+    "V2",
     "AsyncDeployments",
     "AsyncModels",
     "AsyncTeacherEvaluations",
@@ -27,7 +28,6 @@ __all__ = [
     "TeacherEvaluations",
     "Trainings",
     "Uploads",
-    "V2",
 ]
 
 
