@@ -1,8 +1,12 @@
 """Train a classifier on the bundled example task with the Python client, fully offline.
 
 Run: python examples/train_with_client.py [TASK_DIR]
-Swap ``DistilClient.local()`` for ``DistilClient()`` (with DISTIL_API_KEY or DISTIL_USERNAME /
+Swap ``DistilClient.local()`` for ``DistilClient()`` (with DISTIL_API_KEY, or DISTIL_USERNAME /
 DISTIL_PASSWORD set) to run the same steps on the hosted distil labs platform.
+
+Each stage is an entity made from the one before it, by id: the task's files are staged into a
+Dataset, a TeacherEvaluation and an SLM are made from the dataset, and the SLM is downloaded.
+``client.train(task_dir, "runs/...")`` does all of this in one call.
 """
 
 import sys
@@ -13,17 +17,18 @@ from distil_sdk import DistilClient, LocalClassifier
 task_dir = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "helpdesk-triage")
 
 with DistilClient.local() as client:
-    model = client.v2.models.create(name="helpdesk-triage")
-    upload = client.v2.uploads.create(model.id, task_dir)  # validated locally first
-    evaluation = client.v2.teacher_evaluations.wait(
-        client.v2.teacher_evaluations.create(model.id, upload.id).id
-    )
-    print(f"teacher accuracy: {evaluation.results.accuracy:.3f}")
-    training = client.v2.trainings.wait(client.v2.trainings.create(model.id, upload.id).id)
-    results = client.v2.trainings.evaluation_results(training.id)
-    for name, metrics in results.evaluation_results.items():
-        print(f"{name:>14}: accuracy {metrics.accuracy:.3f}")
-    model_dir = client.v2.trainings.download_model(training.id, "runs/helpdesk-triage")
+    dataset = client.datasets.create(task_dir)  # validated locally first, then staged
+    evaluation = client.teacher_evaluations.create(dataset.id)
+    client.teacher_evaluations.wait(evaluation.id)
+    teacher = client.teacher_evaluations.metrics(evaluation.id).teacher_performance
+    print(f"teacher accuracy: {teacher.accuracy:.3f}")
+
+    slm = client.slms.create(dataset.id)
+    client.slms.wait(slm.id)
+    metrics = client.slms.metrics(slm.id)
+    print(f"base student accuracy:  {metrics.base_model_performance.accuracy:.3f}")
+    print(f"tuned student accuracy: {metrics.tuned_model_performance.accuracy:.3f}")
+    model_dir = client.slms.download_model(slm.id, "runs/helpdesk-triage")
 
 classifier = LocalClassifier.from_pretrained(model_dir)
 print(classifier.classify("The VPN keeps disconnecting when I work from home"))

@@ -7,6 +7,7 @@ import io
 import json
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -197,8 +198,8 @@ def test_training_shows_results_when_done(capsys: pytest.CaptureFixture[str]) ->
     assert "student-tuned" in out and "0.850" in out and "train" in out
     assert main(["training", "t1", "--output", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["status"]["status"] == "JOB_SUCCESS"
-    assert data["evaluation_results"]["evaluation_results"]["student-tuned"]["accuracy"] == 0.85
+    assert data["status"] == "JOB_SUCCESS" and data["tasks"][0]["name"] == "train"
+    assert data["evaluation_results"]["student-tuned"]["accuracy"] == 0.85
 
 
 @respx.mock
@@ -249,3 +250,80 @@ def test_errors_and_usage_exit_codes(
     monkeypatch.delenv("DISTIL_API_KEY")
     assert main(["models", "list"]) == 2
     assert "No credentials" in capsys.readouterr().err
+
+
+# -- the platform's recorded answers (tests/fixtures/platform/recorded/) through the commands --
+RECORDED = Path(__file__).parent / "fixtures" / "platform" / "recorded"
+
+
+def _recorded(name: str) -> Any:
+    return json.loads((RECORDED / name).read_text())
+
+
+@respx.mock
+def test_teacher_evaluation_on_recorded_answers(capsys: pytest.CaptureFixture[str]) -> None:
+    done = _recorded("2025-06-30-teacher-evaluation-status.json")
+    respx.get(f"{BASE}/teacher-evaluations/e1/status").mock(
+        return_value=httpx.Response(200, json=done)
+    )
+    assert main(["teacher-evaluation", "e1"]) == 0
+    out = capsys.readouterr().out
+    # Non-classification metrics get their own columns; the long log is not printed.
+    assert "LLM-AS-A-JUDGE" in out and "0.184" in out and "0.789" in out
+    assert "ACCURACY" not in out and "mlflow" not in out
+    assert main(["teacher-evaluation", "e1", "--output", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["id"] == done["teacher_evaluation_id"] and "logs" not in data
+    assert data["results"]["llm-as-a-judge"] == pytest.approx(0.1836734694)
+    assert main(["teacher-evaluation", "e1", "--logs"]) == 0
+    assert "mlflow" in capsys.readouterr().out
+
+
+@respx.mock
+def test_run_teacher_evaluation_wait_on_recorded_answers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    respx.post(f"{BASE}/models/m1/teacher-evaluations").mock(
+        return_value=httpx.Response(
+            200, json=_recorded("2025-06-30-create-teacher-evaluation.json")
+        )
+    )
+    running = _recorded("2025-05-14-teacher-evaluation-status-running.json")
+    done = _recorded("2025-06-30-teacher-evaluation-status.json")
+    evaluation_id = "27b94a73-e2c2-48a8-8125-afaa2d6ffc24"
+    respx.get(f"{BASE}/teacher-evaluations/{evaluation_id}/status").mock(
+        side_effect=[httpx.Response(200, json=running), httpx.Response(200, json=done)]
+    )
+    assert main(["run-teacher-evaluation", "m1", "u1", "--wait"]) == 0
+    captured = capsys.readouterr()
+    assert f"teacher evaluation {evaluation_id}: JOB_RUNNING" in captured.err
+    assert f"teacher evaluation {evaluation_id}: JOB_SUCCESS" in captured.out
+
+
+@respx.mock
+def test_training_on_recorded_status_and_unfinished_download(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    training_id = "7f1e7be5-58f0-434e-81a6-c6ac5322346c"
+    respx.get(f"{BASE}/trainings/{training_id}/status").mock(
+        return_value=httpx.Response(200, json=_recorded("2025-05-14-training-status.json"))
+    )
+    assert main(["training", training_id]) == 0
+    out = capsys.readouterr().out
+    assert f"training {training_id}: JOB_RUNNING" in out
+    assert "evaluate_teacher" in out and "finetune_student" in out and "JOB_PENDING" in out
+    assert main(["training", training_id, "--output", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["status"] == "JOB_RUNNING" and data["start_time"] == "2025-05-14T16:00:14.643000Z"
+    assert [t["name"] for t in data["tasks"]] == [
+        "evaluate_teacher",
+        "generate_synthetic_data",
+        "finetune_student",
+    ]
+    respx.get(f"{BASE}/trainings/{training_id}/model").mock(
+        return_value=httpx.Response(200, json=_recorded("2025-05-14-training-model-not-ready.json"))
+    )
+    assert main(["download", training_id, "--dest", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "Training not completed successfully" in err and training_id in err
+    assert list(tmp_path.iterdir()) == []

@@ -152,8 +152,8 @@ CASES: list[tuple[str, tuple[Any, ...], dict[str, Any], str, str, Any, Any, Any]
         "POST",
         "/trainings/t1/deployment",
         None,
-        {"id": "d1", "status": "active"},
-        lambda r: r.status == "active",
+        {"id": "d1", "deployment_status": "active"},
+        lambda r: r.deployment_status == r.status == "active",
     ),
     (
         "deployments.get",
@@ -406,3 +406,111 @@ async def test_upload_real_bundle_sync_and_async_and_local_rejection(
     with sync_client() as client, pytest.raises(DataValidationError) as info:
         client.v2.uploads.create("m1", bad)
     assert any(f.code for f in info.value.report.errors) and route.call_count == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"models": "m1"}, {"models": [{"name": "no id"}]}, {"models": [{"id": 3}]}, "text", 7],
+    ids=["empty-object", "models-not-a-list", "model-without-id", "id-not-a-string", "str", "int"],
+)
+@respx.mock
+async def test_malformed_models_list_is_an_api_error(body: Any) -> None:
+    from distil_sdk import APIError
+
+    respx.get(f"{BASE}/models").mock(return_value=httpx.Response(200, json=body))
+    with sync_client() as client, pytest.raises(APIError, match=r"GET https://api\.test/models"):
+        client.v2.models.list()
+    async with async_client() as aclient:
+        with pytest.raises(APIError, match="ModelList"):
+            await aclient.v2.models.list()
+
+
+@respx.mock
+def test_message_and_detail_error_bodies_both_reach_the_error() -> None:
+    from distil_sdk import NotFoundError
+
+    respx.get(f"{BASE}/trainings/t1/status").mock(
+        return_value=httpx.Response(404, json={"message": "Training not found: t1"})
+    )
+    respx.get(f"{BASE}/trainings/t2/status").mock(
+        return_value=httpx.Response(404, json={"detail": "training 't2' not found"})
+    )
+    with sync_client() as client:
+        with pytest.raises(NotFoundError, match="Training not found: t1"):
+            client.v2.trainings.get("t1")
+        with pytest.raises(NotFoundError, match="training 't2' not found"):
+            client.v2.trainings.get("t2")
+
+
+@respx.mock
+def test_deployment_status_and_secrets_stay_out_of_repr() -> None:
+    record = {
+        "id": "d1",
+        "deployment_status": "building",
+        "url": "https://x",
+        "secrets": {"api_key": "dep-SECRET-key"},
+        "client_script": "print('hi')",
+    }
+    respx.post(f"{BASE}/trainings/t1/deployment").mock(
+        return_value=httpx.Response(200, json=record)
+    )
+    with sync_client() as client:
+        deployment = client.v2.deployments.create("t1")
+    assert deployment.deployment_status == deployment.status == "building"
+    assert deployment.secrets is not None and deployment.secrets.api_key is not None
+    assert deployment.secrets.api_key.get_secret_value() == "dep-SECRET-key"
+    assert "dep-SECRET-key" not in repr(deployment) and "print" not in repr(deployment)
+
+
+def test_status_record_without_an_id_takes_the_one_asked_for() -> None:
+    # The current platform's status answer may be {"status": ...} alone.
+    with respx.mock:
+        respx.get(f"{BASE}/teacher-evaluations/e9/status").mock(
+            return_value=httpx.Response(200, json={"status": "JOB_PENDING"})
+        )
+        with sync_client() as client:
+            record = client.v2.teacher_evaluations.get("e9")
+    assert record.id == "e9" and record.status is JobStatus.PENDING and record.tasks == []
+
+
+@pytest.mark.parametrize(
+    ("text", "inputs"),
+    [
+        ('{"question": "q1", "answer": "a"}\n\n{"question": "q2", "answer": "b"}\n', ["q1", "q2"]),
+        ('[{"prompt": "p1", "completion": "c"}, {"prompt": "p2"}]', ["p1", "p2"]),
+        ('{"predictions": [{"prompt": "p1", "completion": "c"}]}', ["p1"]),
+        ('{"prompt": "only", "completion": "c", "prediction": "c"}', ["only"]),
+    ],
+    ids=["jsonl", "json-array", "json-object", "single-row"],
+)
+def test_parse_predictions_reads_the_platform_forms(text: str, inputs: list[str]) -> None:
+    from distil_sdk.resources._base import parse_predictions
+
+    assert [p.input for p in parse_predictions(text, "f")] == inputs
+
+
+def test_parse_predictions_names_the_bad_row() -> None:
+    from distil_sdk import APIError
+    from distil_sdk.resources._base import parse_predictions
+
+    with pytest.raises(APIError, match="f line 2 is not a prediction record"):
+        parse_predictions('{"question": "q"}\n{"answer": "no input"}\n', "f")
+    with pytest.raises(APIError, match="f row 1 is not a prediction record"):
+        parse_predictions('[{"answer": "no input"}]', "f")
+
+
+def test_teacher_evaluation_status_reads_a_status_object_too() -> None:
+    from distil_sdk.types.jobs import TeacherEvaluationStatus
+
+    record = TeacherEvaluationStatus.model_validate(
+        {
+            "teacher_evaluation_id": "e1",
+            "status": {
+                "dag": "JOB_FAILURE",
+                "tasks": [{"evaluate_teacher": {"status": "JOB_FAILURE", "reason": "OOM"}}],
+                "logs": ["line 1", "line 2"],
+            },
+        }
+    )
+    assert record.id == "e1" and record.status is JobStatus.FAILURE
+    assert record.failure_message == "evaluate_teacher: OOM" and record.logs == ["line 1", "line 2"]

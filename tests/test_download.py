@@ -145,3 +145,39 @@ def test_malicious_tarball_rejected(tmp_path: Path, evil: str) -> None:
     with sync_client() as client, pytest.raises(UnsafeArchiveError):
         client.v2.trainings.download_model("t1", dest, progress=False)
     assert not (tmp_path / "escape.txt").exists() and not (dest / "model").exists()
+
+
+@respx.mock
+async def test_top_level_model_symlink_refused_and_no_dangling_path(tmp_path: Path) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("real/config.json")
+        info.size = 2
+        tar.addfile(info, io.BytesIO(b"{}"))
+        link = tarfile.TarInfo("model")
+        link.type, link.linkname = tarfile.SYMTYPE, "real"
+        tar.addfile(link)
+    _link()
+    respx.get(S3).mock(return_value=httpx.Response(200, content=buf.getvalue()))
+    for make, dest in ((sync_client, tmp_path / "s"), (async_client, tmp_path / "a")):
+        with pytest.raises(UnsafeArchiveError, match="top-level 'model' is a symbolic link"):
+            if make is sync_client:
+                with sync_client() as client:
+                    client.v2.trainings.download_model("t1", dest, progress=False)
+            else:
+                async with async_client() as aclient:
+                    await aclient.v2.trainings.download_model("t1", dest, progress=False)
+        assert not (dest / "model").exists() and not (dest / "model").is_symlink()
+        # only the downloaded file stays: no extraction folder, temporary or not
+        assert sorted(p.name for p in dest.iterdir()) == ["model.tar"]
+
+
+@respx.mock
+def test_orphan_extraction_folder_of_a_killed_download_is_removed(tmp_path: Path) -> None:
+    orphan = tmp_path / "..model.extract.999999999.abcd1234"  # its process is gone
+    (orphan / "model").mkdir(parents=True)
+    _link()
+    respx.get(S3).mock(return_value=httpx.Response(200, content=MODEL_TAR))
+    with sync_client() as client:
+        client.v2.trainings.download_model("t1", tmp_path, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "model.tar"]

@@ -182,8 +182,12 @@ async def test_error_mapping(status: int, cls: type[E.APIStatusError]) -> None:
     )
     with sync_client(max_retries=0) as client, pytest.raises(cls) as info:
         client.v2.models.get("m1")
-    assert type(info.value) is cls and info.value.message == f"nope {status}"
-    assert str(info.value) == f"{status}: nope {status} (GET {BASE}/models/m1)"
+    # A rejected token also says what to do about it (tests/test_auth.py checks the advice).
+    hint = " - the platform rejected the API token" if status == 401 else ""
+    assert type(info.value) is cls and info.value.message.startswith(f"nope {status}{hint}")
+    assert str(info.value).startswith(f"{status}: nope {status}{hint}")
+    assert str(info.value).endswith(f" (GET {BASE}/models/m1)")
+    assert status == 401 or info.value.message == f"nope {status}"
     async with async_client(max_retries=0) as aclient:
         with pytest.raises(cls):
             await aclient.v2.models.get("m1")
@@ -254,3 +258,23 @@ def test_custom_http_client_is_used_and_not_closed() -> None:
     with sync_client(transport=httpx.MockTransport(handler)) as client:
         client.v2.models.get("m1")
     assert len(calls) == 2
+
+
+def test_backoff_grows_then_never_exceeds_the_cap() -> None:
+    from distil_sdk._http import INITIAL_BACKOFF_S, MAX_BACKOFF_S, retry_delay
+
+    no_jitter = [retry_delay(n, None, rand=lambda: 0.0) for n in range(1, 5001)]
+    assert no_jitter[:4] == [INITIAL_BACKOFF_S * 2**k for k in range(4)]
+    assert max(no_jitter) == MAX_BACKOFF_S and no_jitter[-1] == MAX_BACKOFF_S
+    jittered = [retry_delay(n, None, rand=lambda: 0.999) for n in range(1, 5001)]
+    assert all(d <= MAX_BACKOFF_S for d in jittered)
+
+
+@respx.mock
+def test_many_retries_sleep_at_most_the_cap() -> None:
+    fake = FakeTime()
+    route = respx.get(f"{BASE}/models/m1").mock(return_value=httpx.Response(503))
+    with sync_client(fake, max_retries=40) as client, pytest.raises(E.InternalServerError):
+        client.v2.models.get("m1")
+    assert route.call_count == 41 and len(fake.sleeps) == 40
+    assert max(fake.sleeps) <= 8.0 and max(fake.sleeps) >= 6.0

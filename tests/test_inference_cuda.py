@@ -65,7 +65,7 @@ def test_half_precision_on_cuda_is_close_to_cpu(
     np.testing.assert_allclose(got, cpu_proba, atol=3e-2)
     # Order restored across length-sorted batches: a reversed input gives reversed rows.
     np.testing.assert_allclose(clf.predict_proba(TEXTS[::-1]), got[::-1], atol=1e-6)
-    assert clf.predict(iter(TEXTS)) == [clf.labels[i] for i in got.argmax(axis=1)]
+    assert clf.predict(iter(TEXTS)).tolist() == [clf.labels[i] for i in got.argmax(axis=1)]
 
 
 def test_generative_on_cuda_matches_cpu(tiny_llama: Path, tmp_path: Path) -> None:

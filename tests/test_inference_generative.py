@@ -87,7 +87,7 @@ def test_scores_equal_unbatched_reference(gen: LocalClassifier) -> None:
     np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(got, reference_proba(gen, TEXTS), atol=1e-5)
     np.testing.assert_allclose(gen.predict_proba(TEXTS[::-1]), got[::-1], atol=1e-5)
-    assert gen.predict(t for t in TEXTS) == [LABELS[i] for i in got.argmax(axis=1)]
+    assert gen.predict(t for t in TEXTS).tolist() == [LABELS[i] for i in got.argmax(axis=1)]
 
 
 def test_batch_without_shared_prefix_gives_same_scores(
@@ -147,4 +147,4 @@ def test_smollm2_gguf_scores_every_label(tmp_path: Path) -> None:
     assert probs.shape == (2, 2)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     # The real 135M model gets these two easy products right.
-    assert clf.predict(texts) == ["books", "electronics"]
+    assert clf.predict(texts).tolist() == ["books", "electronics"]

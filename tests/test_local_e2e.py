@@ -148,3 +148,25 @@ def test_client_end_to_end_with_real_pipeline_and_tiny_models(
         "job_description.json",
     ):
         assert (model_dir / name).exists(), name
+
+
+def test_local_platform_doc_snippet_runs_as_written(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The Python snippet of docs/local-platform.md, run as written (fake pipeline, own cwd)."""
+    import re
+    import shutil
+
+    root = Path(__file__).resolve().parents[1]
+    doc = (root / "docs" / "local-platform.md").read_text()
+    snippets = re.findall(r"```python\n(.*?)```", doc, flags=re.S)
+    assert snippets, "docs/local-platform.md lost its Python snippet"
+    use_fake_pipeline(monkeypatch, tmp_path).touch()
+    monkeypatch.setenv("DISTIL_DATA_DIR", str(tmp_path / "data"))
+    shutil.copytree(root / "examples", tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    for snippet in snippets:
+        exec(compile(snippet, "docs/local-platform.md", "exec"), {"__name__": "__snippet__"})
+    out, err = capsys.readouterr()
+    assert "1.0" in out and "Prediction(label=" in out
+    assert "teacher evaluation" in err and "JOB_SUCCESS" in err  # progress=True on real answers

@@ -21,7 +21,7 @@ from _local_support import (
     wait_status,
 )
 from distil_sdk.local.server import ensure_local_server
-from distil_sdk.local.store import RESTART_MESSAGE
+from distil_sdk.local.store import RESTART_MESSAGE, Store
 
 
 def _queue_two_jobs(client: httpx.Client) -> tuple[str, str]:
@@ -34,6 +34,19 @@ def _queue_two_jobs(client: httpx.Client) -> tuple[str, str]:
         f"/models/{model_id}/teacher-evaluations", json={"upload_id": upload_id}
     ).json()["id"]
     return running, pending
+
+
+def _job_pid(tmp_path: Path) -> int:
+    """The pid the fake pipeline's job process wrote once it started."""
+    pidfile = tmp_path / "job.pid"
+    return int(wait_for(lambda: pidfile.exists() and pidfile.read_text()))
+
+
+def _kill_9(server: subprocess.Popen[bytes], job_pid: int) -> None:
+    """SIGKILL the server process; its orphaned job notices and exits on its own."""
+    os.kill(server.pid, signal.SIGKILL)
+    server.wait(10)
+    wait_for(lambda: not pid_alive(job_pid), 10, "the orphaned job to exit")
 
 
 def test_graceful_restart_fails_the_running_job_and_resumes_pending(
@@ -79,16 +92,9 @@ def test_crashed_server_leaves_no_job_running(
                 base_url=handle.base_url, headers={"Authorization": f"Bearer {handle.token}"}
             )
             running, _ = _queue_two_jobs(client)
-            job_pid = int(
-                wait_for(
-                    lambda: (tmp_path / "job.pid").exists() and (tmp_path / "job.pid").read_text()
-                )
-            )
+            job_pid = _job_pid(tmp_path)
             client.close()
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-        # The orphaned job notices its server is gone and exits on its own.
-        wait_for(lambda: not pid_alive(job_pid), 10, "the orphaned job to exit")
+        _kill_9(proc, job_pid)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -115,3 +121,85 @@ def test_embedded_servers_are_shared_within_a_process(
     assert not (tmp_path / "data" / "server.json").exists()
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{second.base_url}/health")
+
+
+def test_kill_9_of_a_served_platform_mid_training_loses_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``distil-sdk serve`` killed with SIGKILL while a training runs, restarted on its data dir."""
+    gate = use_fake_pipeline(monkeypatch, tmp_path)
+    gate.touch()
+    data_dir = tmp_path / "data"
+    cmd = [
+        sys.executable,
+        "-m",
+        "distil_sdk.cli",
+        "serve",
+        "--port",
+        "0",
+        "--data-dir",
+        str(data_dir),
+    ]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        endpoint = wait_for(
+            lambda: (
+                (data_dir / "server.json").exists()
+                and json.loads((data_dir / "server.json").read_text())
+            )
+        )
+        token = (data_dir / "token").read_text().strip()
+        client = httpx.Client(
+            base_url=f"http://127.0.0.1:{endpoint['port']}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        with client:
+            model_id = client.post("/models", json={"name": "m"}).json()["id"]
+            upload_id = client.post(f"/models/{model_id}/uploads", json=upload_payload()).json()[
+                "id"
+            ]
+            done = client.post(
+                f"/models/{model_id}/teacher-evaluations", json={"upload_id": upload_id}
+            ).json()["id"]
+            before = wait_status(client, "teacher", done, "JOB_SUCCESS")
+            predictions = httpx.get(before["evaluation_predictions_download_url"]).content
+            assert predictions
+
+            gate.unlink()  # the training blocks in its first stage until we kill the server
+            (tmp_path / "job.pid").unlink()
+            training = client.post(
+                f"/models/{model_id}/training", json={"upload_id": upload_id}
+            ).json()["id"]
+            job_pid = _job_pid(tmp_path)
+            work = data_dir / "jobs" / training / "work"
+            assert work.is_dir()
+        _kill_9(proc, job_pid)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert work.is_dir()  # what the killed job left behind
+
+    with running_server(data_dir) as (_, client):
+        # Nothing written before the crash is lost.
+        assert client.get(f"/models/{model_id}").json()["upload_ids"] == [upload_id]
+        assert client.get(f"/uploads/{upload_id}/status").status_code == 200
+        after = client.get(f"/teacher-evaluations/{done}/status").json()
+        assert after["status"] == "JOB_SUCCESS" and after["results"] == before["results"]
+        assert httpx.get(after["evaluation_predictions_download_url"]).content == predictions
+        # The training is failed with the restart message, its scratch is gone.
+        failed = client.get(f"/trainings/{training}/status").json()
+        assert failed["message"] == RESTART_MESSAGE
+        assert not work.exists()
+        assert not (data_dir / "jobs" / training / "artifacts").exists()
+    store = Store(data_dir)
+    try:
+        job = store.get_job(training)
+        assert job is not None and job["status"] == "JOB_FAILURE"
+        stages = {task["name"]: task["status"] for task in job["tasks"]}
+    finally:
+        store.close()
+    # Only the stage that was running failed; the ones that never ran did not.
+    assert stages.pop("load") == "JOB_FAILURE"
+    assert stages and set(stages.values()) == {"JOB_NOT_STARTED"}

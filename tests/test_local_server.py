@@ -7,6 +7,7 @@ import stat
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
@@ -23,6 +24,7 @@ from _local_support import (
 )
 from distil_sdk.local._auth import check_authorization, load_or_create_token, sign_artifact_path
 from distil_sdk.local.server import LocalServer
+from distil_sdk.types.jobs import TrainingStatus
 
 
 @pytest.fixture
@@ -34,6 +36,16 @@ def gate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 def server(gate: Path, tmp_path: Path) -> Iterator[tuple[LocalServer, httpx.Client]]:
     with running_server(tmp_path / "data") as running:
         yield running
+
+
+def _wait_training(client: httpx.Client, job_id: str, *statuses: str) -> dict[str, Any]:
+    """The raw status answer once its overall status (the object's ``dag``) is in ``statuses``."""
+
+    def reached() -> dict[str, Any] | None:
+        answer = client.get(f"/trainings/{job_id}/status").json()
+        return answer if TrainingStatus.model_validate(answer).status in statuses else None
+
+    return wait_for(reached, 180, f"training {job_id} to reach {statuses}")
 
 
 def _upload(client: httpx.Client) -> tuple[str, str]:
@@ -114,21 +126,23 @@ def test_teacher_evaluation_lifecycle_and_signed_urls(
     started = client.post(f"/models/{model_id}/teacher-evaluations", json={"upload_id": upload_id})
     assert started.status_code == 201
     job_id = started.json()["id"]
-    assert started.json()["status"] in ("JOB_PENDING", "JOB_RUNNING")
+    assert started.json()["upload_id"] == upload_id and started.json()["started_at"]
     running = wait_for(
         lambda: (s := client.get(f"/teacher-evaluations/{job_id}/status").json())["tasks"] and s,
         what="the first stage report",
     )
-    assert running["status"] == "JOB_RUNNING"
-    assert [t["name"] for t in running["tasks"]] == ["load", "teacher-evaluation"]
-    assert running["tasks"][0]["status"] == "JOB_RUNNING"
-    assert running["results"] is None and running["evaluation_predictions_download_url"] is None
+    assert running["status"] == "JOB_RUNNING" and running["teacher_evaluation_id"] == job_id
+    # Stages in the platform's form: [{"<stage>": {"status", "reason"}}]
+    assert [next(iter(t)) for t in running["tasks"]] == ["load", "teacher-evaluation"]
+    assert running["tasks"][0]["load"]["status"] == "JOB_RUNNING"
+    # Not done yet: as on the platform, no results and an empty predictions link.
+    assert running["results"] is None and running["evaluation_predictions_download_url"] == ""
 
     gate.touch()
     done = wait_status(client, "teacher", job_id, "JOB_SUCCESS", "JOB_FAILURE")
     assert done["status"] == "JOB_SUCCESS", done["message"]
     assert done["results"]["accuracy"] == 1.0
-    assert all(t["status"] == "JOB_SUCCESS" for t in done["tasks"])
+    assert all(state["status"] == "JOB_SUCCESS" for t in done["tasks"] for state in t.values())
 
     url = done["evaluation_predictions_download_url"]
     assert url.startswith(srv.base_url + "/artifacts/")
@@ -156,10 +170,13 @@ def test_training_results_and_model_tar_with_range(
     gate.touch()
     model_id, upload_id = _upload(client)
     job_id = client.post(f"/models/{model_id}/training", json={"upload_id": upload_id}).json()["id"]
-    assert client.get(f"/trainings/{job_id}/model").status_code in (409, 200)
-    done = wait_status(client, "training", job_id, "JOB_SUCCESS", "JOB_FAILURE", timeout=180)
-    assert done["status"] == "JOB_SUCCESS", done["message"]
-    assert [t["name"] for t in done["tasks"]][-1] == "export"
+    early = client.get(f"/trainings/{job_id}/model")
+    assert early.status_code == 200  # as on the platform: 200 with s3_url null until done
+    assert early.json()["s3_url"] or "not completed" in early.json()["message"]
+    done = _wait_training(client, job_id, "JOB_SUCCESS", "JOB_FAILURE")
+    assert done["status"]["dag"] == "JOB_SUCCESS", done["message"]
+    assert done["training_id"] == job_id and done["status"]["end_time"]
+    assert [next(iter(t)) for t in done["status"]["tasks"]][-1] == "export"
 
     results = client.get(f"/trainings/{job_id}/evaluation-results").json()
     assert set(results["evaluation_results"]) == {"teacher", "student-base", "student-tuned"}
@@ -200,18 +217,22 @@ def test_stop_running_job_kills_its_process(
     ).json()["id"]
     pidfile = tmp_path / "job.pid"
     pid = int(wait_for(lambda: pidfile.exists() and pidfile.read_text(), what="the job's pid"))
-    assert client.get(f"/trainings/{first}/status").json()["status"] == "JOB_RUNNING"
+    assert client.get(f"/trainings/{first}/status").json()["status"]["dag"] == "JOB_RUNNING"
 
     pending = client.post(f"/teacher-evaluations/{queued}/cancel").json()
     assert pending["status"] == "JOB_STOPPED"
     stopped = client.post(f"/trainings/{first}/cancel")
     assert stopped.status_code == 200
     body = stopped.json()
-    assert body["status"] == "JOB_STOPPED" and "stopped" in body["message"]
-    assert all(t["status"] != "JOB_RUNNING" for t in body["tasks"])
+    assert body["status"]["dag"] == "JOB_STOPPED" and "stopped" in body["message"]
+    assert all(s["status"] != "JOB_RUNNING" for t in body["status"]["tasks"] for s in t.values())
     wait_for(lambda: not pid_alive(pid), 10, "the job process to exit")
-    assert client.post(f"/trainings/{first}/cancel").json()["status"] == "JOB_STOPPED"  # idempotent
-    assert client.get(f"/trainings/{first}/evaluation-results").status_code == 409
+    again = client.post(f"/trainings/{first}/cancel").json()  # idempotent
+    assert again["status"]["dag"] == "JOB_STOPPED"
+    results = client.get(f"/trainings/{first}/evaluation-results")
+    # As on the platform: HTTP 200, `evaluation_results: null` and a message naming the job.
+    assert results.status_code == 200 and results.json()["evaluation_results"] is None
+    assert first in results.json()["message"]
 
 
 def test_failing_pipeline_reports_its_message(

@@ -111,7 +111,13 @@ def test_documented_defaults() -> None:
     assert config.tuning.train_eval_split == 0.2
     assert config.tuning.per_device_train_batch_size == 1
     assert config.evaluation.num_few_shot_examples == 1
-    assert config.synthgen.generation_target == 10000
+    assert config.synthgen.train_generation_target == 10000
+    assert config.synthgen.generation_target == 10000  # the old name still reads
+    assert config.synthgen.test_generation_target == 0
+    assert config.synthgen.num_positive_exemplars_per_generation == 1
+    assert config.synthgen.num_negative_exemplars_per_generation == 1
+    assert config.tuning.max_completion_length == 2048
+    assert config.base.should_expand_dataset == "auto"
     assert config.synthgen.teacher_temperature == 0.7
     assert config.synthgen.validation_similarity_threshold == 0.95
     assert config.synthgen.validation_max_total_length == 30000
@@ -130,12 +136,16 @@ def test_documented_defaults() -> None:
         (SynthgenConfig, "teacher_temperature", -0.1),
         (SynthgenConfig, "teacher_temperature", 1.01),
         (SynthgenConfig, "validation_similarity_threshold", 2),
-        (SynthgenConfig, "generation_target", 0),
+        (SynthgenConfig, "train_generation_target", -1),
     ],
 )
 def test_out_of_range_values_raise(section: type, key: str, value: object) -> None:
-    with pytest.raises(ValidationError, match=key):
+    # The SDK's own error (a ValueError), naming the key, with pydantic's error chained.
+    with pytest.raises(DataValidationError, match=key) as info:
         section(**{key: value})
+    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value.__cause__, ValidationError)
+    assert info.value.report.errors[0].column.endswith(key)
 
 
 def test_range_limits_are_inclusive_where_documented() -> None:
@@ -146,8 +156,10 @@ def test_range_limits_are_inclusive_where_documented() -> None:
 
 def test_assignment_is_validated() -> None:
     config = TaskConfig()
-    with pytest.raises(ValidationError):
+    with pytest.raises(DataValidationError, match=r"tuning\.learning_rate") as info:
         config.tuning.learning_rate = -1
+    assert isinstance(info.value.__cause__, ValidationError)
+    assert config.tuning.learning_rate == 5e-5
 
 
 def test_unknown_keys_warn_are_kept_and_round_trip() -> None:

@@ -201,7 +201,8 @@ def test_class_without_training_example(tmp_path: Path) -> None:
 
 def test_class_below_the_per_class_floor(tmp_path: Path) -> None:
     train = "question,answer\n" + "".join(f"card {i},card\n" for i in range(6)) + "one fee,fee\n"
-    findings = findings_for(tmp_path, train__csv=train)
+    config = "synthgen:\n  num_positive_exemplars_per_generation: 2\n"
+    findings = findings_for(tmp_path, train__csv=train, config__yaml=config)
     assert "at least 2" in only(findings, "too_few_examples").message
     assert only(findings, "few_rows").severity == "warning"
     assert only(findings, "class_imbalance").severity == "warning"

@@ -9,11 +9,8 @@ Example::
     from distil_sdk import DistilClient, LocalClassifier
 
     with DistilClient.local() as client:          # or DistilClient() for the hosted platform
-        model = client.v2.models.create(name="triage")
-        upload = client.v2.uploads.create(model.id, "examples/helpdesk-triage")
-        training = client.v2.trainings.wait(client.v2.trainings.create(model.id, upload.id).id)
-        model_dir = client.v2.trainings.download_model(training.id, "runs/triage")
-    print(LocalClassifier.from_pretrained(model_dir).predict(["I forgot my password"]))
+        trained = client.train("examples/helpdesk-triage", "runs/triage")
+    print(LocalClassifier.from_pretrained(trained.model_dir).predict(["I forgot my password"]))
 """
 
 from __future__ import annotations
@@ -34,20 +31,45 @@ from ._errors import (
     GoneError,
     InternalServerError,
     JobFailedError,
+    JobNotFinishedError,
     JobTimeoutError,
+    JobWaitInterruptedError,
     ModelLoadError,
     NotFoundError,
+    OverrideError,
     PaymentRequiredError,
     PermissionDeniedError,
     RateLimitError,
     UnprocessableEntityError,
     UnsafeArchiveError,
 )
+from .resources import Override
 from .types.data import Example, LabelledDataset, TaskBundle, UnlabelledDataset
+from .types.entities import (
+    SLM,
+    CreditBalances,
+    Dataset,
+    DatasetDownload,
+    DatasetMetrics,
+    DatasetSample,
+    DeploymentEndpoint,
+    DeploymentStatus,
+    DownloadMetadata,
+    EntityStatus,
+    InferenceEndpoint,
+    JobLogs,
+    PreparedTraces,
+    SLMDownload,
+    SLMDownloadMetadata,
+    SLMMetrics,
+    TeacherEvaluationMetrics,
+    TrainedModel,
+)
 from .types.jobs import (
     ClassMetrics,
     Deployment,
     EvaluationResults,
+    JobStage,
     JobStatus,
     Metrics,
     Model,
@@ -72,11 +94,12 @@ from .types.task import (
 from .types.validation import Finding, ValidationReport, validate_bundle
 
 if TYPE_CHECKING:
-    from .inference import LocalClassifier, Prediction
+    from .inference import EvaluationReport, LocalClassifier, Prediction
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "SLM",
     "APIConnectionError",
     "APIError",
     "APIStatusError",
@@ -87,21 +110,36 @@ __all__ = [
     "BaseSection",
     "ClassMetrics",
     "ConflictError",
+    "CreditBalances",
     "DataValidationError",
+    "Dataset",
+    "DatasetDownload",
+    "DatasetMetrics",
+    "DatasetSample",
     "Deployment",
+    "DeploymentEndpoint",
+    "DeploymentStatus",
     "DistilClient",
     "DistilError",
+    "DownloadMetadata",
+    "EntityStatus",
     "EvaluationConfig",
     "EvaluationPrediction",
+    "EvaluationReport",
     "EvaluationResults",
     "Example",
     "Finding",
     "GoneError",
+    "InferenceEndpoint",
     "InternalServerError",
     "JobDescription",
     "JobFailedError",
+    "JobLogs",
+    "JobNotFinishedError",
+    "JobStage",
     "JobStatus",
     "JobTimeoutError",
+    "JobWaitInterruptedError",
     "LabelledDataset",
     "LocalClassifier",
     "Metrics",
@@ -109,15 +147,23 @@ __all__ = [
     "ModelDownload",
     "ModelLoadError",
     "NotFoundError",
+    "Override",
+    "OverrideError",
     "PaymentRequiredError",
     "PermissionDeniedError",
     "Prediction",
+    "PreparedTraces",
     "RateLimitError",
+    "SLMDownload",
+    "SLMDownloadMetadata",
+    "SLMMetrics",
     "SynthgenConfig",
     "TaskBundle",
     "TaskConfig",
     "TeacherEvaluation",
+    "TeacherEvaluationMetrics",
     "TeacherEvaluationStatus",
+    "TrainedModel",
     "Training",
     "TrainingStatus",
     "TrainingTask",
@@ -132,7 +178,7 @@ __all__ = [
     "validate_bundle",
 ]
 
-_LAZY = {"LocalClassifier", "Prediction"}
+_LAZY = {"EvaluationReport", "LocalClassifier", "Prediction"}
 
 
 def __getattr__(name: str) -> Any:

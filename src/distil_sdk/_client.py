@@ -7,13 +7,35 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
 from ._config import resolve_settings
 from ._http import AsyncTransport, SyncTransport
-from .resources import V2, AsyncV2
+from .resources import (
+    V2,
+    AsyncCredits,
+    AsyncDatasets,
+    AsyncDeployments,
+    AsyncInferenceEndpoints,
+    AsyncPreparedTraces,
+    AsyncSLMs,
+    AsyncTeacherEvaluations,
+    AsyncV2,
+    Credits,
+    Datasets,
+    Deployments,
+    InferenceEndpoints,
+    PreparedTracesResource,
+    SLMs,
+    TeacherEvaluations,
+)
+from .resources._train import train_async, train_sync
+from .types.entities import TrainedModel
+
+if TYPE_CHECKING:
+    from .resources.datasets import TaskLike
 
 __all__ = ["AsyncDistilClient", "DistilClient"]
 
@@ -72,9 +94,12 @@ class DistilClient(_ClientBase):
 
     Args:
         base_url: API root, default ``https://api.distillabs.ai``.
-        api_key: a bearer token.
+        api_key: a fixed bearer token (it expires: tokens last about an hour, trainings hours).
         username, password: Cognito credentials, exchanged for a token that is refreshed.
         cognito_url, cognito_client_id: override the Cognito endpoint / app client id.
+        token_provider: a callable returning a fresh token; called at the first request and
+            again whenever the platform rejects the token (``DISTIL_TOKEN_COMMAND`` runs a
+            command instead).
         timeout: seconds or an :class:`httpx.Timeout` for every request (per call: ``timeout=``).
         max_retries: retries of a failed request, default 2 (per call: ``max_retries=``).
         http_client: your own :class:`httpx.Client` (proxies, certificates...); not closed by us.
@@ -83,13 +108,20 @@ class DistilClient(_ClientBase):
     Example:
         >>> from distil_sdk import DistilClient
         >>> with DistilClient(api_key="...") as client:  # doctest: +SKIP
-        ...     model = client.v2.models.create("banking-intents")
-        ...     upload = client.v2.uploads.create(model.id, "my-task/")
-        ...     training = client.v2.trainings.create(model.id, upload.id)
-        ...     client.v2.trainings.wait(training.id, progress=True)
-        ...     path = client.v2.trainings.download_model(training.id, "out/")
+        ...     dataset = client.datasets.create("my-task/")
+        ...     slm = client.slms.create(dataset.id)
+        ...     client.slms.wait(slm.id, progress=True)
+        ...     path = client.slms.download_model(slm.id, "out/")
+        ...     # or all of it at once: client.train("my-task/", "out/")
     """
 
+    datasets: Datasets
+    teacher_evaluations: TeacherEvaluations
+    slms: SLMs
+    deployments: Deployments
+    inference_endpoints: InferenceEndpoints
+    prepared_traces: PreparedTracesResource
+    credits: Credits
     v2: V2
     _transport: SyncTransport
 
@@ -102,6 +134,7 @@ class DistilClient(_ClientBase):
         password: str | None = None,
         cognito_url: str | None = None,
         cognito_client_id: str | None = None,
+        token_provider: Callable[[], str] | None = None,
         timeout: float | httpx.Timeout | None = None,
         max_retries: int | None = None,
         http_client: httpx.Client | None = None,
@@ -118,12 +151,74 @@ class DistilClient(_ClientBase):
             cognito_client_id,
             timeout,
             max_retries,
+            token_provider=token_provider,
         )
         self._transport = SyncTransport(
             settings, http_client=http_client, transport=transport, sleep=_sleep, clock=_clock
         )
         self._on_close: list[Callable[[], None]] = []
-        self.v2 = V2(self._transport)
+        self._wire()
+
+    def _wire(self) -> None:
+        t = self._transport
+        self.datasets = Datasets(t)
+        self.teacher_evaluations = TeacherEvaluations(t)
+        self.slms = SLMs(t)
+        self.deployments = Deployments(t)
+        self.inference_endpoints = InferenceEndpoints(t)
+        self.prepared_traces = PreparedTracesResource(t)
+        self.credits = Credits(t)
+        self.v2 = V2(t)
+
+    def train(
+        self,
+        task: TaskLike,
+        output_dir: str | os.PathLike[str],
+        *,
+        config: Any = None,
+        job_description: Any = None,
+        teacher_evaluation: bool = True,
+        smoke: bool = False,
+        progress: bool = False,
+        force: bool = False,
+        timeout: float | None = 6 * 3600.0,
+        on_event: Callable[[str], None] | None = None,
+    ) -> TrainedModel:
+        """Train a classifier in one call: dataset, teacher evaluation, SLM, download.
+
+        Args:
+            task: a :class:`~distil_sdk.TaskBundle` or a task folder (validated locally first).
+            output_dir: where the model's whole layout goes (``model/``, ``config.yaml``...);
+                it is replaced only when the new model is complete.
+            config, job_description: whole overrides for the jobs (``Override``, mapping...).
+            teacher_evaluation: run the teacher evaluation first (its score is the target).
+            smoke: train on the platform's smoke route (a short memory check).
+            progress: status lines and a download bar on stderr.
+            force: replace a non-empty ``output_dir``.
+            timeout: seconds each job may take (None: no limit).
+            on_event: called with one human line per step (default: logged at INFO).
+
+        Returns a :class:`~distil_sdk.TrainedModel`: the ids, the three scores and
+        ``model_dir``, the folder :class:`~distil_sdk.LocalClassifier` loads.
+
+        Example:
+            >>> with DistilClient.local() as client:  # doctest: +SKIP
+            ...     trained = client.train("examples/helpdesk-triage", "runs/triage")
+            >>> trained.tuned_model.accuracy, trained.model_dir  # doctest: +SKIP
+        """
+        return train_sync(
+            self,
+            task,
+            output_dir,
+            config=config,
+            job_description=job_description,
+            teacher_evaluation=teacher_evaluation,
+            smoke=smoke,
+            progress=progress,
+            force=force,
+            timeout=timeout,
+            on_event=on_event,
+        )
 
     def close(self) -> None:
         """Close the connections (and the local platform started by :meth:`local`)."""
@@ -147,9 +242,16 @@ class AsyncDistilClient(_ClientBase):
 
     Example:
         >>> async with AsyncDistilClient() as client:  # doctest: +SKIP
-        ...     status = await client.v2.trainings.wait(training_id)
+        ...     status = await client.slms.wait(slm_id)
     """
 
+    datasets: AsyncDatasets
+    teacher_evaluations: AsyncTeacherEvaluations
+    slms: AsyncSLMs
+    deployments: AsyncDeployments
+    inference_endpoints: AsyncInferenceEndpoints
+    prepared_traces: AsyncPreparedTraces
+    credits: AsyncCredits
     v2: AsyncV2
     _transport: AsyncTransport
 
@@ -162,6 +264,7 @@ class AsyncDistilClient(_ClientBase):
         password: str | None = None,
         cognito_url: str | None = None,
         cognito_client_id: str | None = None,
+        token_provider: Callable[[], str] | None = None,
         timeout: float | httpx.Timeout | None = None,
         max_retries: int | None = None,
         http_client: httpx.AsyncClient | None = None,
@@ -178,12 +281,53 @@ class AsyncDistilClient(_ClientBase):
             cognito_client_id,
             timeout,
             max_retries,
+            token_provider=token_provider,
         )
         self._transport = AsyncTransport(
             settings, http_client=http_client, transport=transport, sleep=_sleep, clock=_clock
         )
         self._on_close: list[Callable[[], None]] = []
-        self.v2 = AsyncV2(self._transport)
+        self._wire()
+
+    def _wire(self) -> None:
+        t = self._transport
+        self.datasets = AsyncDatasets(t)
+        self.teacher_evaluations = AsyncTeacherEvaluations(t)
+        self.slms = AsyncSLMs(t)
+        self.deployments = AsyncDeployments(t)
+        self.inference_endpoints = AsyncInferenceEndpoints(t)
+        self.prepared_traces = AsyncPreparedTraces(t)
+        self.credits = AsyncCredits(t)
+        self.v2 = AsyncV2(t)
+
+    async def train(
+        self,
+        task: TaskLike,
+        output_dir: str | os.PathLike[str],
+        *,
+        config: Any = None,
+        job_description: Any = None,
+        teacher_evaluation: bool = True,
+        smoke: bool = False,
+        progress: bool = False,
+        force: bool = False,
+        timeout: float | None = 6 * 3600.0,
+        on_event: Callable[[str], None] | None = None,
+    ) -> TrainedModel:
+        """The async twin of :meth:`DistilClient.train`."""
+        return await train_async(
+            self,
+            task,
+            output_dir,
+            config=config,
+            job_description=job_description,
+            teacher_evaluation=teacher_evaluation,
+            smoke=smoke,
+            progress=progress,
+            force=force,
+            timeout=timeout,
+            on_event=on_event,
+        )
 
     async def close(self) -> None:
         """Close the connections (and the local platform started by :meth:`local`)."""

@@ -4,7 +4,10 @@ The bytes go to ``dest/.model.tar.part``. A later call (or a retry after a dropp
 resumes it with ``Range: bytes=<size>-``; ``If-Range`` with the first answer's ETag makes the
 server send the whole file again if it changed. A 206 appends, a 200 (range ignored) rewrites.
 Only a complete file is renamed to ``model.tar`` and extracted with
-:func:`distil_sdk._archive.safe_extract`; the ``model/`` folder is swapped in at the end.
+:func:`distil_sdk._archive.safe_extract` (limits, link checks); the ``model/`` folder is swapped
+in at the end. Every failure is a :class:`~distil_sdk.DistilError`: a connection that keeps
+dropping or a body that cannot be decoded is an ``APIError``, a disk that cannot take the file a
+``DistilError`` naming the folder, a broken archive a ``ModelLoadError``/``UnsafeArchiveError``.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import os
 import re
 import shutil
 import sys
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -21,8 +25,16 @@ from typing import Any, BinaryIO
 import httpx
 
 from ._archive import safe_extract
-from ._errors import APIError, APIStatusError
-from ._http import AsyncTransport, CallOptions, RequestSpec, SyncTransport, connection_error, redact
+from ._errors import APIError, APIStatusError, DistilError, UnsafeArchiveError
+from ._http import (
+    AsyncTransport,
+    CallOptions,
+    RequestSpec,
+    SyncTransport,
+    connection_error,
+    protocol_error,
+    redact,
+)
 
 __all__ = ["download_model_async", "download_model_sync"]
 
@@ -37,7 +49,7 @@ class _Restart(Exception):
     """The partial file cannot be continued; start over from byte 0."""
 
 
-def _spec(url: str, dest: Path, options: CallOptions) -> RequestSpec:
+def _spec(url: str, dest: Path, options: CallOptions, auth: bool = True) -> RequestSpec:
     part, etag_file = dest / PART_NAME, dest / ETAG_NAME
     offset = part.stat().st_size if part.exists() else 0
     headers = {"Accept": "*/*"}
@@ -45,7 +57,7 @@ def _spec(url: str, dest: Path, options: CallOptions) -> RequestSpec:
         headers["Range"] = f"bytes={offset}-"
         if etag_file.exists():
             headers["If-Range"] = etag_file.read_text().strip()
-    return RequestSpec("GET", url, headers=headers, **options)
+    return RequestSpec("GET", url, headers=headers, auth=auth, **options)
 
 
 def _open_part(response: httpx.Response, dest: Path) -> tuple[BinaryIO, int, int | None]:
@@ -97,14 +109,24 @@ def _part_complete(exc: APIStatusError, dest: Path) -> bool:
     return False
 
 
-def _give_up_if_last(exc: Exception, last: bool, url: str, base_url: str) -> None:
+def _give_up_if_last(exc: Exception, last: bool, url: str, dest: Path, base_url: str) -> None:
     # A dropped stream leaves a valid prefix in the part file: unless this was the last try,
-    # the next one resumes it.
+    # the next one resumes it. A body that could not be decoded leaves nothing to trust.
+    if isinstance(exc, httpx.HTTPError) and not isinstance(exc, httpx.TransportError):
+        (dest / PART_NAME).unlink(missing_ok=True)
     if not last:
         return
     if isinstance(exc, httpx.TransportError):
         raise connection_error(exc, RequestSpec("GET", url), base_url) from exc
+    if isinstance(exc, httpx.HTTPError):
+        raise protocol_error(exc, RequestSpec("GET", url), base_url) from exc
     raise exc
+
+
+def _disk_error(dest: Path, exc: OSError) -> DistilError:
+    return DistilError(
+        f"could not write the model download in {dest} ({exc}); check free space and permissions"
+    )
 
 
 def _check_size(dest: Path, total: int | None, url: str) -> None:
@@ -120,17 +142,27 @@ def _check_size(dest: Path, total: int | None, url: str) -> None:
 def extract_model(dest: Path) -> Path:
     """Rename the part to ``model.tar``, extract it safely, return ``dest/model``."""
     tar = dest / TAR_NAME
-    os.replace(dest / PART_NAME, tar)
-    (dest / ETAG_NAME).unlink(missing_ok=True)
+    try:
+        os.replace(dest / PART_NAME, tar)
+        (dest / ETAG_NAME).unlink(missing_ok=True)
+    except OSError as exc:
+        raise _disk_error(dest, exc) from exc
     tmp = dest / ".model.extract"
     safe_extract(tar, tmp)
     try:
         # The platform packs everything under a top-level model/; accept a flat archive too.
+        # A symlink there would leave a dangling model/ once moved (safe_extract refuses it).
+        if (tmp / "model").is_symlink():
+            raise UnsafeArchiveError(f"{tar}: the top-level 'model' is a symbolic link")
         root = tmp / "model" if (tmp / "model").is_dir() else tmp
         target = dest / "model"
-        if target.exists():
+        if target.is_symlink():
+            target.unlink()
+        elif target.exists():
             shutil.rmtree(target)
         os.replace(root, target)
+    except OSError as exc:
+        raise _disk_error(dest, exc) from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
@@ -143,14 +175,34 @@ def download_model_sync(
     *,
     progress: bool | None,
     options: CallOptions,
+    auth: bool = True,
+    extract: Callable[[Path], Path] | None = None,
 ) -> Path:
     """Download ``url`` (resuming) into ``dest`` and extract it; see the module docstring."""
     folder = Path(dest)
+    try:
+        path = _download_sync(transport, url, folder, progress, options, auth)
+    except DistilError:
+        raise
+    except OSError as exc:  # writing the part file, creating the folder
+        raise _disk_error(folder, exc) from exc
+    # extract: what to make of the complete model.tar (default: its model/ folder only).
+    return (extract or extract_model)(path)
+
+
+def _download_sync(
+    transport: SyncTransport,
+    url: str,
+    folder: Path,
+    progress: bool | None,
+    options: CallOptions,
+    auth: bool,
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     attempts = 1 + options.get("max_retries", transport.settings.max_retries)
     for attempt in range(attempts):
         try:
-            response = transport.send(_spec(url, folder, options), stream=True)
+            response = transport.send(_spec(url, folder, options, auth), stream=True)
         except APIStatusError as exc:
             if _part_complete(exc, folder):
                 break
@@ -166,8 +218,8 @@ def download_model_sync(
             break
         except _Restart:
             (folder / PART_NAME).unlink(missing_ok=True)
-        except (httpx.TransportError, APIError) as exc:
-            _give_up_if_last(exc, attempt + 1 >= attempts, url, transport.base_url)
+        except (httpx.HTTPError, APIError) as exc:
+            _give_up_if_last(exc, attempt + 1 >= attempts, url, folder, transport.base_url)
         finally:
             response.close()
     else:
@@ -176,7 +228,7 @@ def download_model_sync(
             method="GET",
             url=redact(url),
         )
-    return extract_model(folder)
+    return folder
 
 
 async def download_model_async(
@@ -186,14 +238,33 @@ async def download_model_async(
     *,
     progress: bool | None,
     options: CallOptions,
+    auth: bool = True,
+    extract: Callable[[Path], Path] | None = None,
 ) -> Path:
     """The async twin of :func:`download_model_sync`."""
     folder = Path(dest)
+    try:
+        path = await _download_async(transport, url, folder, progress, options, auth)
+    except DistilError:
+        raise
+    except OSError as exc:
+        raise _disk_error(folder, exc) from exc
+    return await asyncio.to_thread(extract or extract_model, path)
+
+
+async def _download_async(
+    transport: AsyncTransport,
+    url: str,
+    folder: Path,
+    progress: bool | None,
+    options: CallOptions,
+    auth: bool,
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     attempts = 1 + options.get("max_retries", transport.settings.max_retries)
     for attempt in range(attempts):
         try:
-            response = await transport.send(_spec(url, folder, options), stream=True)
+            response = await transport.send(_spec(url, folder, options, auth), stream=True)
         except APIStatusError as exc:
             if _part_complete(exc, folder):
                 break
@@ -209,8 +280,8 @@ async def download_model_async(
             break
         except _Restart:
             (folder / PART_NAME).unlink(missing_ok=True)
-        except (httpx.TransportError, APIError) as exc:
-            _give_up_if_last(exc, attempt + 1 >= attempts, url, transport.base_url)
+        except (httpx.HTTPError, APIError) as exc:
+            _give_up_if_last(exc, attempt + 1 >= attempts, url, folder, transport.base_url)
         finally:
             await response.aclose()
     else:
@@ -219,4 +290,4 @@ async def download_model_async(
             method="GET",
             url=redact(url),
         )
-    return await asyncio.to_thread(extract_model, folder)
+    return folder

@@ -26,9 +26,12 @@ __all__ = [
     "GoneError",
     "InternalServerError",
     "JobFailedError",
+    "JobNotFinishedError",
     "JobTimeoutError",
+    "JobWaitInterruptedError",
     "ModelLoadError",
     "NotFoundError",
+    "OverrideError",
     "PaymentRequiredError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -99,7 +102,10 @@ class AuthenticationError(APIStatusError):
 
 
 class PaymentRequiredError(APIStatusError):
-    """402: out of credits."""
+    """402: out of credits. ``route_key`` names the metered route that is exhausted (the key of
+    ``client.credits.balances()``), when the SDK knows it."""
+
+    route_key: str | None = None
 
 
 class PermissionDeniedError(APIStatusError):
@@ -160,8 +166,37 @@ class JobFailedError(DistilError):
         self.record = record
 
 
+class JobNotFinishedError(DistilError):
+    """What was asked of a job (its results, its model) does not exist because it has not succeeded.
+
+    The platform answers such a request with HTTP 200, ``null`` in place of the results or link,
+    and a message; this error carries that message (:attr:`platform_message`) and the job id.
+    """
+
+    def __init__(
+        self, message: str, *, job_id: str, platform_message: str | None = None, record: Any = None
+    ) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.platform_message = platform_message
+        self.record = record
+
+
 class JobTimeoutError(DistilError, TimeoutError):
     """``wait()`` gave up before the job reached a final status."""
+
+    def __init__(self, message: str, *, job_id: str, last_record: Any = None) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.last_record = last_record
+
+
+class JobWaitInterruptedError(DistilError):
+    """``wait()`` lost contact with the platform for longer than its outage budget.
+
+    The job itself keeps running on the platform: call ``wait(job_id)`` again to resume. The
+    last transient error is chained as ``__cause__``; ``last_record`` is the last status seen.
+    """
 
     def __init__(self, message: str, *, job_id: str, last_record: Any = None) -> None:
         super().__init__(message)
@@ -175,6 +210,15 @@ class DataValidationError(DistilError, ValueError):
     def __init__(self, report: ValidationReport, message: str | None = None) -> None:
         self.report = report
         super().__init__(message or report.summary())
+
+
+class OverrideError(DistilError, ValueError):
+    """An override would silently drop settings of the parent's file (``dropped`` lists them):
+    the platform replaces the whole file, so a key left out reverts to its default."""
+
+    def __init__(self, message: str, *, dropped: list[str]) -> None:
+        super().__init__(message)
+        self.dropped = dropped
 
 
 class UnsafeArchiveError(DistilError, ValueError):

@@ -15,261 +15,95 @@ Retry policy (documented in docs/client.md):
   (the server says it is unavailable and when to come back). A read timeout, a dropped
   connection or any other 5xx may come after the server created the resource, so replaying it
   could create a duplicate: it is raised instead.
+
+Every failure reaches the caller as a :class:`~distil_sdk.DistilError`: transport errors as
+:class:`~distil_sdk.APIConnectionError`, error statuses by code, and everything else httpx can
+raise (an undecodable compressed body, a redirect loop, an invalid URL) as
+:class:`~distil_sdk.APIError`, always with the httpx exception chained.
 """
 
 from __future__ import annotations
 
-import email.utils
-import json
+import asyncio
 import logging
-import random
+import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import tenacity
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from ._errors import (
-    APIConnectionError,
-    APIError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    status_error_class,
+from ._request import (
+    IDEMPOTENT_METHODS,
+    INITIAL_BACKOFF_S,
+    MAX_BACKOFF_S,
+    MAX_RETRY_AFTER_S,
+    NEVER_SENT,
+    RETRY_STATUSES,
+    CallOptions,
+    RequestSpec,
+    build_request,
+    full_url,
+    is_idempotent,
+    parse_retry_after,
+    redact,
+    retry_delay,
+    retryable_exception,
+    retryable_response,
+    same_origin,
+    wants_auth,
+)
+from ._responses import (
+    auth_hint,
+    connection_error,
+    decode_json,
+    error_message,
+    parse_model,
+    protocol_error,
+    should_refresh,
+    status_error,
 )
 
 if TYPE_CHECKING:
     from ._config import Settings
 
-__all__ = ["AsyncTransport", "CallOptions", "RequestSpec", "SyncTransport"]
+# The transports, and - re-exported for the resources and tests - the pipeline's plain functions.
+__all__ = [
+    "IDEMPOTENT_METHODS",
+    "INITIAL_BACKOFF_S",
+    "MAX_BACKOFF_S",
+    "MAX_RETRY_AFTER_S",
+    "NEVER_SENT",
+    "RETRY_STATUSES",
+    "AsyncTransport",
+    "CallOptions",
+    "RequestSpec",
+    "SyncTransport",
+    "auth_hint",
+    "build_request",
+    "connection_error",
+    "decode_json",
+    "error_message",
+    "full_url",
+    "is_idempotent",
+    "parse_model",
+    "parse_retry_after",
+    "protocol_error",
+    "redact",
+    "retry_delay",
+    "retryable_exception",
+    "retryable_response",
+    "same_origin",
+    "should_refresh",
+    "status_error",
+    "wants_auth",
+]
 
 logger = logging.getLogger("distil_sdk")
 
 T = TypeVar("T", bound=BaseModel)
-
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-# Exceptions raised before any byte of the request left this machine.
-NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-INITIAL_BACKOFF_S = 0.5
-MAX_BACKOFF_S = 8.0
-MAX_RETRY_AFTER_S = 60.0
-
-
-class CallOptions(TypedDict, total=False):
-    """Per-call overrides accepted by every resource method."""
-
-    timeout: float | httpx.Timeout | None
-    max_retries: int
-
-
-@dataclass(frozen=True)
-class RequestSpec:
-    """Everything needed to send one logical request (retries included)."""
-
-    method: str
-    url: str  # a path under the base URL ("/models") or an absolute URL
-    json: Any = field(default=None, repr=False)
-    content: bytes | None = field(default=None, repr=False)  # may hold a password
-    params: Mapping[str, str] | None = None
-    headers: Mapping[str, str] | None = field(default=None, repr=False)
-    auth: bool = True
-    idempotent: bool | None = None  # None: decided by the method
-    is_auth: bool = False  # the login request itself: its errors are AuthenticationError
-    timeout: float | httpx.Timeout | None = None
-    max_retries: int | None = None
-
-
-# ---------------------------------------------------------------- plain pipeline functions
-
-
-def is_idempotent(spec: RequestSpec) -> bool:
-    return (
-        spec.idempotent
-        if spec.idempotent is not None
-        else spec.method.upper() in IDEMPOTENT_METHODS
-    )
-
-
-def full_url(base_url: str, spec: RequestSpec) -> str:
-    if spec.url.startswith(("http://", "https://")):
-        return spec.url
-    return base_url.rstrip("/") + "/" + spec.url.lstrip("/")
-
-
-def same_origin(url: str, base_url: str) -> bool:
-    a, b = httpx.URL(url), httpx.URL(base_url)
-    return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
-
-
-def wants_auth(spec: RequestSpec, base_url: str) -> bool:
-    # The token only ever goes to the API's own origin: presigned (S3) URLs carry their own
-    # signature and must never see it.
-    return spec.auth and same_origin(full_url(base_url, spec), base_url)
-
-
-def redact(url: str | httpx.URL) -> str:
-    """The URL without its query string, which for presigned URLs is a credential."""
-    return str(httpx.URL(str(url)).copy_with(query=None))
-
-
-def build_request(
-    http: httpx.Client | httpx.AsyncClient,
-    spec: RequestSpec,
-    *,
-    base_url: str,
-    token: str | None,
-    default_timeout: httpx.Timeout,
-) -> httpx.Request:
-    headers = dict(spec.headers or {})
-    headers.setdefault("Accept", "application/json")
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    timeout = default_timeout if spec.timeout is None else spec.timeout
-    return http.build_request(
-        spec.method,
-        full_url(base_url, spec),
-        json=spec.json,
-        content=spec.content,
-        params=spec.params,
-        headers=headers,
-        timeout=timeout,
-    )
-
-
-def retryable_response(spec: RequestSpec, response: httpx.Response) -> bool:
-    code = response.status_code
-    if code not in RETRY_STATUSES:
-        return False
-    if is_idempotent(spec):
-        return True
-    return code in (408, 429) or (code == 503 and "retry-after" in response.headers)
-
-
-def retryable_exception(spec: RequestSpec, exc: BaseException | None) -> bool:
-    if not isinstance(exc, httpx.TransportError):
-        return False
-    return is_idempotent(spec) or isinstance(exc, NEVER_SENT)
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
-
-
-def retry_delay(
-    attempt: int, response: httpx.Response | None, rand: Callable[[], float] = random.random
-) -> float:
-    """Retry-After when the server gives one (capped), else exponential backoff with jitter."""
-    if response is not None:
-        after = parse_retry_after(response.headers.get("retry-after"))
-        if after is not None:
-            return min(after, MAX_RETRY_AFTER_S)
-    base = min(MAX_BACKOFF_S, INITIAL_BACKOFF_S * 2.0 ** (attempt - 1))
-    return base * (1 - 0.25 * rand())
-
-
-def _body(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except (ValueError, UnicodeDecodeError):
-        return response.text[:2000]
-
-
-def error_message(body: Any, response: httpx.Response) -> str:
-    if isinstance(body, dict):
-        for key in ("detail", "message", "error"):
-            value = body.get(key)
-            if isinstance(value, str) and value:
-                return value
-            if value:  # FastAPI's 422 detail is a list of dicts
-                return json.dumps(value)[:2000]
-    if isinstance(body, str) and body.strip():
-        return body.strip()[:500]
-    return response.reason_phrase or "error"
-
-
-def status_error(response: httpx.Response, spec: RequestSpec, base_url: str) -> APIStatusError:
-    body = _body(response)
-    cls = status_error_class(response.status_code)
-    if spec.is_auth and response.status_code < 500:
-        cls = AuthenticationError
-    return cls(
-        error_message(body, response),
-        status_code=response.status_code,
-        method=spec.method,
-        url=redact(full_url(base_url, spec)),
-        body=body,
-        response=response,
-    )
-
-
-def connection_error(
-    exc: httpx.TransportError, spec: RequestSpec, base_url: str
-) -> APIConnectionError:
-    url = redact(full_url(base_url, spec))
-    if isinstance(exc, httpx.TimeoutException):
-        return APITimeoutError(
-            f"{spec.method} {url} timed out ({type(exc).__name__})", method=spec.method, url=url
-        )
-    return APIConnectionError(
-        f"could not reach {url}: {type(exc).__name__}: {exc}; check the base URL and your network",
-        method=spec.method,
-        url=url,
-    )
-
-
-def decode_json(response: httpx.Response, spec: RequestSpec, base_url: str) -> Any:
-    if response.status_code == 204 or not response.content:
-        return None
-    try:
-        return response.json()
-    except ValueError as exc:
-        url = redact(full_url(base_url, spec))
-        raise APIError(
-            f"{spec.method} {url} returned a non-JSON body", method=spec.method, url=url
-        ) from exc
-
-
-def parse_model(cls: type[T], data: Any, spec: RequestSpec, base_url: str) -> T:
-    try:
-        return cls.model_validate(data)
-    except ValidationError as exc:
-        url = redact(full_url(base_url, spec))
-        raise APIError(
-            f"{spec.method} {url} returned an unexpected {cls.__name__}: {exc.error_count()} problem(s): "
-            f"{exc.errors()[0]['msg']}",
-            method=spec.method,
-            url=url,
-        ) from exc
-
-
-def should_refresh(
-    response: httpx.Response, token: str | None, settings: Settings, refreshed: bool
-) -> bool:
-    """Fetch a new token and resend once when a refreshable token was rejected."""
-    return (
-        response.status_code in (401, 403)
-        and token is not None
-        and settings.auth.refreshable
-        and not refreshed
-    )
 
 
 # ---------------------------------------------------------------- transports
@@ -359,17 +193,22 @@ class SyncTransport(_Transport):
             transport=transport, timeout=settings.timeout, follow_redirects=True
         )
         self.sleep = sleep
+        self._login_lock = threading.Lock()
 
     def send(self, spec: RequestSpec, *, stream: bool = False) -> httpx.Response:
         """Send with retries; return a 2xx/3xx response or raise the mapped error."""
+        # One refresh of the token per logical request, whatever the number of retries.
         refreshed = [False]
         retrying = tenacity.Retrying(sleep=self.sleep, **self._retry_kwargs(spec))
         try:
             response: httpx.Response = retrying(self._attempt, spec, stream, refreshed)
         except httpx.TransportError as exc:
             raise connection_error(exc, spec, self.base_url) from exc
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise protocol_error(exc, spec, self.base_url) from exc
         if response.is_error:
-            raise status_error(response, spec, self.base_url)
+            hint = auth_hint(response, spec, self.settings)
+            raise status_error(response, spec, self.base_url, hint)
         return response
 
     def _attempt(self, spec: RequestSpec, stream: bool, refreshed: list[bool]) -> httpx.Response:
@@ -380,7 +219,7 @@ class SyncTransport(_Transport):
         if should_refresh(response, token, self.settings, refreshed[0]):
             refreshed[0] = True
             response.close()
-            self.settings.auth.invalidate()
+            self.settings.auth.invalidate(token)
             request = self._build(self.http, spec, self._token(spec))
             response = self.http.send(request, stream=stream)
             self._log(request, response)
@@ -393,9 +232,17 @@ class SyncTransport(_Transport):
             return None
         auth = self.settings.auth
         token = auth.token(self.clock())
-        if token is None:
-            login = auth.refresh_request()
-            token = auth.accept(self.json(login), self.clock())
+        if token is not None:
+            return token
+        # Single flight: threads that find no token wait for the one login under way.
+        with self._login_lock:
+            token = auth.token(self.clock())
+            if token is None:
+                login = auth.refresh_request()
+                if login is None:
+                    token = auth.fetch(self.clock())
+                else:
+                    token = auth.accept(self.json(login), self.clock())
         return token
 
     def json(self, spec: RequestSpec) -> Any:
@@ -427,10 +274,18 @@ class AsyncTransport(_Transport):
             transport=transport, timeout=settings.timeout, follow_redirects=True
         )
         if sleep is None:
-            import asyncio
-
             sleep = asyncio.sleep
         self.sleep = sleep
+        self._login_locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+
+    def _login_lock(self) -> asyncio.Lock:
+        # An asyncio.Lock belongs to one event loop; a client may outlive its first loop.
+        loop = asyncio.get_running_loop()
+        lock = self._login_locks.get(loop)
+        if lock is None:
+            self._login_locks = {loop: asyncio.Lock()}  # forget locks of closed loops
+            lock = self._login_locks[loop]
+        return lock
 
     async def send(self, spec: RequestSpec, *, stream: bool = False) -> httpx.Response:
         """Send with retries; return a 2xx/3xx response or raise the mapped error."""
@@ -440,8 +295,11 @@ class AsyncTransport(_Transport):
             response: httpx.Response = await retrying(self._attempt, spec, stream, refreshed)
         except httpx.TransportError as exc:
             raise connection_error(exc, spec, self.base_url) from exc
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise protocol_error(exc, spec, self.base_url) from exc
         if response.is_error:
-            raise status_error(response, spec, self.base_url)
+            hint = auth_hint(response, spec, self.settings)
+            raise status_error(response, spec, self.base_url, hint)
         return response
 
     async def _attempt(
@@ -454,7 +312,7 @@ class AsyncTransport(_Transport):
         if should_refresh(response, token, self.settings, refreshed[0]):
             refreshed[0] = True
             await response.aclose()
-            self.settings.auth.invalidate()
+            self.settings.auth.invalidate(token)
             request = self._build(self.http, spec, await self._token(spec))
             response = await self.http.send(request, stream=stream)
             self._log(request, response)
@@ -467,9 +325,18 @@ class AsyncTransport(_Transport):
             return None
         auth = self.settings.auth
         token = auth.token(self.clock())
-        if token is None:
-            login = auth.refresh_request()
-            token = auth.accept(await self.json(login), self.clock())
+        if token is not None:
+            return token
+        # Single flight: concurrent calls on a fresh client share one login.
+        async with self._login_lock():
+            token = auth.token(self.clock())
+            if token is None:
+                login = auth.refresh_request()
+                if login is None:
+                    # A token provider may run a command: keep the event loop free meanwhile.
+                    token = await asyncio.to_thread(auth.fetch, self.clock())
+                else:
+                    token = auth.accept(await self.json(login), self.clock())
         return token
 
     async def json(self, spec: RequestSpec) -> Any:

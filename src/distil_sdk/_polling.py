@@ -2,24 +2,64 @@
 
 :class:`Poller` holds every decision; the sync and async ``wait()`` loops only fetch, ask the
 poller, and sleep. Sleep and clock are injected so tests never wait for real.
+
+Outages: a training runs for hours while networks, proxies and the platform's own front door
+come and go. A poll that fails with a *transient* error (no connection, a timeout, 408/429/5xx -
+each after the request's own retries) does not end the wait: it is logged, shown on the progress
+line, and polled again with a growing pause, until the platform has been unreachable for
+``outage_budget`` seconds in a row. Only then :class:`~distil_sdk.JobWaitInterruptedError` says
+which job it was and how to resume. Any answer resets the budget.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Callable
 from typing import Any, TextIO, TypeVar
 
-from ._errors import JobFailedError, JobTimeoutError
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    DistilError,
+    JobFailedError,
+    JobTimeoutError,
+    JobWaitInterruptedError,
+)
 from .types.jobs import JobStatus
 
-__all__ = ["DEFAULT_POLL_INTERVAL_S", "DEFAULT_WAIT_TIMEOUT_S", "MAX_POLL_INTERVAL_S", "Poller"]
+__all__ = [
+    "DEFAULT_OUTAGE_BUDGET_S",
+    "DEFAULT_POLL_INTERVAL_S",
+    "DEFAULT_WAIT_TIMEOUT_S",
+    "MAX_POLL_INTERVAL_S",
+    "Poller",
+    "is_transient",
+]
+
+logger = logging.getLogger("distil_sdk")
 
 DEFAULT_POLL_INTERVAL_S = 2.0
 MAX_POLL_INTERVAL_S = 30.0
 POLL_GROWTH = 1.5
 DEFAULT_WAIT_TIMEOUT_S = 6 * 3600.0  # trainings take hours on the platform
+# How long the platform may stay unreachable during a wait: long enough for a deploy, a proxy
+# restart or a laptop changing networks, short enough that a dead endpoint is reported.
+DEFAULT_OUTAGE_BUDGET_S = 15 * 60.0
+# Pauses between failed polls: doubling from the poll interval, never above this.
+MAX_OUTAGE_INTERVAL_S = 60.0
+MIN_OUTAGE_INTERVAL_S = 1.0
+TRANSIENT_STATUSES = frozenset({408, 429})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for a failed poll worth repeating: no connection, a timeout, 408/429/5xx."""
+    if isinstance(exc, APIConnectionError):  # includes APITimeoutError
+        return True
+    if isinstance(exc, APIStatusError):
+        return exc.status_code in TRANSIENT_STATUSES or exc.status_code >= 500
+    return False
 
 
 R = TypeVar("R")
@@ -40,6 +80,7 @@ class Poller:
         progress: bool,
         clock: Callable[[], float] = time.monotonic,
         stream: TextIO | None = None,
+        outage_budget: float | None = DEFAULT_OUTAGE_BUDGET_S,
     ) -> None:
         self.kind = kind
         self.job_id = job_id
@@ -53,9 +94,22 @@ class Poller:
         self.started = clock()
         self.last: Any = None
         self._last_line = ""
+        self.outage_budget = outage_budget
+        self.first_poll_interval = poll_interval
+        self.outage_started: float | None = None
+        self.failed_polls = 0
 
     def observe(self, record: Any) -> bool:
         """Report ``record``; True when it is final (success). Raises when it failed."""
+        if self.outage_started is not None:
+            logger.info(
+                "%s %s: the platform answers again after %d failed poll(s) over %.0fs",
+                self.kind,
+                self.job_id,
+                self.failed_polls,
+                self.clock() - self.outage_started,
+            )
+            self.outage_started, self.failed_polls = None, 0
         self.last = record
         if self.on_progress is not None:
             self.on_progress(record)
@@ -97,6 +151,80 @@ class Poller:
             delay = min(delay, left)
         return delay
 
+    def on_error(self, exc: DistilError) -> float:
+        """A poll failed: seconds to pause before polling again, or raise.
+
+        Non-transient errors (a rejected token, a 404...) are re-raised as they are. Transient
+        ones are retried until the platform has been unreachable for ``outage_budget`` seconds,
+        then :class:`JobWaitInterruptedError` is raised with ``exc`` as its cause.
+        """
+        if not is_transient(exc):
+            raise exc
+        now = self.clock()
+        if self.outage_started is None:
+            self.outage_started = now
+        self.failed_polls += 1
+        down = now - self.outage_started
+        budget = self.outage_budget
+        status = getattr(getattr(self.last, "status", None), "value", None)
+        if budget is not None and down >= budget:
+            raise JobWaitInterruptedError(
+                f"{self.kind} {self.job_id}: lost contact with the platform for {down:.0f}s "
+                f"({self.failed_polls} failed polls; last error: {exc}). The job was "
+                f"{status or 'not yet seen'} and keeps running on the platform: call wait("
+                f"{self.job_id!r}) again to resume waiting (or pass a larger outage_budget=)",
+                job_id=self.job_id,
+                last_record=self.last,
+            ) from exc
+        # Doubling from the poll interval (an exponent capped so it cannot overflow), capped.
+        # At least a second: a poll_interval of 0 must not hammer an endpoint that is down.
+        growth = 2.0 ** min(self.failed_polls - 1, 16)
+        first = max(self.first_poll_interval, MIN_OUTAGE_INTERVAL_S)
+        delay = min(first * growth, max(MAX_OUTAGE_INTERVAL_S, self.interval))
+        if budget is not None:
+            # Poll once more right at the end of the budget rather than after it.
+            delay = min(delay, max(budget - down, 0.0))
+        if self.timeout is not None:
+            left = self.timeout - (now - self.started)
+            if left <= 0:
+                raise JobTimeoutError(
+                    f"{self.kind} {self.job_id} did not finish within {self.timeout:.0f}s (the "
+                    f"platform was unreachable at the end: {exc}); it keeps running on the "
+                    "platform - call wait() again to resume",
+                    job_id=self.job_id,
+                    last_record=self.last,
+                ) from exc
+            delay = min(delay, left)
+        log = logger.warning if self.failed_polls == 1 else logger.info
+        log(
+            "%s %s: poll failed (%s: %s); retrying in %.0fs, unreachable for %.0fs of %s",
+            self.kind,
+            self.job_id,
+            type(exc).__name__,
+            exc,
+            delay,
+            down,
+            "an unlimited outage budget" if budget is None else f"a {budget:.0f}s outage budget",
+        )
+        if self.progress:
+            self._display_outage(exc, delay, down)
+        return delay
+
+    def _display_outage(self, exc: DistilError, delay: float, down: float) -> None:
+        stream = self.stream or sys.stderr
+        status = getattr(getattr(self.last, "status", None), "value", "waiting")
+        budget = "" if self.outage_budget is None else f" of {self.outage_budget:.0f}s"
+        line = (
+            f"{self.kind} {self.job_id}: {status} - platform unreachable "
+            f"({type(exc).__name__}) for {down:.0f}s{budget}, retrying in {delay:.0f}s"
+        )
+        if stream.isatty():
+            stream.write("\r\033[K" + line)
+        else:
+            stream.write(line + "\n")
+        self._last_line = ""  # the next answer is printed again, so the recovery is visible
+        stream.flush()
+
     def _display(self, record: Any) -> None:
         stream = self.stream or sys.stderr
         elapsed = int(self.clock() - self.started)
@@ -120,7 +248,11 @@ class Poller:
 def wait_sync(poller: Poller, fetch: Callable[[], R], sleep: Callable[[float], None]) -> R:
     """Poll ``fetch`` until the record is final; see :class:`Poller` for the rules."""
     while True:
-        record = fetch()
+        try:
+            record = fetch()
+        except DistilError as exc:
+            sleep(poller.on_error(exc))
+            continue
         if poller.observe(record):
             return record
         sleep(poller.next_delay())
@@ -131,7 +263,11 @@ async def wait_async(
 ) -> Any:
     """The async twin of :func:`wait_sync` (``fetch`` and ``sleep`` return awaitables)."""
     while True:
-        record = await fetch()
+        try:
+            record = await fetch()
+        except DistilError as exc:
+            await sleep(poller.on_error(exc))
+            continue
         if poller.observe(record):
             return record
         await sleep(poller.next_delay())

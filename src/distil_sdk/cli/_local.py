@@ -14,7 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._output import emit, table, to_jsonable
+from ._batch import add_file_arguments, predict_file_command
+from ._output import UsageError, emit, table, to_jsonable
+from ._tools import warn_file_texts
 
 __all__ = ["register"]
 
@@ -68,13 +70,16 @@ def register(subparsers: Any) -> None:
 
     predict = subparsers.add_parser(
         "predict",
-        help="classify texts with a trained model folder",
-        description="Print the label and scores of each TEXT ('-' reads one text per line from stdin).",
+        help="classify texts, or every row of a file, with a trained model",
+        description="Print the label and scores of each TEXT ('-' reads one text per line from "
+        "stdin), or, with --input/--out, predict every row of a Parquet/CSV/JSONL file into a "
+        "Parquet/JSONL file, here or on a Ray cluster (--engine ray).",
     )
-    predict.add_argument("model_dir", type=Path, metavar="MODEL_DIR")
-    predict.add_argument("texts", nargs="+", metavar="TEXT")
+    predict.add_argument("model_dir", type=Path, metavar="MODEL")
+    predict.add_argument("texts", nargs="*", metavar="TEXT")
     predict.add_argument("--top-k", type=int, default=None, help="show the K best labels")
     _output_arg(predict)
+    add_file_arguments(predict)
     predict.set_defaults(func=_predict)
 
 
@@ -227,6 +232,12 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    if args.input is not None or args.out is not None:
+        return predict_file_command(args)
+    if not args.texts:
+        raise UsageError("give TEXT arguments ('-' for stdin) or --input PATH --out PATH")
+    if args.top_k is not None and args.top_k < 1:
+        raise UsageError(f"--top-k must be >= 1, got {args.top_k}")
     from transformers.utils import logging as hf_logging
 
     from ..inference import LocalClassifier
@@ -240,6 +251,7 @@ def _predict(args: argparse.Namespace) -> int:
             texts.extend(line.rstrip("\n") for line in sys.stdin if line.strip())
         else:
             texts.append(text)
+    warn_file_texts(args.texts)
     classifier = LocalClassifier.from_pretrained(args.model_dir)
     predictions = classifier.classify(texts, top_k=args.top_k)
     data = [

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from .._errors import DistilError
 
-__all__ = ["UsageError", "emit", "table", "to_jsonable"]
+__all__ = ["UsageError", "emit", "json_mode", "table", "to_jsonable"]
 
 
 class UsageError(DistilError):
@@ -46,3 +46,9 @@ def emit(args: argparse.Namespace, data: Any, text: str) -> None:
         sys.stdout.write(json.dumps(to_jsonable(data), indent=2) + "\n")
     else:
         sys.stdout.write(text.rstrip("\n") + "\n")
+
+
+def json_mode(args: argparse.Namespace) -> bool:
+    """Whether the result goes to stdout as JSON (``--json``, or its alias ``--output json``);
+    progress, warnings and findings then go to stderr only."""
+    return getattr(args, "output", "table") == "json"

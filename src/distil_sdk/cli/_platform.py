@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from .._client import DistilClient
@@ -37,32 +38,87 @@ def _models_table(models: list[Model]) -> str:
     return table(("ID", "NAME", "CREATED"), [(m.id, m.name, m.created_at) for m in models])
 
 
+# Columns for the metrics the platform reports: classification, and those of other tasks.
+_METRIC_COLUMNS: tuple[tuple[str, Callable[[Metrics], float | None]], ...] = (
+    ("ACCURACY", lambda m: m.accuracy),
+    ("MACRO F1", lambda m: m.macro_f1),
+    ("WEIGHTED F1", lambda m: m.weighted_avg.f1_score if m.weighted_avg else None),
+    ("LLM-AS-A-JUDGE", lambda m: m.llm_as_a_judge),
+    ("ROUGE", lambda m: m.rouge),
+    ("METEOR", lambda m: m.meteor),
+    ("BINARY", lambda m: m.binary),
+)
+
+
 def _results_table(results: dict[str, Metrics]) -> str:
-    rows = [
-        (
-            name,
-            _fmt(m.accuracy),
-            _fmt(m.macro_f1),
-            _fmt(m.weighted_avg.f1_score if m.weighted_avg else None),
-        )
-        for name, m in results.items()
-    ]
-    return table(("MODEL", "ACCURACY", "MACRO F1", "WEIGHTED F1"), rows)
+    columns = [
+        (name, get)
+        for name, get in _METRIC_COLUMNS
+        if any(get(m) is not None for m in results.values())
+    ] or list(_METRIC_COLUMNS[:3])
+    rows = [(name, *(_fmt(get(m)) for _, get in columns)) for name, m in results.items()]
+    return table(("MODEL", *(name for name, _ in columns)), rows)
 
 
 def _status_lines(kind: str, record: TeacherEvaluationStatus | TrainingStatus) -> list[str]:
     lines = [f"{kind} {record.id}: {record.status.value}"]
-    message = getattr(record, "failure_message", None) or record.message
+    message = record.failure_message
     if message:
         lines.append(f"message: {message}")
-    tasks = getattr(record, "tasks", None)
-    if tasks:
+    if record.tasks:
         lines.append(
             table(
                 ("STAGE", "STATUS", "MESSAGE"),
-                [(t.name, t.status.value if t.status else "", t.message or "") for t in tasks],
+                [
+                    (str(t.name), t.status.value if t.status else "", t.message or "")
+                    for t in record.tasks
+                ],
             )
         )
+    return lines
+
+
+def _logs_text(logs: object) -> str:
+    if isinstance(logs, list):
+        return "\n".join(str(line) for line in logs)
+    return str(logs or "")
+
+
+def _record_json(
+    record: TeacherEvaluationStatus | TrainingStatus, with_logs: bool
+) -> dict[str, Any]:
+    """A status record for scripts: ``status`` always a ``JOB_*`` string, stages as
+    ``{name, status, message}``; the (long) logs only when asked for with ``--logs``."""
+    data: dict[str, Any] = {
+        "id": record.id,
+        "status": record.status.value,
+        "message": record.message,
+        "tasks": [
+            {
+                "name": str(t.name),
+                "status": t.status.value if t.status else None,
+                "message": t.message,
+            }
+            for t in record.tasks
+        ],
+    }
+    if isinstance(record, TeacherEvaluationStatus):
+        data["results"] = record.results.to_report() if record.results else None
+        data["evaluation_predictions_download_url"] = (
+            record.evaluation_predictions_download_url or None
+        )
+    else:
+        data["start_time"], data["end_time"] = record.start_time, record.end_time
+    if with_logs:
+        data["logs"] = _logs_text(record.logs)
+    return data
+
+
+def _with_logs(
+    args: argparse.Namespace, record: TeacherEvaluationStatus | TrainingStatus, lines: list[str]
+) -> list[str]:
+    if getattr(args, "logs", False):
+        lines.append("logs:\n" + (_logs_text(record.logs) or "(none)"))
     return lines
 
 
@@ -140,7 +196,8 @@ def _show_teacher_evaluation(args: argparse.Namespace, record: TeacherEvaluation
     lines = _status_lines("teacher evaluation", record)
     if record.results is not None:
         lines.append(_results_table({"teacher": record.results}))
-    emit(args, record, "\n".join(lines))
+    data = _record_json(record, getattr(args, "logs", False))
+    emit(args, data, "\n".join(_with_logs(args, record, lines)))
     return _exit_for(record.status)
 
 
@@ -170,8 +227,13 @@ def _show_training(args: argparse.Namespace, client: DistilClient, record: Train
     lines = _status_lines("training", record)
     if results is not None and results.evaluation_results:
         lines.append(_results_table(results.evaluation_results))
-    data: dict[str, Any] = {"status": record, "evaluation_results": results}
-    emit(args, data, "\n".join(lines))
+    data = _record_json(record, getattr(args, "logs", False))
+    data["evaluation_results"] = (
+        {k: m.to_report() for k, m in results.evaluation_results.items()}
+        if results is not None and results.evaluation_results
+        else None
+    )
+    emit(args, data, "\n".join(_with_logs(args, record, lines)))
     return _exit_for(record.status)
 
 
@@ -235,11 +297,13 @@ def register(sub: Any) -> None:
         "teacher-evaluation", help="status and results of a teacher evaluation", parents=common
     )
     p.add_argument("evaluation_id", metavar="EVAL_ID")
+    p.add_argument("--logs", action="store_true", help="also print the job's log")
     p.set_defaults(func=_teacher_evaluation)
     p = sub.add_parser(
         "training", help="status of a training, and its results once done", parents=common
     )
     p.add_argument("training_id", metavar="TRAINING_ID")
+    p.add_argument("--logs", action="store_true", help="also print the job's log")
     p.set_defaults(func=_training)
     p = sub.add_parser("download", help="download and extract a trained model", parents=common)
     p.add_argument("training_id", metavar="TRAINING_ID")

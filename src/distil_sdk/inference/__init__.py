@@ -4,6 +4,17 @@ Importing this package is cheap; torch and transformers load on first use.
 """
 
 from ._classifier import LocalClassifier, Prediction
+from ._precision import PrecisionCheck, PrecisionCheckError
 from ._prompt import build_classification_messages
+from ._report import ClassScores, EvaluationReport, MissingDependencyError
 
-__all__ = ["LocalClassifier", "Prediction", "build_classification_messages"]
+__all__ = [
+    "ClassScores",
+    "EvaluationReport",
+    "LocalClassifier",
+    "MissingDependencyError",
+    "PrecisionCheck",
+    "PrecisionCheckError",
+    "Prediction",
+    "build_classification_messages",
+]

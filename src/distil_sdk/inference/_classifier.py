@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, Protocol, overload
 
 import numpy as np
 
-from .._metrics import classification_report, confusion_matrix
+from .._errors import ModelLoadError
+from ._frames import frame_texts, wrap_labels, wrap_proba
 from ._inputs import iter_chunks
 from ._loading import (
     ModelFiles,
@@ -25,10 +26,14 @@ from ._loading import (
     resolve_dtype,
     resolve_source,
 )
+from ._precision import DEFAULT_MIN_AGREEMENT, PrecisionCheck, validate_precision
 from ._runtime import limit_cpu_threads
 
 if TYPE_CHECKING:
+    import pandas as pd
     import torch
+
+    from ._report import EvaluationReport
 
 __all__ = ["LocalClassifier", "Prediction"]
 
@@ -93,6 +98,8 @@ class LocalClassifier:
         self._device = device
         self._dtype = dtype
         self._training_logs: dict[str, Any] | None = None
+        self._precision = "exact"
+        self._precision_check: PrecisionCheck | None = None
 
     @classmethod
     def from_pretrained(
@@ -107,6 +114,9 @@ class LocalClassifier:
         cache_dir: str | os.PathLike[str] | None = None,
         allow_pickle: bool = False,
         compile: bool = False,
+        precision: str = "exact",
+        check_texts: Sequence[str] | None = None,
+        min_agreement: float = DEFAULT_MIN_AGREEMENT,
     ) -> LocalClassifier:
         """Load a model folder, a folder holding ``model/``, a ``.tar``/``.tar.gz`` or a ``.gguf``.
 
@@ -126,16 +136,33 @@ class LocalClassifier:
             allow_pickle: load ``pytorch_model.bin`` weights (unsafe: pickle runs code) when no
                 safetensors file exists. Off by default.
             compile: run the model through ``torch.compile``.
+            precision: ``"exact"`` (default: the model's own fp32/bf16 arithmetic) or
+                ``"int8"``: a CPU serving mode for sequence classifiers, run by ONNX Runtime
+                with int8 weights (``pip install 'distil-sdk[onnx]'``; exported once, cached
+                in ``cache_dir``). Probabilities change slightly; labels are checked.
+            check_texts: texts for the int8 mode's self-check against the exact model at load
+                (at most 256 are used). Default: the class descriptions of the model's
+                ``job_description.json`` plus built-in texts of mixed lengths.
+            min_agreement: the share of check texts whose label must be unchanged in int8 mode
+                (default 1.0: all of them), else the load fails. See :attr:`precision_check`.
 
         Raises:
             ModelLoadError: a file is missing or corrupt (the file is named).
+            PrecisionCheckError: ``precision="int8"`` changed too many labels of the
+                self-check texts (a ``ModelLoadError``).
             UnsafeArchiveError: the archive holds a member that would escape its folder.
         """
+        # Every keyword as given (not as resolved), so a pickled copy reloads the same way on
+        # another machine: device="auto" picks that machine's GPU. Taken first, before any
+        # other local exists, so a keyword added later is carried without touching this line.
+        load_options = {k: v for k, v in locals().items() if k not in ("cls", "source")}
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         files = resolve_source(source, cache_dir)
         torch_device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, torch_device)
+        validate_precision(precision, min_agreement, torch_device, torch_dtype, compile)
+        precision_check: PrecisionCheck | None = None
         # Measured on an H200 (benchmarks/bench_local_classifier.py --device cuda): batches of
         # 32 leave a GPU waiting on the host; 128 rows (32 generative) ran 1.3-5x faster.
         on_cpu = torch_device.type == "cpu"
@@ -156,7 +183,24 @@ class LocalClassifier:
                 allow_pickle=allow_pickle,
                 compile=compile,
             )
+            if precision != "exact":
+                from ._onnx_int8 import cache_root, int8_predictor
+
+                predictor, precision_check = int8_predictor(
+                    predictor,
+                    files.folder,
+                    cache_root(cache_dir),
+                    check_texts=check_texts,
+                    min_agreement=min_agreement,
+                    allow_pickle=allow_pickle,
+                )
         else:
+            if precision != "exact":
+                raise ModelLoadError(
+                    f"{files.folder}: precision={precision!r} supports sequence classifiers "
+                    "only; this is a generative model (for a smaller one, use a quantized GGUF "
+                    "file)"
+                )
             if files.gguf_file is None:
                 check_weights(files.folder, allow_pickle)
                 check_tokenizer(files.folder)
@@ -175,8 +219,29 @@ class LocalClassifier:
                 compile=compile,
             )
         classifier = cls(predictor, files, torch_device, torch_dtype)
+        classifier._precision = precision
+        classifier._precision_check = precision_check
+        classifier._load_args = (os.path.abspath(Path(source).expanduser()), load_options)
         logger.info("loaded %r", classifier)
         return classifier
+
+    # -- pickling ------------------------------------------------------------------------
+    # Pickled as "where it was loaded from, and how", never as weights: Ray actors and worker
+    # processes reload it from a path they can read (an archive is re-extracted into their cache).
+    _load_args: tuple[str, dict[str, Any]] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        if self._load_args is None:
+            raise TypeError(
+                "only a LocalClassifier loaded with LocalClassifier.from_pretrained() can be "
+                "pickled (it is reloaded from its path)"
+            )
+        source, options = self._load_args
+        return {"source": source, "options": options}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        loaded = type(self).from_pretrained(state["source"], **state["options"])
+        self.__dict__.update(loaded.__dict__)
 
     # -- introspection -------------------------------------------------------------------
 
@@ -184,6 +249,29 @@ class LocalClassifier:
     def labels(self) -> list[str]:
         """Class labels; the columns of :meth:`predict_proba` are in this order."""
         return list(self._predictor.labels)
+
+    @property
+    def classes_(self) -> np.ndarray:
+        """:attr:`labels` as a numpy array, as in scikit-learn (``predict`` picks from it)."""
+        return np.array(self._predictor.labels)
+
+    @property
+    def precision(self) -> str:
+        """``"exact"``, or the fast mode asked for with ``from_pretrained(precision=...)``."""
+        return self._precision
+
+    @property
+    def precision_check(self) -> PrecisionCheck | None:
+        """The fast mode's self-check at load (agreement, largest probability difference).
+
+        ``None`` in exact mode.
+
+        Example:
+            >>> clf = LocalClassifier.from_pretrained("model/", precision="int8")  # doctest: +SKIP
+            >>> clf.precision_check.agreement, clf.precision_check.max_prob_diff   # doctest: +SKIP
+            (1.0, 0.0123)
+        """
+        return self._precision_check
 
     @property
     def device(self) -> torch.device:
@@ -231,20 +319,41 @@ class LocalClassifier:
         return (
             f"LocalClassifier(kind={self.kind!r}, path='{where}', labels=[{shown}], "
             f"device='{self._device}', dtype={str(self._dtype).replace('torch.', '')}, "
-            f"max_length={self._predictor.max_length})"
+            f"max_length={self._predictor.max_length}"
+            + (f", precision={self._precision!r})" if self._precision != "exact" else ")")
         )
 
     # -- prediction ----------------------------------------------------------------------
 
-    def predict_proba(self, texts: Iterable[Any] | str) -> np.ndarray:
+    @overload
+    def predict_proba(self, texts: pd.Series | pd.DataFrame) -> pd.DataFrame: ...
+    @overload
+    def predict_proba(  # type: ignore[overload-cannot-match]  # pandas is untyped here
+        self, texts: Iterable[Any] | str
+    ) -> np.ndarray: ...
+
+    def predict_proba(self, texts: Any) -> Any:
         """Probabilities of shape ``(n_texts, n_labels)``, columns in :attr:`labels` order.
 
-        ``texts`` may be a list, tuple, pandas Series, numpy array or any iterable/generator of
-        strings (consumed in chunks); a single string counts as one text.
+        ``texts`` may be a list, tuple, numpy array or any iterable/generator of strings
+        (consumed in chunks); a single string counts as one text. The result is a numpy
+        array, except for pandas input: a ``Series`` (or a ``DataFrame`` with a ``text``
+        column) gives a ``DataFrame`` with one column per label and the input's index.
 
         Raises:
             TypeError: an item is ``None``, NaN or not a string (its index is named).
+
+        Example:
+            >>> clf.predict_proba(["refund please"]).round(2)        # doctest: +SKIP
+            array([[0.03, 0.95, 0.02]], dtype=float32)
+            >>> clf.predict_proba(df["text"])                        # doctest: +SKIP
+                  billing  cards  shopping
+            17      0.03   0.95      0.02
         """
+        texts, index = frame_texts(texts)
+        return wrap_proba(self._proba(texts), index, self.labels)
+
+    def _proba(self, texts: Iterable[Any] | str) -> np.ndarray:
         parts: list[np.ndarray] = []
         truncated = 0
         for chunk in iter_chunks(texts, CHUNK_SIZE):
@@ -256,17 +365,36 @@ class LocalClassifier:
                 f"{truncated} text(s) exceeded the model's maximum length of "
                 f"{self._predictor.max_length} tokens and were truncated",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         if not parts:
             return np.empty((0, len(self.labels)), dtype=np.float32)
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
-    def predict(self, texts: Iterable[Any] | str) -> list[str]:
-        """The most probable label of each text, in input order."""
-        probs = self.predict_proba(texts)
-        labels = self.labels
-        return [labels[i] for i in probs.argmax(axis=1)] if len(probs) else []
+    @overload
+    def predict(self, texts: pd.Series | pd.DataFrame) -> pd.Series: ...
+    @overload
+    def predict(  # type: ignore[overload-cannot-match]  # pandas is untyped here
+        self, texts: Iterable[Any] | str
+    ) -> np.ndarray: ...
+
+    def predict(self, texts: Any) -> Any:
+        """The most probable label of each text, in input order, as a numpy array of strings
+        (items of :attr:`classes_`), like scikit-learn; ``.tolist()`` gives plain strings.
+
+        pandas input (a ``Series``, or a ``DataFrame`` with a ``text`` column) gives a
+        ``Series`` named ``label`` with the input's index.
+
+        Example:
+            >>> clf.predict(["where is my card?", "refund please"])  # doctest: +SKIP
+            array(['cards', 'billing'], dtype='<U8')
+            >>> df["pred"] = clf.predict(df["text"])                  # doctest: +SKIP
+        """
+        texts, index = frame_texts(texts)
+        probs = self._proba(texts)
+        classes = self.classes_
+        predicted = classes[probs.argmax(axis=1)] if len(probs) else classes[:0]
+        return wrap_labels(predicted, index)
 
     @overload
     def classify(self, texts: str, top_k: int | None = None) -> Prediction: ...
@@ -284,7 +412,7 @@ class LocalClassifier:
         """
         if top_k is not None and top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
-        probs = self.predict_proba(texts)
+        probs = self._proba(frame_texts(texts)[0])
         labels = self.labels
         results = []
         for row in probs:
@@ -295,47 +423,43 @@ class LocalClassifier:
 
     __call__ = classify
 
-    def evaluate(self, dataset: Any, labels: Sequence[str] | None = None) -> dict[str, Any]:
-        """Score a labelled dataset; returns the platform's metrics shape plus a confusion matrix.
+    def evaluate(
+        self,
+        data: Any,
+        labels: Iterable[Any] | None = None,
+        *,
+        classes: Sequence[str] | None = None,
+    ) -> EvaluationReport:
+        """Score labelled texts; returns an :class:`EvaluationReport`.
 
-        ``dataset`` is a ``LabelledDataset``, a CSV/JSONL path (``question``/``answer`` columns),
-        or a ``(texts, labels)`` pair. The result is scikit-learn's ``classification_report``
-        dict (``accuracy``, one entry per label, ``macro avg``, ``weighted avg``) with
-        ``"confusion_matrix": {"labels": [...], "matrix": [[...]]}`` (rows gold, columns
-        predicted) added.
+        Args:
+            data: a pandas DataFrame with a text column (``text`` or ``question``) and a label
+                column (``label`` or ``answer``); a labelled CSV/JSONL file (the platform's
+                ``question``/``answer`` columns, or ``text``/``label``) or Parquet file; a
+                ``LabelledDataset``; a ``(texts, labels)`` pair; or texts, with ``labels``.
+            labels: the gold labels, when ``data`` holds texts only.
+            classes: the labels to report on, in order (default :attr:`labels`). Gold labels
+                outside them always count as wrong and are listed in ``unknown_labels``.
 
         Example:
-            >>> metrics = clf.evaluate("test.csv")                   # doctest: +SKIP
-            >>> metrics["accuracy"], metrics["macro avg"]["f1-score"]  # doctest: +SKIP
+            >>> report = clf.evaluate("test.csv")                    # doctest: +SKIP
+            >>> report.accuracy, report.macro_avg.f1                 # doctest: +SKIP
             (0.93, 0.91)
+            >>> report.to_pandas()                                   # doctest: +SKIP
+            >>> report.plot()                                        # doctest: +SKIP
         """
-        texts, gold = _labelled(dataset)
-        predicted = self.predict(texts)
-        names = list(labels) if labels is not None else self.labels
-        unknown = sorted(set(gold) - set(names))
-        if unknown:
-            logger.warning("gold labels not known to the model (always counted wrong): %s", unknown)
-        report = classification_report(gold, predicted, names)
-        report["confusion_matrix"] = {
-            "labels": names,
-            "matrix": confusion_matrix(gold, predicted, names),
-        }
+        from ._report import EvaluationReport, labelled_inputs
+
+        texts, gold = labelled_inputs(data, labels)
+        predicted = self._proba(texts).argmax(axis=1) if texts else np.zeros(0, dtype=int)
+        names = list(classes) if classes is not None else self.labels
+        model_labels = self.labels
+        report = EvaluationReport.from_predictions(
+            gold, [model_labels[i] for i in predicted], names
+        )
+        if report.unknown_labels:
+            logger.warning(
+                "gold labels not known to the model (always counted wrong): %s",
+                report.unknown_labels,
+            )
         return report
-
-
-def _labelled(dataset: Any) -> tuple[list[str], list[str]]:
-    """``(texts, labels)`` from a ``LabelledDataset``, a file path or a pair of sequences."""
-    if isinstance(dataset, (str, os.PathLike)):
-        from ..types.data import LabelledDataset
-
-        dataset = LabelledDataset.from_file(Path(dataset))
-    if hasattr(dataset, "texts") and hasattr(dataset, "labels"):
-        return list(dataset.texts), [str(x) for x in dataset.labels]
-    if isinstance(dataset, tuple) and len(dataset) == 2:
-        texts, gold = list(dataset[0]), [str(x) for x in dataset[1]]
-        if len(texts) != len(gold):
-            raise ValueError(f"{len(texts)} texts but {len(gold)} labels")
-        return texts, gold
-    raise TypeError(
-        "evaluate() takes a LabelledDataset, a CSV/JSONL path or a (texts, labels) pair"
-    )

@@ -11,13 +11,16 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._archive import safe_extract
-from .._errors import ModelLoadError
+from .._errors import DistilError, ModelLoadError, UnsafeArchiveError
 
 if TYPE_CHECKING:
     import torch
@@ -66,12 +69,23 @@ def _sha256(path: Path) -> str:
 
 def _is_archive(path: Path) -> bool:
     name = path.name.lower()
-    return name.endswith(_ARCHIVE_SUFFIXES) or (path.is_file() and tarfile.is_tarfile(path))
+    try:
+        return name.endswith(_ARCHIVE_SUFFIXES) or (path.is_file() and tarfile.is_tarfile(path))
+    except OSError as exc:
+        raise ModelLoadError(f"{path}: cannot be read ({exc})") from exc
 
 
 def _extract_cached(archive: Path, cache_dir: Path | None) -> Path:
-    """Extract ``archive`` once into a folder named by its sha256; later calls reuse it."""
-    target = (cache_dir or default_cache_dir()) / _sha256(archive)
+    """Extract ``archive`` once into a folder named by its sha256; later calls reuse it.
+
+    Limits, link checks and errors are :func:`~distil_sdk._archive.safe_extract`'s: a hostile
+    archive is an ``UnsafeArchiveError``, a truncated or corrupt one a ``ModelLoadError``, and
+    temporary folders left by a killed extraction are removed by the next one.
+    """
+    try:
+        target = (cache_dir or default_cache_dir()) / _sha256(archive)
+    except OSError as exc:
+        raise ModelLoadError(f"{archive}: cannot be read ({exc})") from exc
     # safe_extract renames a complete extraction into place, so an existing folder is complete.
     if target.is_dir():
         logger.debug("using cached extraction of %s at %s", archive, target)
@@ -79,11 +93,14 @@ def _extract_cached(archive: Path, cache_dir: Path | None) -> Path:
     logger.info("extracting %s into %s", archive, target)
     try:
         safe_extract(archive, target)
-    except FileExistsError:  # another process finished first; its copy is as good as ours
-        pass
-    except OSError as exc:
-        if not target.is_dir():
-            raise ModelLoadError(f"{archive}: could not extract into {target} ({exc})") from exc
+    except UnsafeArchiveError:
+        raise
+    except OSError as exc:  # ModelLoadError included
+        if target.is_dir():  # another process finished first; its copy is as good as ours
+            return target
+        if isinstance(exc, DistilError):
+            raise
+        raise ModelLoadError(f"{archive}: could not extract into {target} ({exc})") from exc
     return target
 
 
@@ -111,10 +128,14 @@ def _find_model_folder(root: Path, origin: Path) -> ModelFiles:
 def resolve_source(
     source: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None
 ) -> ModelFiles:
-    """Turn a folder, a parent of ``model/``, a tar archive or a ``.gguf`` file into ``ModelFiles``."""
+    """Turn a folder, a parent of ``model/``, a tar archive, a ``.gguf`` file or a Hugging Face
+    hub id already in the local Hugging Face cache into ``ModelFiles``."""
     path = Path(source).expanduser()
     if not path.exists():
-        raise ModelLoadError(f"{path}: no such file or folder")
+        if isinstance(source, str) and _HUB_ID.fullmatch(source):
+            path = _from_hub_cache(source)
+        else:
+            raise ModelLoadError(f"{path}: no such file or folder")
     if path.is_file() and path.suffix.lower() == ".gguf":
         return ModelFiles(path.parent, path.name)
     if path.is_file():
@@ -122,8 +143,32 @@ def resolve_source(
             raise ModelLoadError(f"{path}: not a model folder, a .tar archive or a .gguf file")
         root = _extract_cached(path, Path(cache_dir).expanduser() if cache_dir else None)
         files = _find_model_folder(root, path)
+        if files.folder.is_symlink():  # safe_extract refuses a top-level model link already
+            raise UnsafeArchiveError(f"{path}: the model folder {files.folder.name} is a link")
         return ModelFiles(files.folder, files.gguf_file, archive=path)
     return _find_model_folder(path, path)
+
+
+# ``org/name``: what the hub calls a repo id (a path like ``models/x`` that does not exist
+# reads the same; it is then looked up in the cache and reported as neither).
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
+def _from_hub_cache(repo_id: str) -> Path:
+    """The snapshot folder of ``repo_id`` in the local Hugging Face cache; never downloads."""
+    try:
+        from huggingface_hub import constants, snapshot_download
+    except ImportError as exc:  # pragma: no cover - a dependency of transformers
+        raise ModelLoadError(f"{repo_id}: no such file or folder") from exc
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception as exc:  # LocalEntryNotFoundError and friends
+        raise ModelLoadError(
+            f"{repo_id}: no such file or folder, and no Hugging Face model {repo_id!r} in the "
+            f"local cache ({constants.HF_HUB_CACHE}); download it first where there is network "
+            f"(`hf download {repo_id}`, or huggingface_hub.snapshot_download({repo_id!r})) "
+            "or pass the model folder's path"
+        ) from exc
 
 
 def read_config(folder: Path) -> dict[str, Any]:
@@ -295,19 +340,45 @@ def load_tokenizer_and_model(
     from transformers import AutoTokenizer
 
     extra: dict[str, Any] = {"gguf_file": gguf_file} if gguf_file else {}
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, **extra)
-    except Exception as exc:
-        raise ModelLoadError(f"{where}: could not load the tokenizer ({exc})") from exc
-    if not gguf_file:  # a GGUF file is never pickle; elsewhere refuse pickle unless opted in
-        extra["use_safetensors"] = None if allow_pickle else True
-    try:
-        model = auto_class.from_pretrained(folder, dtype=dtype, local_files_only=True, **extra)
-    except Exception as exc:
-        raise ModelLoadError(f"{where}: could not load the model weights ({exc})") from exc
+    with quiet_loading():
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, **extra)
+        except Exception as exc:
+            raise ModelLoadError(f"{where}: could not load the tokenizer ({exc})") from exc
+        if not gguf_file:  # a GGUF file is never pickle; elsewhere refuse pickle unless opted in
+            extra["use_safetensors"] = None if allow_pickle else True
+        try:
+            model = auto_class.from_pretrained(folder, dtype=dtype, local_files_only=True, **extra)
+        except Exception as exc:
+            raise ModelLoadError(f"{where}: could not load the model weights ({exc})") from exc
     model.to(device).eval().requires_grad_(False)
     if compile:
         import torch
 
         model = torch.compile(model, dynamic=True)
     return tokenizer, model
+
+
+@contextmanager
+def quiet_loading() -> Iterator[None]:
+    """Silence transformers' and the hub's progress bars (weights, GGUF dequantising) while
+    loading: they would write ``\\r`` bars into the caller's logs. The previous state is
+    restored afterwards, so the caller's own use of transformers is left as it was."""
+    import importlib
+
+    from transformers.utils import logging as hf_logging
+
+    # The module, not the tqdm class that huggingface_hub.utils re-exports under the same name.
+    hub_utils: Any = importlib.import_module("huggingface_hub.utils.tqdm")
+
+    tf_enabled = hf_logging.is_progress_bar_enabled()
+    hub_disabled = hub_utils.are_progress_bars_disabled()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    hub_utils.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if tf_enabled:
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
+        if not hub_disabled:
+            hub_utils.enable_progress_bars()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -86,6 +87,13 @@ class SequencePredictor:
         # changed the layer; a disagreement falls back to the full forward for good.
         self._fast_logits = cls_logits_fn(model)
         self._fast_checked = False
+        # Another runtime computing the logits (``precision="int8"``: ONNX Runtime), or None.
+        self._backend: Callable[[dict[str, torch.Tensor]], torch.Tensor] | None = None
+
+    def set_backend(self, backend: Callable[[dict[str, torch.Tensor]], torch.Tensor]) -> None:
+        """Compute logits with ``backend`` instead of the torch model (tokenizing stays here)."""
+        self._backend = backend
+        self._fast_logits = None
 
     @classmethod
     def load(
@@ -173,6 +181,8 @@ class SequencePredictor:
 
     def _logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """The model's logits, through the [CLS]-row fast path where it is supported."""
+        if self._backend is not None:
+            return self._backend(inputs)
         if self._fast_logits is None:
             return self.model(**inputs).logits  # type: ignore[no-any-return]
         logits = self._fast_logits(

@@ -78,10 +78,15 @@ def _run(kind: str, upload_dir: Path, job_dir: Path, reporter: _Reporter) -> dic
     from ..types.data import TaskBundle
 
     pipeline: Any = importlib.import_module(os.environ.get(PIPELINE_ENV) or DEFAULT_PIPELINE)
-    bundle = TaskBundle.from_upload_payload(read_upload_payload(upload_dir))
     work_dir = job_dir / "work"
     artifacts = job_dir / "artifacts"
     work_dir.mkdir(parents=True, exist_ok=True)
+    if kind == "dataset_expand":  # the current generation's relabelling (see _expand)
+        from ._expand import EXPAND_STAGES, run_expand
+
+        reporter.emit({"event": "stages", "stages": EXPAND_STAGES})
+        return run_expand(pipeline, upload_dir, work_dir, artifacts, reporter.progress)
+    bundle = TaskBundle.from_upload_payload(read_upload_payload(upload_dir))
     if kind == "teacher_evaluation":
         reporter.emit({"event": "stages", "stages": list(pipeline.TEACHER_EVALUATION_STAGES)})
         out = pipeline.run_teacher_evaluation(bundle, work_dir, reporter.progress)
@@ -102,7 +107,9 @@ def _run(kind: str, upload_dir: Path, job_dir: Path, reporter: _Reporter) -> dic
 def main(argv: list[str] | None = None) -> int:
     """Run one job; see the module docstring for the protocol."""
     parser = argparse.ArgumentParser(prog="distil_sdk.local._job_main")
-    parser.add_argument("--kind", required=True, choices=["teacher_evaluation", "training"])
+    parser.add_argument(
+        "--kind", required=True, choices=["teacher_evaluation", "training", "dataset_expand"]
+    )
     parser.add_argument("--upload-dir", required=True, type=Path)
     parser.add_argument("--job-dir", required=True, type=Path)
     parser.add_argument("--parent-pid", type=int, default=0)

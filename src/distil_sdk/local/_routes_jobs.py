@@ -1,4 +1,14 @@
-"""Routes: teacher evaluations, trainings and (unavailable) deployments."""
+"""Routes: teacher evaluations, trainings and (unavailable) deployments, in the platform's shapes.
+
+Every route declares its answer's model from ``distil_sdk.types.jobs`` as ``response_model``:
+the client parses with the same models, so the wire contract is written once. The shapes are
+the hosted platform's (``tests/fixtures/platform/recorded/``): ids as ``teacher_evaluation_id``
+/ ``training_id`` (plus ``id``), a training status as the object ``{dag, start_time, end_time,
+tasks, logs}``, and unfinished results or model links as HTTP 200 with ``null`` and a message.
+
+``GET /teacher-evaluations/{id}/status`` and ``/cancel`` serve the teacher evaluations of both
+route generations (an entity's id is its job's id).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +17,16 @@ from typing import Any, NoReturn
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict
 
-from ._routes_common import Authorized, Ctx, LocalContext, artifact_url, job_times, not_found
+from ..types.jobs import (
+    EvaluationResults,
+    ModelDownload,
+    TeacherEvaluation,
+    TeacherEvaluationStatus,
+    Training,
+    TrainingStatus,
+)
+from ._entity_common import job_logs
+from ._routes_common import Authorized, Ctx, LocalContext, artifact_url, iso, not_found
 from .store import JOB_RUNNING, JOB_SUCCESS
 
 __all__ = ["router"]
@@ -52,115 +71,158 @@ def _cancel(ctx: LocalContext, kind: str, job_id: str) -> dict[str, Any]:
     return _job(ctx, kind, job_id)
 
 
-def _base_record(job: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": job["id"],
-        "model_id": job["model_id"],
-        "upload_id": job["upload_id"],
-        "status": job["status"],
-        "message": job["message"],
-        "tasks": job["tasks"],
-        **job_times(job),
-    }
+def _tasks(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """The job's stages in the platform's form: ``[{"<stage>": {"status", "reason"}}]``."""
+    return [
+        {t["name"]: {"status": t["status"], "reason": t.get("message") or ""}} for t in job["tasks"]
+    ]
 
 
-def _artifact(request: Request, ctx: LocalContext, job: dict[str, Any], key: str) -> str | None:
-    """The presigned URL of the job's artifact ``key``, once the job has succeeded."""
+def _artifact(request: Request, ctx: LocalContext, job: dict[str, Any], key: str) -> str:
+    """The presigned URL of the job's artifact ``key``; "" (as the platform sends) until done."""
     if job["status"] != JOB_SUCCESS or not job["result"]:
-        return None
+        return ""
     name = job["result"].get("artifacts", {}).get(key)
-    return artifact_url(request, ctx, job["id"], name) if name else None
+    return artifact_url(request, ctx, job["id"], name) if name else ""
 
 
-def _require_success(job: dict[str, Any], what: str) -> None:
-    if job["status"] != JOB_SUCCESS:
-        raise HTTPException(
-            409,
-            f"training {job['id']!r} is {job['status']}: its {what} exist once it reaches "
-            f"JOB_SUCCESS ({job['message']})",
-        )
+def _not_completed(job: dict[str, Any]) -> str:
+    # The platform's own wording for results and model links of an unfinished training.
+    return (
+        f"Training not completed successfully: {job['id']}. Use the "
+        "/trainings/<training-id>/status endpoint for more details."
+    )
 
 
 # -- teacher evaluations ----------------------------------------------------------------------
-def _teacher_record(request: Request, ctx: LocalContext, job: dict[str, Any]) -> dict[str, Any]:
-    result = job["result"] if job["status"] == JOB_SUCCESS else None
-    return {
-        **_base_record(job),
-        "results": result.get("results") if result else None,
-        "evaluation_predictions_download_url": _artifact(request, ctx, job, "predictions"),
-    }
+def _teacher_record(
+    request: Request, ctx: LocalContext, job: dict[str, Any]
+) -> TeacherEvaluationStatus:
+    done = job["status"] == JOB_SUCCESS and job["result"]
+    return TeacherEvaluationStatus.model_validate(
+        {
+            "id": job["id"],
+            "teacher_evaluation_id": job["id"],
+            "status": job["status"],
+            "message": job["message"],
+            "results": job["result"].get("results") if done else None,
+            "evaluation_predictions_download_url": _artifact(request, ctx, job, "predictions"),
+            "logs": job_logs(ctx, job),
+            "tasks": _tasks(job),
+        }
+    )
 
 
 @router.post(
-    "/models/{model_id}/teacher-evaluations", status_code=201, tags=["teacher evaluations"]
+    "/models/{model_id}/teacher-evaluations",
+    status_code=201,
+    tags=["teacher evaluations"],
+    response_model=TeacherEvaluation,
 )
-def start_teacher_evaluation(
-    model_id: str, body: StartJobBody, request: Request, ctx: Ctx
-) -> dict[str, Any]:
+def start_teacher_evaluation(model_id: str, body: StartJobBody, ctx: Ctx) -> TeacherEvaluation:
     """Queue a teacher evaluation of an upload."""
-    return _teacher_record(request, ctx, _start(ctx, TEACHER, model_id, body.upload_id))
+    job = _start(ctx, TEACHER, model_id, body.upload_id)
+    return TeacherEvaluation(
+        id=job["id"], upload_id=job["upload_id"], started_at=iso(job["created_at"])
+    )
 
 
-@router.get("/teacher-evaluations/{job_id}/status", tags=["teacher evaluations"])
-def teacher_evaluation_status(job_id: str, request: Request, ctx: Ctx) -> dict[str, Any]:
-    """Status, per-stage tasks, and (once done) results and the predictions URL."""
+@router.get(
+    "/teacher-evaluations/{job_id}/status",
+    tags=["teacher evaluations"],
+    response_model=TeacherEvaluationStatus,
+)
+def teacher_evaluation_status(job_id: str, request: Request, ctx: Ctx) -> TeacherEvaluationStatus:
+    """Status, message, logs, per-stage ``tasks``; once done, results and the predictions URL."""
     return _teacher_record(request, ctx, _job(ctx, TEACHER, job_id))
 
 
-@router.post("/teacher-evaluations/{job_id}/cancel", tags=["teacher evaluations"])
-def cancel_teacher_evaluation(job_id: str, request: Request, ctx: Ctx) -> dict[str, Any]:
+@router.post(
+    "/teacher-evaluations/{job_id}/cancel",
+    tags=["teacher evaluations"],
+    response_model=TeacherEvaluationStatus,
+)
+def cancel_teacher_evaluation(job_id: str, request: Request, ctx: Ctx) -> TeacherEvaluationStatus:
     """Stop a teacher evaluation (``JOB_STOPPED``); a finished one is left as it is."""
     return _teacher_record(request, ctx, _cancel(ctx, TEACHER, job_id))
 
 
 # -- trainings --------------------------------------------------------------------------------
-@router.post("/models/{model_id}/training", status_code=201, tags=["trainings"])
-def start_training(model_id: str, body: StartJobBody, ctx: Ctx) -> dict[str, Any]:
+def _training_record(ctx: LocalContext, job: dict[str, Any]) -> TrainingStatus:
+    return TrainingStatus.model_validate(
+        {
+            "id": job["id"],
+            "training_id": job["id"],
+            "message": job["message"],
+            "status": {
+                "dag": job["status"],
+                "start_time": iso(job["started_at"]),
+                "end_time": iso(job["finished_at"]),
+                "tasks": _tasks(job),
+                "logs": job_logs(ctx, job),
+            },
+        }
+    )
+
+
+@router.post(
+    "/models/{model_id}/training", status_code=201, tags=["trainings"], response_model=Training
+)
+def start_training(model_id: str, body: StartJobBody, ctx: Ctx) -> Training:
     """Queue a training (distillation) on an upload."""
-    return _base_record(_start(ctx, TRAINING, model_id, body.upload_id))
+    job = _start(ctx, TRAINING, model_id, body.upload_id)
+    return Training(id=job["id"], upload_id=job["upload_id"])
 
 
-@router.get("/trainings/{job_id}/status", tags=["trainings"])
-def training_status(job_id: str, ctx: Ctx) -> dict[str, Any]:
-    """Status with per-stage ``tasks``."""
-    return _base_record(_job(ctx, TRAINING, job_id))
+@router.get("/trainings/{job_id}/status", tags=["trainings"], response_model=TrainingStatus)
+def training_status(job_id: str, ctx: Ctx) -> TrainingStatus:
+    """Status as the object ``{dag, start_time, end_time, tasks, logs}``."""
+    return _training_record(ctx, _job(ctx, TRAINING, job_id))
 
 
-@router.post("/trainings/{job_id}/cancel", tags=["trainings"])
-def cancel_training(job_id: str, ctx: Ctx) -> dict[str, Any]:
+@router.post("/trainings/{job_id}/cancel", tags=["trainings"], response_model=TrainingStatus)
+def cancel_training(job_id: str, ctx: Ctx) -> TrainingStatus:
     """Stop a training (``JOB_STOPPED``); a finished one is left as it is."""
-    return _base_record(_cancel(ctx, TRAINING, job_id))
+    return _training_record(ctx, _cancel(ctx, TRAINING, job_id))
 
 
-@router.get("/trainings/{job_id}/evaluation-results", tags=["trainings"])
-def training_evaluation_results(job_id: str, request: Request, ctx: Ctx) -> dict[str, Any]:
-    """Teacher, student-base and student-tuned metrics, with predictions URLs (409 until done)."""
+@router.get(
+    "/trainings/{job_id}/evaluation-results",
+    tags=["trainings"],
+    response_model=EvaluationResults,
+)
+def training_evaluation_results(job_id: str, request: Request, ctx: Ctx) -> EvaluationResults:
+    """Teacher, student-base and student-tuned metrics with predictions URLs; until the
+    training succeeded, ``evaluation_results: null`` and a message (HTTP 200, as the platform)."""
     job = _job(ctx, TRAINING, job_id)
-    _require_success(job, "evaluation results")
-    return {
-        "id": job["id"],
-        "status": job["status"],
-        "evaluation_results": job["result"]["evaluation_results"],
-        "finetuned_student_evaluation_predictions_download_url": _artifact(
-            request, ctx, job, "student-tuned"
-        ),
-        "base_student_evaluation_predictions_download_url": _artifact(
-            request, ctx, job, "student-base"
-        ),
-        "teacher_evaluation_predictions_download_url": _artifact(request, ctx, job, "teacher"),
-    }
+    done = job["status"] == JOB_SUCCESS and job["result"]
+    return EvaluationResults.model_validate(
+        {
+            "training_id": job["id"],
+            "message": (
+                f"Evaluation results for training: {job['id']}" if done else _not_completed(job)
+            ),
+            "evaluation_results": job["result"]["evaluation_results"] if done else None,
+            "results": {},
+            "finetuned_student_evaluation_predictions_download_url": _artifact(
+                request, ctx, job, "student-tuned"
+            ),
+            "base_student_evaluation_predictions_download_url": _artifact(
+                request, ctx, job, "student-base"
+            ),
+            "teacher_evaluation_predictions_download_url": _artifact(request, ctx, job, "teacher"),
+        }
+    )
 
 
-@router.get("/trainings/{job_id}/model", tags=["trainings"])
-def training_model(job_id: str, request: Request, ctx: Ctx) -> dict[str, Any]:
-    """A presigned URL (no auth header needed) of the trained ``model.tar``."""
+@router.get("/trainings/{job_id}/model", tags=["trainings"], response_model=ModelDownload)
+def training_model(job_id: str, request: Request, ctx: Ctx) -> ModelDownload:
+    """A presigned URL (no auth header needed) of the trained ``model.tar``; until the training
+    succeeded, ``s3_url: null`` and a message (HTTP 200, as the platform)."""
     job = _job(ctx, TRAINING, job_id)
-    _require_success(job, "model")
-    return {
-        "message": "presigned URL of model.tar (members under model/); valid for one hour",
-        "s3_url": _artifact(request, ctx, job, "model"),
-        "training_id": job["id"],
-    }
+    url = _artifact(request, ctx, job, "model")
+    message = f"Found model for training: {job['id']}" if url else _not_completed(job)
+    return ModelDownload(training_id=job["id"], message=message, s3_url=url or None)
 
 
 # -- deployments ------------------------------------------------------------------------------

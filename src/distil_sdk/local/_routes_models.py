@@ -1,4 +1,8 @@
-"""Routes: models and uploads."""
+"""Routes: models and uploads.
+
+Each route declares its answer's model from ``distil_sdk.types.jobs`` as ``response_model``, the
+same model the client parses with (see "One wire contract" in ``docs/architecture.md``).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from fastapi import APIRouter, Body, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..types.jobs import Model, ModelList, Upload, UploadStatus
 from ._routes_common import Authorized, Ctx, LocalContext, iso, not_found
 from .store import JOB_SUCCESS, upload_file_name
 
@@ -49,13 +54,13 @@ _UPLOAD_SCHEMA: dict[str, Any] = {
 }
 
 
-def _model_record(ctx: LocalContext, model: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": model["id"],
-        "name": model["name"],
-        "created_at": iso(model["created_at"]),
-        "upload_ids": ctx.store.upload_ids(model["id"]),
-    }
+def _model_record(ctx: LocalContext, model: dict[str, Any]) -> Model:
+    return Model(
+        id=model["id"],
+        name=model["name"],
+        created_at=iso(model["created_at"]),
+        upload_ids=ctx.store.upload_ids(model["id"]),
+    )
 
 
 def _upload_record(upload: dict[str, Any]) -> dict[str, Any]:
@@ -69,20 +74,20 @@ def _upload_record(upload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@router.post("/models", status_code=201, tags=["models"])
-def create_model(body: CreateModelBody, ctx: Ctx) -> dict[str, Any]:
+@router.post("/models", status_code=201, tags=["models"], response_model=Model)
+def create_model(body: CreateModelBody, ctx: Ctx) -> Model:
     """Create a model (a named container for uploads and jobs)."""
     return _model_record(ctx, ctx.store.create_model(body.name))
 
 
-@router.get("/models", tags=["models"])
-def list_models(ctx: Ctx) -> dict[str, Any]:
+@router.get("/models", tags=["models"], response_model=ModelList)
+def list_models(ctx: Ctx) -> ModelList:
     """List the models, oldest first."""
-    return {"models": [_model_record(ctx, m) for m in ctx.store.list_models()]}
+    return ModelList(models=[_model_record(ctx, m) for m in ctx.store.list_models()])
 
 
-@router.get("/models/{model_id}", tags=["models"])
-def get_model(model_id: str, ctx: Ctx) -> dict[str, Any]:
+@router.get("/models/{model_id}", tags=["models"], response_model=Model)
+def get_model(model_id: str, ctx: Ctx) -> Model:
     """One model."""
     model = ctx.store.get_model(model_id) or not_found("model", model_id)
     return _model_record(ctx, model)
@@ -108,6 +113,8 @@ def _validation_error(detail: str, findings: list[Any]) -> JSONResponse:
     "/models/{model_id}/uploads",
     status_code=201,
     tags=["uploads"],
+    response_model=Upload,
+    responses={422: {"description": "invalid bundle: `{detail, findings}`"}},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -143,7 +150,7 @@ def create_upload(model_id: str, body: Annotated[Any, Body()], ctx: Ctx) -> Any:
     warnings = [f for f in findings if f.get("severity") == "warning"]
     message = "stored and valid" + (f" ({len(warnings)} warning(s))" if warnings else "")
     upload = ctx.store.create_upload(upload_id, model_id, JOB_SUCCESS, message, warnings)
-    return _upload_record(upload)
+    return Upload.model_validate(_upload_record(upload))
 
 
 def _store_files(uploads_dir: Path, upload_id: str, payload: dict[str, Any]) -> None:
@@ -159,8 +166,8 @@ def _store_files(uploads_dir: Path, upload_id: str, payload: dict[str, Any]) -> 
         raise
 
 
-@router.get("/uploads/{upload_id}/status", tags=["uploads"])
-def upload_status(upload_id: str, ctx: Ctx) -> dict[str, Any]:
+@router.get("/uploads/{upload_id}/status", tags=["uploads"], response_model=UploadStatus)
+def upload_status(upload_id: str, ctx: Ctx) -> UploadStatus:
     """The status of an upload (``JOB_SUCCESS`` once stored: validation is synchronous)."""
     upload = ctx.store.get_upload(upload_id) or not_found("upload", upload_id)
-    return _upload_record(upload)
+    return UploadStatus.model_validate(_upload_record(upload))

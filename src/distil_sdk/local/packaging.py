@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["ARCHIVE_PREFIX", "package_model", "publish_bytes", "publish_file"]
+__all__ = ["ARCHIVE_PREFIX", "package_model", "package_slm", "publish_bytes", "publish_file"]
 
 #: Every member of ``model.tar`` lives under this folder, as on the platform.
 ARCHIVE_PREFIX = "model"
@@ -46,6 +48,31 @@ def package_model(model_dir: Path, dest: Path) -> Path:
             arcname = f"{ARCHIVE_PREFIX}/{path.relative_to(model_dir).as_posix()}"
             archive.add(path, arcname=arcname, recursive=False, filter=_reset_owner)
     return dest
+
+
+def package_slm(model_tar: Path, dest: Path, extras: Mapping[str, bytes]) -> Path:
+    """Write the SLM tarball of the current route generation, atomically: every member of
+    ``model_tar`` (``model/...``) followed by ``extras`` (top-level files such as
+    ``README.md`` and ``model_client.py``). Returns ``dest``.
+
+    Example:
+        >>> package_slm(Path("model.tar"), Path("slm.tar"), {"README.md": b"..."})  # doctest: +SKIP
+    """
+    with (
+        tarfile.open(model_tar, "r:") as source,
+        _atomic_writer(Path(dest)) as raw,
+        tarfile.open(fileobj=raw, mode="w") as archive,
+    ):
+        for member in source:
+            if member.name in extras:
+                continue  # replaced by the extra of the same name
+            data = source.extractfile(member) if member.isfile() else None
+            archive.addfile(_reset_owner(member), data)
+        for name, content in extras.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(content), 0o644, int(time.time())
+            archive.addfile(_reset_owner(info), io.BytesIO(content))
+    return Path(dest)
 
 
 @contextmanager

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._metrics import classification_report
+from ..types.jobs import JobStatus
 from ._threads import set_torch_threads
 from .teachers import (
     SupportsSynthesis,
@@ -135,15 +136,15 @@ class _Stages:
         self.timings: dict[str, float] = {}
 
     def run(self, stage: str, message: str, fn: Callable[[], Any]) -> Any:
-        self.progress(stage, "JOB_RUNNING", message)
+        self.progress(stage, JobStatus.RUNNING.value, message)
         started = time.perf_counter()
         try:
             result = fn()
         except Exception as exc:
-            self.progress(stage, "JOB_FAILURE", f"{stage} failed: {exc}")
+            self.progress(stage, JobStatus.FAILURE.value, f"{stage} failed: {exc}")
             raise
         self.timings[stage] = round(time.perf_counter() - started, 2)
-        self.progress(stage, "JOB_SUCCESS", f"{stage} done in {self.timings[stage]:.1f}s")
+        self.progress(stage, JobStatus.SUCCESS.value, f"{stage} done in {self.timings[stage]:.1f}s")
         return result
 
 
@@ -457,9 +458,18 @@ def run_training(
         "evaluating the students on the test set",
         lambda: evaluate("student-tuned", tuned),
     )
-    model_dir: Path = stages.run(
-        "packaging",
-        "writing the model folder",
-        lambda: save_model_dir(tuned, work_dir / "model", logs, job.to_json()),
-    )
+    def package() -> Path:
+        from .training._card import write_model_card
+
+        folder = save_model_dir(tuned, work_dir / "model", logs, job.to_json())
+        write_model_card(
+            folder,
+            job=job,
+            config=config,
+            results=results,
+            predictions=predictions.get("student-tuned"),
+        )
+        return folder
+
+    model_dir: Path = stages.run("packaging", "writing the model folder", package)
     return TrainingOutput(results, predictions, model_dir, stages.timings)

@@ -9,11 +9,16 @@ Layout of ``data_dir``::
 
 Every write that matters is one ``BEGIN IMMEDIATE`` transaction, so a crash leaves either the
 old or the new state. Records are returned as plain dicts: the routes shape them for the wire.
+
+The data dir holds users' datasets and models: it is made 0700 and the database 0600 (SQLite
+gives its ``-wal`` and ``-shm`` files the database's mode), also when an older version left
+them readable by others.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import threading
 import time
@@ -22,6 +27,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from ..types.jobs import JobStatus
+from ._private import PRIVATE_DIR_MODE, make_private_dir, private_db
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -32,14 +40,16 @@ __all__ = [
     "upload_file_name",
 ]
 
-JOB_PENDING = "JOB_PENDING"
-JOB_RUNNING = "JOB_RUNNING"
-JOB_SUCCESS = "JOB_SUCCESS"
-JOB_FAILURE = "JOB_FAILURE"
-JOB_STOPPED = "JOB_STOPPED"
+# Spelled by the wire contract's JobStatus (plain str values: they are stored in SQLite).
+JOB_NOT_STARTED: str = JobStatus.NOT_STARTED.value
+JOB_PENDING: str = JobStatus.PENDING.value
+JOB_RUNNING: str = JobStatus.RUNNING.value
+JOB_SUCCESS: str = JobStatus.SUCCESS.value
+JOB_FAILURE: str = JobStatus.FAILURE.value
+JOB_STOPPED: str = JobStatus.STOPPED.value
 ACTIVE_STATUSES = (JOB_PENDING, JOB_RUNNING)
 FINAL_STATUSES = (JOB_SUCCESS, JOB_FAILURE, JOB_STOPPED)
-JOB_KINDS = ("teacher_evaluation", "training")
+JOB_KINDS = ("teacher_evaluation", "training", "dataset_expand")
 
 RESTART_MESSAGE = (
     "the local server stopped while this job was running, so it was abandoned; start the job again"
@@ -72,6 +82,9 @@ _UPLOAD_FILES = {
 }
 
 
+DB_FILE = "distil.db"
+
+
 def _row(row: sqlite3.Row | None) -> dict[str, Any] | None:
     if row is None:
         return None
@@ -86,13 +99,13 @@ class Store:
     """SQLite-backed state of one data dir. Thread-safe (one connection behind a lock)."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.uploads_dir.mkdir(exist_ok=True)
-        self.jobs_dir.mkdir(exist_ok=True)
+        self.data_dir = make_private_dir(Path(data_dir))
+        self.uploads_dir.mkdir(exist_ok=True, mode=PRIVATE_DIR_MODE)
+        self.jobs_dir.mkdir(exist_ok=True, mode=PRIVATE_DIR_MODE)
         self._lock = threading.RLock()
+        private_db(self.data_dir / DB_FILE)
         self._conn = sqlite3.connect(
-            self.data_dir / "distil.db", timeout=30, isolation_level=None, check_same_thread=False
+            self.data_dir / DB_FILE, timeout=30, isolation_level=None, check_same_thread=False
         )
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -131,6 +144,19 @@ class Store:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction on the store's connection, for companion tables
+        (``entity_store``) that must share its lock and its atomicity."""
+        with self._tx() as conn:
+            yield conn
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """Rows of a read-only ``sql`` as plain dicts (under the store's lock)."""
+        with self._lock:
+            rows = self._conn.execute(sql, params).fetchall()
+        return [dict(row) for row in rows]
 
     def _one(self, sql: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
         with self._lock:
@@ -234,10 +260,11 @@ class Store:
         return job
 
     def claim_next_pending(self) -> dict[str, Any] | None:
-        """Atomically move the oldest pending job to ``JOB_RUNNING`` and return it."""
+        """Atomically move the oldest pending job to ``JOB_RUNNING`` and return it (FIFO)."""
         with self._tx() as conn:
+            # rowid breaks ties in insertion order (a uuid id would break them at random).
             row = conn.execute(
-                "SELECT id FROM jobs WHERE status = ? ORDER BY created_at, id LIMIT 1",
+                "SELECT id FROM jobs WHERE status = ? ORDER BY created_at, rowid LIMIT 1",
                 (JOB_PENDING,),
             ).fetchone()
             if row is None:
@@ -302,12 +329,15 @@ class Store:
                 ),
             )
             if cursor.rowcount and status != JOB_SUCCESS:
-                # Stages that never finished would otherwise read "running" forever.
+                # A stage that was running shares the job's fate; one that never started did
+                # not fail (or stop): it is JOB_NOT_STARTED, never left "pending" forever.
                 row = conn.execute("SELECT tasks FROM jobs WHERE id = ?", (job_id,)).fetchone()
                 tasks = json.loads(row[0])
                 for task in tasks:
-                    if task["status"] in ACTIVE_STATUSES:
+                    if task["status"] == JOB_RUNNING:
                         task["status"] = status
+                    elif task["status"] == JOB_PENDING:
+                        task["status"] = JOB_NOT_STARTED
                 conn.execute("UPDATE jobs SET tasks = ? WHERE id = ?", (json.dumps(tasks), job_id))
         return bool(cursor.rowcount)
 
@@ -335,7 +365,8 @@ class Store:
         """Mark every ``JOB_RUNNING`` job as failed; called at start, when no job can be running.
 
         We fail rather than re-queue: a job that was killed mid-way may be what crashed the
-        server (e.g. out of memory), and silently re-running it could loop.
+        server (e.g. out of memory), and silently re-running it could loop. Its scratch and
+        partial artifacts are removed: a failed job never serves artifacts.
         """
         with self._tx() as conn:
             ids = [
@@ -343,7 +374,28 @@ class Store:
             ]
         for job_id in ids:
             self.finish_job(job_id, JOB_FAILURE, RESTART_MESSAGE)
+            for name in ("work", "artifacts"):
+                shutil.rmtree(self.job_dir(job_id) / name, ignore_errors=True)
         return ids
+
+    def remove_orphan_work(self) -> list[str]:
+        """Remove ``jobs/<id>/work`` of every job not running; return those ids.
+
+        A job's scratch space (checkpoints, gigabytes) outlives it only when its process was
+        killed with the server; called at start, before the runner, it clears all of them.
+        """
+        with self._lock:
+            running = {
+                r[0]
+                for r in self._conn.execute("SELECT id FROM jobs WHERE status = ?", (JOB_RUNNING,))
+            }
+        removed: list[str] = []
+        for work in sorted(self.jobs_dir.glob("*/work")):
+            job_id = work.parent.name
+            if job_id not in running and work.is_dir() and not work.is_symlink():
+                shutil.rmtree(work, ignore_errors=True)
+                removed.append(job_id)
+        return removed
 
 
 def read_upload_payload(upload_dir: Path) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ._private import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE
 from .store import FINAL_STATUSES, JOB_FAILURE, JOB_STOPPED, JOB_SUCCESS, RESTART_MESSAGE, Store
 
 __all__ = ["Worker"]
@@ -127,7 +128,7 @@ class Worker:
     def _run(self, job: dict[str, Any]) -> None:
         job_id = job["id"]
         job_dir = self.store.job_dir(job_id)
-        job_dir.mkdir(parents=True, exist_ok=True)
+        job_dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
         for stale in ("result.json", "error.json"):
             (job_dir / stale).unlink(missing_ok=True)
         cmd = [
@@ -144,7 +145,11 @@ class Worker:
             str(os.getpid()),
         ]
         logger.info("starting %s job %s", job["kind"], job_id)
-        with (job_dir / "stderr.log").open("wb") as stderr, self._lock:
+        # The log may quote the user's data: owner-only, like everything the job writes (umask).
+        log_fd = os.open(
+            job_dir / "stderr.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE
+        )
+        with os.fdopen(log_fd, "wb") as stderr, self._lock:
             if self._stopping.is_set():
                 self.store.finish_job(job_id, JOB_FAILURE, SHUTDOWN_MESSAGE)
                 return
@@ -159,6 +164,7 @@ class Worker:
                 encoding="utf-8",
                 errors="replace",
                 start_new_session=True,
+                umask=0o077,
             )
             self._proc, self._job_id, self._stop_reason = proc, job_id, None
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any, ClassVar, Generic, TypedDict, TypeVar
 from urllib.parse import quote
@@ -12,6 +13,7 @@ from typing_extensions import Unpack
 from .._errors import APIError
 from .._http import AsyncTransport, CallOptions, RequestSpec, SyncTransport
 from .._polling import (
+    DEFAULT_OUTAGE_BUDGET_S,
     DEFAULT_POLL_INTERVAL_S,
     DEFAULT_WAIT_TIMEOUT_S,
     MAX_POLL_INTERVAL_S,
@@ -48,6 +50,10 @@ class WaitOptions(TypedDict, total=False):
     poll_interval: first pause between polls; it grows by 1.5x up to ``max_interval``.
     on_progress: called with every record fetched.
     progress: show a status line on stderr.
+    outage_budget: seconds the platform may stay unreachable (connection errors, timeouts,
+        408/429/5xx after each request's own retries) before
+        :class:`~distil_sdk.JobWaitInterruptedError`; default 900 (15 minutes), None: no limit.
+        Failed polls are retried with a growing pause, logged and shown on the progress line.
     """
 
     timeout: float | None
@@ -55,6 +61,7 @@ class WaitOptions(TypedDict, total=False):
     max_interval: float
     on_progress: Callable[[Any], None] | None
     progress: bool
+    outage_budget: float | None
 
 
 def make_poller(kind: str, job_id: str, clock: Callable[[], float], options: WaitOptions) -> Poller:
@@ -67,6 +74,7 @@ def make_poller(kind: str, job_id: str, clock: Callable[[], float], options: Wai
         on_progress=options.get("on_progress"),
         progress=options.get("progress", False),
         clock=clock,
+        outage_budget=options.get("outage_budget", DEFAULT_OUTAGE_BUDGET_S),
     )
 
 
@@ -109,7 +117,10 @@ class SyncJobResource(SyncResource, _Job[R]):
         """Poll until done; return the final record.
 
         Raises :class:`~distil_sdk.JobFailedError` (failure or stopped, with the platform's
-        message) or :class:`~distil_sdk.JobTimeoutError`. Options: see :class:`WaitOptions`.
+        message), :class:`~distil_sdk.JobTimeoutError`, or
+        :class:`~distil_sdk.JobWaitInterruptedError` when the platform stayed unreachable longer
+        than ``outage_budget`` (the job keeps running: call ``wait()`` again). Options: see
+        :class:`WaitOptions`.
         """
         poller = make_poller(self._kind, job_id, self._t.clock, options)
         return wait_sync(poller, lambda: self.get(job_id), self._t.sleep)
@@ -141,14 +152,47 @@ def predictions_spec(url: str, options: Any) -> RequestSpec:
     )
 
 
+def _rows_of_document(text: str) -> list[Any] | None:
+    """The rows of a predictions file that is one JSON document (``metrics-eval-full.json``):
+    a list of rows, an object holding one, or a single row. ``None`` when it is not one document
+    (JSONL with several lines)."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(document, list):
+        return document
+    if isinstance(document, dict):
+        if "question" in document or "prompt" in document:
+            return [document]
+        lists = [v for v in document.values() if isinstance(v, list)]
+        if len(lists) == 1:
+            return lists[0]
+    return [document]
+
+
 def parse_predictions(text: str, source: str) -> list[Prediction]:
-    """A predictions JSONL file, one :class:`Prediction` per non-empty line."""
+    """A predictions file, one :class:`Prediction` per row.
+
+    Reads JSONL (one row per line) and the platform's ``metrics-eval-full.json`` (one JSON
+    document holding the rows); rows are ``question``/``answer`` or ``prompt``/``completion``.
+    Raises :class:`~distil_sdk.APIError` naming the row that is not a prediction record.
+    """
+    rows = _rows_of_document(text)
+    numbered = (
+        list(enumerate(rows, start=1))
+        if rows is not None
+        else [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    )
+    where = "row" if rows is not None else "line"
     out: list[Prediction] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, row in numbered:
         try:
-            out.append(Prediction.model_validate_json(line))
+            out.append(
+                Prediction.model_validate_json(row)
+                if isinstance(row, str)
+                else Prediction.model_validate(row)
+            )
         except ValueError as exc:
-            raise APIError(f"{source} line {number} is not a prediction record: {exc}") from exc
+            raise APIError(f"{source} {where} {number} is not a prediction record: {exc}") from exc
     return out

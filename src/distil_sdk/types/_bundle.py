@@ -164,7 +164,8 @@ class TaskBundle:
         """Write the bundle as a task folder (each file atomically); returns the folder.
 
         Each dataset keeps the format it was read from (CSV otherwise) unless ``format``
-        (``"csv"`` or ``"jsonl"``) is given. Refuses to leave both ``train.csv`` and
+        (``"csv"``, ``"jsonl"`` or ``"chat"``: ``.jsonl`` files of the platform's current chat
+        rows) is given. Refuses to leave both ``train.csv`` and
         ``train.jsonl`` behind, which :meth:`from_dir` could not read.
         """
         from ._io import atomic_write_text
@@ -174,7 +175,8 @@ class TaskBundle:
         if self.unstructured is not None:
             tables.append(("unstructured", self.unstructured))
         targets = [
-            (root / f"{stem}.{format or table.format or 'csv'}", table) for stem, table in tables
+            (root / f"{stem}.{_suffix(format) or table.format or 'csv'}", table)
+            for stem, table in tables
         ]
         stale = [
             root / f"{t.stem}{s}"
@@ -190,11 +192,48 @@ class TaskBundle:
             )
         atomic_write_text(root / JOB_DESCRIPTION_FILE, self.job_description.to_json())
         for target, table in targets:
-            table.to_file(target)
-        atomic_write_text(root / "config.yaml", self.config.to_yaml())
+            if format == "chat":
+                atomic_write_text(target, table.to_text("chat"))
+            else:
+                table.to_file(target)
+        # The user's own YAML (comments kept) when the config is unchanged since reading.
+        config = self.config
+        text = config.source_text() if config.source_format() == "yaml" else config.to_yaml()
+        atomic_write_text(root / "config.yaml", text)
         return root
 
-    # -- upload bodies -----------------------------------------------------------------------
+    # -- the current platform's files (POST /datasets) ---------------------------------------
+
+    def to_dataset_files(self) -> dict[str, bytes]:
+        """The files of a ``POST /datasets`` body in the platform's current format, keyed by
+        the body's field: ``job_description`` (JSON), ``train_data`` / ``test_data`` (JSONL chat
+        rows), ``unstructured_data`` (JSONL ``{"context"}`` rows, when present) and ``config``
+        (the YAML the user wrote when unchanged since reading, else a fresh dump).
+
+        Example:
+            >>> files = TaskBundle.from_dir("my-task").to_dataset_files()  # doctest: +SKIP
+            >>> files["train_data"].splitlines()[0]  # doctest: +SKIP
+            b'{"messages": [{"role": "user", "content": "..."}, {"role": "assistant", ...}]}'
+        """
+        from ._dataset_files import to_dataset_files
+
+        return to_dataset_files(self)
+
+    @classmethod
+    def from_dataset_files(cls, files: Mapping[str, bytes]) -> TaskBundle:
+        """Read the files of a ``POST /datasets`` body (see :meth:`to_dataset_files`); flat
+        ``question``/``answer`` rows are read too. Findings name the file as the platform
+        stores it (``train_data`` is ``"train.jsonl"``).
+
+        Raises:
+            DataValidationError: a required file is missing or cannot be read at all; the
+                report lists every problem with file, line and what to do.
+        """
+        from ._dataset_files import from_dataset_files
+
+        return from_dataset_files(cls, files)
+
+    # -- upload bodies (the /models generation) -----------------------------------------------
 
     def to_upload_payload(self) -> dict[str, dict[str, str]]:
         """The ``POST /models/{id}/uploads`` body: each part as ``{"type", "content"}``."""
@@ -208,7 +247,10 @@ class TaskBundle:
             if table is not None:
                 fmt = table.format or "csv"
                 body[key] = {"type": fmt, "content": table.to_text(fmt)}
-        body["config"] = {"type": "yaml", "content": self.config.to_yaml()}
+        body["config"] = {
+            "type": self.config.source_format(),
+            "content": self.config.source_text(),
+        }
         return body
 
     @classmethod
@@ -277,6 +319,12 @@ class TaskBundle:
             loaded.get("unstructured_data"),
             loaded.get("config"),
         )
+
+
+def _suffix(format: str | None) -> str | None:
+    if format not in (None, "csv", "jsonl", "chat"):
+        raise ValueError(f"format must be 'csv', 'jsonl' or 'chat', not {format!r}")
+    return "jsonl" if format == "chat" else format
 
 
 def _payload_loader(key: str, file: str, kind: str, content: str) -> Callable[[], Any]:

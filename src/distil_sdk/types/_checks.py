@@ -12,6 +12,7 @@ import difflib
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING
 
+from ._limits import find_surrogate
 from .validation import Finding
 
 if TYPE_CHECKING:
@@ -41,6 +42,38 @@ def _empty_text(file: str, row: int, column: str) -> Finding:
     )
 
 
+def _surrogate(file: str, row: int, column: str | None = None) -> Finding:
+    return _err(
+        "lone_surrogate",
+        file,
+        "holds a lone surrogate character (e.g. \\ud800), which cannot be encoded as UTF-8 "
+        "or uploaded; remove it.",
+        row=row,
+        column=column,
+    )
+
+
+def _check_strings(value: object, file: str) -> list[Finding]:
+    """A lone surrogate anywhere in a job description or config built in memory."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) and find_surrogate(item) is not None:
+            return [
+                _err(
+                    "lone_surrogate",
+                    file,
+                    "a value holds a lone surrogate character (e.g. \\ud800), which cannot "
+                    "be encoded as UTF-8 or uploaded; remove it.",
+                )
+            ]
+        if isinstance(item, dict):
+            stack += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            stack += item
+    return []
+
+
 def _warn(
     code: str, file: str, message: str, row: int | None = None, column: str | None = None
 ) -> Finding:
@@ -67,6 +100,8 @@ def check_bundle(bundle: TaskBundle) -> list[Finding]:
             findings += [
                 f if f.file else f.model_copy(update={"file": split}) for f in dataset.findings
             ]
+    findings += _check_strings(bundle.job_description.model_dump(), "job_description.json")
+    findings += _check_strings(bundle.config.model_dump(), "config.yaml")
     findings += _check_config(bundle)
     for split in ("train", "test"):
         findings += _check_labelled(bundle, split)
@@ -78,7 +113,18 @@ def check_bundle(bundle: TaskBundle) -> list[Finding]:
 
 
 def _check_config(bundle: TaskBundle) -> list[Finding]:
-    return [
+    findings = [
+        _warn(
+            "renamed_config_key",
+            "config.yaml",
+            f"{old} is the previous platform's name; it was read as {new}. Rename it."
+            if new
+            else f"{old} is no longer used by the platform and was ignored; remove it.",
+            column=old,
+        )
+        for old, new in bundle.config.renamed_keys()
+    ]
+    return findings + [
         _warn(
             "unknown_config_key",
             "config.yaml",
@@ -130,6 +176,9 @@ def _check_labelled(bundle: TaskBundle, split: str) -> list[Finding]:
                     column="answer",
                 )
             )
+        if find_surrogate(example.question + example.answer) is not None:
+            findings.append(_surrogate(file, row))
+        # The platform counts question + answer (+ context) against the limit.
         length = len(example.question) + len(example.answer)
         if length > max_length:
             findings.append(
@@ -304,6 +353,8 @@ def _check_unstructured(bundle: TaskBundle, pool: UnlabelledDataset) -> list[Fin
         if not text.strip():
             findings.append(_empty_text(file, row, "context"))
             continue
+        if find_surrogate(text) is not None:
+            findings.append(_surrogate(file, row, "context"))
         if len(text) > synthgen.validation_max_total_length:
             findings.append(
                 _warn(

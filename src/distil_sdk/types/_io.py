@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ._chat import is_chat_row, messages_to_record
+from ._limits import LIMITS, LimitError, file_too_large, find_surrogate, load_json
 from .validation import Finding
 
 TableFormat = Literal["csv", "jsonl"]
@@ -114,6 +116,7 @@ class ParsedTable:
     records: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     fatal: bool = False
+    chat: bool = False  # rows were chat conversations (the platform's current format)
 
 
 def _clean_cell(value: str, parsed: ParsedTable, row: int, column: str) -> str:
@@ -137,6 +140,11 @@ def parse_table(
 ) -> ParsedTable:
     """Read CSV or JSONL content whose rows need ``columns``; never raises on bad content."""
     parsed = ParsedTable(file=file, format=format)
+    if len(data) > LIMITS.max_data_file_bytes:
+        limit = file_too_large(len(data), LIMITS.max_data_file_bytes, "DISTIL_MAX_DATA_FILE_BYTES")
+        parsed.findings.append(_error(limit.code, file, limit.message))
+        parsed.fatal = True
+        return parsed
     text, parsed.findings = decode(data, file)
     if not text.strip():
         parsed.findings.append(
@@ -260,20 +268,6 @@ def _check_header(header: list[str], parsed: ParsedTable, columns: Sequence[str]
     return index
 
 
-def _from_messages(obj: dict[str, Any]) -> dict[str, Any]:
-    """Platform chat-format rows ``{"messages": [user, assistant]}`` as question/answer."""
-    messages = obj.get("messages")
-    if not isinstance(messages, list):
-        return obj
-    out = {k: v for k, v in obj.items() if k != "messages"}
-    for message in messages:
-        if isinstance(message, dict) and message.get("role") == "user":
-            out.setdefault("question", message.get("content"))
-        elif isinstance(message, dict) and message.get("role") == "assistant":
-            out["answer"] = message.get("content")
-    return out
-
-
 def _object_shape(columns: Sequence[str]) -> str:
     return "{" + ", ".join(f'"{c}": "..."' for c in columns) + "}"
 
@@ -286,8 +280,24 @@ def _parse_jsonl(text: str, parsed: ParsedTable, columns: Sequence[str]) -> None
         if not line.strip():
             continue
         lines_with_content += 1
+        if _ESCAPED_BYTE.search(line):
+            # Bad bytes first: left in, they would read as lone surrogates below.
+            parsed.findings.append(
+                _error(
+                    "not_utf8",
+                    file,
+                    "contains bytes that are not UTF-8 (shown as \ufffd); save the file as UTF-8.",
+                    row=row,
+                )
+            )
+            line = _ESCAPED_BYTE.sub("\ufffd", line)
         try:
-            obj = json.loads(line)
+            obj = load_json(line, line=row)
+        except LimitError as exc:
+            parsed.findings.append(
+                _error(exc.code, file, f"{exc.message} The line was skipped.", row=row)
+            )
+            continue
         except json.JSONDecodeError as exc:
             parsed.findings.append(
                 _error(
@@ -310,9 +320,14 @@ def _parse_jsonl(text: str, parsed: ParsedTable, columns: Sequence[str]) -> None
                 )
             )
             continue
-        if "messages" in obj and not all(c in obj for c in columns):
-            obj = _from_messages(obj)
-        values = _record_values(obj, parsed, row, columns)
+        if is_chat_row(obj, columns):
+            flat, problems = messages_to_record(obj, file=file, row=row)
+            parsed.findings += problems
+            if flat is None:
+                continue
+            parsed.chat = True
+            obj = flat
+        values = _record_values(obj, parsed, row, columns, clean=True)
         for key in obj:
             if key not in columns:
                 extra.setdefault(key, row)
@@ -333,9 +348,18 @@ def _parse_jsonl(text: str, parsed: ParsedTable, columns: Sequence[str]) -> None
 
 
 def _record_values(
-    obj: Mapping[str, Any], parsed: ParsedTable, row: int, columns: Sequence[str]
+    obj: Mapping[str, Any],
+    parsed: ParsedTable,
+    row: int,
+    columns: Sequence[str],
+    *,
+    clean: bool = False,
 ) -> dict[str, str] | None:
-    """The row's text per column, or ``None`` (with findings) when the row is unusable."""
+    """The row's text per column, or ``None`` (with findings) when the row is unusable.
+
+    ``clean``: the values come from a JSONL line already cleared of bad bytes and lone
+    surrogates, so the per-value scans are skipped (they cost a third of reading a file).
+    """
     values: dict[str, str] = {}
     for column in columns:
         if column not in obj:
@@ -375,6 +399,21 @@ def _record_values(
                 )
             )
             return None
+        if clean:
+            values[column] = value
+            continue
+        if find_surrogate(value) is not None:
+            parsed.findings.append(
+                _error(
+                    "lone_surrogate",
+                    parsed.file,
+                    "holds a lone surrogate character (e.g. \\ud800), which cannot be "
+                    "encoded as UTF-8 or uploaded; remove it. The row was skipped.",
+                    row=row,
+                    column=column,
+                )
+            )
+            return None
         values[column] = _clean_cell(value, parsed, row, column)
     return values
 
@@ -385,6 +424,17 @@ def parse_records(
     """In-memory records checked like JSONL lines (row = 1-based position)."""
     parsed = ParsedTable(file=file, format="jsonl")
     for row, obj in enumerate(records, start=1):
+        if not isinstance(obj, Mapping):
+            parsed.findings.append(
+                _error(
+                    "not_a_record",
+                    file,
+                    f"is a {type(obj).__name__}, not a mapping; pass "
+                    f"{_object_shape(columns)}. The record was skipped.",
+                    row=row,
+                )
+            )
+            continue
         values = _record_values(obj, parsed, row, columns)
         if values is not None:
             parsed.records.append((row, values))

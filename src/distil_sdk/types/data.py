@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from .._errors import DataValidationError
+from ._chat import dump_chat
 from ._io import (
     ParsedTable,
     TableFormat,
@@ -28,12 +29,16 @@ from ._io import (
     parse_table,
     table_format,
 )
+from ._limits import LIMITS, file_too_large
 from .validation import Finding, ValidationReport
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["Example", "LabelledDataset", "TaskBundle", "UnlabelledDataset"]
+
+#: ``"chat"`` is JSONL whose rows are chat conversations (the platform's current format).
+TextFormat = Literal["csv", "jsonl", "chat"]
 
 _T = TypeVar("_T", bound="_Table[Any]")
 _Item = TypeVar("_Item")
@@ -66,6 +71,7 @@ class _Table(Generic[_Item]):
 
     _source: str | None = None
     _format: TableFormat | None = None
+    _chat: bool = False
     _rows: list[int] | None = None
     _findings: tuple[Finding, ...] = ()
 
@@ -120,6 +126,7 @@ class _Table(Generic[_Item]):
         dataset = cls._build([values for _, values in parsed.records])
         dataset._source = source
         dataset._format = parsed.format if source else None
+        dataset._chat = parsed.chat
         dataset._rows = [row for row, _ in parsed.records]
         dataset._findings = tuple(parsed.findings)
         return dataset
@@ -134,6 +141,15 @@ class _Table(Generic[_Item]):
         path = Path(path)
         fmt = table_format(path)
         try:
+            size = path.stat().st_size
+            if size > LIMITS.max_data_file_bytes:  # refused before it is read into memory
+                limit = file_too_large(
+                    size, LIMITS.max_data_file_bytes, "DISTIL_MAX_DATA_FILE_BYTES"
+                )
+                finding = Finding(
+                    severity="error", code=limit.code, file=path.name, message=limit.message
+                )
+                raise DataValidationError(ValidationReport(findings=[finding]))
             data = path.read_bytes()
         except OSError as exc:
             raise _missing_file(path, exc) from exc
@@ -151,13 +167,25 @@ class _Table(Generic[_Item]):
         parsed = parse_records(records, file=None, columns=cls.COLUMNS)
         return cls._from_parsed(parsed, source=None)
 
-    def to_text(self, format: TableFormat = "csv") -> str:
-        """The CSV (with header) or JSONL content of this dataset."""
+    def to_text(self, format: TextFormat = "csv") -> str:
+        """The CSV (with header) or JSONL content of this dataset.
+
+        ``"chat"`` writes the platform's current rows: chat conversations for labelled data
+        (``{"messages": [user, assistant]}``), ``{"context": ...}`` for unlabelled data.
+        """
+        if format == "chat":
+            if self.COLUMNS == ("question", "answer"):
+                return dump_chat(self._values())
+            format = "jsonl"
         return dump_table(self._values(), columns=self.COLUMNS, format=format)
 
     def to_file(self, path: str | Path) -> Path:
-        """Write CSV or JSONL (by suffix) atomically; returns the path."""
-        return atomic_write_text(path, self.to_text(table_format(path)))
+        """Write CSV or JSONL (by suffix) atomically; returns the path. A dataset read from
+        chat rows is written as chat rows again."""
+        fmt: TextFormat = table_format(path)
+        if fmt == "jsonl" and self._chat:
+            fmt = "chat"
+        return atomic_write_text(path, self.to_text(fmt))
 
     def to_csv(self, path: str | Path) -> Path:
         """Write a CSV file with a header row, atomically (temporary file + rename)."""

@@ -1,15 +1,21 @@
-"""Wire models of the platform's jobs: statuses, models, uploads, evaluations, trainings.
+"""Wire models of the ``/models`` route generation: statuses, models, uploads, jobs, results.
+
+These models are the one description of what these routes answer: the client parses with them
+and the local platform declares them as its routes' response models (see "One wire contract" in
+``docs/architecture.md``). They follow the platform's recorded answers
+(``tests/fixtures/platform/recorded/``): ids named ``teacher_evaluation_id`` / ``training_id``,
+a training status that is a ``JOB_*`` string or an object ``{dag, start_time, end_time, tasks,
+logs}``, ``null`` results with a message while a job runs, non-classification metrics.
 
 Response models accept unknown fields (``extra="allow"``) because the API evolves; request
-bodies forbid them so a typo never reaches the server. The shapes follow the wire contract in
-``docs/architecture.md``.
+bodies forbid them so a typo never reaches the server. Long ``logs`` are kept but left out of
+``repr()``.
 
 Example:
-    >>> status = TrainingStatus.model_validate(
-    ...     {"id": "t1", "status": {"dag": {}, "tasks": [{"name": "train", "status": "JOB_RUNNING"}], "logs": []}}
-    ... )
-    >>> status.status, status.status.is_terminal, status.tasks[0].name
-    (<JobStatus.RUNNING: 'JOB_RUNNING'>, False, 'train')
+    >>> status = TrainingStatus.model_validate({"training_id": "t1", "status": {
+    ...     "dag": "JOB_RUNNING", "tasks": [{"finetune_student": {"status": "JOB_PENDING", "reason": ""}}]}})
+    >>> status.id, status.status, status.tasks[0].name, status.tasks[0].status.is_terminal
+    ('t1', <JobStatus.RUNNING: 'JOB_RUNNING'>, <JobStage.FINETUNE_STUDENT: 'finetune_student'>, False)
 """
 
 from __future__ import annotations
@@ -17,18 +23,33 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
+
+from ._results import ClassMetrics, Deployment, DeploymentSecrets, Metrics, Prediction
+from .validation import Finding
 
 __all__ = [
     "ClassMetrics",
     "CreateModelRequest",
     "Deployment",
+    "DeploymentSecrets",
     "EvaluationResults",
     "JobCreateRequest",
+    "JobStage",
     "JobStatus",
+    "JobStatusDetail",
     "Metrics",
     "Model",
     "ModelDownload",
+    "ModelList",
     "Prediction",
     "TeacherEvaluation",
     "TeacherEvaluationStatus",
@@ -40,8 +61,25 @@ __all__ = [
 ]
 
 
-class JobStatus(str, Enum):
-    """Status of a platform job. Unknown values from a newer API parse as non-terminal members."""
+class _OpenEnum(str, Enum):
+    """A string enum that also parses values it does not know (a newer API's), as pseudo-members."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        # An unknown value must not break parsing of an otherwise valid record.
+        if not isinstance(value, str):
+            return None
+        member = str.__new__(cls, value)
+        member._name_ = value
+        member._value_ = value
+        return member
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class JobStatus(_OpenEnum):
+    """Status of a platform job. Unknown values parse as pseudo-members that are never terminal."""
 
     NOT_STARTED = "JOB_NOT_STARTED"
     PENDING = "JOB_PENDING"
@@ -49,17 +87,6 @@ class JobStatus(str, Enum):
     SUCCESS = "JOB_SUCCESS"
     FAILURE = "JOB_FAILURE"
     STOPPED = "JOB_STOPPED"
-
-    @classmethod
-    def _missing_(cls, value: object) -> JobStatus | None:
-        # A status this SDK does not know must not break parsing of an otherwise valid record:
-        # it becomes a pseudo-member that is never terminal, so wait() keeps polling.
-        if not isinstance(value, str):
-            return None
-        member = str.__new__(cls, value)
-        member._name_ = value
-        member._value_ = value
-        return member
 
     @property
     def is_terminal(self) -> bool:
@@ -71,8 +98,22 @@ class JobStatus(str, Enum):
         """True for FAILURE and STOPPED."""
         return self in (JobStatus.FAILURE, JobStatus.STOPPED)
 
-    def __str__(self) -> str:
-        return str(self.value)
+
+class JobStage(_OpenEnum):
+    """A stage of a job: the hosted platform's and the local platform's; others parse too."""
+
+    # hosted platform (training DAG)
+    EVALUATE_TEACHER = "evaluate_teacher"
+    GENERATE_SYNTHETIC_DATA = "generate_synthetic_data"
+    FINETUNE_STUDENT = "finetune_student"
+    # local platform (distil_sdk.local.pipeline)
+    TEACHER_FIT = "teacher_fit"
+    TEACHER_EVALUATION = "teacher_evaluation"
+    TEACHER_LABELLING = "teacher_labelling"
+    STUDENT_BASE = "student_base"
+    DISTILLATION = "distillation"
+    EVALUATION = "evaluation"
+    PACKAGING = "packaging"
 
 
 class _Response(BaseModel):
@@ -81,6 +122,16 @@ class _Response(BaseModel):
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _fill_id(data: Any, *keys: str) -> Any:
+    """``data`` with ``id`` set from the first of ``keys`` present (the platform's id names)."""
+    if not isinstance(data, dict) or data.get("id"):
+        return data
+    for key in keys:
+        if isinstance(data.get(key), str) and data[key]:
+            return {**data, "id": data[key]}
+    return data
 
 
 class CreateModelRequest(_Request):
@@ -101,170 +152,115 @@ class Model(_Response):
     id: str
     name: str | None = None
     created_at: str | None = None
+    upload_ids: list[str] | None = None
+
+
+class ModelList(_Response):
+    """``GET /models``: ``{"models": [...]}`` (a bare list is accepted too)."""
+
+    models: list[Model]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_list(cls, data: Any) -> Any:
+        return {"models": data} if isinstance(data, list) else data
 
 
 class Upload(_Response):
     """The answer to an upload: its ``id`` is what evaluations and trainings take."""
 
     id: str
-
-
-class UploadStatus(_Response):
-    """``GET /uploads/{id}/status``."""
-
-    id: str
+    model_id: str | None = None
     status: JobStatus | None = None
     message: str | None = None
+    created_at: str | None = None
+    warnings: list[Finding] | None = None
 
 
-class ClassMetrics(_Response):
-    """Precision, recall, F1 and support of one class (or of an average)."""
-
-    precision: float | None = None
-    recall: float | None = None
-    f1_score: float | None = Field(default=None, alias="f1-score")
-    support: float | None = None
-
-
-_AVERAGES = ("macro avg", "weighted avg", "micro avg")
-
-
-class Metrics(_Response):
-    """scikit-learn's ``classification_report(output_dict=True)``, the platform's metrics shape.
-
-    Example:
-        >>> m = Metrics.model_validate({"accuracy": 0.5, "a": {"f1-score": 0.4}, "b": {"f1-score": 0.6},
-        ...                             "macro avg": {"f1-score": 0.5}})
-        >>> m.accuracy, sorted(m.per_class), m.macro_f1
-        (0.5, ['a', 'b'], 0.5)
-    """
-
-    accuracy: float | None = None
-    macro_avg: ClassMetrics | None = Field(default=None, alias="macro avg")
-    weighted_avg: ClassMetrics | None = Field(default=None, alias="weighted avg")
-    per_class: dict[str, ClassMetrics] = Field(default_factory=dict)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _split_classes(cls, data: Any) -> Any:
-        # The wire shape mixes class names and fixed keys at the same level; a label may be any
-        # string, so everything that is a per-class dict and not an average is a class.
-        if not isinstance(data, dict) or "per_class" in data:
-            return data
-        out: dict[str, Any] = {}
-        per_class: dict[str, Any] = {}
-        for key, value in data.items():
-            if (
-                isinstance(value, dict)
-                and key not in _AVERAGES
-                and key not in ("macro_avg", "weighted_avg")
-            ):
-                per_class[key] = value
-            else:
-                out[key] = value
-        out["per_class"] = per_class
-        return out
-
-    @property
-    def macro_f1(self) -> float | None:
-        """Macro-averaged F1: the report's ``macro avg`` or, if absent, the mean over classes."""
-        if self.macro_avg is not None and self.macro_avg.f1_score is not None:
-            return self.macro_avg.f1_score
-        scores = [c.f1_score for c in self.per_class.values() if c.f1_score is not None]
-        return sum(scores) / len(scores) if scores else None
-
-    def to_report(self) -> dict[str, Any]:
-        """The wire (scikit-learn) shape again."""
-        report: dict[str, Any] = {"accuracy": self.accuracy}
-        for label, metrics in self.per_class.items():
-            report[label] = metrics.model_dump(by_alias=True, exclude_none=True)
-        for key, avg in (("macro avg", self.macro_avg), ("weighted avg", self.weighted_avg)):
-            if avg is not None:
-                report[key] = avg.model_dump(by_alias=True, exclude_none=True)
-        report.update(self.model_extra or {})
-        return report
-
-
-class TeacherEvaluation(_Response):
-    """The answer to ``POST /models/{id}/teacher-evaluations``."""
-
-    id: str
-
-
-class TeacherEvaluationStatus(_Response):
-    """``GET /teacher-evaluations/{id}/status``: status, message and, once done, the results."""
-
-    id: str
-    status: JobStatus
-    message: str | None = None
-    results: Metrics | None = None
-    evaluation_predictions_download_url: str | None = None
-
-
-class Training(_Response):
-    """The answer to ``POST /models/{id}/training``."""
-
-    id: str
+class UploadStatus(Upload):
+    """``GET /uploads/{id}/status``."""
 
 
 class TrainingTask(_Response):
-    """One stage of a training's pipeline."""
+    """One stage of a job: ``.name``, ``.status``, ``.message``.
 
-    name: str
-    status: JobStatus | None = None
-    message: str | None = None
-
-
-def _status_from_tasks(tasks: list[Any]) -> str:
-    """One overall JOB_* status for a list of task records (the object-shaped training status)."""
-    statuses = [
-        JobStatus(t["status"]) if isinstance(t, dict) and t.get("status") else None for t in tasks
-    ]
-    known = [s for s in statuses if s is not None]
-    if JobStatus.FAILURE in known:
-        return JobStatus.FAILURE.value
-    if JobStatus.STOPPED in known:
-        return JobStatus.STOPPED.value
-    if known and len(known) == len(statuses) and all(s is JobStatus.SUCCESS for s in known):
-        return JobStatus.SUCCESS.value
-    if any(s in (JobStatus.RUNNING, JobStatus.SUCCESS) for s in known):
-        return JobStatus.RUNNING.value
-    return JobStatus.PENDING.value
-
-
-class TrainingStatus(_Response):
-    """``GET /trainings/{id}/status``.
-
-    The platform sends ``status`` either as a ``JOB_*`` string or as an object
-    ``{"dag", "tasks", "logs"}``; both normalise to :attr:`status` (a :class:`JobStatus`),
-    :attr:`tasks`, :attr:`logs` and :attr:`dag`.
+    The platform sends ``{"<stage>": {"status", "reason"}}``; ``{"name", "status", "message"}``
+    is read too. It serialises to the platform's form.
     """
 
-    id: str
-    status: JobStatus
-    message: str | None = None
-    tasks: list[TrainingTask] = Field(default_factory=list)
-    logs: Any = None
-    dag: Any = None
+    name: JobStage
+    status: JobStatus | None = None
+    message: str | None = Field(default=None, validation_alias=AliasChoices("message", "reason"))
 
     @model_validator(mode="before")
     @classmethod
-    def _normalise_status(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or not isinstance(data.get("status"), dict):
-            return data
-        data = dict(data)
-        detail: dict[str, Any] = data.pop("status")
-        tasks = detail.get("tasks") or data.get("tasks") or []
-        data.setdefault("tasks", tasks)
-        data.setdefault("logs", detail.get("logs"))
-        data.setdefault("dag", detail.get("dag"))
-        # Some versions put an overall status inside the object; prefer it over our derivation.
-        data["status"] = detail.get("status") or _status_from_tasks(list(tasks))
+    def _from_wire(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "name" not in data and len(data) == 1:
+            ((name, state),) = data.items()
+            if isinstance(state, dict):
+                return {"name": name, **state}
         return data
+
+    @model_serializer(mode="wrap")
+    def _to_wire(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        name = str(data.pop("name"))
+        message = data.pop("message", None)
+        return {name: {"status": data.pop("status", None), "reason": message or "", **data}}
+
+
+def _task_status(task: Any) -> JobStatus | None:
+    if isinstance(task, TrainingTask):
+        return task.status
+    if isinstance(task, dict):
+        if "name" not in task and len(task) == 1:
+            task = next(iter(task.values()))
+        if isinstance(task, dict) and isinstance(task.get("status"), str):
+            return JobStatus(task["status"])
+    return None
+
+
+def _status_from_tasks(tasks: list[Any]) -> JobStatus:
+    """One overall status for a list of stage records (when the record gives none)."""
+    statuses = [_task_status(t) for t in tasks]
+    known = [s for s in statuses if s is not None]
+    if JobStatus.FAILURE in known:
+        return JobStatus.FAILURE
+    if JobStatus.STOPPED in known:
+        return JobStatus.STOPPED
+    if known and len(known) == len(statuses) and all(s is JobStatus.SUCCESS for s in known):
+        return JobStatus.SUCCESS
+    if any(s in (JobStatus.RUNNING, JobStatus.SUCCESS) for s in known):
+        return JobStatus.RUNNING
+    return JobStatus.PENDING
+
+
+def _overall_status(detail: dict[str, Any]) -> Any:
+    """The overall status of a status object: its ``dag``, else its ``status``, else derived."""
+    for key in ("dag", "status"):
+        if isinstance(detail.get(key), str) and detail[key]:
+            return detail[key]
+    return _status_from_tasks(list(detail.get("tasks") or []))
+
+
+class JobStatusDetail(_Response):
+    """The object form of a job's ``status``: ``{dag, start_time, end_time, tasks, logs}``."""
+
+    dag: JobStatus | dict[str, Any] | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    tasks: list[TrainingTask] = Field(default_factory=list)
+    logs: str | list[Any] | None = Field(default=None, repr=False)
+
+
+class _JobRecord(_Response):
+    id: str
+    status: JobStatus
+    message: str | None = None
 
     @property
     def failure_message(self) -> str | None:
-        """The record's message, else the message of the first failed task."""
+        """The record's message, else the message of the first failed stage."""
         if self.message:
             return self.message
         for task in self.tasks:
@@ -272,68 +268,186 @@ class TrainingStatus(_Response):
                 return f"{task.name}: {task.message or task.status.value}"
         return None
 
+    @property
+    def tasks(self) -> list[TrainingTask]:
+        """Per-stage progress (empty when the platform does not report stages)."""
+        return []
+
+
+class TeacherEvaluation(_Response):
+    """The answer to ``POST /models/{id}/teacher-evaluations``."""
+
+    id: str
+    upload_id: str | None = None
+    started_at: str | None = None
+
+
+class TeacherEvaluationStatus(_JobRecord):
+    """``GET /teacher-evaluations/{id}/status``: status, message, logs and, once done, results.
+
+    ``results`` is ``None`` and ``evaluation_predictions_download_url`` empty until the
+    evaluation succeeded. ``tasks`` (per-stage progress) is sent by the local platform only.
+    """
+
+    teacher_evaluation_id: str | None = None
+    results: Metrics | None = None
+    evaluation_predictions_download_url: str | None = None
+    logs: str | list[Any] | None = Field(default=None, repr=False)
+    stages: list[TrainingTask] = Field(
+        default_factory=list, validation_alias=AliasChoices("tasks", "stages"), alias="tasks"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ids(cls, data: Any) -> Any:
+        data = _fill_id(data, "teacher_evaluation_id")
+        if isinstance(data, dict) and isinstance(data.get("status"), dict):
+            # Read a status object like a training's, should the platform send one here.
+            detail = data["status"]
+            data = {**data, "status": _overall_status(detail)}
+            data.setdefault("tasks", detail.get("tasks") or [])
+            data.setdefault("logs", detail.get("logs"))
+        return data
+
+    @property
+    def tasks(self) -> list[TrainingTask]:
+        """Per-stage progress (empty when the platform does not report stages)."""
+        return self.stages
+
+
+class Training(_Response):
+    """The answer to ``POST /models/{id}/training``."""
+
+    id: str
+    upload_id: str | None = None
+
+
+class TrainingStatus(_JobRecord):
+    """``GET /trainings/{id}/status``.
+
+    The platform sends ``status`` either as a ``JOB_*`` string or as an object ``{"dag",
+    "start_time", "end_time", "tasks", "logs"}``; :attr:`status` is always a :class:`JobStatus`
+    (the object's ``dag``, else one derived from its tasks) and the object is
+    :attr:`status_detail` (with shortcuts :attr:`tasks`, :attr:`logs`, :attr:`dag`,
+    :attr:`start_time`, :attr:`end_time`). It serialises back to the object form.
+    """
+
+    training_id: str | None = None
+    status_detail: JobStatusDetail | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, data: Any) -> Any:
+        data = _fill_id(data, "training_id")
+        if not isinstance(data, dict):
+            return data
+        status = data.get("status")
+        if isinstance(status, dict):
+            data = {**data, "status_detail": status, "status": _overall_status(status)}
+        elif "tasks" in data and "status_detail" not in data:
+            # Older local servers sent the stages beside a string status.
+            rest = {k: v for k, v in data.items() if k not in ("tasks", "logs")}
+            data = {
+                **rest,
+                "status_detail": {"dag": status, "tasks": data["tasks"], "logs": data.get("logs")},
+            }
+        return data
+
+    @model_serializer(mode="wrap")
+    def _to_wire(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        detail = data.pop("status_detail", None)
+        if detail is not None:
+            data["status"] = detail
+        return data
+
+    @property
+    def tasks(self) -> list[TrainingTask]:
+        """The stages, in order (empty when the status is a plain string)."""
+        return self.status_detail.tasks if self.status_detail else []
+
+    @property
+    def logs(self) -> str | list[Any] | None:
+        """The job's log text, when the platform sends it (never shown in ``repr``)."""
+        return self.status_detail.logs if self.status_detail else None
+
+    @property
+    def dag(self) -> JobStatus | dict[str, Any] | None:
+        """The status object's ``dag`` (the overall status on the platform)."""
+        return self.status_detail.dag if self.status_detail else None
+
+    @property
+    def start_time(self) -> str | None:
+        """When the job started (ISO 8601), when the platform says."""
+        return self.status_detail.start_time if self.status_detail else None
+
+    @property
+    def end_time(self) -> str | None:
+        """When the job ended (ISO 8601); ``None`` while it runs."""
+        return self.status_detail.end_time if self.status_detail else None
+
 
 class EvaluationResults(_Response):
     """``GET /trainings/{id}/evaluation-results``: metrics of the teacher and both students.
 
+    ``evaluation_results`` is ``None`` (with a :attr:`message`) until the training succeeded;
+    the client raises :class:`~distil_sdk.JobNotFinishedError` then.
+
     Example:
-        >>> results = client.trainings.evaluation_results("t1")  # doctest: +SKIP
+        >>> results = client.v2.trainings.evaluation_results("t1")  # doctest: +SKIP
         >>> results["student-tuned"].accuracy, results.teacher.macro_f1  # doctest: +SKIP
     """
 
     id: str | None = None
-    status: JobStatus | None = None
-    evaluation_results: dict[str, Metrics] = Field(default_factory=dict)
+    training_id: str | None = None
+    message: str | None = None
+    evaluation_results: dict[str, Metrics] | None = None
+    #: Always ``{}`` in the platform's recorded answers; kept for fidelity.
+    results: dict[str, Any] | None = None
     finetuned_student_evaluation_predictions_download_url: str | None = None
     base_student_evaluation_predictions_download_url: str | None = None
+    #: Sent by the local platform only.
+    teacher_evaluation_predictions_download_url: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ids(cls, data: Any) -> Any:
+        return _fill_id(data, "training_id")
 
     def __getitem__(self, which: str) -> Metrics:
-        return self.evaluation_results[which]
+        return (self.evaluation_results or {})[which]
 
     @property
     def teacher(self) -> Metrics | None:
-        return self.evaluation_results.get("teacher")
+        return (self.evaluation_results or {}).get("teacher")
 
     @property
     def student_base(self) -> Metrics | None:
-        return self.evaluation_results.get("student-base")
+        return (self.evaluation_results or {}).get("student-base")
 
     @property
     def student_tuned(self) -> Metrics | None:
-        return self.evaluation_results.get("student-tuned")
+        return (self.evaluation_results or {}).get("student-tuned")
 
     def predictions_url(self, which: str) -> str | None:
         """The predictions download URL for ``"student-tuned"``, ``"student-base"`` or ``"teacher"``."""
-        if which == "student-tuned":
-            return self.finetuned_student_evaluation_predictions_download_url
-        if which == "student-base":
-            return self.base_student_evaluation_predictions_download_url
-        extra = self.model_extra or {}
-        value = extra.get(f"{which.replace('-', '_')}_evaluation_predictions_download_url")
-        return value if isinstance(value, str) else None
-
-
-class Prediction(_Response):
-    """One line of a predictions file: the test text, its gold label, the prediction and scores."""
-
-    question: str
-    answer: str | None = None
-    prediction: str | None = None
-    scores: dict[str, float] = Field(default_factory=dict)
+        url = {
+            "student-tuned": self.finetuned_student_evaluation_predictions_download_url,
+            "student-base": self.base_student_evaluation_predictions_download_url,
+            "teacher": self.teacher_evaluation_predictions_download_url,
+        }.get(which)
+        return url or None
 
 
 class ModelDownload(_Response):
-    """``GET /trainings/{id}/model``: a presigned URL to ``model.tar``."""
-
-    message: str | None = None
-    s3_url: str
-    training_id: str | None = None
-
-
-class Deployment(_Response):
-    """A deployment record; the fields depend on the platform's deployment backend."""
+    """``GET /trainings/{id}/model``: a presigned URL to ``model.tar`` (``None`` until done)."""
 
     id: str | None = None
+    message: str | None = None
+    s3_url: str | None = None
     training_id: str | None = None
-    status: str | None = None
-    url: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ids(cls, data: Any) -> Any:
+        return _fill_id(data, "training_id")

@@ -1,13 +1,11 @@
-"""``client.models``: create, list, get and delete models."""
+"""``client.v2.models``: create, list, get and delete models."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from typing_extensions import Unpack
 
 from ..._http import CallOptions, RequestSpec
-from ...types.jobs import CreateModelRequest, Model
+from ...types.jobs import CreateModelRequest, Model, ModelList
 from .._base import AsyncResource, SyncResource, seg
 
 __all__ = ["AsyncModels", "Models"]
@@ -19,10 +17,10 @@ def _create(name: str, options: CallOptions) -> RequestSpec:
     )
 
 
-def _parse_list(data: Any) -> list[Model]:
-    # The contract's shape is {"models": [...]}; older servers answer a bare list.
-    items = data.get("models", []) if isinstance(data, dict) else data
-    return [Model.model_validate(item) for item in items or []]
+def _list(options: CallOptions) -> RequestSpec:
+    # ModelList reads {"models": [...]} or a bare list; anything else ({}, wrong types) is an
+    # APIError naming the URL, never an empty list.
+    return RequestSpec("GET", "/models", **options)
 
 
 class Models(SyncResource):
@@ -39,7 +37,7 @@ class Models(SyncResource):
 
     def list(self, **options: Unpack[CallOptions]) -> list[Model]:
         """All models of the account (``GET /models``)."""
-        return _parse_list(self._t.json(RequestSpec("GET", "/models", **options)))
+        return self._t.request(ModelList, _list(options)).models
 
     def get(self, model_id: str, **options: Unpack[CallOptions]) -> Model:
         """One model (``GET /models/{id}``)."""
@@ -57,7 +55,7 @@ class AsyncModels(AsyncResource):
         return await self._t.request(Model, _create(name, options))
 
     async def list(self, **options: Unpack[CallOptions]) -> list[Model]:
-        return _parse_list(await self._t.json(RequestSpec("GET", "/models", **options)))
+        return (await self._t.request(ModelList, _list(options))).models
 
     async def get(self, model_id: str, **options: Unpack[CallOptions]) -> Model:
         return await self._t.request(

@@ -1,13 +1,13 @@
-"""``client.teacher_evaluations``: check how well the teacher solves the task before training."""
+"""``client.v2.teacher_evaluations``: check how well the teacher solves the task before training."""
 
 from __future__ import annotations
 
 from typing_extensions import Unpack
 
-from ..._errors import APIError
 from ..._http import CallOptions, RequestSpec
 from ...types.jobs import JobCreateRequest, Prediction, TeacherEvaluation, TeacherEvaluationStatus
-from .._base import AsyncJobResource, SyncJobResource, parse_predictions, predictions_spec, seg
+from .._base import parse_predictions, predictions_spec, seg
+from ._jobs import AsyncV2JobResource, SyncV2JobResource, not_finished
 
 __all__ = ["AsyncTeacherEvaluations", "TeacherEvaluations"]
 
@@ -19,14 +19,17 @@ def _create(model_id: str, upload_id: str, options: CallOptions) -> RequestSpec:
 
 def _predictions_url(record: TeacherEvaluationStatus) -> str:
     if not record.evaluation_predictions_download_url:
-        raise APIError(
-            f"teacher evaluation {record.id} has no predictions yet (status {record.status.value}); "
-            "wait() for it to finish first"
+        raise not_finished(
+            "teacher evaluation",
+            record.id,
+            f"predictions (it is {record.status.value})",
+            record.message,
+            record,
         )
     return record.evaluation_predictions_download_url
 
 
-class TeacherEvaluations(SyncJobResource[TeacherEvaluationStatus]):
+class TeacherEvaluations(SyncV2JobResource[TeacherEvaluationStatus]):
     """Teacher evaluations of an upload: ``create``, ``get``, ``wait``, ``cancel``, ``predictions``.
 
     Example:
@@ -53,7 +56,7 @@ class TeacherEvaluations(SyncJobResource[TeacherEvaluationStatus]):
         )
 
 
-class AsyncTeacherEvaluations(AsyncJobResource[TeacherEvaluationStatus]):
+class AsyncTeacherEvaluations(AsyncV2JobResource[TeacherEvaluationStatus]):
     """The async twin of :class:`TeacherEvaluations`."""
 
     _kind = TeacherEvaluations._kind

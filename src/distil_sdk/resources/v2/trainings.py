@@ -1,4 +1,4 @@
-"""``client.trainings``: distil a student, follow it, read its results, download the model."""
+"""``client.v2.trainings``: distil a student, follow it, read its results, download the model."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Literal
 from typing_extensions import Unpack
 
 from ..._download import download_model_async, download_model_sync
-from ..._errors import APIError
 from ..._http import CallOptions, RequestSpec
 from ...types.jobs import (
     EvaluationResults,
@@ -19,7 +18,8 @@ from ...types.jobs import (
     Training,
     TrainingStatus,
 )
-from .._base import AsyncJobResource, SyncJobResource, parse_predictions, predictions_spec, seg
+from .._base import parse_predictions, predictions_spec, seg
+from ._jobs import AsyncV2JobResource, SyncV2JobResource, not_finished
 
 __all__ = ["AsyncTrainings", "Trainings", "Which"]
 
@@ -39,17 +39,33 @@ def _model(training_id: str, options: CallOptions) -> RequestSpec:
     return RequestSpec("GET", f"/trainings/{seg(training_id)}/model", **options)
 
 
+def _finished(training_id: str, results: EvaluationResults) -> EvaluationResults:
+    # The platform answers 200 with `evaluation_results: null` and a message until it is done.
+    if results.evaluation_results is None:
+        raise not_finished("training", training_id, "evaluation results", results.message, results)
+    return results
+
+
+def _model_url(training_id: str, link: ModelDownload) -> str:
+    if not link.s3_url:
+        raise not_finished("training", training_id, "model", link.message, link)
+    return link.s3_url
+
+
 def _predictions_url(training_id: str, results: EvaluationResults, which: str) -> str:
     url = results.predictions_url(which)
     if not url:
-        raise APIError(
-            f"training {training_id} has no {which!r} predictions URL; it is only there once the "
-            "training succeeded (and 'teacher' only when the platform publishes it)"
+        raise not_finished(
+            "training",
+            training_id,
+            f"{which!r} predictions ('teacher' ones only where the platform publishes them)",
+            results.message,
+            results,
         )
     return url
 
 
-class Trainings(SyncJobResource[TrainingStatus]):
+class Trainings(SyncV2JobResource[TrainingStatus]):
     """Trainings (distillation of a student): ``create``, ``get``, ``wait``, ``cancel``,
     ``evaluation_results``, ``predictions``, ``download_model``.
 
@@ -72,8 +88,14 @@ class Trainings(SyncJobResource[TrainingStatus]):
     def evaluation_results(
         self, training_id: str, **options: Unpack[CallOptions]
     ) -> EvaluationResults:
-        """Teacher, base student and tuned student metrics (``GET /trainings/{id}/evaluation-results``)."""
-        return self._t.request(EvaluationResults, _results(training_id, options))
+        """Teacher, base student and tuned student metrics (``GET /trainings/{id}/evaluation-results``).
+
+        Raises :class:`~distil_sdk.JobNotFinishedError` (with the platform's message) until the
+        training succeeded.
+        """
+        return _finished(
+            training_id, self._t.request(EvaluationResults, _results(training_id, options))
+        )
 
     def predictions(
         self, training_id: str, which: Which = "student-tuned", **options: Unpack[CallOptions]
@@ -96,12 +118,14 @@ class Trainings(SyncJobResource[TrainingStatus]):
         """Download and safely extract the trained model; return the ``model/`` folder.
 
         ``progress``: a tqdm bar (None: only on a terminal). An interrupted download resumes.
+        Raises :class:`~distil_sdk.JobNotFinishedError` until the training succeeded.
         """
         link = self._t.request(ModelDownload, _model(training_id, options))
-        return download_model_sync(self._t, link.s3_url, dest, progress=progress, options=options)
+        url = _model_url(training_id, link)
+        return download_model_sync(self._t, url, dest, progress=progress, options=options)
 
 
-class AsyncTrainings(AsyncJobResource[TrainingStatus]):
+class AsyncTrainings(AsyncV2JobResource[TrainingStatus]):
     """The async twin of :class:`Trainings`."""
 
     _kind = Trainings._kind
@@ -116,7 +140,8 @@ class AsyncTrainings(AsyncJobResource[TrainingStatus]):
     async def evaluation_results(
         self, training_id: str, **options: Unpack[CallOptions]
     ) -> EvaluationResults:
-        return await self._t.request(EvaluationResults, _results(training_id, options))
+        results = await self._t.request(EvaluationResults, _results(training_id, options))
+        return _finished(training_id, results)
 
     async def predictions(
         self, training_id: str, which: Which = "student-tuned", **options: Unpack[CallOptions]
@@ -136,6 +161,5 @@ class AsyncTrainings(AsyncJobResource[TrainingStatus]):
         **options: Unpack[CallOptions],
     ) -> Path:
         link = await self._t.request(ModelDownload, _model(training_id, options))
-        return await download_model_async(
-            self._t, link.s3_url, dest, progress=progress, options=options
-        )
+        url = _model_url(training_id, link)
+        return await download_model_async(self._t, url, dest, progress=progress, options=options)

@@ -1,0 +1,327 @@
+"""``predict_dataset``: a ``LocalClassifier`` in a pool of Ray Data actors."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from .._errors import DistilError, ModelLoadError
+from ._columns import BatchInputError, check_texts, output_names, prediction_columns
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import ray.data
+
+    from ..inference import LocalClassifier
+
+__all__ = ["InputFormat", "predict_dataset", "read_dataset"]
+
+logger = logging.getLogger("distil_sdk")
+
+InputFormat = Literal["parquet", "csv", "json"]
+
+# Rows handed to one actor call. LocalClassifier sorts each call's texts by length before
+# batching them, so larger calls pad less; 1024 kept the Ray run within a few percent of a plain
+# predict_proba loop on CPU (benchmarks/bench_ray_batch.py) while leaving small inputs enough
+# batches to spread over the actors.
+DEFAULT_BATCH_SIZE = 1024
+
+_SUFFIXES: dict[str, InputFormat] = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".jsonl": "json",
+    ".json": "json",
+    ".ndjson": "json",
+}
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+        import ray.data
+    except ImportError as exc:
+        raise DistilError(
+            "batch prediction on Ray needs Ray Data: pip install 'distil-sdk[ray]'"
+        ) from exc
+    return ray
+
+
+def infer_format(path: str) -> InputFormat | None:
+    """The format a path's suffix names (``.csv.gz`` counts as ``.csv``), or ``None``."""
+    name = path.rstrip("/").lower()
+    for compression in (".gz", ".bz2", ".zst", ".lz4", ".br"):
+        name = name.removesuffix(compression)
+    return _SUFFIXES.get(os.path.splitext(name)[1])
+
+
+def _is_uri(path: str) -> bool:
+    return "://" in path
+
+
+def read_dataset(
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    text_column: str = "text",
+    input_format: InputFormat | None = None,
+) -> ray.data.Dataset:
+    """Read Parquet, CSV or JSON Lines with Ray Data (local paths or ``s3://``, ``gs://``, ...).
+
+    The format comes from ``input_format`` or the first path's suffix; a folder is read by the
+    suffix of the files in it (local) or as Parquet (object storage). In CSV the text column is
+    always read as strings, so an empty cell is the empty text and ``007`` stays ``"007"``.
+    """
+    ray = _import_ray()
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    if not items:
+        raise BatchInputError("no input paths given")
+    names = [os.fspath(p) if _is_uri(os.fspath(p)) else _local(p) for p in items]
+    fmt = input_format or infer_format(names[0]) or _folder_format(names[0])
+    from ray.data import Dataset
+
+    read: Dataset  # declared: ray's readers reach mypy untyped
+    if fmt == "parquet":
+        read = ray.data.read_parquet(names)
+        return read
+    if fmt == "json":
+        read = ray.data.read_json(names, lines=True)
+        return read
+    if fmt == "csv":
+        import pyarrow as pa
+        from pyarrow import csv
+
+        delimiter = "\t" if names[0].lower().endswith((".tsv", ".tsv.gz")) else ","
+        read = ray.data.read_csv(
+            names,
+            parse_options=csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            convert_options=csv.ConvertOptions(column_types={text_column: pa.string()}),
+        )
+        return read
+    raise BatchInputError(f"unknown input format {fmt!r}: use 'parquet', 'csv' or 'json'")
+
+
+def _local(path: str | os.PathLike[str]) -> str:
+    resolved = Path(path).expanduser().absolute()
+    if not resolved.exists():
+        raise BatchInputError(f"{resolved}: no such file or folder")
+    return str(resolved)
+
+
+def _folder_format(path: str) -> InputFormat:
+    if not _is_uri(path) and Path(path).is_dir():
+        for child in sorted(Path(path).rglob("*")):
+            fmt = infer_format(child.name) if child.is_file() else None
+            if fmt is not None:
+                return fmt
+        raise BatchInputError(f"{path}: no .parquet, .csv or .jsonl file in this folder")
+    if _is_uri(path):
+        return "parquet"
+    raise BatchInputError(
+        f"{path}: cannot tell the format from the name; pass input_format='parquet', 'csv' or "
+        "'json' (JSON Lines)"
+    )
+
+
+class _ClassifierActor:
+    """One per actor: loads the model once, then predicts every batch Ray Data hands it."""
+
+    def __init__(
+        self,
+        model: Any,
+        load_options: dict[str, Any],
+        text_column: str,
+        top_k: int | None,
+        probabilities: bool,
+        prefix: str,
+    ) -> None:
+        from transformers.utils import logging as hf_logging
+
+        from ..inference import LocalClassifier
+
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        # A LocalClassifier arrives already reloaded from its path by its __setstate__.
+        self.classifier = (
+            model
+            if isinstance(model, LocalClassifier)
+            else LocalClassifier.from_pretrained(model, **load_options)
+        )
+        self.labels = self.classifier.labels
+        self.text_column = text_column
+        self.options: dict[str, Any] = {
+            "top_k": top_k,
+            "probabilities": probabilities,
+            "prefix": prefix,
+        }
+        self.added = output_names(self.labels, **self.options)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        import pyarrow as pa
+
+        _check_columns(batch.column_names, self.text_column, self.added)
+        values = batch.column(self.text_column).to_pylist()
+        texts = check_texts(values, self.text_column, lambda i: _describe(batch, i))
+        probs = self.classifier.predict_proba(texts)
+        for name, column in prediction_columns(probs, self.labels, **self.options).items():
+            batch = batch.append_column(name, pa.array(column))
+        return batch
+
+
+def _describe(batch: pa.Table, index: int) -> str:
+    # A Ray batch has no global row number; the row's own values are what identifies it.
+    row = batch.slice(index, 1).to_pylist()[0]
+    shown = repr(row)
+    return f"the row {shown[:200] + '...' if len(shown) > 200 else shown}"
+
+
+def _check_columns(columns: Sequence[str], text_column: str, added: Sequence[str]) -> None:
+    if text_column not in columns:
+        raise BatchInputError(
+            f"no text column {text_column!r} in the data (columns: {', '.join(columns)}); "
+            "pass text_column= (--text-column) to name it"
+        )
+    clash = [name for name in added if name in columns]
+    if clash:
+        raise BatchInputError(
+            f"the data already has column(s) {', '.join(map(repr, clash))}, which the "
+            "prediction adds; pass prefix= (e.g. 'pred_') to name the new columns apart"
+        )
+
+
+def _model_source(model: str | os.PathLike[str] | LocalClassifier) -> Any:
+    from ..inference import LocalClassifier
+
+    if isinstance(model, LocalClassifier):
+        return model
+    path = Path(model).expanduser()
+    # Actors may start in another working directory (or on another node): hand them an absolute
+    # path, and fail here, by name, on a typo rather than in every actor.
+    if not path.exists():
+        raise ModelLoadError(
+            f"{path.absolute()}: no such file or folder; the model must be at a path this driver "
+            "and every Ray node can read (a shared or synced filesystem)"
+        )
+    return str(path.absolute())
+
+
+def _cluster(ray: Any) -> dict[str, float]:
+    if not ray.is_initialized():
+        ray.init()
+    return dict(ray.cluster_resources())
+
+
+def _pool_size(resources: dict[str, float], num_gpus: float, num_cpus: float) -> int:
+    if num_gpus > 0:
+        return max(1, int(resources.get("GPU", 0) // num_gpus))
+    # One CPU stays free: Ray Data's file listing and read tasks need a CPU slot each, and a
+    # fixed pool that holds every slot waits for them forever.
+    return max(1, int(resources.get("CPU", 1) // num_cpus) - 1)
+
+
+def _warn_if_starving(
+    resources: dict[str, float], size: int | tuple[int, int], num_gpus: float, num_cpus: float
+) -> None:
+    most = size[1] if isinstance(size, tuple) else size
+    if num_gpus == 0 and most * num_cpus >= resources.get("CPU", 0):
+        logger.warning(
+            "%s actors x %s CPUs take every CPU of the Ray cluster (%s); reading files needs a "
+            "free CPU, so the run may stall: use fewer actors",
+            most,
+            num_cpus,
+            resources.get("CPU", 0),
+        )
+
+
+def predict_dataset(
+    dataset: ray.data.Dataset | str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    model: str | os.PathLike[str] | LocalClassifier,
+    *,
+    text_column: str = "text",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    concurrency: int | tuple[int, int] | None = None,
+    num_gpus: float = 0,
+    num_cpus: float = 1,
+    top_k: int | None = None,
+    probabilities: bool = False,
+    prefix: str = "",
+    input_format: InputFormat | None = None,
+    **load_options: Any,
+) -> ray.data.Dataset:
+    """Classify every row of a Ray Dataset (or files Ray reads) with a pool of model actors.
+
+    Each actor loads the model once (``LocalClassifier.from_pretrained(model, **load_options)``)
+    and predicts ``batch_size`` rows per call. The result is lazy: rows are predicted when it is
+    consumed (``write_parquet``, ``iter_batches``, ...). Every input column is kept and
+    ``label`` and ``score`` are added; ``top_k=k`` adds ``top_labels``/``top_scores`` (the k best,
+    best first) and ``probabilities=True`` one ``prob_<label>`` column per class. Values equal
+    ``LocalClassifier.predict_proba`` on the same texts. Rows come out in any order unless
+    ``ray.data.DataContext.get_current().execution_options.preserve_order = True``.
+
+    Args:
+        dataset: a ``ray.data.Dataset``, or Parquet / CSV / JSON Lines paths or folders, local
+            or on object storage (``s3://bucket/tickets/``); see :func:`read_dataset`.
+        model: a model folder, a ``*-model.tar``, or a ``LocalClassifier`` (pickled as its
+            path); the path must be readable from every node.
+        text_column: the column holding the texts. Null texts raise :class:`BatchInputError`
+            (as ``predict_proba`` refuses ``None``); empty strings are classified.
+        batch_size: rows per actor call.
+        concurrency: actors in the pool; ``(min, max)`` autoscales. Default: one per
+            ``num_gpus`` GPUs of the cluster; on CPUs one per ``num_cpus`` CPUs, less one CPU
+            left for Ray's read tasks (a pool holding every CPU starves them and stalls).
+        num_gpus: GPUs per actor (``1`` on a GPU cluster; ``load_options`` default to
+            ``device="auto"``, so each actor uses the GPU Ray gives it).
+        num_cpus: CPUs per actor; Ray sets the actor's torch threads to this.
+        prefix: put before every added column's name (``"pred_"``) when names would clash.
+        input_format: ``"parquet"``, ``"csv"`` or ``"json"`` when the paths don't say.
+        **load_options: passed to ``LocalClassifier.from_pretrained`` (``dtype``,
+            ``max_length``, ``batch_size`` of the forward passes, ...).
+
+    Example:
+        >>> import ray
+        >>> from distil_sdk.batch import predict_dataset
+        >>> ds = predict_dataset("s3://bucket/tickets/", "/shared/my-model.tar",
+        ...                      num_gpus=1, top_k=3)                      # doctest: +SKIP
+        >>> ds.write_parquet("s3://bucket/tickets-labelled/")             # doctest: +SKIP
+    """
+    ray = _import_ray()
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    source = _model_source(model)
+    from ray.data import Dataset
+
+    ds: Dataset
+    if isinstance(dataset, Dataset):
+        ds = dataset
+    else:
+        ds = read_dataset(dataset, text_column=text_column, input_format=input_format)
+        # This dataset's context is its own (a copy taken at read time): an actor's
+        # BatchInputError then reaches the caller as itself (a TypeError subclass), not as
+        # Ray's generic UserCodeException. A caller's own dataset is left as it is.
+        ds.context.raise_original_map_exception = True
+    schema = ds.schema(fetch_if_missing=False)
+    if schema is not None:
+        # Known without running anything: report a wrong column now, not from inside an actor.
+        _check_columns(schema.names, text_column, [f"{prefix}label", f"{prefix}score"])
+    resources = _cluster(ray)
+    size = concurrency if concurrency is not None else _pool_size(resources, num_gpus, num_cpus)
+    _warn_if_starving(resources, size, num_gpus, num_cpus)
+    compute = (
+        ray.data.ActorPoolStrategy(min_size=size[0], max_size=size[1])
+        if isinstance(size, tuple)
+        else ray.data.ActorPoolStrategy(size=size)
+    )
+    predicted: Dataset = ds.map_batches(
+        _ClassifierActor,
+        fn_constructor_args=(source, load_options, text_column, top_k, probabilities, prefix),
+        batch_size=batch_size,
+        batch_format="pyarrow",
+        compute=compute,
+        num_gpus=num_gpus,
+        num_cpus=num_cpus,
+    )
+    return predicted

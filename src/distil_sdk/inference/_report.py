@@ -1,0 +1,338 @@
+"""``EvaluationReport``: what ``LocalClassifier.evaluate`` returns, and the labelled inputs it reads.
+
+Kept free of torch: the model card written at training time and the ``evaluate`` command build
+the same report from gold and predicted labels. pandas and matplotlib are imported only by the
+methods that need them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+
+from .._errors import DistilError
+from .._metrics import classification_report, confusion_matrix
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["ClassScores", "EvaluationReport", "MissingDependencyError", "labelled_inputs"]
+
+# The DataFrame columns evaluate() understands, first match wins: the SDK's own names
+# (``text``/``label``) and the platform's (``question``/``answer``).
+TEXT_COLUMNS = ("text", "question")
+LABEL_COLUMNS = ("label", "answer")
+
+
+class MissingDependencyError(DistilError, ImportError):
+    """An optional dependency is not installed; the message names the ``pip install`` to run."""
+
+
+class ClassScores(BaseModel):
+    """Precision, recall, F1 and support of one class (or of an average over classes)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    label: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+class EvaluationReport(BaseModel):
+    """Accuracy, per-class scores and the confusion matrix of a labelled evaluation.
+
+    ``confusion_matrix[i][j]`` counts texts of gold label ``labels[i]`` predicted as
+    ``labels[j]``. Gold labels the model does not know are listed in ``unknown_labels`` and
+    always count as wrong.
+
+    Example:
+        >>> report = clf.evaluate("test.csv")                        # doctest: +SKIP
+        >>> report.accuracy, report.macro_avg.f1                     # doctest: +SKIP
+        (0.93, 0.91)
+        >>> report.to_pandas().loc["refund", "recall"]               # doctest: +SKIP
+        0.88
+        >>> report.plot()                                            # doctest: +SKIP
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    labels: list[str]
+    accuracy: float
+    per_class: list[ClassScores]
+    macro_avg: ClassScores
+    weighted_avg: ClassScores
+    confusion_matrix: list[list[int]]
+    n_samples: int
+    unknown_labels: list[str] = []
+
+    @classmethod
+    def from_predictions(
+        cls, gold: Sequence[str], predicted: Sequence[str], labels: Sequence[str]
+    ) -> EvaluationReport:
+        """Build the report from gold and predicted labels (both in the same order).
+
+        Example:
+            >>> r = EvaluationReport.from_predictions(["a", "b"], ["a", "a"], ["a", "b"])
+            >>> r.accuracy, r.confusion_matrix
+            (0.5, [[1, 0], [1, 0]])
+        """
+        gold, predicted, names = [str(g) for g in gold], [str(p) for p in predicted], list(labels)
+        raw = classification_report(gold, predicted, names)
+
+        def scores(label: str, row: dict[str, Any]) -> ClassScores:
+            return ClassScores(
+                label=label,
+                precision=float(row["precision"]),
+                recall=float(row["recall"]),
+                f1=float(row["f1-score"]),
+                support=int(row["support"]),
+            )
+
+        return cls(
+            labels=names,
+            accuracy=float(raw["accuracy"]),
+            per_class=[scores(label, raw[label]) for label in names],
+            macro_avg=scores("macro avg", raw["macro avg"]),
+            weighted_avg=scores("weighted avg", raw["weighted avg"]),
+            confusion_matrix=confusion_matrix(gold, predicted, names),
+            n_samples=len(gold),
+            unknown_labels=sorted(set(gold) - set(names)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The platform's metrics shape (scikit-learn's ``classification_report`` dict) plus
+        ``"confusion_matrix": {"labels": [...], "matrix": [[...]]}``."""
+        out: dict[str, Any] = {}
+        for row in [*self.per_class, self.macro_avg, self.weighted_avg]:
+            out[row.label] = {
+                "precision": row.precision,
+                "recall": row.recall,
+                "f1-score": row.f1,
+                "support": row.support,
+            }
+        out["accuracy"] = self.accuracy
+        out["confusion_matrix"] = {"labels": self.labels, "matrix": self.confusion_matrix}
+        return out
+
+    def to_pandas(self) -> pd.DataFrame:
+        """Per-class rows (then ``macro avg`` and ``weighted avg``), indexed by label, with
+        columns ``precision``, ``recall``, ``f1``, ``support`` (needs pandas)."""
+        pd = _require("pandas", "pandas", "to_pandas()")
+        rows = [*self.per_class, self.macro_avg, self.weighted_avg]
+        frame = pd.DataFrame(
+            [r.model_dump(exclude={"label"}) for r in rows], index=[r.label for r in rows]
+        )
+        frame.index.name = "label"
+        return frame
+
+    def confusion_matrix_frame(self) -> pd.DataFrame:
+        """The confusion matrix as a DataFrame: rows gold labels, columns predicted labels."""
+        pd = _require("pandas", "pandas", "confusion_matrix_frame()")
+        frame = pd.DataFrame(self.confusion_matrix, index=self.labels, columns=self.labels)
+        frame.index.name, frame.columns.name = "gold", "predicted"
+        return frame
+
+    def to_table(self) -> str:
+        """Plain-text tables: per-class scores, then the confusion matrix (for terminals)."""
+        rows = [
+            [r.label, f"{r.precision:.3f}", f"{r.recall:.3f}", f"{r.f1:.3f}", r.support]
+            for r in [*self.per_class, self.macro_avg, self.weighted_avg]
+        ]
+        scores = _table(["label", "precision", "recall", "f1", "support"], rows)
+        matrix = _table(
+            ["gold \\ predicted", *self.labels],
+            [
+                [label, *counts]
+                for label, counts in zip(self.labels, self.confusion_matrix, strict=True)
+            ],
+        )
+        lines = [f"accuracy: {self.accuracy:.3f} on {self.n_samples} texts", "", scores, ""]
+        lines += ["confusion matrix (rows: gold, columns: predicted)", matrix]
+        if self.unknown_labels:
+            lines += ["", f"gold labels unknown to the model: {', '.join(self.unknown_labels)}"]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.to_table()
+
+    def plot(
+        self,
+        ax: Any = None,
+        *,
+        normalize: bool = False,
+        path: str | os.PathLike[str] | None = None,
+        title: str | None = None,
+    ) -> Any:
+        """Draw the confusion matrix with matplotlib; returns the ``Axes``.
+
+        Args:
+            ax: the matplotlib ``Axes`` to draw on (default: a new figure).
+            normalize: show each gold row as shares of its texts instead of counts.
+            path: also save the figure there (``.png``, ``.svg``, ``.pdf``, ...).
+            title: the figure's title (default: the accuracy).
+
+        Raises:
+            MissingDependencyError: matplotlib is not installed
+                (``pip install 'distil-sdk[plot]'``).
+        """
+        return plot_confusion_matrix(
+            self.confusion_matrix,
+            self.labels,
+            ax=ax,
+            normalize=normalize,
+            path=path,
+            title=title or f"accuracy {self.accuracy:.3f} on {self.n_samples} texts",
+        )
+
+
+def plot_confusion_matrix(
+    matrix: Sequence[Sequence[int]],
+    labels: Sequence[str],
+    *,
+    ax: Any = None,
+    normalize: bool = False,
+    path: str | os.PathLike[str] | None = None,
+    title: str | None = None,
+) -> Any:
+    """Draw ``matrix`` (rows gold, columns predicted) as a labelled heat map; returns the Axes."""
+    _require("matplotlib", "distil-sdk[plot]", "plotting")
+    values = [[float(c) for c in row] for row in matrix]
+    if normalize:
+        values = [[c / (sum(row) or 1.0) for c in row] for row in values]
+    size = max(4.0, 0.6 * len(labels) + 2.0)
+    if ax is None:
+        # pyplot only when we make the figure (it shows in notebooks); without a display
+        # matplotlib falls back to its Agg backend itself, so a server can still save PNGs.
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(size + 1.0, size))
+    image = ax.imshow(values, cmap="Blues", vmin=0.0)
+    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ticks = list(range(len(labels)))
+    ax.set_xticks(ticks, labels=list(labels), rotation=45, ha="right")
+    ax.set_yticks(ticks, labels=list(labels))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("gold")
+    if title:
+        ax.set_title(title)
+    top = max((c for row in values for c in row), default=0.0)
+    for i, row in enumerate(values):
+        for j, cell in enumerate(row):
+            text = f"{cell:.2f}" if normalize else str(int(cell))
+            colour = "white" if top and cell > top / 2 else "black"
+            ax.text(j, i, text, ha="center", va="center", color=colour, fontsize=9)
+    ax.figure.tight_layout()
+    if path is not None:
+        ax.figure.savefig(Path(path), dpi=120)
+    return ax
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells
+    )
+
+
+def _require(module: str, install: str, what: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"{what} needs {module.split('.')[0]}, which is not installed: pip install '{install}'"
+        ) from exc
+
+
+def labelled_inputs(data: Any, labels: Any = None) -> tuple[list[str], list[str]]:
+    """``(texts, gold)`` from what ``evaluate`` accepts.
+
+    ``data`` may be a pandas DataFrame (``text`` or ``question`` column, ``label`` or
+    ``answer`` column), a CSV/JSONL file path (the platform's ``question``/``answer``
+    columns; ``text``/``label`` also work when pandas is installed), a Parquet path (needs
+    pandas), a ``LabelledDataset``, a ``(texts, labels)`` pair, or texts with ``labels=``
+    given separately.
+    """
+    if labels is not None:
+        return _pair(data, labels)
+    if isinstance(data, (str, os.PathLike)):
+        return _from_file(Path(data))
+    if hasattr(data, "columns") and hasattr(data, "iloc"):  # a pandas DataFrame
+        return _from_frame(data, "the DataFrame")
+    if hasattr(data, "texts") and hasattr(data, "labels"):
+        return list(data.texts), [str(x) for x in data.labels]
+    if isinstance(data, tuple) and len(data) == 2:
+        return _pair(data[0], data[1])
+    raise TypeError(
+        "evaluate() takes a DataFrame (text/label columns), a labelled CSV/JSONL/Parquet path, a "
+        f"LabelledDataset, a (texts, labels) pair, or texts with labels=...; got {type(data).__name__}"
+    )
+
+
+def _pair(texts: Any, gold: Any) -> tuple[list[str], list[str]]:
+    if isinstance(texts, str):
+        raise TypeError("evaluate() takes a sequence of texts, not one string")
+    texts, gold_list = list(texts), [str(x) for x in gold]
+    if len(texts) != len(gold_list):
+        raise ValueError(f"{len(texts)} texts but {len(gold_list)} labels")
+    return texts, gold_list
+
+
+def _from_frame(frame: Any, where: str) -> tuple[list[str], list[str]]:
+    columns = [str(c) for c in frame.columns]
+    text = next((c for c in TEXT_COLUMNS if c in columns), None)
+    label = next((c for c in LABEL_COLUMNS if c in columns), None)
+    if text is None or label is None:
+        raise ValueError(
+            f"{where} needs a text column ({' or '.join(TEXT_COLUMNS)}) and a label column "
+            f"({' or '.join(LABEL_COLUMNS)}); it has: {', '.join(columns) or 'no columns'}"
+        )
+    return list(frame[text]), [str(x) for x in frame[label]]
+
+
+def _from_file(path: Path) -> tuple[list[str], list[str]]:
+    from .._errors import DataValidationError
+    from ..types.data import LabelledDataset
+
+    if path.suffix.lower() == ".parquet":
+        pd = _require("pandas", "pandas pyarrow", f"reading {path}")
+        try:
+            frame = pd.read_parquet(path)
+        except (OSError, ValueError, ImportError) as exc:
+            raise DistilError(f"{path}: cannot read the Parquet file ({exc})") from exc
+        return _from_frame(frame, str(path))
+    try:
+        dataset = LabelledDataset.from_file(path)
+    except DataValidationError:
+        # The platform's format failed; a file with the SDK's text/label columns still works.
+        frame = _try_frame(path)
+        if frame is None:
+            raise
+        return _from_frame(frame, str(path))
+    return list(dataset.texts), [str(x) for x in dataset.labels]
+
+
+def _try_frame(path: Path) -> Any:
+    try:
+        import pandas as pd
+    except ImportError:
+        return None
+    try:
+        if path.suffix.lower() == ".csv":
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        else:
+            frame = pd.read_json(path, lines=True, dtype=False)
+    except (OSError, ValueError):
+        return None
+    columns = {str(c) for c in frame.columns}
+    if columns.isdisjoint(TEXT_COLUMNS) or columns.isdisjoint(LABEL_COLUMNS):
+        return None
+    return frame

@@ -1,0 +1,256 @@
+"""The ``relabel_traces_{train,test}`` expand operation of the local platform.
+
+``POST /datasets/from-datasets[-smoke]`` with a relabelling operation queues a job of kind
+``dataset_expand``. Its input folder holds the parent dataset's files (current format, with any
+override applied) and ``expand.json`` (operation and trace count). The job takes that many
+distinct traces from ``traces.jsonl`` (the first user message of each conversation is the text),
+has the teacher label them (the embedded encoder teacher, or the LLM teacher when
+``$DISTIL_TEACHER_BASE_URL`` is set; it is fitted on the parent's train rows and the class
+descriptions, so it works on an empty train split too), appends the new rows to the split,
+removes the used traces, validates the new dataset and publishes its five files as artifacts.
+The server copies them into the child dataset once the job succeeds (:func:`materialize`).
+
+Synthetic generation needs an LLM writing new examples and stays a hosted feature (501).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ._entity_files import (
+    DATASET_FILES,
+    BundleRejected,
+    bundle_from_files,
+    read_dataset_files,
+    store_job_input,
+)
+from .packaging import publish_bytes
+
+__all__ = [
+    "EXPAND_KIND",
+    "EXPAND_STAGES",
+    "RELABEL_OPERATIONS",
+    "SMOKE_TRACES",
+    "materialize",
+    "relabel_count",
+    "run_expand",
+    "write_expand_input",
+]
+
+EXPAND_KIND = "dataset_expand"
+EXPAND_SPEC = "expand.json"
+RELABEL_OPERATIONS = ("relabel_traces_train", "relabel_traces_test")
+EXPAND_STAGES = ["read_traces", "relabel", "validate"]
+#: A relabelling smoke forces the trace count to 128, as on the platform.
+SMOKE_TRACES = 128
+
+
+def relabel_count(config_yaml: bytes, operation: str, *, smoke: bool) -> int | None:
+    """How many traces ``operation`` relabels: 128 for a smoke, else
+    ``trace_processing.num_{split}_relabelled`` (``None``: every trace)."""
+    if smoke:
+        return SMOKE_TRACES
+    split = operation.rsplit("_", 1)[-1]
+    try:
+        config = yaml.safe_load(config_yaml or b"{}") or {}
+        value = config.get("trace_processing", {}).get(f"num_{split}_relabelled")
+    except (yaml.YAMLError, AttributeError):
+        return None
+    return int(value) if isinstance(value, int) and value > 0 else None
+
+
+def write_expand_input(
+    uploads_dir: Path, input_id: str, files: Mapping[str, bytes], spec: Mapping[str, Any]
+) -> Path:
+    """Write the job's input folder (the parent's files and ``expand.json``) all at once."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{input_id}.", dir=uploads_dir))
+    try:
+        for name, content in files.items():
+            (tmp / name).write_bytes(content)
+        (tmp / EXPAND_SPEC).write_text(json.dumps(dict(spec)), encoding="utf-8")
+        dest = Path(uploads_dir) / input_id
+        os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
+# -- inside the job process ---------------------------------------------------------------------
+def _trace_text(trace: Any) -> str | None:
+    """The first user message of an ``openai_messages`` trace (text parts joined)."""
+    if not isinstance(trace, dict):
+        return None
+    messages = trace.get("messages")
+    if not isinstance(messages, list):
+        return None
+    for message in messages:
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):
+                parts = [p.get("text", "") for p in content if isinstance(p, dict)]
+                content = " ".join(p for p in parts if isinstance(p, str))
+            return content.strip() if isinstance(content, str) and content.strip() else None
+    return None
+
+
+def _split_traces(traces: bytes, count: int | None) -> tuple[list[str], list[str]]:
+    """(texts of the traces used, lines of the traces left)."""
+    lines = [line for line in traces.decode("utf-8", "replace").splitlines() if line.strip()]
+    used: list[str] = []
+    left: list[str] = []
+    seen: set[str] = set()
+    for line in lines:
+        if count is not None and len(used) >= count:
+            left.append(line)
+            continue
+        try:
+            text = _trace_text(json.loads(line))
+        except ValueError:
+            text = None
+        if text is None or text in seen:
+            continue  # unreadable or repeated: used up, as filtering drops it on the platform
+        seen.add(text)
+        used.append(text)
+    if count is not None and len(used) < count:
+        raise RuntimeError(
+            f"relabelling needs {count} distinct traces (trace_processing) but the dataset "
+            f"holds {len(used)} usable ones; lower the count with a config override or add traces"
+        )
+    return used, left
+
+
+def _teacher_labels(
+    pipeline: Any, files: Mapping[str, bytes], texts: list[str], work_dir: Path
+) -> list[str]:
+    """Label ``texts`` with the pipeline's ``label_texts`` when it has one, else the teacher
+    the real pipeline uses for teacher evaluation."""
+    from ..types.data import LabelledDataset, TaskBundle
+    from ..types.task import JobDescription, TaskConfig
+
+    job = JobDescription.from_bytes(files["job_description.json"])
+    config = TaskConfig.from_text(files["config.yaml"], format="yaml")
+    train_rows = files["train.jsonl"]
+    train = (
+        LabelledDataset.from_bytes(train_rows, format="jsonl", file="train.jsonl")
+        if train_rows.strip()
+        else LabelledDataset()
+    )
+    bundle = TaskBundle(job, train, LabelledDataset(), None, config)
+    hook: Callable[..., list[str]] | None = getattr(pipeline, "label_texts", None)
+    if hook is not None:
+        return list(hook(bundle, texts, work_dir))
+    real = importlib.import_module("distil_sdk.local.pipeline")
+    real.set_torch_threads()
+    teacher = real._fit_teacher(bundle, work_dir)
+    try:
+        probs = teacher.predict_proba(texts)
+    finally:
+        real._close(teacher)
+    return [teacher.labels[int(i)] for i in probs.argmax(axis=1)]
+
+
+def run_expand(
+    pipeline: Any,
+    input_dir: Path,
+    work_dir: Path,
+    artifacts: Path,
+    progress: Callable[[str, str, str], None],
+) -> dict[str, Any]:
+    """Run the expand job of ``input_dir`` and publish the new dataset's files."""
+    spec = json.loads((Path(input_dir) / EXPAND_SPEC).read_text("utf-8"))
+    operation = str(spec["operation"])
+    count = spec.get("count")
+    files = read_dataset_files(Path(input_dir))
+    split = "train.jsonl" if operation.endswith("_train") else "test.jsonl"
+
+    progress("read_traces", "JOB_RUNNING", "reading the traces")
+    texts, left = _split_traces(files["traces.jsonl"], count)
+    progress("read_traces", "JOB_SUCCESS", f"{len(texts)} traces to relabel")
+
+    progress("relabel", "JOB_RUNNING", f"labelling {len(texts)} traces with the teacher")
+    labels = _teacher_labels(pipeline, files, texts, work_dir) if texts else []
+    existing = {
+        row["messages"][0]["content"]
+        for name in ("train.jsonl", "test.jsonl")
+        for row in _rows(files[name])
+    }
+    new_rows = [
+        json.dumps(
+            {
+                "messages": [
+                    {"role": "user", "content": text},
+                    {"role": "assistant", "content": label},
+                ]
+            },
+            ensure_ascii=False,
+        )
+        + "\n"
+        for text, label in zip(texts, labels, strict=True)
+        if text not in existing  # never a duplicate, never a train/test overlap
+    ]
+    out = dict(files)
+    base = files[split].decode("utf-8")
+    if base and not base.endswith("\n"):
+        base += "\n"
+    out[split] = (base + "".join(new_rows)).encode("utf-8")
+    out["traces.jsonl"] = "".join(line + "\n" for line in left).encode("utf-8")
+    progress("relabel", "JOB_SUCCESS", f"{len(new_rows)} rows added to {split}")
+
+    progress("validate", "JOB_RUNNING", "validating the new dataset")
+    if out["train.jsonl"].strip() and out["test.jsonl"].strip():
+        try:
+            bundle_from_files(out)
+        except BundleRejected as exc:
+            raise RuntimeError(f"the relabelled dataset fails validation: {exc.detail}") from exc
+    progress("validate", "JOB_SUCCESS", "valid")
+    for name in DATASET_FILES.values():
+        publish_bytes(out[name], Path(artifacts) / name)
+    return {
+        "artifacts": {name: name for name in DATASET_FILES.values()},
+        "operation": operation,
+        "rows_added": len(new_rows),
+    }
+
+
+def _rows(content: bytes) -> list[dict[str, Any]]:
+    rows = []
+    for line in content.decode("utf-8", "replace").splitlines():
+        with contextlib.suppress(ValueError):
+            row = json.loads(line)
+            if isinstance(row, dict) and isinstance(row.get("messages"), list) and row["messages"]:
+                first = row["messages"][0]
+                if isinstance(first, dict) and isinstance(first.get("content"), str):
+                    rows.append(row)
+    return rows
+
+
+# -- in the server --------------------------------------------------------------------------------
+def materialize(store: Any, entities: Any, record: dict[str, Any]) -> None:
+    """Give a dataset produced by a successful expand job its files (``entities/<id>/``) and
+    its converted job input (``uploads/<id>/``), once; a no-op for any other dataset."""
+    job = record.get("job")
+    if job is None or record["status"] != "JOB_SUCCESS":
+        return
+    folder = entities.files_dir(record["id"])
+    if not folder.is_dir():
+        source = store.job_dir(job["id"]) / "artifacts"
+        files = {name: (source / name).read_bytes() for name in DATASET_FILES.values()}
+        with contextlib.suppress(OSError):  # a concurrent request got there first
+            entities.write_files(record["id"], files)
+    upload = store.upload_dir(record["id"])
+    if not upload.is_dir():
+        files = read_dataset_files(folder)
+        if files["train.jsonl"].strip() and files["test.jsonl"].strip():
+            with contextlib.suppress(OSError):
+                store_job_input(store.uploads_dir, record["id"], bundle_from_files(files))

@@ -1,0 +1,180 @@
+"""``client.train()``: the common case in one call - dataset, teacher evaluation, SLM, download.
+
+The steps are the public resources' own calls, in the order the platform's reference gives;
+the model is downloaded into a temporary sibling of ``output_dir`` and swapped in only when
+complete, so a failed or interrupted run never leaves a half-written model folder behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._errors import DistilError
+from .._polling import DEFAULT_WAIT_TIMEOUT_S
+from ..types.entities import TrainedModel
+from ._base import WaitOptions
+
+if TYPE_CHECKING:
+    from .._client import AsyncDistilClient, DistilClient
+    from .datasets import TaskLike
+
+__all__ = ["train_async", "train_sync"]
+
+logger = logging.getLogger("distil_sdk")
+
+Say = Callable[[str], None]
+
+
+def _prepare(output_dir: str | os.PathLike[str], force: bool) -> Path:
+    dest = Path(output_dir)
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())) and not force:
+        raise DistilError(
+            f"{dest} already exists and is not empty; pass force=True to replace it, or choose "
+            "another output folder"
+        )
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    return dest
+
+
+def _swap_in(staging: Path, dest: Path) -> None:
+    if dest.is_dir() and not dest.is_symlink():
+        shutil.rmtree(dest)
+    elif dest.exists() or dest.is_symlink():
+        dest.unlink()
+    shutil.move(str(staging), str(dest))
+
+
+def _acc(metrics: Any) -> str:
+    value = getattr(metrics, "accuracy", None)
+    return f"{value:.3f}" if isinstance(value, (int, float)) else "-"
+
+
+def _say(on_event: Say | None) -> Say:
+    return on_event if on_event is not None else logger.info
+
+
+def train_sync(
+    client: DistilClient,
+    task: TaskLike,
+    output_dir: str | os.PathLike[str],
+    *,
+    config: Any = None,
+    job_description: Any = None,
+    teacher_evaluation: bool = True,
+    smoke: bool = False,
+    progress: bool = False,
+    force: bool = False,
+    timeout: float | None = DEFAULT_WAIT_TIMEOUT_S,
+    on_event: Say | None = None,
+) -> TrainedModel:
+    """See :meth:`distil_sdk.DistilClient.train`."""
+    dest = _prepare(output_dir, force)
+    say = _say(on_event)
+    wait: WaitOptions = {"timeout": timeout, "progress": progress}
+
+    dataset = client.datasets.create(task)
+    say(f"dataset {dataset.id} created on {client.base_url}")
+    client.datasets.wait(dataset.id, **wait)
+
+    teacher = None
+    evaluation_id = None
+    if teacher_evaluation:
+        evaluation = client.teacher_evaluations.create(dataset.id, config, job_description)
+        evaluation_id = evaluation.id
+        say(f"teacher evaluation {evaluation.id} ...")
+        client.teacher_evaluations.wait(evaluation.id, **wait)
+        teacher = client.teacher_evaluations.metrics(evaluation.id).teacher_performance
+        say(f"teacher accuracy: {_acc(teacher)}")
+
+    slm = client.slms.create(dataset.id, config, job_description, smoke=smoke)
+    say(f"SLM {slm.id}: training (distillation) ...")
+    client.slms.wait(slm.id, **wait)
+    metrics = client.slms.metrics(slm.id)
+    say(
+        f"base student accuracy: {_acc(metrics.base_model_performance)}, "
+        f"tuned student accuracy: {_acc(metrics.tuned_model_performance)}"
+    )
+
+    with tempfile.TemporaryDirectory(prefix=".distil-download-", dir=dest.parent) as tmp:
+        staging = Path(tmp) / "out"
+        client.slms.download_model(slm.id, staging, progress=progress or None)
+        _swap_in(staging, dest)
+    say(f"model saved to {dest}")
+    return _result(dataset.id, evaluation_id, slm.id, dest, teacher, metrics)
+
+
+async def train_async(
+    client: AsyncDistilClient,
+    task: TaskLike,
+    output_dir: str | os.PathLike[str],
+    *,
+    config: Any = None,
+    job_description: Any = None,
+    teacher_evaluation: bool = True,
+    smoke: bool = False,
+    progress: bool = False,
+    force: bool = False,
+    timeout: float | None = DEFAULT_WAIT_TIMEOUT_S,
+    on_event: Say | None = None,
+) -> TrainedModel:
+    """See :meth:`distil_sdk.AsyncDistilClient.train`."""
+    dest = _prepare(output_dir, force)
+    say = _say(on_event)
+    wait: WaitOptions = {"timeout": timeout, "progress": progress}
+
+    dataset = await client.datasets.create(task)
+    say(f"dataset {dataset.id} created on {client.base_url}")
+    await client.datasets.wait(dataset.id, **wait)
+
+    teacher = None
+    evaluation_id = None
+    if teacher_evaluation:
+        evaluation = await client.teacher_evaluations.create(dataset.id, config, job_description)
+        evaluation_id = evaluation.id
+        say(f"teacher evaluation {evaluation.id} ...")
+        await client.teacher_evaluations.wait(evaluation.id, **wait)
+        teacher = (await client.teacher_evaluations.metrics(evaluation.id)).teacher_performance
+        say(f"teacher accuracy: {_acc(teacher)}")
+
+    slm = await client.slms.create(dataset.id, config, job_description, smoke=smoke)
+    say(f"SLM {slm.id}: training (distillation) ...")
+    await client.slms.wait(slm.id, **wait)
+    metrics = await client.slms.metrics(slm.id)
+    say(
+        f"base student accuracy: {_acc(metrics.base_model_performance)}, "
+        f"tuned student accuracy: {_acc(metrics.tuned_model_performance)}"
+    )
+
+    with tempfile.TemporaryDirectory(prefix=".distil-download-", dir=dest.parent) as tmp:
+        staging = Path(tmp) / "out"
+        await client.slms.download_model(slm.id, staging, progress=progress or None)
+        _swap_in(staging, dest)
+    say(f"model saved to {dest}")
+    return _result(dataset.id, evaluation_id, slm.id, dest, teacher, metrics)
+
+
+def _result(
+    dataset_id: str,
+    evaluation_id: str | None,
+    slm_id: str,
+    dest: Path,
+    teacher: Any,
+    metrics: Any,
+) -> TrainedModel:
+    model = dest / "model"
+    return TrainedModel(
+        dataset_id=dataset_id,
+        teacher_evaluation_id=evaluation_id,
+        slm_id=slm_id,
+        model_dir=model if model.is_dir() else dest,
+        artifacts_dir=dest,
+        teacher=teacher,
+        base_model=metrics.base_model_performance,
+        tuned_model=metrics.tuned_model_performance,
+    )

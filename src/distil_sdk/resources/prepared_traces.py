@@ -1,0 +1,134 @@
+"""``client.prepared_traces``: a trace file (or an endpoint's records) to build Datasets from."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from typing_extensions import Unpack
+
+from .._errors import DistilError
+from .._http import CallOptions, RequestSpec
+from ..types.entities import (
+    PREPARED_TRACES_STAGING_KEYS,
+    CreatePreparedTracesRequest,
+    DownloadMetadata,
+    EntityStatus,
+    PreparedTraces,
+    PreparedTracesDownload,
+    StagingUrls,
+)
+from ._entity import (
+    AsyncEntityResource,
+    SyncEntityResource,
+    explained,
+    put_spec,
+    staged_body,
+    staging_spec,
+)
+
+__all__ = ["AsyncPreparedTraces", "PreparedTracesResource"]
+
+_ROUTE = "/staging-prepared-traces-s3-urls"
+
+
+def _traces_bytes(traces: str | os.PathLike[str] | bytes | None) -> bytes | None:
+    if traces is None or isinstance(traces, bytes):
+        return traces
+    path = Path(traces)
+    if not path.is_file():
+        raise DistilError(f"{path}: no such trace file (one JSON conversation per line)")
+    return path.read_bytes()
+
+
+def _check(traces: bytes | None, endpoint: str | None) -> None:
+    if (traces is None) == (endpoint is None):
+        raise DistilError("give exactly one of traces= (a JSONL file) and inference_endpoint_name=")
+
+
+def _create(body: CreatePreparedTracesRequest, options: CallOptions) -> RequestSpec:
+    return RequestSpec("POST", "/prepared-traces", json=body.to_body(), **options)
+
+
+class _Declaration:
+    _kind = "prepared traces"
+    _root = "/prepared-traces"
+    _list_key = "prepared_traces"
+    _entity = PreparedTraces
+    _status = EntityStatus
+    _metadata = DownloadMetadata
+
+
+class PreparedTracesResource(
+    _Declaration, SyncEntityResource[PreparedTraces, EntityStatus, DownloadMetadata]
+):
+    """Prepared traces: ``create`` (a staged ``traces.jsonl`` or an endpoint's name), ``get``,
+    ``list``, ``download``. A Dataset is made from one with
+    ``client.datasets.from_prepared_traces``.
+
+    Example:
+        >>> pt = client.prepared_traces.create(traces="traces.jsonl")  # doctest: +SKIP
+        >>> ds = client.datasets.from_prepared_traces(pt.id, config, job_description)  # doctest: +SKIP
+    """
+
+    def create(
+        self,
+        traces: str | os.PathLike[str] | bytes | None = None,
+        *,
+        inference_endpoint_name: str | None = None,
+        **options: Unpack[CallOptions],
+    ) -> PreparedTraces:
+        """Create one (``POST /prepared-traces``); a file is staged first, without the token."""
+        data = _traces_bytes(traces)
+        _check(data, inference_endpoint_name)
+        if data is not None:
+            urls = self._t.request(StagingUrls, staging_spec("prepared-traces", options))
+            staged = staged_body(urls, {"traces_jsonl": data}, PREPARED_TRACES_STAGING_KEYS, _ROUTE)
+            url, payload = staged["traces_jsonl"]
+            self._t.send(put_spec(url, payload, options))
+            body = CreatePreparedTracesRequest(traces_jsonl=url)
+        else:
+            body = CreatePreparedTracesRequest(inference_endpoint_name=inference_endpoint_name)
+        with explained(route_key="prepared_traces_post"):
+            return self._t.request(PreparedTraces, _create(body, options))
+
+    def download(
+        self, prepared_traces_id: str, **options: Unpack[CallOptions]
+    ) -> PreparedTracesDownload:
+        """The presigned ``traces_url`` (``GET /prepared-traces/{id}/download``)."""
+        return self._t.request(
+            PreparedTracesDownload, self._spec(prepared_traces_id, "download", options)
+        )
+
+
+class AsyncPreparedTraces(
+    _Declaration, AsyncEntityResource[PreparedTraces, EntityStatus, DownloadMetadata]
+):
+    """The async twin of :class:`PreparedTracesResource`."""
+
+    async def create(
+        self,
+        traces: str | os.PathLike[str] | bytes | None = None,
+        *,
+        inference_endpoint_name: str | None = None,
+        **options: Unpack[CallOptions],
+    ) -> PreparedTraces:
+        data = _traces_bytes(traces)
+        _check(data, inference_endpoint_name)
+        if data is not None:
+            urls = await self._t.request(StagingUrls, staging_spec("prepared-traces", options))
+            staged = staged_body(urls, {"traces_jsonl": data}, PREPARED_TRACES_STAGING_KEYS, _ROUTE)
+            url, payload = staged["traces_jsonl"]
+            await self._t.send(put_spec(url, payload, options))
+            body = CreatePreparedTracesRequest(traces_jsonl=url)
+        else:
+            body = CreatePreparedTracesRequest(inference_endpoint_name=inference_endpoint_name)
+        with explained(route_key="prepared_traces_post"):
+            return await self._t.request(PreparedTraces, _create(body, options))
+
+    async def download(
+        self, prepared_traces_id: str, **options: Unpack[CallOptions]
+    ) -> PreparedTracesDownload:
+        return await self._t.request(
+            PreparedTracesDownload, self._spec(prepared_traces_id, "download", options)
+        )

@@ -1,0 +1,312 @@
+"""Wire models of the platform's current route generation: entities made from entities, by id.
+
+The shapes follow the platform's public reference, repository ``distil-labs/distil-cli-skill``,
+file ``skills/distil-cli/references/execution/backend-api.md`` in its newest stored version (the
+one describing the Dataset, ``POST /datasets/from-datasets[-smoke]``, ``POST /teacher-evaluations``
+with ``from_dataset_id``, ``POST /slms/from-datasets[-smoke]`` and inference endpoints), with
+``platform.md`` and ``deployment.md`` of the same repository. Where the reference is silent (the
+id and message of a status record, the error body) the ``/models`` generation's conventions are
+kept: ``{"id", "status", "message"}`` and ``{"detail": ...}``.
+
+Response models accept unknown fields (``extra="allow"``); request bodies forbid them. Every
+entity has one :attr:`id` whatever its wire name (an inference endpoint's is
+``unique_endpoint_name``).
+
+Example:
+    >>> m = SLMMetrics.model_validate({"tuned_model_performance": {"accuracy": 0.9,
+    ...     "billing": {"precision": 1.0, "recall": 0.8, "f1-score": 0.89, "support": 5}}})
+    >>> m.tuned_model_performance.accuracy, m.tuned_model_performance.per_class["billing"].recall
+    (0.9, 0.8)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ._serving import (
+    CreateDeploymentRequest,
+    CreateInferenceEndpointRequest,
+    CreatePreparedTracesRequest,
+    CreditBalances,
+    Deployment,
+    DeploymentEndpoint,
+    DeploymentStatus,
+    InferenceEndpoint,
+    InferenceEndpointFallback,
+    PreparedTraces,
+    PreparedTracesDownload,
+)
+from ._wire import DownloadMetadata, EntityStatus, JobLogs, _Entity, _Request, _Response
+from .jobs import Metrics
+
+__all__ = [
+    "DATASET_OPERATIONS",
+    "DATASET_STAGING_KEYS",
+    "PREPARED_TRACES_STAGING_KEYS",
+    "SLM",
+    "SLM_STAGING_KEYS",
+    "CreateDatasetRequest",
+    "CreateDeploymentRequest",
+    "CreateInferenceEndpointRequest",
+    "CreatePreparedTracesRequest",
+    "CreateSLMRequest",
+    "CreateTeacherEvaluationRequest",
+    "CreditBalances",
+    "Dataset",
+    "DatasetDownload",
+    "DatasetFromPreparedTracesRequest",
+    "DatasetMetrics",
+    "DatasetOperation",
+    "DatasetSample",
+    "Deployment",
+    "DeploymentEndpoint",
+    "DeploymentStatus",
+    "DeriveDatasetRequest",
+    "DownloadMetadata",
+    "EntityStatus",
+    "InferenceEndpoint",
+    "InferenceEndpointFallback",
+    "JobLogs",
+    "PreparedTraces",
+    "PreparedTracesDownload",
+    "SLMDownload",
+    "SLMDownloadMetadata",
+    "SLMMetrics",
+    "StagingUrls",
+    "TeacherEvaluation",
+    "TeacherEvaluationMetrics",
+    "TrainedModel",
+    "UploadSLMRequest",
+]
+
+
+# ------------------------------------------------------------------------------------ staging
+
+# A staging response names a file by extension, a create body names it by field; the reference
+# says these maps are the only place that difference is spelled out.
+DATASET_STAGING_KEYS: dict[str, str] = {
+    "config": "config_yaml",
+    "job_description": "job_description_json",
+    "train_data": "train_data_jsonl",
+    "test_data": "test_data_jsonl",
+    "traces": "traces_jsonl",
+}
+SLM_STAGING_KEYS: dict[str, str] = {"model": "model_tar", "config": "config_yaml"}
+PREPARED_TRACES_STAGING_KEYS: dict[str, str] = {"traces_jsonl": "traces_jsonl"}
+
+
+class StagingUrls(_Response):
+    """``GET /staging-<kind>-s3-urls``: one presigned PUT URL per file, keyed by extension.
+
+    Example:
+        >>> urls = StagingUrls.model_validate({"train_data_jsonl": "https://s3/x?sig=1"})
+        >>> urls.urls["train_data_jsonl"]
+        'https://s3/x?sig=1'
+    """
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """Every presigned URL of the answer, by staging key (``train_data_jsonl``...)."""
+        return {k: v for k, v in (self.model_extra or {}).items() if isinstance(v, str) and v}
+
+
+# ------------------------------------------------------------------------------------ dataset
+
+DatasetOperation = Literal[
+    "relabel_traces_train",
+    "relabel_traces_test",
+    "generate_synthetic_data_train",
+    "generate_synthetic_data_test",
+]
+DATASET_OPERATIONS: tuple[str, ...] = (
+    "relabel_traces_train",
+    "relabel_traces_test",
+    "generate_synthetic_data_train",
+    "generate_synthetic_data_test",
+)
+
+
+class Dataset(_Entity):
+    """A Dataset: the job input (train, test, traces, config, job description).
+
+    ``operation`` and ``parent_dataset_id`` (or ``parent_prepared_traces_id``) say how it was
+    made; walking ``parent_dataset_id`` recovers the chain. A dataset no job produced is
+    ``JOB_SUCCESS`` at once.
+    """
+
+    operation: str | None = None
+    parent_dataset_id: str | None = None
+    parent_prepared_traces_id: str | None = None
+
+
+class CreateDatasetRequest(_Request):
+    """Body of ``POST /datasets``: each staged file's URL under its field name.
+
+    ``config`` and ``job_description`` are required; a split left out is an empty split.
+    """
+
+    config: str
+    job_description: str
+    train_data: str | None = None
+    test_data: str | None = None
+    traces: str | None = None
+
+
+class DeriveDatasetRequest(_Request):
+    """Body of ``POST /datasets/from-datasets[-smoke]``: an expand of a parent dataset.
+
+    ``config`` / ``job_description`` are whole overrides (they replace the parent's file).
+    """
+
+    from_: str = Field(alias="from", min_length=1)
+    operation: DatasetOperation
+    config: dict[str, Any] | None = None
+    job_description: dict[str, Any] | None = None
+
+
+class DatasetFromPreparedTracesRequest(_Request):
+    """Body of ``POST /datasets/from-prepared-traces`` (config and job description inline)."""
+
+    from_: str = Field(alias="from", min_length=1)
+    config: dict[str, Any]
+    job_description: dict[str, Any]
+
+
+class DatasetMetrics(_Response):
+    """``GET /datasets/{id}/metrics``: sizes in bytes (null until ready)."""
+
+    train_data_size_bytes: int | None = None
+    test_data_size_bytes: int | None = None
+    traces_size_bytes: int | None = None
+
+
+class DatasetSample(_Response):
+    """``GET /datasets/{id}/sample``: up to 128 train rows, free."""
+
+    rows: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class DatasetDownload(_Response):
+    """``GET /datasets/{id}/download``: one presigned URL per file; an empty split is an empty
+    file."""
+
+    train_data_url: str | None = None
+    test_data_url: str | None = None
+    traces_url: str | None = None
+    config_url: str | None = None
+    job_description_url: str | None = None
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """The URLs present, by field name (``train_data``, ``config``...)."""
+        out: dict[str, str] = {}
+        for name in ("train_data", "test_data", "traces", "config", "job_description"):
+            value = getattr(self, f"{name}_url")
+            if value:
+                out[name] = value
+        return out
+
+
+# -------------------------------------------------------------------------- teacher evaluation
+
+
+class TeacherEvaluation(_Entity):
+    """A TeacherEvaluation: how well the teacher does the task on the dataset's test split."""
+
+    dataset_id: str | None = None
+
+
+class CreateTeacherEvaluationRequest(_Request):
+    """Body of ``POST /teacher-evaluations``."""
+
+    from_dataset_id: str = Field(min_length=1)
+    config: dict[str, Any] | None = None
+    job_description: dict[str, Any] | None = None
+
+
+class TeacherEvaluationMetrics(_Response):
+    """``GET /teacher-evaluations/{id}/metrics``.
+
+    For classification ``teacher_performance`` is scikit-learn's report (``accuracy`` plus one
+    row per class), parsed into :class:`~distil_sdk.Metrics`; other tasks' flat scores are kept
+    as its extra fields.
+    """
+
+    teacher_performance: Metrics | None = None
+    predictions_download_url: str | None = None
+
+
+# ----------------------------------------------------------------------------------------- SLM
+
+
+class SLM(_Entity):
+    """An SLM: a trained (or uploaded) small model."""
+
+    dataset_id: str | None = None
+
+
+class CreateSLMRequest(_Request):
+    """Body of ``POST /slms/from-datasets[-smoke]``."""
+
+    from_: str = Field(alias="from", min_length=1)
+    config: dict[str, Any] | None = None
+    job_description: dict[str, Any] | None = None
+
+
+class UploadSLMRequest(_Request):
+    """Body of ``POST /slms``: the staged ``model.tar`` and ``config.yaml``."""
+
+    model: str
+    config: str
+
+
+class SLMMetrics(_Response):
+    """``GET /slms/{id}/metrics``: base and tuned student scores, the tuned model's predictions."""
+
+    base_model_performance: Metrics | None = None
+    tuned_model_performance: Metrics | None = None
+    predictions_download_url: str | None = None
+
+
+class SLMDownload(_Response):
+    """``GET /slms/{id}/download``: the model tarball and its config."""
+
+    model_url: str | None = None
+    config_url: str | None = None
+
+
+class SLMDownloadMetadata(DownloadMetadata):
+    """``GET /slms/{id}/download-metadata``: also ``model_client_url`` (``model_client.py``)."""
+
+    model_client_url: str | None = None
+
+
+# ----------------------------------------------------------------------------- client results
+
+
+class TrainedModel(BaseModel):
+    """What :meth:`DistilClient.train` returns: the ids of the chain, the scores and the model.
+
+    ``model_dir`` is the folder :class:`~distil_sdk.LocalClassifier` loads (``<dest>/model``);
+    ``artifacts_dir`` holds the whole tarball layout (``model/``, ``model-adapter/``,
+    ``model_client.py``...).
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    dataset_id: str
+    teacher_evaluation_id: str | None = None
+    slm_id: str
+    model_dir: Path
+    artifacts_dir: Path
+    teacher: Metrics | None = None
+    base_model: Metrics | None = None
+    tuned_model: Metrics | None = None
+
+    @property
+    def accuracy(self) -> float | None:
+        """The tuned student's accuracy on the test split."""
+        return self.tuned_model.accuracy if self.tuned_model is not None else None

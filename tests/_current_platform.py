@@ -1,0 +1,271 @@
+"""A respx stand-in for the hosted platform's current generation, built from its public
+reference's shapes (distil-labs/distil-cli-skill, references/execution/backend-api.md, newest).
+
+Object storage is a separate origin by default (as S3 is); ``same_origin=True`` puts the
+presigned URLs on the API's own origin, as the local platform does. Every request is recorded
+so tests can check what was sent, and with which headers.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import tarfile
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import respx
+import yaml
+
+API = "https://api.test"
+STORAGE = "https://storage.test"
+TOKEN = "sk-test-token"
+
+REPORT = {
+    "accuracy": 0.9,
+    "billing": {"precision": 1.0, "recall": 0.8, "f1-score": 0.89, "support": 5},
+    "tech": {"precision": 0.83, "recall": 1.0, "f1-score": 0.91, "support": 5},
+    "macro avg": {"precision": 0.92, "recall": 0.9, "f1-score": 0.9, "support": 10},
+    "weighted avg": {"precision": 0.92, "recall": 0.9, "f1-score": 0.9, "support": 10},
+}
+BASE_REPORT = {**REPORT, "accuracy": 0.5}
+
+PARENT_CONFIG = {
+    "base": {"task": "classification", "student_model_name": "student-a"},
+    "tuning": {"num_train_epochs": 3, "per_device_train_batch_size": 8},
+}
+PARENT_JOB_DESCRIPTION = {
+    "task_description": "Route tickets",
+    "classes_description": {"billing": "money", "tech": "computers"},
+}
+LAYOUT_FILES = {
+    "model/config.json": b'{"id2label": {"0": "billing", "1": "tech"}}',
+    "model-adapter/adapter_config.json": b"{}",
+    "model_client.py": b"print('client')\n",
+    "Modelfile": b"FROM ./model\n",
+    "README.md": b"# model\n",
+}
+
+
+def model_tarball(files: dict[str, bytes] = LAYOUT_FILES) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+class FakePlatform:
+    """The routes of the current generation over a respx router, with in-memory state."""
+
+    def __init__(self, router: respx.MockRouter, *, same_origin: bool = False) -> None:
+        self.router = router
+        self.storage = f"{API}/_storage" if same_origin else STORAGE
+        self.objects: dict[str, bytes] = {}
+        self.calls: list[httpx.Request] = []
+        self.bodies: dict[str, list[Any]] = {}
+        self.entities: dict[str, dict[str, Any]] = {}
+        self.statuses: dict[str, list[str]] = {}
+        self.logs: dict[str, str] = {}
+        self.balances = {"datasets_post": 100, "teacher_evaluations_post": 20,
+                         "slms_from_datasets_post": 2, "deployments_from_slms_post": 2}  # fmt: skip
+        # storage URL path -> handler, to stand in for a storage answer (ranges, faults).
+        self.storage_hooks: dict[str, Callable[[httpx.Request], httpx.Response]] = {}
+        self.unready: set[str] = set()  # download-metadata answers nulls for these
+        self.errors: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
+        self._ids = itertools.count(1)
+        self.tarball = model_tarball()
+        self._put(
+            f"{self.storage}/parent/config.yaml?sig=c", yaml.safe_dump(PARENT_CONFIG).encode()
+        )
+        self._put(
+            f"{self.storage}/parent/job_description.json?sig=j",
+            json.dumps(PARENT_JOB_DESCRIPTION).encode(),
+        )
+        self._put(f"{self.storage}/slm/model.tar?sig=m", self.tarball)
+        self._put(f"{self.storage}/slm/config.yaml?sig=c", b"base:\n  task: classification\n")
+        self._put(
+            f"{self.storage}/te/predictions.jsonl?sig=p",
+            b'{"prompt": "p", "completion": "billing", "prediction": "billing"}\n',
+        )
+        router.route(host=httpx.URL(self.storage).host, path__startswith=self._storage_path()).mock(
+            side_effect=self._storage
+        )
+        router.route(host="api.test").mock(side_effect=self._api)
+
+    # ----------------------------------------------------------------------- helpers for tests
+
+    def fail(self, method: str, path: str, status: int, detail: str) -> None:
+        """Make ``method path`` answer ``status`` with ``{"detail": detail}``."""
+        self.errors[(method, path)] = (status, {"detail": detail})
+
+    def api_calls(self, method: str | None = None, path: str | None = None) -> list[httpx.Request]:
+        return [
+            r
+            for r in self.calls
+            if r.url.host == "api.test"
+            and not r.url.path.startswith("/_storage")
+            and (method is None or r.method == method)
+            and (path is None or r.url.path == path)
+        ]
+
+    def storage_calls(self, method: str | None = None) -> list[httpx.Request]:
+        return [
+            r
+            for r in self.calls
+            if str(r.url).startswith(self.storage) and (method is None or r.method == method)
+        ]
+
+    # ------------------------------------------------------------------------------- internals
+
+    def _storage_path(self) -> str:
+        return httpx.URL(self.storage).path.rstrip("/") or "/"
+
+    def _put(self, url: str, data: bytes) -> None:
+        self.objects[str(httpx.URL(url).copy_with(query=None))] = data
+
+    def _storage(self, request: httpx.Request) -> httpx.Response:
+        self.calls.append(request)
+        key = str(request.url.copy_with(query=None))
+        if request.url.path in self.storage_hooks:
+            return self.storage_hooks[request.url.path](request)
+        if "sig" not in request.url.params and "X-Amz-Signature" not in request.url.params:
+            return httpx.Response(403, text="<Error>SignatureDoesNotMatch</Error>")
+        if request.method == "PUT":
+            self.objects[key] = request.content
+            return httpx.Response(200)
+        if key not in self.objects:
+            return httpx.Response(404, text="<Error>NoSuchKey</Error>")
+        return httpx.Response(200, content=self.objects[key])
+
+    def _new(self, prefix: str, **fields: Any) -> dict[str, Any]:
+        entity_id = f"{prefix}-{next(self._ids)}"
+        record = {"id": entity_id, "created_at": "2026-12-01T10:00:00Z", **fields}
+        self.entities[entity_id] = record
+        self.statuses[entity_id] = ["JOB_PENDING", "JOB_RUNNING", "JOB_SUCCESS"]
+        return record
+
+    def _status(self, entity_id: str) -> str:
+        seq = self.statuses[entity_id]
+        return seq.pop(0) if len(seq) > 1 else seq[0]
+
+    def _api(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/_storage"):
+            return self._storage(request)
+        self.calls.append(request)
+        if request.headers.get("authorization") != f"Bearer {TOKEN}":
+            return httpx.Response(401, json={"detail": "Unauthorized"})
+        method, path = request.method, request.url.path
+        if (method, path) in self.errors:
+            status, error = self.errors[(method, path)]
+            return httpx.Response(status, json=error)
+        body = json.loads(request.content) if request.content else None
+        self.bodies.setdefault(f"{method} {path}", []).append(body)
+        parts = path.strip("/").split("/")
+        answer = self._route(method, parts, body)
+        if isinstance(answer, httpx.Response):
+            return answer
+        return httpx.Response(201 if method == "POST" else 200, json=answer)
+
+    def _staging(self, kind: str) -> dict[str, str]:
+        keys = {
+            "datasets": ["config_yaml", "job_description_json", "train_data_jsonl",
+                         "test_data_jsonl", "traces_jsonl"],
+            "slms": ["model_tar", "config_yaml"],
+            "prepared-traces": ["traces_jsonl"],
+        }[kind]  # fmt: skip
+        batch = next(self._ids)
+        return {k: f"{self.storage}/stage/{batch}/{k}?X-Amz-Signature=s{batch}" for k in keys}
+
+    def _route(self, method: str, parts: list[str], body: Any) -> Any:
+        head = parts[0]
+        if head.startswith("staging-") and head.endswith("-s3-urls"):
+            return self._staging(head[len("staging-") : -len("-s3-urls")])
+        if head == "credits":
+            return {"balances": self.balances}
+        if method == "POST" and parts == ["datasets"]:
+            for field in ("config", "job_description", "train_data", "test_data"):
+                url = body.get(field)
+                if not url or str(httpx.URL(url).copy_with(query=None)) not in self.objects:
+                    return httpx.Response(400, json={"detail": f"{field}: file was not staged"})
+            return self._new("ds", operation=None, parent_dataset_id=None)
+        if (
+            method == "POST"
+            and parts[0] == "datasets"
+            and parts[1:]
+            in (
+                ["from-datasets"],
+                ["from-datasets-smoke"],
+            )
+        ):
+            return self._new("ds", operation=body["operation"], parent_dataset_id=body["from"])
+        if method == "POST" and parts == ["teacher-evaluations"]:
+            if body["from_dataset_id"] not in self.entities:
+                return httpx.Response(404, json={"detail": "Dataset not found"})
+            return self._new("te", dataset_id=body["from_dataset_id"])
+        if method == "POST" and parts[0] == "slms" and len(parts) == 2:
+            return self._new("slm", dataset_id=body["from"])
+        if method == "POST" and parts == ["slms"]:
+            return self._new("slm", dataset_id=None)
+        if method == "POST" and parts == ["deployments", "from-slms"]:
+            record = self._new("dep", slm_id=body["from"])
+            self.statuses[record["id"]] = ["JOB_PENDING", "JOB_SUCCESS"]
+            return record
+        if method == "POST" and parts == ["inference-endpoints"]:
+            return {"unique_endpoint_name": f"{body['name-prefix']}-yeOdAS",
+                    "trace_sampling_rate": body.get("trace-sample-rate", 0.01)}  # fmt: skip
+        if method == "POST" and parts == ["prepared-traces"]:
+            return self._new("pt", source="direct_upload")
+        if method == "GET" and len(parts) == 1:
+            prefix = {"datasets": "ds", "teacher-evaluations": "te", "slms": "slm"}[head]
+            return [e for e in self.entities.values() if e["id"].startswith(prefix + "-")][::-1]
+        entity_id = parts[1]
+        if entity_id not in self.entities:
+            return httpx.Response(404, json={"detail": f"{entity_id} not found"})
+        sub = parts[2] if len(parts) > 2 else ""
+        if method == "DELETE" and head == "deployments":
+            self.entities[entity_id]["endpoint_status"] = "stopped"
+            return httpx.Response(204)
+        if head == "deployments" and sub == "status":
+            return {"deployment_status": self._status(entity_id),
+                    "endpoint_status": self.entities[entity_id].get("endpoint_status", "running")}  # fmt: skip
+        if sub == "status":
+            return {"id": entity_id, "status": self._status(entity_id)}
+        if sub == "logs":
+            return {"logs": self.logs.get(entity_id, "step 1\nstep 2\n")}
+        if sub == "endpoint":
+            return {"url": "https://dep.test/v1", "api_key": "dep-secret-key"}
+        if sub == "download-metadata" and entity_id in self.unready:
+            return {"config_url": None, "job_description_url": None}
+        if sub == "download-metadata":
+            out = {"config_url": f"{self.storage}/parent/config.yaml?sig=c",
+                   "job_description_url": f"{self.storage}/parent/job_description.json?sig=j"}  # fmt: skip
+            if head == "slms":
+                out["model_client_url"] = f"{self.storage}/slm/model_client.py?sig=x"
+            return out
+        if head == "teacher-evaluations" and sub == "metrics":
+            return {"teacher_performance": REPORT,
+                    "predictions_download_url": f"{self.storage}/te/predictions.jsonl?sig=p"}  # fmt: skip
+        if head == "slms" and sub == "metrics":
+            return {"base_model_performance": BASE_REPORT, "tuned_model_performance": REPORT,
+                    "predictions_download_url": f"{self.storage}/te/predictions.jsonl?sig=p"}  # fmt: skip
+        if head == "slms" and sub == "download":
+            return {"model_url": f"{self.storage}/slm/model.tar?sig=m",
+                    "config_url": f"{self.storage}/slm/config.yaml?sig=c"}  # fmt: skip
+        if head == "datasets" and sub == "metrics":
+            return {"train_data_size_bytes": 1200, "test_data_size_bytes": 600,
+                    "traces_size_bytes": 0}  # fmt: skip
+        if head == "datasets" and sub == "sample":
+            return {"rows": [{"messages": [{"role": "user", "content": "x"}]}]}
+        if head == "datasets" and sub == "download":
+            return {"train_data_url": f"{self.storage}/parent/config.yaml?sig=c",
+                    "test_data_url": None, "traces_url": None,
+                    "config_url": f"{self.storage}/parent/config.yaml?sig=c",
+                    "job_description_url": f"{self.storage}/parent/job_description.json?sig=j"}  # fmt: skip
+        if sub == "":
+            return {**self.entities[entity_id], "status": self.statuses[entity_id][-1]}
+        return httpx.Response(404, json={"detail": f"no route {method} /{'/'.join(parts)}"})
