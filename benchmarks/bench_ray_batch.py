@@ -166,7 +166,7 @@ def main() -> None:
                 batch_size=batch_size,
                 concurrency=args.concurrency,
                 probabilities=True,
-                **load,
+                load_options=load,
             )
             ids, probs = [], []
             for batch in ds.iter_batches(batch_format="numpy", batch_size=None):

@@ -118,6 +118,9 @@ def test_parquet_folder_every_row_once_with_exact_probabilities(
         parquet_input,
         tiny_bert_classifier,
         batch_size=16,
+        # Two actors on half a CPU each: the other CPU stays free for Ray's read tasks.
+        concurrency=2,
+        num_cpus=0.5,
         probabilities=True,
         top_k=2,
     )
@@ -173,12 +176,7 @@ def test_ray_dataset_in_with_clashing_columns_and_prefix(
     ds = ray_local.data.from_items(items)
     with pytest.raises(BatchInputError, match=r"already has column\(s\) 'label'.*prefix="):
         predict_dataset(ds, tiny_bert_classifier, concurrency=1)
-    # In-memory rows need no read task, so two actors may hold both CPUs.
-    rows = _by_id(
-        predict_dataset(
-            ds, tiny_bert_classifier, prefix="pred_", concurrency=2, batch_size=8
-        ).take_all()
-    )
+    rows = _by_id(predict_dataset(ds, tiny_bert_classifier, prefix="pred_").take_all())
     assert all(r["label"] == "gold" for r in rows)
     assert [r["pred_label"] for r in rows] == clf.predict(TEXTS[:40]).tolist()
 

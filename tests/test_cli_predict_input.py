@@ -181,3 +181,22 @@ def test_text_arguments_still_work(
     assert [d["label"] for d in data] == clf.predict(["a fee", "a shirt"]).tolist()
     assert main(["predict", str(tiny_bert_classifier)]) == 2
     assert "give TEXT arguments" in capsys.readouterr().err
+
+
+def test_gzipped_csv_is_read_and_other_compressions_refused(
+    tiny_bert_classifier: Path, clf: LocalClassifier, tmp_path: Path
+) -> None:
+    import gzip
+
+    source = tmp_path / "in.csv.gz"
+    with gzip.open(source, "wt", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text"])
+        writer.writerows([t] for t in TEXTS)
+    out = tmp_path / "out.jsonl"
+    assert predict_file(tiny_bert_classifier, source, out) == len(TEXTS)
+    assert [r["label"] for r in _read_jsonl(out)] == clf.predict(TEXTS).tolist()
+    other = tmp_path / "in.csv.zst"
+    other.write_bytes(b"\x28\xb5\x2f\xfd")
+    with pytest.raises(BatchInputError, match=r"plain or \.gz"):
+        predict_file(tiny_bert_classifier, other, tmp_path / "o.jsonl")

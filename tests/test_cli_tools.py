@@ -190,3 +190,16 @@ def test_predict_warns_when_a_text_is_an_existing_file(
     rows = json.loads(captured.out)
     assert [r["text"] for r in rows] == [str(data), "a shirt"]
     assert "a shirt" not in captured.err  # only the path is warned about
+
+
+def test_evaluate_plot_without_matplotlib_fails_before_loading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    data = _labelled(tmp_path / "test.csv")
+    # The model path does not exist: the missing extra is reported first, in one line.
+    code = main(["evaluate", str(tmp_path / "no-model"), str(data), "--plot", "cm.png"])
+    assert code == 1
+    assert "pip install 'distil-sdk[plot]'" in _one_line(capsys.readouterr().err)

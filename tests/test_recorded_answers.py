@@ -275,20 +275,3 @@ async def test_message_error_body_becomes_a_typed_error() -> None:
     async with async_client(fake) as aclient:
         with pytest.raises(DistilError, match="Internal Server Error"):
             await aclient.v2.trainings.get(DONE_TRAINING)
-
-
-def test_cli_stage_reporter_reads_the_recorded_stages(capsys: pytest.CaptureFixture[str]) -> None:
-    local_cli = pytest.importorskip("distil_sdk.cli._local")
-    reporter_class = getattr(local_cli, "_StageReporter", None)
-    if reporter_class is None:
-        pytest.skip("the CLI has no stage reporter any more")
-    status = TrainingStatus.model_validate(recorded("2025-05-14-training-status.json"))
-    reporter = reporter_class("training", True)
-    reporter(status)
-    reporter(status)  # unchanged stages are not repeated
-    lines = [line.strip() for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert lines == [
-        "[training] evaluate_teacher: success",
-        "[training] generate_synthetic_data: success",
-        "[training] finetune_student: pending",
-    ]

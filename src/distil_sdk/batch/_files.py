@@ -9,6 +9,7 @@ when complete, so a failed run never leaves a half-written file under the final 
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import logging
 import os
@@ -124,9 +125,11 @@ def _read_chunks(
         for batch in reader.iter_batches(batch_size=size):
             yield batch.to_pylist()
         return
-    with path.open(encoding="utf-8", newline="") as handle:
+    name = path.name.lower()
+    opener: Any = gzip.open if name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", newline="") as handle:
         if fmt == "csv":
-            delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+            delimiter = "\t" if name.removesuffix(".gz").endswith(".tsv") else ","
             reader_ = csv.DictReader(handle, delimiter=delimiter)
             if text_column not in (reader_.fieldnames or []):
                 _no_column(path, text_column, list(reader_.fieldnames or []))
@@ -231,14 +234,17 @@ def predict_file(
     concurrency: int | None = None,
     num_gpus: float = 0,
     address: str | None = None,
-    **load_options: Any,
+    load_options: dict[str, Any] | None = None,
 ) -> int | None:
     """Predict every row of a Parquet / CSV / JSON Lines file; write them with predictions.
 
     ``out_path`` ending in ``.parquet`` or ``.jsonl`` is one file, written atomically. With
     ``engine="ray"`` it may also be a folder or a URI (``s3://bucket/out/``), which Ray's workers
     fill with Parquet files. Rows keep their input order in a single output file. Returns the
-    rows written (``None`` for a folder).
+    rows written (``None`` for a folder). ``load_options`` go to
+    ``LocalClassifier.from_pretrained``; the Ray options are those of :func:`predict_dataset`,
+    and ``address`` names the cluster (default ``$RAY_ADDRESS``, else a Ray instance started
+    here for this run).
 
     Example:
         >>> predict_file("model/", "tickets.csv", "labelled.parquet", top_k=3)  # doctest: +SKIP
@@ -259,12 +265,17 @@ def predict_file(
             raise BatchInputError(
                 f"{source}: cannot tell the format from the name; use .parquet, .csv or .jsonl"
             )
+        if source.name.lower().endswith((".bz2", ".zst", ".lz4", ".br")):
+            raise BatchInputError(
+                f"{source}: the local engine reads plain or .gz files; decompress it first, "
+                "or use --engine ray"
+            )
         if out_fmt is None:
             raise BatchInputError(
                 f"{out_path}: the output must end in .parquet or .jsonl (folders and URIs "
                 "need --engine ray)"
             )
-        classifier = LocalClassifier.from_pretrained(model, **load_options)
+        classifier = LocalClassifier.from_pretrained(model, **(load_options or {}))
         writer = _OneFileWriter(Path(out_path).expanduser(), out_fmt)
         try:
             _predict_local(
@@ -319,7 +330,7 @@ def _predict_ray(
     concurrency: int | None,
     num_gpus: float,
     options: dict[str, Any],
-    load_options: dict[str, Any],
+    load_options: dict[str, Any] | None,
 ) -> int | None:
     from ._ray import DEFAULT_BATCH_SIZE, _import_ray, predict_dataset
 
@@ -340,8 +351,8 @@ def _predict_ray(
         concurrency=concurrency,
         num_gpus=num_gpus,
         input_format=input_format,
+        load_options=load_options,
         **options,
-        **load_options,
     )
     # This dataset's own context (a copy taken when it was read): rows stay in input order.
     ds.context.execution_options.preserve_order = True

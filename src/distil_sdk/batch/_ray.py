@@ -23,10 +23,9 @@ logger = logging.getLogger("distil_sdk")
 
 InputFormat = Literal["parquet", "csv", "json"]
 
-# Rows handed to one actor call. LocalClassifier sorts each call's texts by length before
-# batching them, so larger calls pad less; 1024 kept the Ray run within a few percent of a plain
-# predict_proba loop on CPU (benchmarks/bench_ray_batch.py) while leaving small inputs enough
-# batches to spread over the actors.
+# Rows handed to one actor call (and the most rows per block, see predict_dataset).
+# LocalClassifier sorts each call's texts by length before batching them, so larger calls pad
+# less; 1024 rows still split a modest file into enough blocks to keep several actors busy.
 DEFAULT_BATCH_SIZE = 1024
 
 _SUFFIXES: dict[str, InputFormat] = {
@@ -248,7 +247,7 @@ def predict_dataset(
     probabilities: bool = False,
     prefix: str = "",
     input_format: InputFormat | None = None,
-    **load_options: Any,
+    load_options: dict[str, Any] | None = None,
 ) -> ray.data.Dataset:
     """Classify every row of a Ray Dataset (or files Ray reads) with a pool of model actors.
 
@@ -271,13 +270,14 @@ def predict_dataset(
         concurrency: actors in the pool; ``(min, max)`` autoscales. Default: one per
             ``num_gpus`` GPUs of the cluster; on CPUs one per ``num_cpus`` CPUs, less one CPU
             left for Ray's read tasks (a pool holding every CPU starves them and stalls).
-        num_gpus: GPUs per actor (``1`` on a GPU cluster; ``load_options`` default to
+        num_gpus: GPUs per actor (``1`` on a GPU cluster; the model loads with
             ``device="auto"``, so each actor uses the GPU Ray gives it).
         num_cpus: CPUs per actor; Ray sets the actor's torch threads to this.
         prefix: put before every added column's name (``"pred_"``) when names would clash.
         input_format: ``"parquet"``, ``"csv"`` or ``"json"`` when the paths don't say.
-        **load_options: passed to ``LocalClassifier.from_pretrained`` (``dtype``,
-            ``max_length``, ``batch_size`` of the forward passes, ...).
+        load_options: keywords for ``LocalClassifier.from_pretrained`` in every actor
+            (``{"dtype": "float32", "batch_size": 64, "max_length": 256}``; its ``batch_size``
+            is texts per forward pass, this function's is rows per actor call).
 
     Example:
         >>> import ray
@@ -315,9 +315,20 @@ def predict_dataset(
         if isinstance(size, tuple)
         else ray.data.ActorPoolStrategy(size=size)
     )
+    # An actor call takes rows from one block, so a file read as one big block would run on one
+    # actor: cut blocks to at most a batch's rows (streaming, no shuffle, order kept) so every
+    # actor of the pool gets work. Small blocks pass through unchanged.
+    ds = ds.repartition(target_num_rows_per_block=batch_size)
     predicted: Dataset = ds.map_batches(
         _ClassifierActor,
-        fn_constructor_args=(source, load_options, text_column, top_k, probabilities, prefix),
+        fn_constructor_args=(
+            source,
+            dict(load_options or {}),
+            text_column,
+            top_k,
+            probabilities,
+            prefix,
+        ),
         batch_size=batch_size,
         batch_format="pyarrow",
         compute=compute,

@@ -7,9 +7,7 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -19,8 +17,6 @@ from ._output import UsageError, emit, table, to_jsonable
 from ._tools import warn_file_texts
 
 __all__ = ["register"]
-
-WHICH = ("teacher", "student-base", "student-tuned")
 
 
 def register(subparsers: Any) -> None:
@@ -61,7 +57,6 @@ def register(subparsers: Any) -> None:
         metavar="DIR",
         help="where to save the trained model folder (default ./model)",
     )
-    train.add_argument("--name", default=None, help="model name (default: the task folder's name)")
     train.add_argument("--force", action="store_true", help="replace an existing model folder")
     train.add_argument(
         "--no-progress", dest="progress", action="store_false", help="no progress display"
@@ -118,38 +113,6 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-class _StageReporter:
-    """Prints each stage change of a job once (``on_progress`` of ``wait``)."""
-
-    def __init__(self, job: str, enabled: bool) -> None:
-        self.job, self.enabled = job, enabled
-        self._seen: dict[str, str] = {}
-
-    def __call__(self, record: Any) -> None:
-        if not self.enabled:
-            return
-        tasks = (
-            getattr(record, "tasks", None)
-            or (getattr(record, "model_extra", None) or {}).get("tasks")
-            or []
-        )
-        for task in tasks:
-            name, status, message = (
-                (task.get("name"), task.get("status"), task.get("message"))
-                if isinstance(task, dict)
-                else (
-                    getattr(task, "name", None),
-                    getattr(task, "status", None),
-                    getattr(task, "message", None),
-                )
-            )
-            status = getattr(status, "value", status)
-            if name and self._seen.get(name) != f"{status}{message}":
-                self._seen[name] = f"{status}{message}"
-                short = str(status).removeprefix("JOB_").lower()
-                _err(f"  [{self.job}] {name}: {short}" + (f" - {message}" if message else ""))
-
-
 def _metric(metrics: Any, name: str) -> float | None:
     value = getattr(metrics, name, None)
     return float(value) if isinstance(value, (int, float)) else None
@@ -168,7 +131,7 @@ def _train(args: argparse.Namespace) -> int:
     dest: Path = args.model_dir
     if dest.exists() and any(dest.iterdir()) and not args.force:
         raise UsageError(
-            f"{dest} already exists; pass --force to replace it or choose --output DIR"
+            f"{dest} already exists; pass --force to replace it or choose --model-dir DIR"
         )
     show = bool(args.progress) and getattr(args, "output", "table") != "json"
     say = _err if show else (lambda text: None)
@@ -184,42 +147,31 @@ def _train(args: argparse.Namespace) -> int:
         f"{len(bundle.job_description.labels)} classes"
     )
 
-    wait: dict[str, Any] = {"timeout": None, "progress": False}
+    # The current route generation end to end: dataset -> teacher evaluation -> SLM -> model.
     with _client.DistilClient.local(args.data_dir) as client:
-        model = client.v2.models.create(args.name or task_dir.resolve().name)
-        upload = client.v2.uploads.create(model.id, bundle)
-        say(f"uploaded to the local platform at {client.base_url} (model {model.id})")
-
-        say("teacher evaluation ...")
-        evaluation = client.v2.teacher_evaluations.create(model.id, upload.id)
-        teacher = client.v2.teacher_evaluations.wait(
-            evaluation.id, on_progress=_StageReporter("teacher evaluation", show), **wait
+        trained = client.train(
+            bundle, dest, force=args.force, progress=show, timeout=None, on_event=say
         )
-        say(f"teacher accuracy: {_fmt(_metric(teacher.results, 'accuracy'))}")
-
-        say("training (distillation) ...")
-        training = client.v2.trainings.create(model.id, upload.id)
-        client.v2.trainings.wait(training.id, on_progress=_StageReporter("training", show), **wait)
-        results = client.v2.trainings.evaluation_results(training.id)
-
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".distil-download-", dir=dest.parent) as tmp:
-            extracted = client.v2.trainings.download_model(training.id, tmp, progress=show or None)
-            if dest.exists():
-                shutil.rmtree(dest)
-            shutil.move(str(extracted), dest)
-
-    rows = []
-    for which in WHICH:
-        metrics = results.evaluation_results.get(which)
-        rows.append([which, _fmt(_metric(metrics, "accuracy")), _fmt(_metric(metrics, "macro_f1"))])
+    rows = [
+        [which, _fmt(_metric(metrics, "accuracy")), _fmt(_metric(metrics, "macro_f1"))]
+        for which, metrics in (
+            ("teacher", trained.teacher),
+            ("student-base", trained.base_model),
+            ("student-tuned", trained.tuned_model),
+        )
+    ]
     summary = {
-        "model_id": model.id,
-        "upload_id": upload.id,
-        "teacher_evaluation_id": evaluation.id,
-        "training_id": training.id,
+        "dataset_id": trained.dataset_id,
+        "teacher_evaluation_id": trained.teacher_evaluation_id,
+        "slm_id": trained.slm_id,
         "model_dir": str(dest),
-        "evaluation_results": to_jsonable(results.evaluation_results),
+        "evaluation_results": to_jsonable(
+            {
+                "teacher": trained.teacher,
+                "student-base": trained.base_model,
+                "student-tuned": trained.tuned_model,
+            }
+        ),
         "elapsed_s": round(time.monotonic() - started, 1),
     }
     text = (

@@ -41,6 +41,7 @@ DATASET_FILES = {
     "job_description": "job_description.json",
     "train_data": "train.jsonl",
     "test_data": "test.jsonl",
+    "unstructured_data": "unstructured.jsonl",
     "traces": "traces.jsonl",
 }
 #: A training smoke: one epoch on the longest train and test rows (the platform's sizes).

@@ -221,6 +221,7 @@ def dataset_metrics(dataset_id: str, ctx: Ctx, entities: Entities) -> dict[str, 
     return {
         "train_data_size_bytes": size("train.jsonl"),
         "test_data_size_bytes": size("test.jsonl"),
+        "unstructured_data_size_bytes": size("unstructured.jsonl"),
         "traces_size_bytes": size("traces.jsonl"),
     }
 

@@ -137,7 +137,13 @@ def get_slm(slm_id: str, entities: Entities) -> dict[str, Any]:
 def slm_status(slm_id: str, entities: Entities) -> dict[str, Any]:
     """The training job's status (``JOB_SUCCESS`` at once for an uploaded SLM)."""
     record = require(entities, SLMS, slm_id)
-    return {"id": record["id"], "status": record["status"], "message": record["message"]}
+    tasks = (record.get("job") or {}).get("tasks") or []
+    return {
+        "id": record["id"],
+        "status": record["status"],
+        "message": record["message"],
+        "tasks": tasks,
+    }
 
 
 @router.get("/slms/{slm_id}/logs", response_model=JobLogs)

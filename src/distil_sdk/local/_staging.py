@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
+from ..types.entities import DATASET_STAGING_KEYS, SLM_STAGING_KEYS
+
 __all__ = [
     "DATASET_FIELDS",
     "SLM_FIELDS",
@@ -45,14 +47,9 @@ MAX_BYTES_ENV = "DISTIL_LOCAL_MAX_STAGED_BYTES"
 DEFAULT_MAX_BYTES = 4 << 30
 
 # A staging response names each file by extension, a create body by field (as on the platform).
-DATASET_FIELDS = {
-    "config": "config_yaml",
-    "job_description": "job_description_json",
-    "train_data": "train_data_jsonl",
-    "test_data": "test_data_jsonl",
-    "traces": "traces_jsonl",
-}
-SLM_FIELDS = {"model": "model_tar", "config": "config_yaml"}
+# The maps are the wire contract's (types/entities.py), never a copy of them.
+DATASET_FIELDS = DATASET_STAGING_KEYS
+SLM_FIELDS = SLM_STAGING_KEYS
 #: ``GET /staging-<kind>-s3-urls`` -> the file keys it hands out.
 STAGING_KINDS: dict[str, dict[str, str]] = {"datasets": DATASET_FIELDS, "slms": SLM_FIELDS}
 

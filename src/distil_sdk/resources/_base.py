@@ -21,6 +21,7 @@ from .._polling import (
     wait_async,
     wait_sync,
 )
+from .._progress import resolve_progress
 from ..types.jobs import Prediction
 
 __all__ = [
@@ -49,7 +50,8 @@ class WaitOptions(TypedDict, total=False):
     timeout: overall seconds before :class:`~distil_sdk.JobTimeoutError` (None: no limit).
     poll_interval: first pause between polls; it grows by 1.5x up to ``max_interval``.
     on_progress: called with every record fetched.
-    progress: show a status line on stderr.
+    progress: show a status line on stderr. Default (None): on when stderr is a terminal or
+        the code runs in a notebook, off otherwise; ``DISTIL_NO_PROGRESS=1`` turns it off.
     outage_budget: seconds the platform may stay unreachable (connection errors, timeouts,
         408/429/5xx after each request's own retries) before
         :class:`~distil_sdk.JobWaitInterruptedError`; default 900 (15 minutes), None: no limit.
@@ -60,7 +62,7 @@ class WaitOptions(TypedDict, total=False):
     poll_interval: float
     max_interval: float
     on_progress: Callable[[Any], None] | None
-    progress: bool
+    progress: bool | None
     outage_budget: float | None
 
 
@@ -72,7 +74,7 @@ def make_poller(kind: str, job_id: str, clock: Callable[[], float], options: Wai
         poll_interval=options.get("poll_interval", DEFAULT_POLL_INTERVAL_S),
         max_interval=options.get("max_interval", MAX_POLL_INTERVAL_S),
         on_progress=options.get("on_progress"),
-        progress=options.get("progress", False),
+        progress=resolve_progress(options.get("progress")),
         clock=clock,
         outage_budget=options.get("outage_budget", DEFAULT_OUTAGE_BUDGET_S),
     )

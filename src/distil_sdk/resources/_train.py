@@ -103,7 +103,7 @@ def train_sync(
 
     with tempfile.TemporaryDirectory(prefix=".distil-download-", dir=dest.parent) as tmp:
         staging = Path(tmp) / "out"
-        client.slms.download_model(slm.id, staging, progress=progress or None)
+        client.slms.download_model(slm.id, staging, progress=None if progress else False)
         _swap_in(staging, dest)
     say(f"model saved to {dest}")
     return _result(dataset.id, evaluation_id, slm.id, dest, teacher, metrics)
@@ -153,7 +153,7 @@ async def train_async(
 
     with tempfile.TemporaryDirectory(prefix=".distil-download-", dir=dest.parent) as tmp:
         staging = Path(tmp) / "out"
-        await client.slms.download_model(slm.id, staging, progress=progress or None)
+        await client.slms.download_model(slm.id, staging, progress=None if progress else False)
         _swap_in(staging, dest)
     say(f"model saved to {dest}")
     return _result(dataset.id, evaluation_id, slm.id, dest, teacher, metrics)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from .jobs import JobStatus
+from .jobs import JobStatus, TrainingTask
 
 __all__ = ["DownloadMetadata", "EntityStatus", "JobLogs"]
 
@@ -30,12 +30,21 @@ class EntityStatus(_Response):
     """``GET /<collection>/{id}/status`` of a dataset, teacher evaluation or SLM.
 
     The reference documents ``status`` only; ``id`` and ``message`` are read when present (the
-    ``/models`` generation sends both).
+    ``/models`` generation sends both), and so are per-stage ``tasks`` (the local platform sends
+    them; ``wait(progress=True)`` shows them).
     """
 
     id: str | None = None
     status: JobStatus
     message: str | None = None
+    stages: list[TrainingTask] = Field(
+        default_factory=list, validation_alias=AliasChoices("tasks", "stages"), alias="tasks"
+    )
+
+    @property
+    def tasks(self) -> list[TrainingTask]:
+        """Per-stage progress (empty when the platform does not report stages)."""
+        return self.stages
 
 
 class JobLogs(_Response):

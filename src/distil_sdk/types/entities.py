@@ -92,6 +92,9 @@ DATASET_STAGING_KEYS: dict[str, str] = {
     "job_description": "job_description_json",
     "train_data": "train_data_jsonl",
     "test_data": "test_data_jsonl",
+    # Unlabelled in-domain texts (the reference's staging map: "omit it for tasks that do not
+    # use it"); the teacher labels them for distillation.
+    "unstructured_data": "unstructured_data_jsonl",
     "traces": "traces_jsonl",
 }
 SLM_STAGING_KEYS: dict[str, str] = {"model": "model_tar", "config": "config_yaml"}
@@ -152,6 +155,7 @@ class CreateDatasetRequest(_Request):
     job_description: str
     train_data: str | None = None
     test_data: str | None = None
+    unstructured_data: str | None = None
     traces: str | None = None
 
 
@@ -180,6 +184,7 @@ class DatasetMetrics(_Response):
 
     train_data_size_bytes: int | None = None
     test_data_size_bytes: int | None = None
+    unstructured_data_size_bytes: int | None = None
     traces_size_bytes: int | None = None
 
 
@@ -195,6 +200,7 @@ class DatasetDownload(_Response):
 
     train_data_url: str | None = None
     test_data_url: str | None = None
+    unstructured_data_url: str | None = None
     traces_url: str | None = None
     config_url: str | None = None
     job_description_url: str | None = None
@@ -203,7 +209,14 @@ class DatasetDownload(_Response):
     def urls(self) -> dict[str, str]:
         """The URLs present, by field name (``train_data``, ``config``...)."""
         out: dict[str, str] = {}
-        for name in ("train_data", "test_data", "traces", "config", "job_description"):
+        for name in (
+            "train_data",
+            "test_data",
+            "unstructured_data",
+            "traces",
+            "config",
+            "job_description",
+        ):
             value = getattr(self, f"{name}_url")
             if value:
                 out[name] = value
