@@ -11,16 +11,18 @@ so no two are the same), writes them to one Parquet file, and measures on this m
   included.
 
 Both timings include loading the model (the actors' loads happen inside the Ray run); Ray's own
-start-up (``ray.init``) is not counted, as a cluster is already up when a job is submitted. It
-prints texts/second of each, their ratio, the Ray overhead (1 - ratio), the load average, and
-checks that both gave the same probabilities (to 1e-5).
+start-up (``ray.init``) is not counted, as a cluster is already up when a job is submitted.
+``--repeats R`` alternates the two R times and takes medians, so a change in the machine's load
+hits both alike. It prints texts/second of each, their ratio, the Ray overhead (1 - ratio), the
+load average, and the largest probability difference between the two (every row must come back
+exactly once).
 
 The model: ``--model PATH`` (a trained student), else the bundled all-MiniLM-L6-v2 encoder with a
 fresh classification head for the ecommerce labels (the speed is the same as a trained one).
 
 Run from the repository root (install ``.[local,ray]``)::
 
-    HF_HUB_OFFLINE=1 python benchmarks/bench_ray_batch.py --n 2000     # quick
+    HF_HUB_OFFLINE=1 python benchmarks/bench_ray_batch.py --n 2000 --repeats 3   # quick
     HF_HUB_OFFLINE=1 python benchmarks/bench_ray_batch.py              # full: 100k texts
 """
 
@@ -32,10 +34,12 @@ import json
 import logging
 import os
 import random
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -107,6 +111,7 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=None, help="token limit per text")
     parser.add_argument("--shared", type=Path, default=SHARED)
     parser.add_argument("--skip-plain", action="store_true", help="only the Ray run")
+    parser.add_argument("--repeats", type=int, default=1, help="alternated runs (median)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -129,36 +134,28 @@ def main() -> None:
         model = args.model or fresh_head_model(work / "model", args.shared)
         texts = distinct_texts(args.shared, args.n)
         assert len(set(texts)) == len(texts) == args.n
-        source = work / "texts.parquet"
-        pq.write_table(pa.table({"id": np.arange(len(texts)), "text": texts}), source)
+        # A folder of Parquet files of one actor call each: Ray hands an actor rows from one
+        # block (file) at a time, so one big file would keep a single actor busy.
+        source = work / "texts"
+        source.mkdir()
+        for part, i in enumerate(range(0, len(texts), batch_size)):
+            chunk = texts[i : i + batch_size]
+            table = pa.table({"id": np.arange(i, i + len(chunk)), "text": chunk})
+            pq.write_table(table, source / f"part-{part:05d}.parquet")
         words = np.mean([len(t.split()) for t in texts])
         logger.info("%d distinct texts, %.1f words on average; model %s", len(texts), words, model)
         load = {"max_length": args.max_length}
 
-        plain_s = plain_probs = None
-        if not args.skip_plain:
+        def run_plain() -> tuple[float, Any]:
             started = time.perf_counter()
             clf = LocalClassifier.from_pretrained(model, **load)
             parts = [
                 clf.predict_proba(texts[i : i + batch_size])
                 for i in range(0, len(texts), batch_size)
             ]
-            plain_s = time.perf_counter() - started
-            plain_probs = np.concatenate(parts)
-            logger.info("plain: %.1fs (%d torch threads)", plain_s, _threads())
-            del clf
+            return time.perf_counter() - started, np.concatenate(parts)
 
-        # One logical CPU more than the cores, as `distil-sdk predict --engine ray` starts its
-        # own instance: the default pool (CPUs - 1) is then one actor per core, and the spare
-        # slot runs Ray's read tasks.
-        ray.init(
-            num_cpus=cores + 1,
-            include_dashboard=False,
-            log_to_driver=False,
-            object_store_memory=512 * 1024 * 1024,
-        )
-        ray.data.DataContext.get_current().enable_progress_bars = False
-        try:
+        def run_ray() -> tuple[float, Any]:
             started = time.perf_counter()
             ds = predict_dataset(
                 source,
@@ -172,20 +169,49 @@ def main() -> None:
             for batch in ds.iter_batches(batch_format="numpy", batch_size=None):
                 ids.append(batch["id"])
                 probs.append(np.stack([batch[c] for c in batch if c.startswith("prob_")], 1))
-            ray_s = time.perf_counter() - started
+            elapsed = time.perf_counter() - started
+            order = np.concatenate(ids)
+            assert sorted(order.tolist()) == list(range(len(texts))), "rows lost or duplicated"
+            return elapsed, np.concatenate(probs)[np.argsort(order)]
+
+        # One logical CPU more than the cores, as `distil-sdk predict --engine ray` starts its
+        # own instance: the default pool (CPUs - 1) is then one actor per core, and the spare
+        # slot runs Ray's read tasks.
+        ray.init(
+            num_cpus=cores + 1,
+            include_dashboard=False,
+            log_to_driver=False,
+            object_store_memory=512 * 1024 * 1024,
+        )
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        plain_times: list[float] = []
+        ray_times: list[float] = []
+        diff = 0.0
+        try:
+            # Alternated, so a change in the machine's load hits both sides alike.
+            for repeat in range(args.repeats):
+                ray_s, ray_probs = run_ray()
+                ray_times.append(ray_s)
+                logger.info("repeat %d: ray %.1fs", repeat + 1, ray_s)
+                if not args.skip_plain:
+                    plain_s, plain_probs = run_plain()
+                    plain_times.append(plain_s)
+                    diff = max(diff, float(np.abs(ray_probs - plain_probs).max()))
+                    logger.info(
+                        "repeat %d: plain %.1fs (%d threads)", repeat + 1, plain_s, _threads()
+                    )
         finally:
             ray.shutdown()
-        order = np.concatenate(ids)
-        assert sorted(order.tolist()) == list(range(len(texts))), "rows lost or duplicated"
-        ray_probs = np.concatenate(probs)[np.argsort(order)]
 
     n = len(texts)
     uptime = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
-    print(f"texts: {n} distinct, batch size {batch_size}, {cores} cores")
-    print(f"ray:   {n / ray_s:8.1f} texts/s  ({ray_s:.1f}s, actors: {args.concurrency or cores})")
-    if plain_s is not None and plain_probs is not None:
+    ray_s = statistics.median(ray_times)
+    actors = args.concurrency or cores
+    print(f"texts: {n} distinct, batch size {batch_size}, {cores} cores, median of {args.repeats}")
+    print(f"ray:   {n / ray_s:8.1f} texts/s  ({ray_s:.1f}s, {actors} actors)")
+    if plain_times:
+        plain_s = statistics.median(plain_times)
         ratio = (n / ray_s) / (n / plain_s)
-        diff = float(np.abs(ray_probs - plain_probs).max())
         print(f"plain: {n / plain_s:8.1f} texts/s  ({plain_s:.1f}s)")
         print(f"ratio ray/plain: {ratio:.3f}  (Ray overhead {100 * (1 - ratio):+.1f}%)")
         print(f"max |ray - plain| probability: {diff:.2e}")

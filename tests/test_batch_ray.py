@@ -151,7 +151,11 @@ def test_csv_and_jsonl_with_a_tar_and_a_pickled_classifier(
         writer = csv.writer(handle)
         writer.writerow(["id", "text"])
         writer.writerows(enumerate(TEXTS))
-    rows = _by_id(predict_dataset(source, tar, batch_size=32, cache_dir=tmp_path / "c").take_all())
+    rows = _by_id(
+        predict_dataset(
+            source, tar, batch_size=32, load_options={"cache_dir": tmp_path / "c"}
+        ).take_all()
+    )
     # CSV: "1234" stays a text and the empty cell is the empty text, as in a local read.
     assert [r["text"] for r in rows] == TEXTS
     assert [r["label"] for r in rows] == clf.predict(TEXTS).tolist()

@@ -77,3 +77,17 @@ def test_wait_shows_progress_by_default_only_to_a_person(
         with sync_client(fake) as client:
             client.v2.trainings.wait("t1")  # no progress= given
     assert ("training t1: JOB_SUCCESS" in stream.getvalue()) is shown
+
+
+def test_download_bar_follows_the_same_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("tqdm")
+    from distil_sdk._download import _bar
+
+    monkeypatch.setattr(sys, "stderr", _Stream(tty=False))
+    with _bar(None, 100, 0) as bar:
+        assert bar is None  # piped: no bar, no "\r" junk in the log
+    with _bar(True, 100, 0) as bar:
+        assert bar is not None
+    monkeypatch.setenv("DISTIL_NO_PROGRESS", "1")
+    with _bar(True, 100, 0) as bar:
+        assert bar is None

@@ -16,7 +16,6 @@ import asyncio
 import os
 import re
 import shutil
-import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -35,6 +34,7 @@ from ._http import (
     protocol_error,
     redact,
 )
+from ._progress import resolve_progress
 
 __all__ = ["download_model_async", "download_model_sync"]
 
@@ -81,7 +81,8 @@ def _open_part(response: httpx.Response, dest: Path) -> tuple[BinaryIO, int, int
 
 
 def _bar(progress: bool | None, total: int | None, initial: int) -> AbstractContextManager[Any]:
-    show = sys.stderr.isatty() if progress is None else progress
+    # None: a bar when a person watches (terminal, notebook); never under DISTIL_NO_PROGRESS=1.
+    show = resolve_progress(progress)
     if not show:
         return nullcontext(None)
     try:

@@ -23,7 +23,7 @@ logger = logging.getLogger("distil_sdk")
 
 InputFormat = Literal["parquet", "csv", "json"]
 
-# Rows handed to one actor call (and the most rows per block, see predict_dataset).
+# Rows handed to one actor call.
 # LocalClassifier sorts each call's texts by length before batching them, so larger calls pad
 # less; 1024 rows still split a modest file into enough blocks to keep several actors busy.
 DEFAULT_BATCH_SIZE = 1024
@@ -315,10 +315,6 @@ def predict_dataset(
         if isinstance(size, tuple)
         else ray.data.ActorPoolStrategy(size=size)
     )
-    # An actor call takes rows from one block, so a file read as one big block would run on one
-    # actor: cut blocks to at most a batch's rows (streaming, no shuffle, order kept) so every
-    # actor of the pool gets work. Small blocks pass through unchanged.
-    ds = ds.repartition(target_num_rows_per_block=batch_size)
     predicted: Dataset = ds.map_batches(
         _ClassifierActor,
         fn_constructor_args=(

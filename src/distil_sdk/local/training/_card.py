@@ -124,7 +124,7 @@ def render_card(
         job.task_description.strip(),
         "",
         f"A sequence classifier over **{len(labels)} labels**, trained offline by "
-        f"[distil-sdk](https://github.com/distil-labs)'s local platform: student `{student}`, "
+        f"distil-sdk's local platform: student `{student}`, "
         f"distilled from teacher `{teacher}`.",
         "",
         "## Labels",
@@ -164,7 +164,8 @@ def render_card(
         "",
         "## How to use it",
         "",
-        "With distil-sdk (`pip install 'distil-sdk[local]'`), from this folder or its tarball:",
+        "With distil-sdk (`pip install 'distil-sdk[local]'`), from the folder holding `model/` "
+        "(or give the path of this folder or of its tarball):",
         "",
         "```python",
         "from distil_sdk import LocalClassifier",
