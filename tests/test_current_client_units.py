@@ -128,11 +128,12 @@ def test_dataset_files_mapping_drops_unknown_fields_with_a_warning(
         "config": "base: {}\n",
         "job_description": b"{}",
         "unstructured_data": b"x",
+        "notes": b"not a dataset file",
     }
     with caplog.at_level("WARNING", logger="distil_sdk"):
         out = dataset_files(files, validate=False)
-    assert out == {"config": b"base: {}\n", "job_description": b"{}"}
-    assert "unstructured_data" in caplog.text
+    assert out == {"config": b"base: {}\n", "job_description": b"{}", "unstructured_data": b"x"}
+    assert "notes" in caplog.text
 
 
 def test_request_bodies_use_wire_names_and_refuse_typos() -> None:

@@ -78,12 +78,13 @@ def test_cli_train_then_predict(
     use_fake_pipeline(monkeypatch, tmp_path).touch()
     task_dir = write_task(tmp_path / "helpdesk")
     out = tmp_path / "model"
-    args = ["train", str(task_dir), "--data-dir", str(tmp_path / "data"), "--output", str(out)]
+    args = ["train", str(task_dir), "--data-dir", str(tmp_path / "data"), "-o", str(out)]
     assert main(args) == 0
     printed = capsys.readouterr()
     assert "student-tuned" in printed.out and "1.000" in printed.out
     assert "teacher evaluation" in printed.err and "model saved" in printed.out
-    assert (out / "config.json").exists()
+    assert (out / "model" / "config.json").exists()
+    assert (out / "model_client.py").exists()  # the platform's tarball layout, kept whole
     assert main(args) == 2  # the model folder exists: refused without --force
 
     assert (

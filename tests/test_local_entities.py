@@ -57,6 +57,7 @@ FIELD_OF = {
     "job_description_json": "job_description",
     "train_data_jsonl": "train_data",
     "test_data_jsonl": "test_data",
+    "unstructured_data_jsonl": "unstructured_data",
     "traces_jsonl": "traces",
 }
 
@@ -119,6 +120,7 @@ def test_dataset_is_staged_validated_stored_and_served(
     assert metrics == {
         "train_data_size_bytes": len(files["train_data_jsonl"]),
         "test_data_size_bytes": len(files["test_data_jsonl"]),
+        "unstructured_data_size_bytes": 0,
         "traces_size_bytes": 0,
     }
     sample = api.get(f"/datasets/{dataset_id}/sample").json()["rows"]
@@ -129,6 +131,7 @@ def test_dataset_is_staged_validated_stored_and_served(
     assert set(download) == {
         "train_data_url",
         "test_data_url",
+        "unstructured_data_url",
         "traces_url",
         "config_url",
         "job_description_url",

@@ -48,15 +48,16 @@ def register(subparsers: Any) -> None:
     # `--output` names the model folder here (as in the README); for JSON output put the global
     # option before the subcommand: `distil-sdk --output json train ...`.
     train.add_argument(
-        "--output",
-        "-o",
         "--model-dir",
+        "-o",
         dest="model_dir",
         type=Path,
         default=Path("model"),
         metavar="DIR",
-        help="where to save the trained model folder (default ./model)",
+        help="where to save the trained model (default ./model): DIR/model is the folder "
+        "LocalClassifier loads, beside README.md and model_client.py",
     )
+    _output_arg(train)
     train.add_argument("--force", action="store_true", help="replace an existing model folder")
     train.add_argument(
         "--no-progress", dest="progress", action="store_false", help="no progress display"

@@ -61,6 +61,7 @@ def _staging_urls(kind: str, request: Request, ctx: Ctx, entities: Entities) -> 
 @router.get(
     "/staging-datasets-s3-urls",
     response_model=StagingUrls,
+    response_model_exclude_none=True,  # only the keys of this kind, as the platform answers
     dependencies=[Depends(require_token)],
     tags=["staging"],
 )
@@ -73,6 +74,7 @@ def staging_datasets_urls(request: Request, ctx: Ctx, entities: Entities) -> dic
 @router.get(
     "/staging-slms-s3-urls",
     response_model=StagingUrls,
+    response_model_exclude_none=True,  # only the keys of this kind, as the platform answers
     dependencies=[Depends(require_token)],
     tags=["staging"],
 )

@@ -458,6 +458,7 @@ def run_training(
         "evaluating the students on the test set",
         lambda: evaluate("student-tuned", tuned),
     )
+
     def package() -> Path:
         from .training._card import write_model_card
 

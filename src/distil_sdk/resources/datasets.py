@@ -77,12 +77,11 @@ def dataset_files(task: TaskLike, *, validate: bool = True) -> dict[str, bytes]:
             bundle.validate().raise_for_errors()
         files = dict(bundle.to_dataset_files())
     for field in [f for f in files if f not in DATASET_STAGING_KEYS]:
-        # A Dataset has no place for context documents (unstructured data): the platform's
-        # reference says to leave them out. Say so rather than fail the whole task.
+        # Only the files a Dataset has a staging key for are sent; say so rather than fail.
         logger.warning(
-            "the task's %s (context documents) is not part of a Dataset on the current "
-            "platform and is left out; client.v2 still sends it with the /models generation",
+            "%r is not a file of a Dataset on the current platform (fields: %s) and is left out",
             field,
+            ", ".join(DATASET_STAGING_KEYS),
         )
         del files[field]
     return files

@@ -110,10 +110,22 @@ class StagingUrls(_Response):
         'https://s3/x?sig=1'
     """
 
+    # The keys the reference's staging maps name; any other key a newer platform adds is kept
+    # (extra fields are allowed) and reported by :attr:`urls` as well.
+    config_yaml: str | None = None
+    job_description_json: str | None = None
+    train_data_jsonl: str | None = None
+    test_data_jsonl: str | None = None
+    unstructured_data_jsonl: str | None = None
+    traces_jsonl: str | None = None
+    model_tar: str | None = None
+
     @property
     def urls(self) -> dict[str, str]:
         """Every presigned URL of the answer, by staging key (``train_data_jsonl``...)."""
-        return {k: v for k, v in (self.model_extra or {}).items() if isinstance(v, str) and v}
+        declared = {name: getattr(self, name) for name in type(self).model_fields}
+        every = {**declared, **(self.model_extra or {})}
+        return {k: v for k, v in every.items() if isinstance(v, str) and v}
 
 
 # ------------------------------------------------------------------------------------ dataset
