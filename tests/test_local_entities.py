@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from _local_support import LABELS, job_description, rows, running_server, use_fake_pipeline
+from distil_sdk._archive import safe_extract
 from distil_sdk.local._staging import sign_path
 from distil_sdk.local.server import LocalServer
 
@@ -185,7 +186,9 @@ def test_teacher_evaluation_and_slm_from_a_dataset(
     with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as archive:
         names = set(archive.getnames())
         assert {"model/config.json", "README.md", "model_client.py"} <= names
-        archive.extractall(tmp_path / "slm", filter="data")
+    # The SDK's own checked extraction: tarfile's filter= is missing on some supported Pythons.
+    (tmp_path / "slm.tar").write_bytes(tar_bytes)
+    safe_extract(tmp_path / "slm.tar", tmp_path / "slm")
     meta = api.get(f"/slms/{slm_id}/download-metadata").json()
     client_py = httpx.get(meta["model_client_url"]).content
     assert client_py == (tmp_path / "slm" / "model_client.py").read_bytes()
