@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_local_classifier import SHARED, fine_tune, mixed_texts
+from bench_local_classifier import SHARED, fine_tune, mixed_texts, time_alternating
 
 logger = logging.getLogger("bench")
 
@@ -86,17 +86,7 @@ def bench_speed(model_dir: Path, texts: list[str], repeats: int, cache: Path) ->
         "LocalClassifier exact (fp32)": exact.predict_proba,
         "LocalClassifier precision='int8'": fast.predict_proba,
     }
-    for fn in runners.values():
-        fn(texts[:16])
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    results = {}
-    for r in range(repeats):
-        names = list(runners) if r % 2 == 0 else list(reversed(runners))
-        for name in names:
-            start = time.perf_counter()
-            results[name] = runners[name](texts)
-            times[name].append(time.perf_counter() - start)
-        logger.info("repeat %d: %s", r + 1, {k: f"{v[-1]:.2f}s" for k, v in times.items()})
+    times, results = time_alternating(runners, texts, repeats)
     print(
         f"cpu threads={torch.get_num_threads()} texts={len(texts)} "
         f"(distinct {len(set(texts))}) repeats={repeats}"

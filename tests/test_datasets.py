@@ -27,7 +27,7 @@ TRICKY = [
     "=1+1 looks like a formula",
 ]
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DATASET_ROOTS = [REPO_ROOT.parent / "shared" / "datasets", Path("/work/shared/datasets")]
+DATASET_ROOTS = [REPO_ROOT.parent / "shared" / "datasets"]
 
 
 def _shared_datasets() -> list[Path]:
