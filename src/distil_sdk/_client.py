@@ -13,6 +13,7 @@ import httpx
 
 from ._config import resolve_settings
 from ._http import AsyncTransport, SyncTransport
+from ._polling import DEFAULT_WAIT_TIMEOUT_S
 from .resources import (
     V2,
     AsyncCredits,
@@ -181,7 +182,7 @@ class DistilClient(_ClientBase):
         smoke: bool = False,
         progress: bool = False,
         force: bool = False,
-        timeout: float | None = 6 * 3600.0,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT_S,
         on_event: Callable[[str], None] | None = None,
     ) -> TrainedModel:
         """Train a classifier in one call: dataset, teacher evaluation, SLM, download.
@@ -311,7 +312,7 @@ class AsyncDistilClient(_ClientBase):
         smoke: bool = False,
         progress: bool = False,
         force: bool = False,
-        timeout: float | None = 6 * 3600.0,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT_S,
         on_event: Callable[[str], None] | None = None,
     ) -> TrainedModel:
         """The async twin of :meth:`DistilClient.train`."""

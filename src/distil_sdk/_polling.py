@@ -229,8 +229,7 @@ class Poller:
         stream = self.stream or sys.stderr
         elapsed = int(self.clock() - self.started)
         line = f"{self.kind} {self.job_id}: {record.status.value}"
-        # Only typed stages are shown: a display must never end a wait that may last hours.
-        tasks = [t for t in getattr(record, "tasks", None) or [] if hasattr(t, "status")]
+        tasks = getattr(record, "tasks", None) or []
         if tasks:
             done = sum(1 for t in tasks if t.status is JobStatus.SUCCESS)
             running = next((t.name for t in tasks if t.status is JobStatus.RUNNING), None)
