@@ -240,7 +240,9 @@ def _overall_status(detail: dict[str, Any]) -> Any:
     for key in ("dag", "status"):
         if isinstance(detail.get(key), str) and detail[key]:
             return detail[key]
-    return _status_from_tasks(list(detail.get("tasks") or []))
+    tasks = detail.get("tasks")
+    # Not a list: let the field's own validation report it (a ValidationError, not a TypeError).
+    return _status_from_tasks(tasks if isinstance(tasks, list) else [])
 
 
 class JobStatusDetail(_Response):
