@@ -6,24 +6,35 @@ the pipeline contract, predicts the gold label, and writes a real tiny model. Co
 - ``FAKE_PIPELINE_GATE``: a file path; each job reports its first stage as running and then
   blocks until that file exists (so tests can stop or restart mid-job deterministically);
 - ``FAKE_PIPELINE_FAIL``: a message to raise with instead of succeeding;
-- ``FAKE_PIPELINE_PIDFILE``: where to write this process's pid.
+- ``FAKE_PIPELINE_PIDFILE``: where to write this process's pid;
+- ``FAKE_PIPELINE_EPOCH_GATE``: a file path; a training logs the first of its
+  :data:`FAKE_EPOCHS` student-base epoch lines, then blocks until that file exists (so a test can
+  see the job's log grow while it waits).
+
+The student stages log one line per epoch into the job's log the way the real training loop
+does (:func:`distil_sdk.local._epochs.epoch_line`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from pathlib import Path
 from typing import Any
 
 from distil_sdk._metrics import classification_report
+from distil_sdk.local._epochs import epoch_line
 
 # The real pipeline's result types and callback type: the fake must not drift from the contract.
 from distil_sdk.local.pipeline import ProgressFn, TeacherEvaluationOutput, TrainingOutput
 
 TEACHER_EVALUATION_STAGES = ["load", "teacher-evaluation"]
 TRAINING_STAGES = ["load", "teacher-labelling", "student-base", "student-tuned", "export"]
+FAKE_EPOCHS = 2
+
+logger = logging.getLogger("distil_sdk")
 
 
 def _start(progress: ProgressFn) -> None:
@@ -46,6 +57,17 @@ def _predict(bundle: Any, path: Path) -> dict[str, Any]:
             row = {"question": text, "answer": gold, "prediction": gold, "scores": scores}
             out.write(json.dumps(row) + "\n")
     return classification_report(bundle.test.labels, bundle.test.labels, labels)
+
+
+def _epochs(stage: str) -> None:
+    durations: list[float] = []
+    for epoch in range(1, FAKE_EPOCHS + 1):
+        durations.append(2.0)  # made up: the line is what is under test, not the time
+        loss = 1.0 / (epoch + 1)
+        logger.info("%s", epoch_line(stage, epoch, FAKE_EPOCHS, loss, durations, 1.0))
+        gate = os.environ.get("FAKE_PIPELINE_EPOCH_GATE")
+        while stage == "student-base" and epoch == 1 and gate and not Path(gate).exists():
+            time.sleep(0.05)
 
 
 def run_teacher_evaluation(
@@ -71,6 +93,8 @@ def run_training(bundle: Any, work_dir: Path, progress: ProgressFn) -> TrainingO
         ("student-tuned", "student-tuned"),
     ):
         progress(stage, "JOB_RUNNING", "working")
+        if stage.startswith("student"):
+            _epochs(stage)
         predictions[key] = work_dir / f"{key}.jsonl"
         results[key] = _predict(bundle, predictions[key])
         progress(stage, "JOB_SUCCESS", "done")

@@ -9,6 +9,13 @@ each after the request's own retries) does not end the wait: it is logged, shown
 line, and polled again with a growing pause, until the platform has been unreachable for
 ``outage_budget`` seconds in a row. Only then :class:`~distil_sdk.JobWaitInterruptedError` says
 which job it was and how to resume. Any answer resets the budget.
+
+Job log: while the progress display is on, each poll's log (the status record's ``logs``, or
+the text ``wait()``'s ``logs`` callable fetches) goes through a :class:`~._log_follow.LogFollower`
+and only the lines not shown before are printed - above the status line on a terminal, as plain
+lines elsewhere. The log is a bonus: a failed log fetch never ends the wait, and after a
+non-transient error (a platform without the route) or a few failures in a row it is not asked
+for again.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TextIO, TypeVar
 
 from ._errors import (
@@ -27,6 +34,7 @@ from ._errors import (
     JobTimeoutError,
     JobWaitInterruptedError,
 )
+from ._log_follow import LogFollower, log_text
 from .types.jobs import JobStatus
 
 __all__ = [
@@ -51,6 +59,8 @@ DEFAULT_OUTAGE_BUDGET_S = 15 * 60.0
 MAX_OUTAGE_INTERVAL_S = 60.0
 MIN_OUTAGE_INTERVAL_S = 1.0
 TRANSIENT_STATUSES = frozenset({408, 429})
+# After this many failed log fetches in a row a wait stops asking for the log.
+MAX_LOG_FAILURES = 3
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -98,9 +108,47 @@ class Poller:
         self.first_poll_interval = poll_interval
         self.outage_started: float | None = None
         self.failed_polls = 0
+        self.follower = LogFollower()
+        self.logs_off = False
+        self._log_failures = 0
 
-    def observe(self, record: Any) -> bool:
-        """Report ``record``; True when it is final (success). Raises when it failed."""
+    def wants_logs(self, record: Any) -> bool:
+        """Whether to fetch the job's log after ``record``: only for the progress display, and
+        not while the job waits to start (it has no log yet)."""
+        status = getattr(record, "status", None)
+        return (
+            self.progress
+            and not self.logs_off
+            and status not in (JobStatus.PENDING, JobStatus.NOT_STARTED)
+        )
+
+    def logs_fetched(self) -> None:
+        """A log fetch worked: failures are counted afresh."""
+        self._log_failures = 0
+
+    def logs_failed(self, exc: Exception) -> None:
+        """A log fetch failed: never the wait's problem; after a non-transient error, or
+        :data:`MAX_LOG_FAILURES` in a row, this wait stops asking."""
+        self._log_failures += 1
+        permanent = isinstance(exc, APIStatusError) and not is_transient(exc)
+        if permanent or self._log_failures >= MAX_LOG_FAILURES:
+            self.logs_off = True
+            logger.info(
+                "%s %s: not showing the job's log (%s: %s)",
+                self.kind,
+                self.job_id,
+                type(exc).__name__,
+                exc,
+            )
+        else:
+            logger.debug("%s %s: log fetch failed: %s", self.kind, self.job_id, exc)
+
+    def observe(self, record: Any, logs: str | None = None) -> bool:
+        """Report ``record``; True when it is final (success). Raises when it failed.
+
+        ``logs``: the job's log fetched beside the record; by default the record's own
+        ``logs`` (the ``/models`` generation's status records carry it).
+        """
         if self.outage_started is not None:
             logger.info(
                 "%s %s: the platform answers again after %d failed poll(s) over %.0fs",
@@ -113,9 +161,12 @@ class Poller:
         self.last = record
         if self.on_progress is not None:
             self.on_progress(record)
-        if self.progress:
-            self._display(record)
         status: JobStatus = record.status
+        if self.progress:
+            if logs is None:
+                logs = log_text(getattr(record, "logs", None))
+            self._show_log(logs, final=status.is_terminal)
+            self._display(record)
         if not status.is_terminal:
             return False
         if status.is_failure:
@@ -225,6 +276,18 @@ class Poller:
         self._last_line = ""  # the next answer is printed again, so the recovery is visible
         stream.flush()
 
+    def _show_log(self, text: str | None, *, final: bool) -> None:
+        lines = self.follower.feed(text, final=final)
+        if not lines:
+            return
+        stream = self.stream or sys.stderr
+        # On a terminal, clear the status line first: the log lines go above it, and _display
+        # writes it again below them.
+        prefix = "\r\033[K" if stream.isatty() else ""
+        for line in lines:
+            stream.write(prefix + line + "\n")
+        stream.flush()
+
     def _display(self, record: Any) -> None:
         stream = self.stream or sys.stderr
         elapsed = int(self.clock() - self.started)
@@ -245,29 +308,56 @@ class Poller:
         stream.flush()
 
 
-def wait_sync(poller: Poller, fetch: Callable[[], R], sleep: Callable[[float], None]) -> R:
-    """Poll ``fetch`` until the record is final; see :class:`Poller` for the rules."""
+def wait_sync(
+    poller: Poller,
+    fetch: Callable[[], R],
+    sleep: Callable[[float], None],
+    logs: Callable[[], str | None] | None = None,
+) -> R:
+    """Poll ``fetch`` until the record is final; see :class:`Poller` for the rules.
+
+    ``logs``: fetches the job's log text, called after a record when the progress display
+    wants it (:meth:`Poller.wants_logs`); its failures never end the wait.
+    """
     while True:
         try:
             record = fetch()
         except DistilError as exc:
             sleep(poller.on_error(exc))
             continue
-        if poller.observe(record):
+        text = None
+        if logs is not None and poller.wants_logs(record):
+            try:
+                text = logs()
+                poller.logs_fetched()
+            except Exception as exc:  # the log is a bonus: nothing about it may end the wait
+                poller.logs_failed(exc)
+        if poller.observe(record, text):
             return record
         sleep(poller.next_delay())
 
 
 async def wait_async(
-    poller: Poller, fetch: Callable[[], Any], sleep: Callable[[float], Any]
+    poller: Poller,
+    fetch: Callable[[], Any],
+    sleep: Callable[[float], Any],
+    logs: Callable[[], Awaitable[str | None]] | None = None,
 ) -> Any:
-    """The async twin of :func:`wait_sync` (``fetch`` and ``sleep`` return awaitables)."""
+    """The async twin of :func:`wait_sync` (``fetch``, ``sleep`` and ``logs`` return
+    awaitables)."""
     while True:
         try:
             record = await fetch()
         except DistilError as exc:
             await sleep(poller.on_error(exc))
             continue
-        if poller.observe(record):
+        text = None
+        if logs is not None and poller.wants_logs(record):
+            try:
+                text = await logs()
+                poller.logs_fetched()
+            except Exception as exc:  # the log is a bonus: nothing about it may end the wait
+                poller.logs_failed(exc)
+        if poller.observe(record, text):
             return record
         await sleep(poller.next_delay())

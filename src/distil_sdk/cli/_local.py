@@ -136,6 +136,9 @@ def _train(args: argparse.Namespace) -> int:
         )
     show = bool(args.progress) and getattr(args, "output", "table") != "json"
     say = _err if show else (lambda text: None)
+    # The waits' display (status line, the job log's new lines such as each epoch) is on stderr,
+    # so it stays on in JSON mode: stdout carries only the result.
+    progress = bool(args.progress)
     started = time.monotonic()
 
     bundle = TaskBundle.from_dir(task_dir)
@@ -151,7 +154,7 @@ def _train(args: argparse.Namespace) -> int:
     # The current route generation end to end: dataset -> teacher evaluation -> SLM -> model.
     with _client.DistilClient.local(args.data_dir) as client:
         trained = client.train(
-            bundle, dest, force=args.force, progress=show, timeout=None, on_event=say
+            bundle, dest, force=args.force, progress=progress, timeout=None, on_event=say
         )
     rows = [
         [which, _fmt(_metric(metrics, "accuracy")), _fmt(_metric(metrics, "macro_f1"))]

@@ -29,6 +29,7 @@ from .._errors import (
     PaymentRequiredError,
 )
 from .._http import CallOptions, RequestSpec, SyncTransport, parse_model, redact
+from .._log_follow import log_text
 from .._polling import wait_async, wait_sync
 from ..types.entities import DownloadMetadata, JobLogs, StagingUrls
 from ._base import AsyncResource, SyncResource, WaitOptions, make_poller, seg
@@ -52,6 +53,9 @@ S = TypeVar("S", bound=BaseModel)
 M = TypeVar("M", bound=DownloadMetadata)
 
 LOG_TAIL_CHARS = 4000
+# The progress display's log fetch, beside every poll: one quick try, never the request's
+# retries (the next poll asks again).
+LOG_POLL_OPTIONS: CallOptions = {"max_retries": 0, "timeout": 10.0}
 
 
 # ---------------------------------------------------------------------- errors the platform documents
@@ -275,7 +279,12 @@ class SyncEntityResource(SyncResource, _Collection[E, S, M]):
         """
         poller = make_poller(self._kind, entity_id, self._t.clock, options)
         try:
-            return wait_sync(poller, lambda: self.status(entity_id), self._t.sleep)
+            return wait_sync(
+                poller,
+                lambda: self.status(entity_id),
+                self._t.sleep,
+                logs=lambda: log_text(self.logs(entity_id, **LOG_POLL_OPTIONS).logs),
+            )
         except JobFailedError as exc:
             new = with_log_tail(exc, self._logs_or_none(entity_id))
             if new is exc:
@@ -332,8 +341,14 @@ class AsyncEntityResource(AsyncResource, _Collection[E, S, M]):
 
     async def wait(self, entity_id: str, **options: Unpack[WaitOptions]) -> S:
         poller = make_poller(self._kind, entity_id, self._t.clock, options)
+
+        async def logs() -> str | None:
+            return log_text((await self.logs(entity_id, **LOG_POLL_OPTIONS)).logs)
+
         try:
-            result: S = await wait_async(poller, lambda: self.status(entity_id), self._t.sleep)
+            result: S = await wait_async(
+                poller, lambda: self.status(entity_id), self._t.sleep, logs=logs
+            )
             return result
         except JobFailedError as exc:
             new = with_log_tail(exc, await self._logs_or_none(entity_id))

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..._metrics import classification_report
+from .._epochs import epoch_line
 from .student import Student
 
 logger = logging.getLogger("distil_sdk")
@@ -201,13 +202,11 @@ def train_student(
                 row.extra["best"] = True
         row.seconds = round(time.perf_counter() - started, 2)
         logs.append(row)
+        # Into the job's log, which clients show while they wait (see local._epochs).
+        durations = [r.seconds for r in logs]
         logger.info(
-            "%s epoch %d: loss %.4f eval_acc %s (%.1fs)",
-            stage,
-            epoch,
-            row.train_loss,
-            row.eval_accuracy,
-            row.seconds,
+            "%s",
+            epoch_line(stage, epoch, settings.epochs, row.train_loss, durations, row.eval_accuracy),
         )
     if best_state is not None:
         model.load_state_dict(best_state)
