@@ -32,6 +32,7 @@ from ._errors import (
     InternalServerError,
     JobFailedError,
     JobNotFinishedError,
+    JobResultsMissingError,
     JobTimeoutError,
     JobWaitInterruptedError,
     ModelLoadError,
@@ -47,6 +48,8 @@ from .resources import Override
 from .types.data import Example, LabelledDataset, TaskBundle, UnlabelledDataset
 from .types.entities import (
     SLM,
+    CompletedSLMMetrics,
+    CompletedTeacherEvaluationMetrics,
     CreditBalances,
     Dataset,
     DatasetDownload,
@@ -67,6 +70,8 @@ from .types.entities import (
 )
 from .types.jobs import (
     ClassMetrics,
+    CompletedEvaluationResults,
+    CompletedTeacherEvaluationStatus,
     Deployment,
     EvaluationResults,
     JobStage,
@@ -109,6 +114,10 @@ __all__ = [
     "BadRequestError",
     "BaseSection",
     "ClassMetrics",
+    "CompletedEvaluationResults",
+    "CompletedSLMMetrics",
+    "CompletedTeacherEvaluationMetrics",
+    "CompletedTeacherEvaluationStatus",
     "ConflictError",
     "CreditBalances",
     "DataValidationError",
@@ -136,6 +145,7 @@ __all__ = [
     "JobFailedError",
     "JobLogs",
     "JobNotFinishedError",
+    "JobResultsMissingError",
     "JobStage",
     "JobStatus",
     "JobTimeoutError",

@@ -27,6 +27,7 @@ __all__ = [
     "InternalServerError",
     "JobFailedError",
     "JobNotFinishedError",
+    "JobResultsMissingError",
     "JobTimeoutError",
     "JobWaitInterruptedError",
     "ModelLoadError",
@@ -180,6 +181,16 @@ class JobNotFinishedError(DistilError):
         self.job_id = job_id
         self.platform_message = platform_message
         self.record = record
+
+
+class JobResultsMissingError(JobNotFinishedError):
+    """A job succeeded, yet the platform's answer holds no results where they belong.
+
+    Raised where the SDK promises non-Optional results: ``client.v2.teacher_evaluations.wait()``,
+    ``client.v2.trainings.evaluation_results()``, ``client.teacher_evaluations.results()`` and
+    ``client.slms.results()`` (an uploaded SLM, which nothing evaluated, has none). A subclass of
+    :class:`JobNotFinishedError`, so ``except JobNotFinishedError`` catches every "no results".
+    """
 
 
 class JobTimeoutError(DistilError, TimeoutError):

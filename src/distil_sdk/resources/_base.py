@@ -31,6 +31,7 @@ __all__ = [
     "SyncResource",
     "WaitOptions",
     "make_poller",
+    "narrowed",
     "parse_predictions",
     "predictions_spec",
     "seg",
@@ -50,8 +51,11 @@ class WaitOptions(TypedDict, total=False):
     timeout: overall seconds before :class:`~distil_sdk.JobTimeoutError` (None: no limit).
     poll_interval: first pause between polls; it grows by 1.5x up to ``max_interval``.
     on_progress: called with every record fetched.
-    progress: show a status line on stderr. Default (None): on when stderr is a terminal or
-        the code runs in a notebook, off otherwise; ``DISTIL_NO_PROGRESS=1`` turns it off.
+    progress: show a status line on stderr, with the job log's new lines (each training
+        epoch's loss and time left, on the local platform) printed above it as they come; the
+        current generation then reads ``/{id}/logs`` beside each poll, and a log that cannot
+        be read never fails the wait. Default (None): on when stderr is a terminal or the code
+        runs in a notebook, off otherwise; ``DISTIL_NO_PROGRESS=1`` turns it off.
     outage_budget: seconds the platform may stay unreachable (connection errors, timeouts,
         408/429/5xx after each request's own retries) before
         :class:`~distil_sdk.JobWaitInterruptedError`; default 900 (15 minutes), None: no limit.
@@ -145,6 +149,20 @@ class AsyncJobResource(AsyncResource, _Job[R]):
 
     async def cancel(self, job_id: str, **options: Unpack[CallOptions]) -> R:
         return await self._t.request(self._record, self._cancel_spec(job_id, options))
+
+
+N = TypeVar("N", bound=BaseModel)
+
+
+def narrowed(cls: type[N], record: BaseModel) -> N:
+    """``record`` read again as ``cls``, its subclass whose results are not Optional.
+
+    The caller checked the fields ``cls`` requires (and raised a clear error otherwise); the
+    fields the platform's answer set stay the ones set, so ``exclude_unset`` dumps are unchanged.
+    """
+    out = cls.model_validate(dict(record))
+    out.__pydantic_fields_set__ = set(record.model_fields_set)
+    return out
 
 
 def predictions_spec(url: str, options: Any) -> RequestSpec:

@@ -16,6 +16,7 @@ from .._http import CallOptions, RequestSpec
 from ..types.entities import (
     SLM,
     SLM_STAGING_KEYS,
+    CompletedSLMMetrics,
     CreateSLMRequest,
     EntityStatus,
     SLMDownload,
@@ -24,6 +25,7 @@ from ..types.entities import (
     StagingUrls,
     UploadSLMRequest,
 )
+from ._base import narrowed
 from ._entity import (
     AsyncEntityResource,
     Parent,
@@ -35,7 +37,7 @@ from ._entity import (
     staging_spec,
 )
 from ._override import resolve_override
-from .teacher_evaluations import parse_prediction_rows, predictions_url
+from .teacher_evaluations import parse_prediction_rows, predictions_url, results_error
 
 __all__ = ["AsyncSLMs", "SLMs", "extract_layout"]
 
@@ -124,6 +126,16 @@ def _model_url(download: SLMDownload, slm_id: str) -> str:
     return download.model_url
 
 
+# An uploaded SLM succeeds without scores: nothing evaluated it (the reference's POST /slms).
+_UPLOADED = " (an SLM made by client.slms.upload() has none: nothing evaluated it)"
+
+
+def _missing(metrics: SLMMetrics) -> str:
+    """The scores ``metrics`` lacks, for a message ("" when it has both)."""
+    names = ("base_model_performance", "tuned_model_performance")
+    return " and ".join(name for name in names if getattr(metrics, name) is None)
+
+
 class _Declaration:
     _kind = "SLM"
     _root = "/slms"
@@ -135,13 +147,13 @@ class _Declaration:
 
 class SLMs(_Declaration, SyncEntityResource[SLM, EntityStatus, SLMDownloadMetadata]):
     """Small language models: ``create`` (train from a dataset), ``upload``, ``get``, ``list``,
-    ``status``, ``wait``, ``logs``, ``metrics``, ``predictions``, ``download``,
+    ``status``, ``wait``, ``logs``, ``metrics``, ``results``, ``predictions``, ``download``,
     ``download_model``.
 
     Example:
         >>> slm = client.slms.create(dataset.id)  # doctest: +SKIP
         >>> client.slms.wait(slm.id, progress=True)  # doctest: +SKIP
-        >>> client.slms.metrics(slm.id).tuned_model_performance.accuracy  # doctest: +SKIP
+        >>> client.slms.results(slm.id).tuned_model_performance.accuracy  # doctest: +SKIP
         >>> model_dir = client.slms.download_model(slm.id, "runs/triage")  # doctest: +SKIP
     """
 
@@ -183,6 +195,22 @@ class SLMs(_Declaration, SyncEntityResource[SLM, EntityStatus, SLMDownloadMetada
     def metrics(self, slm_id: str, **options: Unpack[CallOptions]) -> SLMMetrics:
         """``base_model_performance``, ``tuned_model_performance`` and the predictions link."""
         return self._t.request(SLMMetrics, self._spec(slm_id, "metrics", options))
+
+    def results(self, slm_id: str, **options: Unpack[CallOptions]) -> CompletedSLMMetrics:
+        """:meth:`metrics` of an SLM whose training succeeded: ``base_model_performance`` and
+        ``tuned_model_performance`` are never ``None``, so
+        ``results(id).tuned_model_performance.accuracy`` type-checks.
+
+        Raises :class:`~distil_sdk.JobNotFinishedError` while it trains or after it failed (its
+        status is read to say which), :class:`~distil_sdk.JobResultsMissingError` when it
+        succeeded without scores (an uploaded SLM).
+        """
+        metrics = self.metrics(slm_id, **options)
+        missing = _missing(metrics)
+        if not missing:
+            return narrowed(CompletedSLMMetrics, metrics)
+        status = self.status(slm_id, **options)
+        raise results_error(self._kind, self._list_key, slm_id, missing, status, _UPLOADED)
 
     def predictions(self, slm_id: str, **options: Unpack[CallOptions]) -> list[dict[str, Any]]:
         """The tuned model's per-row predictions on the test split (downloaded, parsed)."""
@@ -261,6 +289,14 @@ class AsyncSLMs(_Declaration, AsyncEntityResource[SLM, EntityStatus, SLMDownload
 
     async def metrics(self, slm_id: str, **options: Unpack[CallOptions]) -> SLMMetrics:
         return await self._t.request(SLMMetrics, self._spec(slm_id, "metrics", options))
+
+    async def results(self, slm_id: str, **options: Unpack[CallOptions]) -> CompletedSLMMetrics:
+        metrics = await self.metrics(slm_id, **options)
+        missing = _missing(metrics)
+        if not missing:
+            return narrowed(CompletedSLMMetrics, metrics)
+        status = await self.status(slm_id, **options)
+        raise results_error(self._kind, self._list_key, slm_id, missing, status, _UPLOADED)
 
     async def predictions(
         self, slm_id: str, **options: Unpack[CallOptions]

@@ -7,19 +7,27 @@ from typing import Any
 
 from typing_extensions import Unpack
 
-from .._errors import APIError
+from .._errors import APIError, JobNotFinishedError, JobResultsMissingError
 from .._http import CallOptions, RequestSpec
 from ..types.entities import (
+    CompletedTeacherEvaluationMetrics,
     CreateTeacherEvaluationRequest,
     DownloadMetadata,
     EntityStatus,
     TeacherEvaluation,
     TeacherEvaluationMetrics,
 )
+from ..types.jobs import JobStatus
+from ._base import narrowed
 from ._entity import AsyncEntityResource, Parent, SyncEntityResource, explained, fetch_spec
 from ._override import resolve_override
 
-__all__ = ["AsyncTeacherEvaluations", "TeacherEvaluations", "parse_prediction_rows"]
+__all__ = [
+    "AsyncTeacherEvaluations",
+    "TeacherEvaluations",
+    "parse_prediction_rows",
+    "results_error",
+]
 
 
 def _create(
@@ -60,6 +68,34 @@ def predictions_url(url: str | None, kind: str, entity_id: str) -> str:
     return url
 
 
+def results_error(
+    kind: str, list_key: str, entity_id: str, missing: str, status: EntityStatus, why: str = ""
+) -> JobNotFinishedError:
+    """Why a job's metrics lack ``missing``, from its status: still running or failed
+    (:class:`JobNotFinishedError`), or succeeded without them (:class:`JobResultsMissingError`,
+    with ``why`` when the cause is known)."""
+    said = f"; the platform says {status.message!r}" if status.message else ""
+    state = status.status
+    if state is JobStatus.SUCCESS:
+        why = why or f"; client.{list_key}.metrics({entity_id!r}) shows what the platform sent"
+        return JobResultsMissingError(
+            f"{kind} {entity_id} succeeded but its metrics have no {missing}{said}{why}",
+            job_id=entity_id,
+            platform_message=status.message,
+            record=status,
+        )
+    if state.is_failure:
+        todo = f"client.{list_key}.logs({entity_id!r}) says why"
+    else:
+        todo = f"wait for it (client.{list_key}.wait({entity_id!r})) and ask again"
+    return JobNotFinishedError(
+        f"{kind} {entity_id} has no {missing}: it is {state.value}{said}; {todo}",
+        job_id=entity_id,
+        platform_message=status.message,
+        record=status,
+    )
+
+
 _PARENT = "datasets"
 
 
@@ -76,12 +112,12 @@ class TeacherEvaluations(
     _Declaration, SyncEntityResource[TeacherEvaluation, EntityStatus, DownloadMetadata]
 ):
     """Teacher evaluations: ``create``, ``get``, ``list``, ``status``, ``wait``, ``logs``,
-    ``metrics``, ``predictions``.
+    ``metrics``, ``results``, ``predictions``.
 
     Example:
         >>> te = client.teacher_evaluations.create(dataset.id)  # doctest: +SKIP
         >>> client.teacher_evaluations.wait(te.id)  # doctest: +SKIP
-        >>> client.teacher_evaluations.metrics(te.id).teacher_performance.accuracy  # doctest: +SKIP
+        >>> client.teacher_evaluations.results(te.id).teacher_performance.accuracy  # doctest: +SKIP
     """
 
     def create(
@@ -108,6 +144,24 @@ class TeacherEvaluations(
         """``teacher_performance`` (accuracy and per-class rows) and the predictions link."""
         return self._t.request(
             TeacherEvaluationMetrics, self._spec(evaluation_id, "metrics", options)
+        )
+
+    def results(
+        self, evaluation_id: str, **options: Unpack[CallOptions]
+    ) -> CompletedTeacherEvaluationMetrics:
+        """:meth:`metrics` of a teacher evaluation that succeeded: ``teacher_performance`` is
+        never ``None``, so ``results(id).teacher_performance.accuracy`` type-checks.
+
+        Raises :class:`~distil_sdk.JobNotFinishedError` while it runs or after it failed (its
+        status is read to say which), :class:`~distil_sdk.JobResultsMissingError` when it
+        succeeded without them.
+        """
+        metrics = self.metrics(evaluation_id, **options)
+        if metrics.teacher_performance is not None:
+            return narrowed(CompletedTeacherEvaluationMetrics, metrics)
+        status = self.status(evaluation_id, **options)
+        raise results_error(
+            self._kind, self._list_key, evaluation_id, "teacher_performance", status
         )
 
     def predictions(
@@ -143,6 +197,17 @@ class AsyncTeacherEvaluations(
     ) -> TeacherEvaluationMetrics:
         return await self._t.request(
             TeacherEvaluationMetrics, self._spec(evaluation_id, "metrics", options)
+        )
+
+    async def results(
+        self, evaluation_id: str, **options: Unpack[CallOptions]
+    ) -> CompletedTeacherEvaluationMetrics:
+        metrics = await self.metrics(evaluation_id, **options)
+        if metrics.teacher_performance is not None:
+            return narrowed(CompletedTeacherEvaluationMetrics, metrics)
+        status = await self.status(evaluation_id, **options)
+        raise results_error(
+            self._kind, self._list_key, evaluation_id, "teacher_performance", status
         )
 
     async def predictions(

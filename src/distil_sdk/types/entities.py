@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._results import Completed
 from ._serving import (
     CreateDeploymentRequest,
     CreateInferenceEndpointRequest,
@@ -48,6 +49,8 @@ __all__ = [
     "PREPARED_TRACES_STAGING_KEYS",
     "SLM",
     "SLM_STAGING_KEYS",
+    "CompletedSLMMetrics",
+    "CompletedTeacherEvaluationMetrics",
     "CreateDatasetRequest",
     "CreateDeploymentRequest",
     "CreateInferenceEndpointRequest",
@@ -264,6 +267,17 @@ class TeacherEvaluationMetrics(_Response):
     predictions_download_url: str | None = None
 
 
+class CompletedTeacherEvaluationMetrics(Completed, TeacherEvaluationMetrics):
+    """The metrics of a teacher evaluation that succeeded: :attr:`teacher_performance` is never
+    ``None``. What ``client.teacher_evaluations.results()`` returns.
+
+    Example:
+        >>> client.teacher_evaluations.results(ev.id).teacher_performance.accuracy  # doctest: +SKIP
+    """
+
+    teacher_performance: Metrics
+
+
 # ----------------------------------------------------------------------------------------- SLM
 
 
@@ -294,6 +308,19 @@ class SLMMetrics(_Response):
     base_model_performance: Metrics | None = None
     tuned_model_performance: Metrics | None = None
     predictions_download_url: str | None = None
+
+
+class CompletedSLMMetrics(Completed, SLMMetrics):
+    """The metrics of an SLM whose training succeeded: :attr:`base_model_performance` and
+    :attr:`tuned_model_performance` are never ``None``. What ``client.slms.results()`` returns.
+
+    Example:
+        >>> m = client.slms.results(slm.id)  # doctest: +SKIP
+        >>> m.base_model_performance.accuracy, m.tuned_model_performance.macro_f1  # doctest: +SKIP
+    """
+
+    base_model_performance: Metrics
+    tuned_model_performance: Metrics
 
 
 class SLMDownload(_Response):

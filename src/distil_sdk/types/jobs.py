@@ -33,11 +33,13 @@ from pydantic import (
     model_validator,
 )
 
-from ._results import ClassMetrics, Deployment, DeploymentSecrets, Metrics, Prediction
+from ._results import ClassMetrics, Completed, Deployment, DeploymentSecrets, Metrics, Prediction
 from .validation import Finding
 
 __all__ = [
     "ClassMetrics",
+    "CompletedEvaluationResults",
+    "CompletedTeacherEvaluationStatus",
     "CreateModelRequest",
     "Deployment",
     "DeploymentSecrets",
@@ -317,6 +319,22 @@ class TeacherEvaluationStatus(_JobRecord):
         return self.stages
 
 
+class CompletedTeacherEvaluationStatus(Completed, TeacherEvaluationStatus):
+    """The final record of a teacher evaluation that succeeded: :attr:`results` is never ``None``.
+
+    What ``client.v2.teacher_evaluations.wait()`` returns, so ``done.results.accuracy`` type-checks
+    without a ``None`` test; a success whose ``results`` is null raises
+    :class:`~distil_sdk.JobResultsMissingError` instead. A :class:`TeacherEvaluationStatus`, so
+    code written for that keeps working.
+
+    Example:
+        >>> done = client.v2.teacher_evaluations.wait(ev.id)  # doctest: +SKIP
+        >>> done.results.accuracy, done.results.per_class  # doctest: +SKIP
+    """
+
+    results: Metrics
+
+
 class Training(_Response):
     """The answer to ``POST /models/{id}/training``."""
 
@@ -439,6 +457,39 @@ class EvaluationResults(_Response):
             "teacher": self.teacher_evaluation_predictions_download_url,
         }.get(which)
         return url or None
+
+
+class CompletedEvaluationResults(Completed, EvaluationResults):
+    """The evaluation results of a training that succeeded: what
+    ``client.v2.trainings.evaluation_results()`` returns.
+
+    :attr:`evaluation_results` is never ``None`` and :attr:`student_tuned` (the model the
+    training made) is never ``None``: an answer without them raises
+    :class:`~distil_sdk.JobNotFinishedError` (or its subclass
+    :class:`~distil_sdk.JobResultsMissingError`). ``teacher`` and ``student_base`` stay
+    ``Optional`` (the answer may leave them out); ``results["teacher"]`` is typed
+    :class:`Metrics` and raises ``KeyError`` when absent.
+
+    Example:
+        >>> results = client.v2.trainings.evaluation_results("t1")  # doctest: +SKIP
+        >>> results.student_tuned.accuracy  # doctest: +SKIP
+    """
+
+    evaluation_results: dict[str, Metrics]
+
+    @model_validator(mode="after")
+    def _has_student_tuned(self) -> CompletedEvaluationResults:
+        if "student-tuned" not in self.evaluation_results:
+            raise ValueError(
+                "no 'student-tuned' metrics in evaluation_results (it holds "
+                f"{sorted(self.evaluation_results)})"
+            )
+        return self
+
+    @property
+    def student_tuned(self) -> Metrics:
+        """The tuned student's metrics (always there once the training succeeded)."""
+        return self.evaluation_results["student-tuned"]
 
 
 class ModelDownload(_Response):

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing_extensions import Unpack
 
+from ..._errors import JobResultsMissingError
 from ..._http import CallOptions, RequestSpec
-from ...types.jobs import JobCreateRequest, Prediction, TeacherEvaluation, TeacherEvaluationStatus
-from .._base import parse_predictions, predictions_spec, seg
+from ...types.jobs import (
+    CompletedTeacherEvaluationStatus,
+    JobCreateRequest,
+    Prediction,
+    TeacherEvaluation,
+    TeacherEvaluationStatus,
+)
+from .._base import WaitOptions, narrowed, parse_predictions, predictions_spec, seg
 from ._jobs import AsyncV2JobResource, SyncV2JobResource, not_finished
 
 __all__ = ["AsyncTeacherEvaluations", "TeacherEvaluations"]
@@ -29,6 +36,22 @@ def _predictions_url(record: TeacherEvaluationStatus) -> str:
     return record.evaluation_predictions_download_url
 
 
+def _completed(record: TeacherEvaluationStatus) -> CompletedTeacherEvaluationStatus:
+    # wait() returned, so the job succeeded: results missing now is the platform's doing, and
+    # saying so here beats an AttributeError on None in the caller's code.
+    if record.results is None:
+        said = f"; the platform says {record.message!r}" if record.message else ""
+        raise JobResultsMissingError(
+            f"teacher evaluation {record.id} ended with {record.status.value} but its status "
+            f"record has no results (`results` is null){said}. Its log may say why: "
+            f"client.v2.teacher_evaluations.get({record.id!r}).logs",
+            job_id=record.id,
+            platform_message=record.message,
+            record=record,
+        )
+    return narrowed(CompletedTeacherEvaluationStatus, record)
+
+
 class TeacherEvaluations(SyncV2JobResource[TeacherEvaluationStatus]):
     """Teacher evaluations of an upload: ``create``, ``get``, ``wait``, ``cancel``, ``predictions``.
 
@@ -47,6 +70,15 @@ class TeacherEvaluations(SyncV2JobResource[TeacherEvaluationStatus]):
     ) -> TeacherEvaluation:
         """Start one (``POST /models/{id}/teacher-evaluations``)."""
         return self._t.request(TeacherEvaluation, _create(model_id, upload_id, options))
+
+    def wait(self, job_id: str, **options: Unpack[WaitOptions]) -> CompletedTeacherEvaluationStatus:
+        """Poll until done; return the final record, whose ``results`` is never ``None``.
+
+        Raises :class:`~distil_sdk.JobFailedError`, :class:`~distil_sdk.JobTimeoutError`,
+        :class:`~distil_sdk.JobWaitInterruptedError` (see ``SyncJobResource.wait``) and
+        :class:`~distil_sdk.JobResultsMissingError` for a success without results.
+        """
+        return _completed(super().wait(job_id, **options))
 
     def predictions(self, evaluation_id: str, **options: Unpack[CallOptions]) -> list[Prediction]:
         """The teacher's predictions on the test set (downloaded JSONL, parsed)."""
@@ -67,6 +99,11 @@ class AsyncTeacherEvaluations(AsyncV2JobResource[TeacherEvaluationStatus]):
         self, model_id: str, upload_id: str, **options: Unpack[CallOptions]
     ) -> TeacherEvaluation:
         return await self._t.request(TeacherEvaluation, _create(model_id, upload_id, options))
+
+    async def wait(
+        self, job_id: str, **options: Unpack[WaitOptions]
+    ) -> CompletedTeacherEvaluationStatus:
+        return _completed(await super().wait(job_id, **options))
 
     async def predictions(
         self, evaluation_id: str, **options: Unpack[CallOptions]

@@ -9,8 +9,10 @@ from typing import Literal
 from typing_extensions import Unpack
 
 from ..._download import download_model_async, download_model_sync
+from ..._errors import JobResultsMissingError
 from ..._http import CallOptions, RequestSpec
 from ...types.jobs import (
+    CompletedEvaluationResults,
     EvaluationResults,
     JobCreateRequest,
     ModelDownload,
@@ -18,7 +20,7 @@ from ...types.jobs import (
     Training,
     TrainingStatus,
 )
-from .._base import parse_predictions, predictions_spec, seg
+from .._base import narrowed, parse_predictions, predictions_spec, seg
 from ._jobs import AsyncV2JobResource, SyncV2JobResource, not_finished
 
 __all__ = ["AsyncTrainings", "Trainings", "Which"]
@@ -44,6 +46,22 @@ def _finished(training_id: str, results: EvaluationResults) -> EvaluationResults
     if results.evaluation_results is None:
         raise not_finished("training", training_id, "evaluation results", results.message, results)
     return results
+
+
+def _completed(training_id: str, results: EvaluationResults) -> CompletedEvaluationResults:
+    scores = _finished(training_id, results).evaluation_results or {}
+    if "student-tuned" not in scores:
+        # Results without the model the training made: the platform's doing, said plainly here
+        # rather than as a None deep in the caller's code.
+        said = f"; the platform says {results.message!r}" if results.message else ""
+        raise JobResultsMissingError(
+            f"training {training_id} has evaluation results but none for 'student-tuned' (it "
+            f"has {sorted(scores)}){said}",
+            job_id=training_id,
+            platform_message=results.message,
+            record=results,
+        )
+    return narrowed(CompletedEvaluationResults, results)
 
 
 def _model_url(training_id: str, link: ModelDownload) -> str:
@@ -87,12 +105,18 @@ class Trainings(SyncV2JobResource[TrainingStatus]):
 
     def evaluation_results(
         self, training_id: str, **options: Unpack[CallOptions]
-    ) -> EvaluationResults:
+    ) -> CompletedEvaluationResults:
         """Teacher, base student and tuned student metrics (``GET /trainings/{id}/evaluation-results``).
 
-        Raises :class:`~distil_sdk.JobNotFinishedError` (with the platform's message) until the
-        training succeeded.
+        ``evaluation_results`` and ``student_tuned`` are never ``None`` on the answer. Raises
+        :class:`~distil_sdk.JobNotFinishedError` (with the platform's message) until the
+        training succeeded, and its subclass :class:`~distil_sdk.JobResultsMissingError` for
+        results without the tuned student's.
         """
+        return _completed(training_id, self._fetch(training_id, options))
+
+    def _fetch(self, training_id: str, options: CallOptions) -> EvaluationResults:
+        # The answer as it is: predictions() needs its URLs, not the tuned student's scores.
         return _finished(
             training_id, self._t.request(EvaluationResults, _results(training_id, options))
         )
@@ -101,7 +125,7 @@ class Trainings(SyncV2JobResource[TrainingStatus]):
         self, training_id: str, which: Which = "student-tuned", **options: Unpack[CallOptions]
     ) -> list[Prediction]:
         """Per-row predictions on the test set of ``which`` model (downloaded JSONL, parsed)."""
-        url = _predictions_url(training_id, self.evaluation_results(training_id, **options), which)
+        url = _predictions_url(training_id, self._fetch(training_id, options), which)
         return parse_predictions(
             self._t.send(predictions_spec(url, options)).text,
             f"{which} predictions of {training_id}",
@@ -139,16 +163,17 @@ class AsyncTrainings(AsyncV2JobResource[TrainingStatus]):
 
     async def evaluation_results(
         self, training_id: str, **options: Unpack[CallOptions]
-    ) -> EvaluationResults:
+    ) -> CompletedEvaluationResults:
+        return _completed(training_id, await self._fetch(training_id, options))
+
+    async def _fetch(self, training_id: str, options: CallOptions) -> EvaluationResults:
         results = await self._t.request(EvaluationResults, _results(training_id, options))
         return _finished(training_id, results)
 
     async def predictions(
         self, training_id: str, which: Which = "student-tuned", **options: Unpack[CallOptions]
     ) -> list[Prediction]:
-        url = _predictions_url(
-            training_id, await self.evaluation_results(training_id, **options), which
-        )
+        url = _predictions_url(training_id, await self._fetch(training_id, options), which)
         response = await self._t.send(predictions_spec(url, options))
         return parse_predictions(response.text, f"{which} predictions of {training_id}")
 
