@@ -10,6 +10,7 @@ import pytest
 from distil_sdk.local.teachers import (
     SupportsUnlabelled,
     Teacher,
+    _recipes,
     make_teacher,
     normalise_rows,
     prior_weights,
@@ -148,21 +149,23 @@ def test_self_training_weights_pseudo_labels_by_the_gold_prior(
 ) -> None:
     config = _config(tiny_bert_encoder)
     fits: list[tuple[np.ndarray, np.ndarray | None]] = []
+    original = _recipes._fit_lr
+
+    def record(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, *args: object) -> object:
+        if w is not None:  # the self-training refit (the first fit is gold-only)
+            fits.append((y, w))
+        return original(x, y, w, *args)
+
+    monkeypatch.setattr(_recipes, "_fit_lr", record)
     for balance in (True, False):
         teacher = EmbeddedTeacher(
             str(tiny_bert_encoder),
+            c=30.0,  # a fixed recipe: no cross-validation fits in the record below
             confidence_threshold=0.0,
             self_training_rounds=1,
             balance_pseudo_labels=balance,
         )
         teacher.fit(_job(), LabelledDataset.from_lists(TEXTS, GOLD), config)
-        original = teacher._fit_lr
-
-        def record(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, fit=original) -> object:
-            fits.append((y, w))
-            return fit(x, y, w)
-
-        monkeypatch.setattr(teacher, "_fit_lr", record)
         teacher.adapt([f"{t} please" for t in TEXTS] + ["my card fee again"] * 4)
     (y_bal, w_bal), (y_raw, w_raw) = fits
     n_gold = len(TEXTS) + len(LABELS)  # gold rows plus one row per class description
@@ -174,3 +177,41 @@ def test_self_training_weights_pseudo_labels_by_the_gold_prior(
     )
     np.testing.assert_array_equal(y_bal, y_raw)  # the same pseudo-labels, only re-weighted
     assert np.all(w_bal[:n_gold] == 1.0)
+
+
+def test_the_recipe_is_chosen_per_task_and_reused_by_the_next_job(
+    tiny_bert_encoder: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = _config(tiny_bert_encoder)
+    rows = LabelledDataset.from_lists(TEXTS * 2, GOLD * 2)  # 12 rows: enough to cross-validate
+    pool = ["the cheque deposit is not in my balance", "a kettle for the kitchen", "my pin"]
+    choices = []
+    for _ in range(2):  # the teacher-evaluation job, then the training job
+        teacher = EmbeddedTeacher(str(tiny_bert_encoder), disk_cache=tmp_path / "cache")
+        with caplog.at_level("INFO", logger="distil_sdk"):
+            teacher.fit(_job(), rows, config)
+            teacher.adapt(pool)
+        assert teacher.recipe_choice is not None
+        choices.append(teacher.recipe_choice.to_json())
+    assert choices[0] == choices[1]
+    assert choices[0]["cv_accuracy"] and choices[0]["reason"] == "cross-validation"
+    assert any("+st" in name for name in choices[0]["cv_accuracy"])  # the pool was considered
+    assert "cross-validated earlier for the same task" in caplog.text
+    # Another seed is another task as far as the cache goes.
+    config.base.random_seed = 8
+    teacher = EmbeddedTeacher(str(tiny_bert_encoder), disk_cache=tmp_path / "cache")
+    caplog.clear()
+    with caplog.at_level("INFO", logger="distil_sdk"):
+        teacher.fit(_job(), rows, config)
+        teacher.adapt(pool)
+    assert "cross-validated earlier" not in caplog.text
+
+
+def test_a_fixed_c_skips_the_cross_validation(tiny_bert_encoder: Path) -> None:
+    config = _config(tiny_bert_encoder)
+    teacher = EmbeddedTeacher(str(tiny_bert_encoder), c=5.0)
+    teacher.fit(_job(), LabelledDataset.from_lists(TEXTS * 2, GOLD * 2), config)
+    teacher.adapt(["a kettle for the kitchen"])
+    assert teacher.recipe_choice is not None
+    assert teacher.recipe_choice.reason == "fixed by the caller"
+    assert teacher.recipe_choice.recipe.c == 5.0 and teacher.recipe_choice.cv_accuracy == {}

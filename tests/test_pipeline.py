@@ -117,6 +117,11 @@ def test_training_contract_and_model_dir(tiny_bert_encoder: Path, tmp_path: Path
     assert list(job["classes_description"]) == LABELS
     logs = json.loads((out.model_dir / "training-logs.json").read_text())
     assert {row["stage"] for row in logs} == {"student-base", "student-tuned"}
+    # The teacher's per-task recipe choice is kept beside the weights and in the card.
+    recipe = json.loads((out.model_dir / pipeline.TEACHER_RECIPE_FILE).read_text())
+    assert recipe == out.teacher_recipe
+    assert recipe["recipe"]["name"] in recipe["cv_accuracy"]
+    assert recipe["recipe"]["name"] in (out.model_dir / "README.md").read_text()
 
 
 def test_training_is_deterministic(tiny_bert_encoder: Path, tmp_path: Path) -> None:
@@ -223,3 +228,29 @@ def test_torch_threads_counts_cores_other_processes_keep_busy(
         spinner.kill()
         spinner.wait()
     assert 0.5 <= busy <= cores + 1e-6  # the spinning child holds about one core
+
+
+def test_step_caps_shorten_training_only_when_rows_are_many(
+    tiny_bert_encoder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    from distil_sdk.local import training
+
+    seen: dict[str, tuple[int, int | None]] = {}
+    real = training.train_student
+
+    def spy(student, texts, targets, weights, settings, **kw):  # type: ignore[no-untyped-def]
+        seen[kw["stage"]] = (settings.epochs, settings.max_steps_per_epoch)
+        return real(student, texts, targets, weights, replace(settings, epochs=1), **kw)
+
+    monkeypatch.setattr(training, "train_student", spy)
+    bundle = _bundle(tiny_bert_encoder)
+    bundle.config.tuning.num_train_epochs = 4  # student-base: 2.5 x 4 = 10 epochs
+    loose = replace(FAST, base_epochs=None, distillation_max_steps_per_epoch=None)
+    pipeline.run_training(bundle, tmp_path / "a", Recorder(), options=loose)
+    assert seen["student-base"] == (10, None) and seen["student-tuned"][1] is None
+    # One optimiser step per epoch here: a cap of 2 steps cuts student-base to its floor of 3.
+    tight = replace(loose, base_max_steps=2, distillation_max_steps_per_epoch=1)
+    pipeline.run_training(bundle, tmp_path / "b", Recorder(), options=tight)
+    assert seen["student-base"] == (3, None) and seen["student-tuned"][1] == 1

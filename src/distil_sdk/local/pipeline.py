@@ -24,7 +24,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("distil_sdk")
 
+#: The embedded teacher's recipe choice and CV scores, saved beside the weights.
+TEACHER_RECIPE_FILE = "teacher-recipe.json"
+
 __all__ = [
     "TEACHER_EVALUATION_STAGES",
     "TRAINING_STAGES",
@@ -58,6 +61,7 @@ __all__ = [
     "TrainingOutput",
     "run_teacher_evaluation",
     "run_training",
+    "student_findings",
 ]
 
 ProgressFn = Callable[[str, str, str], None]
@@ -106,6 +110,13 @@ class PipelineOptions:
     #: Floor for the batch size: the platform's default of 1 costs an optimiser step per row.
     min_batch_size: int = 8
     base_epochs: int | None = None
+    #: Caps that keep tasks with many rows inside the time budget and leave small ones alone:
+    #: student-base makes at most about ``base_max_steps`` optimiser steps (its epochs are cut,
+    #: never under 3), and each distillation epoch at most ``distillation_max_steps_per_epoch``
+    #: (a fresh random subset of the rows each epoch). 48 labelled rows make 50 student-base
+    #: steps and 1000 teacher-labelled texts about 130 per epoch, far below both.
+    base_max_steps: int | None = 300
+    distillation_max_steps_per_epoch: int | None = 400
     #: Start the distilled student from student-base's weights (saves CPU time).
     warm_start: bool = True
 
@@ -126,6 +137,12 @@ class TrainingOutput:
     predictions: dict[str, Path]
     model_dir: Path
     timings: dict[str, float] = field(default_factory=dict)
+    #: How the embedded teacher chose its recipe (``teacher-recipe.json`` in ``model_dir``);
+    #: ``None`` for other teachers.
+    teacher_recipe: dict[str, Any] | None = None
+    #: Findings worth a user's attention (also in the job log and the model card), e.g. the
+    #: student ending below its teacher on the test set.
+    notes: list[str] = field(default_factory=list)
 
 
 class _Stages:
@@ -395,6 +412,18 @@ def run_training(
         settings = train_settings(
             config, options, epochs=options.base_epochs, scale=options.base_epoch_scale
         )
+        if options.base_max_steps and options.base_epochs is None:
+            per_epoch = math.ceil(len(gold_texts) / settings.batch_size)
+            fit = max(3, math.ceil(options.base_max_steps / per_epoch))
+            if fit < settings.epochs:
+                logger.info(
+                    "student-base: %d epochs instead of %d (%d labelled rows, %d steps each)",
+                    fit,
+                    settings.epochs,
+                    len(gold_texts),
+                    per_epoch,
+                )
+                settings.epochs = fit
         logs.extend(
             train_student(
                 student,
@@ -437,6 +466,7 @@ def run_training(
             epochs=options.distillation_epochs,
             scale=options.distillation_epoch_scale,
         )
+        settings.max_steps_per_epoch = options.distillation_max_steps_per_epoch
         logs.extend(
             train_student(
                 student,
@@ -458,19 +488,43 @@ def run_training(
         "evaluating the students on the test set",
         lambda: evaluate("student-tuned", tuned),
     )
+    choice = getattr(teacher, "recipe_choice", None)
+    recipe = choice.to_json() if choice is not None else None
+    notes = [choice.summary()] if choice is not None else []
+    notes += student_findings(results, len(test_texts))
+    for note in notes[1 if choice is not None else 0 :]:
+        logger.warning("%s", note)
 
     def package() -> Path:
         from .training._card import write_model_card
 
         folder = save_model_dir(tuned, work_dir / "model", logs, job.to_json())
+        if recipe is not None:
+            (folder / TEACHER_RECIPE_FILE).write_text(json.dumps(recipe, indent=2), "utf-8")
         write_model_card(
             folder,
             job=job,
             config=config,
             results=results,
             predictions=predictions.get("student-tuned"),
+            notes=notes,
         )
         return folder
 
     model_dir: Path = stages.run("packaging", "writing the model folder", package)
-    return TrainingOutput(results, predictions, model_dir, stages.timings)
+    return TrainingOutput(results, predictions, model_dir, stages.timings, recipe, notes)
+
+
+def student_findings(results: Mapping[str, Mapping[str, Any]], n_test: int) -> list[str]:
+    """A finding when student-tuned ends below the teacher on the test set (else none)."""
+    teacher = (results.get("teacher") or {}).get("accuracy")
+    tuned = (results.get("student-tuned") or {}).get("accuracy")
+    if not isinstance(teacher, float | int) or not isinstance(tuned, float | int):
+        return []
+    if tuned >= teacher:
+        return []
+    rows = f" ({round((teacher - tuned) * n_test)} of {n_test} test rows)" if n_test else ""
+    return [
+        f"student-tuned ends below the teacher on the test set: {tuned:.3f} against "
+        f"{teacher:.3f}{rows}"
+    ]

@@ -37,13 +37,14 @@ def write_model_card(
     config: TaskConfig,
     results: Mapping[str, Mapping[str, Any]],
     predictions: Path | None,
+    notes: Sequence[str] = (),
 ) -> Path | None:
     """Write ``README.md`` (and ``confusion_matrix.png`` when matplotlib is installed) into
     ``model_dir``; returns the card's path, or ``None`` when it could not be written."""
     try:
         gold, predicted = _read_predictions(predictions) if predictions else ([], [])
         has_plot = bool(gold) and _plot(model_dir, job.labels, gold, predicted)
-        text = render_card(job, config, results, n_test=len(gold), with_plot=has_plot)
+        text = render_card(job, config, results, n_test=len(gold), with_plot=has_plot, notes=notes)
         path = Path(model_dir) / CARD_FILE
         path.write_text(text, encoding="utf-8")
         return path
@@ -107,6 +108,7 @@ def render_card(
     *,
     n_test: int,
     with_plot: bool,
+    notes: Sequence[str] = (),
 ) -> str:
     """The card's Markdown (YAML front matter the Hugging Face hub reads, then the sections)."""
     labels = job.labels
@@ -160,6 +162,8 @@ def render_card(
             )
     if with_plot:
         lines += ["", f"![confusion matrix of student-tuned]({CONFUSION_MATRIX_FILE})"]
+    if notes:
+        lines += ["", "## Training notes", "", *(f"- {note}" for note in notes)]
     lines += [
         "",
         "## How to use it",
