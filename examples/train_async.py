@@ -14,8 +14,9 @@ async def main(task_dir: Path) -> None:
     async with AsyncDistilClient.local() as client:
         # dataset -> teacher evaluation -> SLM -> download, each step awaited in turn
         trained = await client.train(task_dir, "runs/helpdesk-triage-async", force=True)
-    print(f"teacher accuracy:       {trained.teacher.accuracy:.3f}")
-    print(f"tuned student accuracy: {trained.tuned_model.accuracy:.3f}")
+    if trained.teacher is not None:  # None only with teacher_evaluation=False
+        print(f"teacher accuracy:       {trained.teacher.accuracy:.3f}")
+    print(f"tuned student accuracy: {trained.tuned_model.accuracy:.3f}")  # never None here
     classifier = LocalClassifier.from_pretrained(trained.model_dir)
     print(classifier.predict(["I forgot my password", "The printer is jammed"]))
 

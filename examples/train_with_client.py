@@ -20,12 +20,12 @@ with DistilClient.local() as client:
     dataset = client.datasets.create(task_dir)  # validated locally first, then staged
     evaluation = client.teacher_evaluations.create(dataset.id)
     client.teacher_evaluations.wait(evaluation.id)
-    teacher = client.teacher_evaluations.metrics(evaluation.id).teacher_performance
+    teacher = client.teacher_evaluations.results(evaluation.id).teacher_performance
     print(f"teacher accuracy: {teacher.accuracy:.3f}")
 
     slm = client.slms.create(dataset.id)
     client.slms.wait(slm.id)
-    metrics = client.slms.metrics(slm.id)
+    metrics = client.slms.results(slm.id)  # scores are never None after a successful wait
     print(f"base student accuracy:  {metrics.base_model_performance.accuracy:.3f}")
     print(f"tuned student accuracy: {metrics.tuned_model_performance.accuracy:.3f}")
     model_dir = client.slms.download_model(slm.id, "runs/helpdesk-triage")

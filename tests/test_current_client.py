@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import respx
 
@@ -17,6 +18,7 @@ from distil_sdk import (
     AsyncDistilClient,
     DistilClient,
     JobDescription,
+    JobResultsMissingError,
     JobStatus,
     LabelledDataset,
     TaskBundle,
@@ -230,7 +232,9 @@ def test_train_sync_runs_the_chain_and_replaces_only_when_complete(
     assert len(platform.calls) == before
     # ...and replaced with it.
     (tmp_path / "run" / "stale.txt").write_text("old")
-    client.train(make_bundle(), tmp_path / "run", force=True, teacher_evaluation=False)
+    skipped = client.train(make_bundle(), tmp_path / "run", force=True, teacher_evaluation=False)
+    assert skipped.teacher is None and skipped.teacher_evaluation_id is None
+    assert skipped.tuned_model.accuracy == 0.9
     assert not (tmp_path / "run" / "stale.txt").exists()
     assert (tmp_path / "run" / "Modelfile").exists()
 
@@ -243,6 +247,56 @@ def test_train_async(platform: FakePlatform, tmp_path: Path) -> None:
     trained = asyncio.run(main())
     assert trained.model_dir == tmp_path / "run" / "model"
     assert (tmp_path / "run" / "README.md").exists()
+    assert trained.tuned_model.accuracy == 0.9 and trained.base_model.accuracy == 0.5
+
+
+@pytest.mark.parametrize(
+    ("job", "answer", "missing"),
+    [
+        ("slms", {"base_model_performance": None, "tuned_model_performance": None},
+         "base_model_performance and tuned_model_performance"),
+        ("slms", {"base_model_performance": None, "tuned_model_performance": {"accuracy": 0.9}},
+         "base_model_performance"),
+        ("teacher-evaluations", {"teacher_performance": None}, "teacher_performance"),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("use_async", [False, True])
+def test_train_refuses_a_success_without_scores(
+    router: respx.MockRouter,
+    tmp_path: Path,
+    job: str,
+    answer: dict[str, object],
+    missing: str,
+    use_async: bool,
+) -> None:
+    # Added before FakePlatform's catch-all, so this route answers the job's metrics.
+    router.get(path__regex=rf"^/{job}/[^/]+/metrics$").mock(
+        return_value=httpx.Response(200, json=answer)
+    )
+    platform = FakePlatform(router)
+    dest = tmp_path / "run"
+
+    async def main() -> TrainedModel:
+        async with AsyncDistilClient(base_url=API, api_key=TOKEN, _sleep=_no_sleep) as client:
+            return await client.train(make_bundle(), dest)
+
+    with pytest.raises(JobResultsMissingError) as err:
+        if use_async:
+            asyncio.run(main())
+        else:
+            with DistilClient(base_url=API, api_key=TOKEN, _sleep=lambda _: None) as client:
+                client.train(make_bundle(), dest)
+    prefix = {"slms": "slm-", "teacher-evaluations": "te-"}[job]
+    (job_id,) = [i for i in platform.entities if i.startswith(prefix)]
+    message = str(err.value)
+    assert err.value.job_id == job_id and job_id in message
+    assert f"succeeded but its metrics have no {missing}" in message
+    assert err.value.record.status is JobStatus.SUCCESS
+    # Raised before the download (and, for the teacher, before an SLM is paid for).
+    assert not dest.exists() and not list(tmp_path.iterdir())
+    assert not [r for r in platform.storage_calls("GET") if r.url.path.endswith("model.tar")]
+    if job == "teacher-evaluations":
+        assert not platform.api_calls("POST", "/slms/from-datasets")
 
 
 def test_deployment_waits_on_deployment_status_and_hides_the_key(

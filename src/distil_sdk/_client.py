@@ -200,7 +200,10 @@ class DistilClient(_ClientBase):
             on_event: called with one human line per step (default: logged at INFO).
 
         Returns a :class:`~distil_sdk.TrainedModel`: the ids, the three scores and
-        ``model_dir``, the folder :class:`~distil_sdk.LocalClassifier` loads.
+        ``model_dir``, the folder :class:`~distil_sdk.LocalClassifier` loads. The student
+        scores (``base_model``, ``tuned_model``) are never ``None``: a job that succeeds
+        without its scores raises :class:`~distil_sdk.JobResultsMissingError` naming it,
+        before anything is downloaded.
 
         Example:
             >>> with DistilClient.local() as client:  # doctest: +SKIP

@@ -19,6 +19,7 @@ from distil_sdk import (
     Metrics,
     TeacherEvaluationMetrics,
     TeacherEvaluationStatus,
+    TrainedModel,
 )
 
 
@@ -70,3 +71,26 @@ async def async_client(client: AsyncDistilClient, dataset_id: str) -> float | No
     results = await client.v2.trainings.evaluation_results(dataset_id)
     assert_type(results.student_tuned, Metrics)
     return done.results.macro_f1
+
+
+def train_in_one_call(client: DistilClient) -> float | None:
+    trained = client.train("my-task/", "runs/triage")
+    assert_type(trained, TrainedModel)
+    # The docs' trained.tuned_model.accuracy: the student scores are never None...
+    assert_type(trained.tuned_model, Metrics)
+    assert_type(trained.base_model, Metrics)
+    assert_type(trained.tuned_model.accuracy, float | None)
+    assert_type(trained.accuracy, float | None)
+    # ...the teacher's are None when teacher_evaluation=False skipped it.
+    assert_type(trained.teacher, Metrics | None)
+    assert_type(trained.teacher_evaluation_id, str | None)
+    return trained.base_model.macro_f1
+
+
+async def train_in_one_call_async(client: AsyncDistilClient) -> float | None:
+    trained = await client.train("my-task/", "runs/triage", teacher_evaluation=False)
+    assert_type(trained, TrainedModel)
+    assert_type(trained.tuned_model, Metrics)
+    assert_type(trained.base_model, Metrics)
+    assert_type(trained.teacher, Metrics | None)
+    return trained.tuned_model.accuracy

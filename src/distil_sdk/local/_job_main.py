@@ -123,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
     )
+    # The job's stderr is the log clients follow line by line: the libraries' progress bars
+    # (loading and writing weights) would only add carriage-return noise to it. The hub's
+    # switch is read by transformers too when it is first imported, which happens after this.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
     job_dir: Path = args.job_dir
     try:

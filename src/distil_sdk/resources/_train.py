@@ -3,6 +3,9 @@
 The steps are the public resources' own calls, in the order the platform's reference gives;
 the model is downloaded into a temporary sibling of ``output_dir`` and swapped in only when
 complete, so a failed or interrupted run never leaves a half-written model folder behind.
+The scores are read with ``results()`` rather than ``metrics()``: a job that succeeded without
+them raises :class:`~distil_sdk.JobResultsMissingError` (naming the job) before anything is
+downloaded, so :class:`~distil_sdk.TrainedModel`'s student scores are never ``None``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import DistilError
 from .._polling import DEFAULT_WAIT_TIMEOUT_S
-from ..types.entities import TrainedModel
+from ..types.entities import CompletedSLMMetrics, TrainedModel
+from ..types.jobs import Metrics
 from ._base import WaitOptions
 
 if TYPE_CHECKING:
@@ -50,9 +54,9 @@ def _swap_in(staging: Path, dest: Path) -> None:
     shutil.move(str(staging), str(dest))
 
 
-def _acc(metrics: Any) -> str:
-    value = getattr(metrics, "accuracy", None)
-    return f"{value:.3f}" if isinstance(value, (int, float)) else "-"
+def _acc(metrics: Metrics | None) -> str:
+    value = metrics.accuracy if metrics is not None else None
+    return f"{value:.3f}" if value is not None else "-"
 
 
 def _say(on_event: Say | None) -> Say:
@@ -82,20 +86,20 @@ def train_sync(
     say(f"dataset {dataset.id} created on {client.base_url}")
     client.datasets.wait(dataset.id, **wait)
 
-    teacher = None
+    teacher: Metrics | None = None
     evaluation_id = None
     if teacher_evaluation:
         evaluation = client.teacher_evaluations.create(dataset.id, config, job_description)
         evaluation_id = evaluation.id
         say(f"teacher evaluation {evaluation.id} ...")
         client.teacher_evaluations.wait(evaluation.id, **wait)
-        teacher = client.teacher_evaluations.metrics(evaluation.id).teacher_performance
+        teacher = client.teacher_evaluations.results(evaluation.id).teacher_performance
         say(f"teacher accuracy: {_acc(teacher)}")
 
     slm = client.slms.create(dataset.id, config, job_description, smoke=smoke)
     say(f"SLM {slm.id}: training (distillation) ...")
     client.slms.wait(slm.id, **wait)
-    metrics = client.slms.metrics(slm.id)
+    metrics = client.slms.results(slm.id)
     say(
         f"base student accuracy: {_acc(metrics.base_model_performance)}, "
         f"tuned student accuracy: {_acc(metrics.tuned_model_performance)}"
@@ -132,20 +136,20 @@ async def train_async(
     say(f"dataset {dataset.id} created on {client.base_url}")
     await client.datasets.wait(dataset.id, **wait)
 
-    teacher = None
+    teacher: Metrics | None = None
     evaluation_id = None
     if teacher_evaluation:
         evaluation = await client.teacher_evaluations.create(dataset.id, config, job_description)
         evaluation_id = evaluation.id
         say(f"teacher evaluation {evaluation.id} ...")
         await client.teacher_evaluations.wait(evaluation.id, **wait)
-        teacher = (await client.teacher_evaluations.metrics(evaluation.id)).teacher_performance
+        teacher = (await client.teacher_evaluations.results(evaluation.id)).teacher_performance
         say(f"teacher accuracy: {_acc(teacher)}")
 
     slm = await client.slms.create(dataset.id, config, job_description, smoke=smoke)
     say(f"SLM {slm.id}: training (distillation) ...")
     await client.slms.wait(slm.id, **wait)
-    metrics = await client.slms.metrics(slm.id)
+    metrics = await client.slms.results(slm.id)
     say(
         f"base student accuracy: {_acc(metrics.base_model_performance)}, "
         f"tuned student accuracy: {_acc(metrics.tuned_model_performance)}"
@@ -164,8 +168,8 @@ def _result(
     evaluation_id: str | None,
     slm_id: str,
     dest: Path,
-    teacher: Any,
-    metrics: Any,
+    teacher: Metrics | None,
+    metrics: CompletedSLMMetrics,
 ) -> TrainedModel:
     model = dest / "model"
     return TrainedModel(

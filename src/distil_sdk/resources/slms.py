@@ -127,7 +127,7 @@ def _model_url(download: SLMDownload, slm_id: str) -> str:
 
 
 # An uploaded SLM succeeds without scores: nothing evaluated it (the reference's POST /slms).
-_UPLOADED = " (an SLM made by client.slms.upload() has none: nothing evaluated it)"
+_UPLOADED = "; an SLM made by client.slms.upload() never has scores, as nothing evaluated it"
 
 
 def _missing(metrics: SLMMetrics) -> str:

@@ -345,6 +345,15 @@ class TrainedModel(BaseModel):
     ``model_dir`` is the folder :class:`~distil_sdk.LocalClassifier` loads (``<dest>/model``);
     ``artifacts_dir`` holds the whole tarball layout (``model/``, ``model-adapter/``,
     ``model_client.py``...).
+
+    ``base_model`` and ``tuned_model`` are never ``None``: ``train()`` reads them with
+    ``client.slms.results()``, which raises :class:`~distil_sdk.JobResultsMissingError` when
+    the platform sent none. ``teacher`` and ``teacher_evaluation_id`` are ``None`` exactly when
+    ``teacher_evaluation=False`` skipped the teacher evaluation.
+
+    Example:
+        >>> trained = client.train("my-task/", "runs/triage")  # doctest: +SKIP
+        >>> trained.tuned_model.accuracy, trained.base_model.macro_f1  # doctest: +SKIP
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -355,10 +364,15 @@ class TrainedModel(BaseModel):
     model_dir: Path
     artifacts_dir: Path
     teacher: Metrics | None = None
-    base_model: Metrics | None = None
-    tuned_model: Metrics | None = None
+    base_model: Metrics
+    tuned_model: Metrics
 
     @property
     def accuracy(self) -> float | None:
-        """The tuned student's accuracy on the test split."""
-        return self.tuned_model.accuracy if self.tuned_model is not None else None
+        """The tuned student's accuracy on the test split: ``tuned_model.accuracy``.
+
+        ``None`` only for a task whose report has no accuracy (not a classification task; its
+        scores are ``tuned_model``'s ``llm_as_a_judge``, ``rouge``...), as in
+        :class:`~distil_sdk.Metrics`.
+        """
+        return self.tuned_model.accuracy
