@@ -1,19 +1,21 @@
-"""LocalClassifier's int8 CPU mode against its exact mode and the transformers pipeline.
+"""LocalClassifier's fast CPU modes (bf16, int8) against its exact mode and the transformers pipeline.
 
 Speed: the same mixed-length texts as ``bench_local_classifier.py`` (drawn from train/test/
 unstructured of every shared dataset, seed 0), classified by
 
 * ``TextClassificationPipeline(model=..., tokenizer=..., top_k=None)`` (``truncation=True``),
-* ``LocalClassifier.from_pretrained(model)`` (exact, fp32), and
+* ``LocalClassifier.from_pretrained(model)`` (exact, fp32),
+* ``LocalClassifier.from_pretrained(model, precision="bf16")`` (where the CPU has native bf16),
 * ``LocalClassifier.from_pretrained(model, precision="int8")``,
 
-alternating the three, median of ``--repeats``; prints examples/second, the speed-up over the
+alternating them, median of ``--repeats``; prints examples/second, the speed-up over the
 pipeline, and each side's label agreement with the exact mode and largest probability difference.
 
 Accuracy: for every shared dataset with a trained student under ``--students`` (a folder holding
-``<dataset>/`` model folders, e.g. from ``distil-sdk train shared/datasets/<dataset> -o
-STUDENTS/<dataset>``), the test-set accuracy of the exact and the int8 mode, the difference in
-points, and the label agreement on the test set and on the mixed texts.
+``<dataset>/`` model folders, e.g. the ``model/`` folder of ``distil-sdk train
+shared/datasets/<dataset> -o OUT/<dataset>``), the test-set accuracy of the exact mode and of
+each fast mode, the difference in points, and the label agreement on the test set and on the
+mixed texts.
 
 Run from the repository root (CPU only)::
 
@@ -49,6 +51,12 @@ def load_average() -> str:
         return "n/a"
 
 
+def fast_modes() -> list[str]:
+    from distil_sdk.inference._precision import native_bf16_cpu
+
+    return (["bf16"] if native_bf16_cpu() else []) + ["int8"]
+
+
 def bench_speed(model_dir: Path, texts: list[str], repeats: int, cache: Path) -> None:
     import numpy as np
     import torch
@@ -65,14 +73,16 @@ def bench_speed(model_dir: Path, texts: list[str], repeats: int, cache: Path) ->
         model=model, tokenizer=AutoTokenizer.from_pretrained(model_dir), top_k=None
     )
     exact = LocalClassifier.from_pretrained(model_dir, device="cpu")
-    start = time.perf_counter()
-    fast = LocalClassifier.from_pretrained(
-        model_dir, device="cpu", precision="int8", cache_dir=cache
-    )
-    print(
-        f"int8 load (export, cached in {cache}, and self-check): "
-        f"{time.perf_counter() - start:.1f}s; {fast.precision_check}"
-    )
+    fast = {}
+    for mode in fast_modes():
+        start = time.perf_counter()
+        fast[mode] = LocalClassifier.from_pretrained(
+            model_dir, device="cpu", precision=mode, cache_dir=cache, min_agreement=0.0
+        )
+        print(
+            f"{mode} load (with export for int8, cached in {cache}, and self-check): "
+            f"{time.perf_counter() - start:.1f}s; {fast[mode].precision_check}"
+        )
     labels = exact.labels
 
     def run_pipe(batch: list[str]) -> np.ndarray:
@@ -84,7 +94,7 @@ def bench_speed(model_dir: Path, texts: list[str], repeats: int, cache: Path) ->
     runners = {
         "pipeline (fp32)": run_pipe,
         "LocalClassifier exact (fp32)": exact.predict_proba,
-        "LocalClassifier precision='int8'": fast.predict_proba,
+        **{f"LocalClassifier precision={m!r}": clf.predict_proba for m, clf in fast.items()},
     }
     times, results = time_alternating(runners, texts, repeats)
     print(
@@ -115,8 +125,8 @@ def bench_accuracy(students: Path, shared: Path, texts: list[str], cache: Path) 
     from distil_sdk.inference import LocalClassifier
 
     print(
-        f"{'dataset':16s} {'test rows':>9s} {'exact acc':>9s} {'int8 acc':>9s} {'delta':>7s} "
-        f"{'agree test':>10s} {'agree mixed':>11s}  self-check"
+        f"{'dataset':16s} {'mode':5s} {'test rows':>9s} {'exact acc':>9s} {'fast acc':>9s} "
+        f"{'delta':>7s} {'agree test':>10s} {'agree mixed':>11s}  self-check"
     )
     for dataset in sorted(d for d in (shared / "datasets").iterdir() if d.is_dir()):
         folder = students / dataset.name
@@ -124,19 +134,23 @@ def bench_accuracy(students: Path, shared: Path, texts: list[str], cache: Path) 
             print(f"{dataset.name:16s} (no student in {folder})")
             continue
         exact = LocalClassifier.from_pretrained(folder, device="cpu")
-        fast = LocalClassifier.from_pretrained(
-            folder, device="cpu", precision="int8", cache_dir=cache, min_agreement=0.0
-        )
         test_texts, gold = read_test(dataset)
-        acc = [float(np.mean(clf.predict(test_texts) == np.array(gold))) for clf in (exact, fast)]
-        same = [float(np.mean(exact.predict(t) == fast.predict(t))) for t in (test_texts, texts)]
-        check = fast.precision_check
-        assert check is not None
-        print(
-            f"{dataset.name:16s} {len(gold):9d} {100 * acc[0]:9.2f} {100 * acc[1]:9.2f} "
-            f"{100 * (acc[1] - acc[0]):+7.2f} {100 * same[0]:9.2f}% {100 * same[1]:10.2f}%  "
-            f"{100 * check.agreement:.1f}% of {check.n_texts}"
-        )
+        want = {name: exact.predict(t) for name, t in (("test", test_texts), ("mixed", texts))}
+        exact_acc = float(np.mean(want["test"] == np.array(gold)))
+        for mode in fast_modes():
+            fast = LocalClassifier.from_pretrained(
+                folder, device="cpu", precision=mode, cache_dir=cache, min_agreement=0.0
+            )
+            got = {name: fast.predict(t) for name, t in (("test", test_texts), ("mixed", texts))}
+            acc = float(np.mean(got["test"] == np.array(gold)))
+            same = [float(np.mean(want[k] == got[k])) for k in ("test", "mixed")]
+            check = fast.precision_check
+            assert check is not None
+            print(
+                f"{dataset.name:16s} {mode:5s} {len(gold):9d} {100 * exact_acc:9.2f} "
+                f"{100 * acc:9.2f} {100 * (acc - exact_acc):+7.2f} {100 * same[0]:9.2f}% "
+                f"{100 * same[1]:10.2f}%  {100 * check.agreement:.1f}% of {check.n_texts}"
+            )
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""``LocalClassifier.from_pretrained(..., precision="int8")``: the ONNX Runtime int8 mode."""
+"""``LocalClassifier.from_pretrained(..., precision=...)``: the bf16 and ONNX Runtime int8 modes."""
 
 from __future__ import annotations
 
@@ -18,12 +18,22 @@ from conftest import TINY_LABELS  # noqa: E402
 from distil_sdk import DistilError  # noqa: E402
 from distil_sdk._errors import ModelLoadError  # noqa: E402
 from distil_sdk.inference import LocalClassifier, PrecisionCheckError  # noqa: E402
+from distil_sdk.inference._precision import native_bf16_cpu  # noqa: E402
 from tiny_models import CORPUS  # noqa: E402
 
 needs_ort = pytest.mark.skipif(
     not all(__import__("importlib").util.find_spec(m) for m in ("onnx", "onnxruntime")),
     reason="needs the onnx extra: pip install 'distil-sdk[onnx]'",
 )
+
+needs_bf16 = pytest.mark.skipif(
+    not native_bf16_cpu(), reason="needs a CPU with native bf16 (AVX512_BF16 or AMX)"
+)
+# Each fast mode with what it needs from this machine.
+FAST_MODES = [
+    pytest.param("bf16", marks=needs_bf16),
+    pytest.param("int8", marks=needs_ort),
+]
 
 TEXTS = [*CORPUS, "a", "where is my card " * 10, "refund please"]
 
@@ -120,12 +130,12 @@ def test_caller_texts_and_job_description_texts(
 
 
 def _tied_model(source: Path, dest: Path) -> Path:
-    """A copy whose labels 0 and 1 differ by less than one int8 step, and label 2 never wins.
+    """A copy whose labels 0 and 1 differ by less than one int8 or bf16 step; label 2 never wins.
 
     Pooler unit 0 is constant (tanh(5)) and the classifier rows of labels 0 and 1 differ only by
     1e-5 on that unit, where row 0 holds 0: fp32 always ranks label 1 first, while int8 rounds
-    both rows to the same integers, ties the two logits and ranks label 0 first. So every
-    label changes, whatever the text.
+    both rows to the same integers (and bf16 rounds both logits to the same 8-bit mantissa),
+    ties the two logits and ranks label 0 first. So every label changes, whatever the text.
     """
     from transformers import AutoModelForSequenceClassification
 
@@ -138,34 +148,71 @@ def _tied_model(source: Path, dest: Path) -> Path:
         weight[0, 0] = 0.0
         weight[1] = weight[0]
         weight[1, 0] = 1e-5
-        bias[0] = bias[1] = 0.0
+        # Logits near 8, where one bf16 step (0.0625) dwarfs the 1e-5 and one fp32 step does not.
+        bias[0] = bias[1] = 8.0
         bias[2] = -100.0
     model.save_pretrained(folder, safe_serialization=True)
     return folder
 
 
-@needs_ort
+@pytest.mark.parametrize("mode", FAST_MODES)
 def test_refuses_when_labels_change(
-    tiny_bert_classifier: Path, cache: Path, tmp_path: Path
+    mode: str, tiny_bert_classifier: Path, cache: Path, tmp_path: Path
 ) -> None:
     folder = _tied_model(tiny_bert_classifier, tmp_path / "tied")
     exact = LocalClassifier.from_pretrained(folder, device="cpu")
     assert set(exact.predict(TEXTS)) == {TINY_LABELS[1]}
 
     with pytest.raises(PrecisionCheckError) as info:
-        LocalClassifier.from_pretrained(folder, device="cpu", precision="int8", cache_dir=cache)
+        LocalClassifier.from_pretrained(folder, device="cpu", precision=mode, cache_dir=cache)
     assert isinstance(info.value, ModelLoadError) and isinstance(info.value, DistilError)
     assert info.value.check.agreement == 0.0
     message = str(info.value)
     assert str(folder) in message and "0.0%" in message and "min_agreement=1" in message
-    assert "precision='exact'" in message
+    assert f"precision={mode!r} refused" in message and "precision='exact'" in message
 
     # The caller may accept the loss; the measured agreement stays on the classifier.
     clf = LocalClassifier.from_pretrained(
-        folder, device="cpu", precision="int8", cache_dir=cache, min_agreement=0.0
+        folder, device="cpu", precision=mode, cache_dir=cache, min_agreement=0.0
     )
     assert clf.precision_check is not None and clf.precision_check.agreement == 0.0
     assert set(clf.predict(TEXTS)) == {TINY_LABELS[0]}
+
+
+@needs_bf16
+def test_bf16_loads_checks_and_stays_close(tiny_bert_classifier: Path, tmp_path: Path) -> None:
+    exact = LocalClassifier.from_pretrained(tiny_bert_classifier, device="cpu")
+    clf = LocalClassifier.from_pretrained(
+        tiny_bert_classifier, device="cpu", precision="bf16", cache_dir=tmp_path
+    )
+    assert clf.precision == "bf16" and "precision='bf16'" in repr(clf)
+    assert clf.labels == exact.labels == TINY_LABELS
+    check = clf.precision_check
+    assert check is not None and check.precision == "bf16"
+    assert check.source == "built-in" and check.n_texts >= 16
+    assert check.agreement == 1.0 and 0 < check.max_prob_diff < 0.05
+
+    want, got = exact.predict_proba(TEXTS), clf.predict_proba(TEXTS)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, rtol=1e-5)
+    # bf16 products, not a copy of the exact model: close, but not equal.
+    assert 0 < np.abs(got - want).max() < 0.05
+    assert clf.predict(TEXTS).tolist() == exact.predict(TEXTS).tolist()
+    # Nothing is exported or cached in this mode.
+    assert list(tmp_path.iterdir()) == []
+    copy = pickle.loads(pickle.dumps(clf))
+    assert copy.precision == "bf16"
+    np.testing.assert_array_equal(copy.predict_proba(TEXTS), got)
+
+
+def test_bf16_is_refused_where_the_cpu_would_emulate_it(
+    tiny_bert_classifier: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import distil_sdk.inference._precision as precision
+
+    monkeypatch.setattr(precision, "native_bf16_cpu", lambda: False)
+    with pytest.raises(ValueError, match="native bf16") as info:
+        LocalClassifier.from_pretrained(tiny_bert_classifier, device="cpu", precision="bf16")
+    assert "precision='int8'" in str(info.value)
 
 
 @needs_ort
@@ -190,12 +237,18 @@ def test_bad_arguments_fail_before_loading(tiny_bert_classifier: Path, tiny_llam
         )
     with pytest.raises(ValueError, match="CPU serving mode"):
         LocalClassifier.from_pretrained(tiny_bert_classifier, device="meta", precision="int8")
+    with pytest.raises(ValueError, match="CPU serving mode"):
+        LocalClassifier.from_pretrained(tiny_bert_classifier, device="meta", precision="bf16")
+    with pytest.raises(ValueError, match="compile=True"):
+        LocalClassifier.from_pretrained(
+            tiny_bert_classifier, device="cpu", precision="bf16", compile=True
+        )
 
 
-@needs_ort
-def test_generative_models_are_refused(tiny_llama: Path) -> None:
+@pytest.mark.parametrize("mode", FAST_MODES)
+def test_generative_models_are_refused(mode: str, tiny_llama: Path) -> None:
     with pytest.raises(ModelLoadError, match="sequence classifiers only"):
-        LocalClassifier.from_pretrained(tiny_llama, device="cpu", precision="int8")
+        LocalClassifier.from_pretrained(tiny_llama, device="cpu", precision=mode)
 
 
 def test_missing_onnxruntime_names_the_extra(

@@ -136,19 +136,21 @@ class LocalClassifier:
             allow_pickle: load ``pytorch_model.bin`` weights (unsafe: pickle runs code) when no
                 safetensors file exists. Off by default.
             compile: run the model through ``torch.compile``.
-            precision: ``"exact"`` (default: the model's own fp32/bf16 arithmetic) or
-                ``"int8"``: a CPU serving mode for sequence classifiers, run by ONNX Runtime
-                with int8 weights (``pip install 'distil-sdk[onnx]'``; exported once, cached
-                in ``cache_dir``). Probabilities change slightly; labels are checked.
-            check_texts: texts for the int8 mode's self-check against the exact model at load
+            precision: ``"exact"`` (default: the model's own fp32/bf16 arithmetic), or a CPU
+                serving mode for sequence classifiers: ``"bf16"`` (matrix products in bf16,
+                the rest fp32; needs a CPU with native bf16, AVX512_BF16 or AMX) or
+                ``"int8"`` (ONNX Runtime with int8 weights, ``pip install
+                'distil-sdk[onnx]'``; exported once, cached in ``cache_dir``). Probabilities
+                change slightly; labels are checked.
+            check_texts: texts for a fast mode's self-check against the exact model at load
                 (at most 256 are used). Default: the class descriptions of the model's
                 ``job_description.json`` plus built-in texts of mixed lengths.
-            min_agreement: the share of check texts whose label must be unchanged in int8 mode
+            min_agreement: the share of check texts whose label must be unchanged in a fast mode
                 (default 1.0: all of them), else the load fails. See :attr:`precision_check`.
 
         Raises:
             ModelLoadError: a file is missing or corrupt (the file is named).
-            PrecisionCheckError: ``precision="int8"`` changed too many labels of the
+            PrecisionCheckError: a fast ``precision`` changed too many labels of the
                 self-check texts (a ``ModelLoadError``).
             UnsafeArchiveError: the archive holds a member that would escape its folder.
         """
@@ -183,7 +185,16 @@ class LocalClassifier:
                 allow_pickle=allow_pickle,
                 compile=compile,
             )
-            if precision != "exact":
+            if precision == "bf16":
+                from ._bf16 import bf16_predictor
+
+                predictor, precision_check = bf16_predictor(
+                    predictor,
+                    files.folder,
+                    check_texts=check_texts,
+                    min_agreement=min_agreement,
+                )
+            elif precision == "int8":
                 from ._onnx_int8 import cache_root, int8_predictor
 
                 predictor, precision_check = int8_predictor(

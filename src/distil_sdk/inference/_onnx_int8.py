@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ModelLoadError
-from ._precision import PrecisionCheck, check_precision, default_check_texts
+from ._precision import PrecisionCheck, check_precision, resolve_check_texts
 
 if TYPE_CHECKING:
     import torch
@@ -244,12 +244,7 @@ def int8_predictor(
     path = int8_model_file(folder, cache_root, names, exact.model.config, allow_pickle)
     fast = copy.copy(exact)
     fast.set_backend(OnnxLogits(path, torch.get_num_threads()))
-    if check_texts is None:
-        texts, source = default_check_texts(folder)
-    else:
-        if isinstance(check_texts, str):
-            raise TypeError("check_texts must be a list of texts, not a single string")
-        texts, source = [str(t) for t in check_texts], "caller"
+    texts, source = resolve_check_texts(check_texts, folder)
     check = check_precision(
         lambda t: exact.predict_proba(t)[0],
         lambda t: fast.predict_proba(t)[0],

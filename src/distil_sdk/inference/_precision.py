@@ -26,12 +26,14 @@ __all__ = [
     "PrecisionCheckError",
     "check_precision",
     "default_check_texts",
+    "native_bf16_cpu",
+    "resolve_check_texts",
     "validate_precision",
 ]
 
 logger = logging.getLogger("distil_sdk")
 
-PRECISIONS = ("exact", "int8")
+PRECISIONS = ("exact", "bf16", "int8")
 # Every check text must keep its label by default: the default sample is a few dozen texts, so
 # one flip is already 2-4% and a looser default would let a broken export through.
 DEFAULT_MIN_AGREEMENT = 1.0
@@ -68,7 +70,7 @@ class PrecisionCheck:
     """How a fast mode compared with the exact model on the self-check texts at load time.
 
     Attributes:
-        precision: the fast mode checked (``"int8"``).
+        precision: the fast mode checked (``"bf16"`` or ``"int8"``).
         n_texts: distinct texts compared.
         agreement: share of texts whose top label is the same in both modes (0..1).
         max_prob_diff: largest absolute difference between the two modes' probabilities.
@@ -125,6 +127,23 @@ def default_check_texts(folder: Path) -> tuple[list[str], str]:
         source = f"{path.name} + built-in"
         break
     return list(dict.fromkeys([*texts, *FALLBACK_TEXTS])), source
+
+
+def resolve_check_texts(check_texts: Sequence[str] | None, folder: Path) -> tuple[list[str], str]:
+    """The caller's check texts (``"caller"``), or the defaults for ``folder``."""
+    if check_texts is None:
+        return default_check_texts(folder)
+    if isinstance(check_texts, str):
+        raise TypeError("check_texts must be a list of texts, not a single string")
+    return [str(t) for t in check_texts], "caller"
+
+
+def native_bf16_cpu() -> bool:
+    """Whether this CPU multiplies bf16 natively (AVX512_BF16 or AMX); else bf16 is emulated."""
+    import torch
+
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
 
 
 def check_precision(
@@ -193,11 +212,18 @@ def validate_precision(
             "(bf16/fp16) for speed, or device='cpu'"
         )
     if dtype != torch.float32:
-        raise ValueError(f"precision={precision!r} quantizes the fp32 model; leave dtype='auto'")
-    if compile:
         raise ValueError(
-            f"precision={precision!r} runs in ONNX Runtime; compile=True does not apply"
+            f"precision={precision!r} is built from the fp32 model; leave dtype='auto'"
         )
+    if compile:
+        raise ValueError(f"precision={precision!r} is its own runtime; compile=True does not apply")
+    if precision == "bf16":
+        if not native_bf16_cpu():
+            raise ValueError(
+                "precision='bf16' needs a CPU with native bf16 arithmetic (AVX512_BF16 or AMX); "
+                "this one would emulate it, slower than the exact mode: use precision='int8'"
+            )
+        return
     from ._onnx_int8 import require_onnxruntime
 
     require_onnxruntime()
