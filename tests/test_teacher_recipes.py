@@ -35,7 +35,7 @@ def _task(
 
 def test_every_candidate_is_scored_and_the_best_is_chosen() -> None:
     x, y, desc, pool = _task(8)
-    choice = choose_recipe(x, y, desc, pool, 3, seed=0, budget_s=1e9)
+    choice = choose_recipe(x, y, desc, pool, 3, seed=0, max_work=1e12)
     assert set(choice.cv_accuracy) == {r.name for r in DEFAULT_CANDIDATES}
     best = max(choice.cv_accuracy.values())
     assert choice.cv_accuracy[choice.recipe.name] == best
@@ -55,7 +55,7 @@ def test_cv_can_reject_self_training_that_hurts() -> None:
     # that class; plain logistic regression must win the cross-validation.
     x, y, desc, _ = _task(8, spread=1.2, seed=3)
     pool = np.repeat(desc[:1], 300, axis=0) + 0.01
-    choice = choose_recipe(x, y, desc, pool, 3, seed=0, budget_s=1e9)
+    choice = choose_recipe(x, y, desc, pool, 3, seed=0, max_work=1e12)
     plain = max(v for k, v in choice.cv_accuracy.items() if "+st" not in k)
     trained = max(v for k, v in choice.cv_accuracy.items() if "+st" in k)
     if trained < plain:
@@ -80,7 +80,7 @@ def test_too_few_rows_fall_back_to_the_given_recipe() -> None:
 
 def test_a_spent_budget_skips_the_self_training_candidates() -> None:
     x, y, desc, pool = _task(6)
-    choice = choose_recipe(x, y, desc, pool, 3, seed=0, budget_s=0.0)
+    choice = choose_recipe(x, y, desc, pool, 3, seed=0, max_work=0.0)
     names = [r.name for r in DEFAULT_CANDIDATES]
     assert choice.skipped == [n for n in names if "+st" in n]
     assert set(choice.cv_accuracy) == {n for n in names if "+st" not in n}
@@ -90,7 +90,7 @@ def test_a_spent_budget_skips_the_self_training_candidates() -> None:
 def test_a_class_with_one_row_still_cross_validates() -> None:
     x, y, desc, pool = _task(4)
     keep = np.r_[0:4, 4:8, 8]  # class 2 has a single labelled row
-    choice = choose_recipe(x[keep], y[keep], desc, pool, 3, seed=0, budget_s=1e9)
+    choice = choose_recipe(x[keep], y[keep], desc, pool, 3, seed=0, max_work=1e12)
     assert choice.cv_accuracy and choice.folds >= 2
 
 
@@ -113,3 +113,17 @@ def test_student_below_teacher_is_reported() -> None:
         == []
     )
     assert student_findings({"student-tuned": {"accuracy": 0.8}}, 40) == []
+
+
+def test_the_work_budget_is_counted_so_the_choice_does_not_depend_on_load() -> None:
+    from distil_sdk.local.teachers._recipes import self_training_work
+
+    x, y, desc, pool = _task(6)  # 18 rows: 5 folds x 3 repeats
+    first_st = next(r for r in DEFAULT_CANDIDATES if r.self_training)
+    one = self_training_work(first_st, 15, len(y), len(pool), 3)
+    choice = choose_recipe(x, y, desc, pool, 3, seed=0, max_work=one * 1.5)
+    ran = [n for n in choice.cv_accuracy if "+st" in n]
+    assert ran == [first_st.name]
+    assert choice.skipped == [r.name for r in DEFAULT_CANDIDATES if r.self_training][1:]
+    again = choose_recipe(x, y, desc, pool, 3, seed=0, max_work=one * 1.5)
+    assert again.to_json() | {"seconds": 0} == choice.to_json() | {"seconds": 0}

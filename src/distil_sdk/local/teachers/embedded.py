@@ -31,7 +31,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._base import normalise_rows
-from ._recipes import Recipe, RecipeChoice, choose_recipe, fit_recipe, single_thread_blas
+from ._recipes import (
+    DEFAULT_MAX_WORK,
+    Recipe,
+    RecipeChoice,
+    choose_recipe,
+    fit_recipe,
+    single_thread_blas,
+)
 
 if TYPE_CHECKING:
     from ...types.data import LabelledDataset
@@ -68,7 +75,7 @@ class EmbeddedTeacher:
         confidence_threshold: float = 0.7,
         balance_pseudo_labels: bool = True,
         max_length: int = 256,
-        cv_budget_s: float = 60.0,
+        cv_max_work: float | None = None,
         encoder: Encoder | None = None,
         disk_cache: Path | None = None,
     ) -> None:
@@ -80,7 +87,7 @@ class EmbeddedTeacher:
         self.self_training_rounds = self_training_rounds
         self.confidence_threshold = confidence_threshold
         self.balance_pseudo_labels = balance_pseudo_labels
-        self.cv_budget_s = cv_budget_s
+        self.cv_max_work = cv_max_work
         #: How the recipe was chosen (``None`` until :meth:`fit`); logged and saved with the model.
         self.recipe_choice: RecipeChoice | None = None
         self.max_length = max_length
@@ -212,7 +219,7 @@ class EmbeddedTeacher:
         n_classes = len(self.labels)
         if self.c is None:
             key = hashlib.sha256(
-                json.dumps([self._choice_key, self.cv_budget_s, list(pool_texts)]).encode()
+                json.dumps([self._choice_key, self.cv_max_work, list(pool_texts)]).encode()
             ).hexdigest()
             cached = self._cached_choice(key)
             self.recipe_choice = cached or choose_recipe(
@@ -222,7 +229,7 @@ class EmbeddedTeacher:
                 x_pool,
                 n_classes,
                 seed=self._seed,
-                budget_s=self.cv_budget_s,
+                max_work=DEFAULT_MAX_WORK if self.cv_max_work is None else self.cv_max_work,
             )
             if cached is None:
                 self._cache_choice(key, self.recipe_choice)
