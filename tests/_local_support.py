@@ -128,6 +128,20 @@ def use_fake_pipeline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 @contextmanager
+def fake_pipeline_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[LocalServer, Path]]:
+    """A started server under ``tmp_path`` whose jobs run ``_fake_pipeline``, and the gate file
+    that releases them (touch it for jobs that run straight through); closed afterwards."""
+    gate = use_fake_pipeline(monkeypatch, tmp_path)
+    server = LocalServer(tmp_path / "data", poll_interval=0.05).start()
+    try:
+        yield server, gate
+    finally:
+        server.close()
+
+
+@contextmanager
 def running_server(data_dir: Path) -> Iterator[tuple[LocalServer, httpx.Client]]:
     """A started server and an authenticated client on it; both closed afterwards."""
     server = LocalServer(data_dir, poll_interval=0.05).start()

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from _fake_pipeline import FAKE_EPOCHS
-from _local_support import csv_text, job_description, rows, use_fake_pipeline
+from _local_support import csv_text, fake_pipeline_server, job_description, rows, use_fake_pipeline
 from distil_sdk import AsyncDistilClient, DistilClient
 from distil_sdk.cli import main
 from distil_sdk.local._epochs import epoch_line
@@ -52,12 +52,9 @@ def epoch_lines(stderr: str) -> list[str]:
 
 @pytest.fixture
 def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalServer]:
-    use_fake_pipeline(monkeypatch, tmp_path).touch()
-    server = LocalServer(tmp_path / "data", poll_interval=0.05).start()
-    try:
+    with fake_pipeline_server(tmp_path, monkeypatch) as (server, gate):
+        gate.touch()
         yield server
-    finally:
-        server.close()
 
 
 def test_epoch_lines_are_shown_once_each_as_the_job_log_grows(

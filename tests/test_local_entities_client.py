@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from _local_support import LABELS, csv_text, job_description, rows, use_fake_pipeline
+from _local_support import (
+    LABELS,
+    csv_text,
+    fake_pipeline_server,
+    job_description,
+    rows,
+)
 from distil_sdk import AsyncDistilClient, DistilClient
 from distil_sdk._errors import DistilError
 from distil_sdk.inference import LocalClassifier
@@ -32,12 +38,9 @@ def write_task(path: Path) -> Path:
 
 @pytest.fixture
 def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalServer]:
-    use_fake_pipeline(monkeypatch, tmp_path).touch()
-    server = LocalServer(tmp_path / "data", poll_interval=0.05).start()
-    try:
+    with fake_pipeline_server(tmp_path, monkeypatch) as (server, gate):
+        gate.touch()
         yield server
-    finally:
-        server.close()
 
 
 def test_the_current_workflow_through_the_sync_client(server: LocalServer, tmp_path: Path) -> None:

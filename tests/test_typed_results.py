@@ -16,7 +16,7 @@ import httpx
 import pytest
 import respx
 
-from _local_support import upload_payload, use_fake_pipeline
+from _local_support import fake_pipeline_server, upload_payload
 from distil_sdk import (
     AsyncDistilClient,
     CompletedEvaluationResults,
@@ -51,12 +51,8 @@ def recorded(name: str) -> Any:
 @pytest.fixture
 def gated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LocalServer, Path]]:
     """A local server whose fake jobs hold in their first stage until the gate file exists."""
-    gate = use_fake_pipeline(monkeypatch, tmp_path)
-    server = LocalServer(tmp_path / "data", poll_interval=0.05).start()
-    try:
-        yield server, gate
-    finally:
-        server.close()
+    with fake_pipeline_server(tmp_path, monkeypatch) as started:
+        yield started
 
 
 def test_current_generation_results_after_wait(

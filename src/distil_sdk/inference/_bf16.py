@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._cls_fastpath import cls_logits_fn
-from ._precision import PrecisionCheck, check_precision, resolve_check_texts
+from ._precision import PrecisionCheck, checked_fast_copy
 
 if TYPE_CHECKING:
     import torch
@@ -58,19 +58,11 @@ def bf16_predictor(
     min_agreement: float,
 ) -> tuple[SequencePredictor, PrecisionCheck]:
     """A bf16 copy of ``exact`` (same tokenizer, labels and batching), checked against it."""
-    fast = copy.copy(exact)
-    fast.set_backend(Bf16Logits(exact))
-    texts, source = resolve_check_texts(check_texts, folder)
-    check = check_precision(
-        lambda t: exact.predict_proba(t)[0],
-        lambda t: fast.predict_proba(t)[0],
-        texts,
+    return checked_fast_copy(
+        exact,
+        Bf16Logits(exact),
+        folder,
         precision="bf16",
-        source=source,
+        check_texts=check_texts,
         min_agreement=min_agreement,
-        where=folder,
     )
-    # Only the bf16 copy (held by the backend) stays in memory.
-    fast.model = None
-    fast._fast_logits = None
-    return fast, check

@@ -12,7 +12,6 @@ of any of them builds a new file.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import logging
 import os
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ModelLoadError
-from ._precision import PrecisionCheck, check_precision, resolve_check_texts
+from ._precision import PrecisionCheck, checked_fast_copy
 
 if TYPE_CHECKING:
     import torch
@@ -242,22 +241,14 @@ def int8_predictor(
 
     names = ["input_ids", "attention_mask"] + (["token_type_ids"] if exact.uses_token_types else [])
     path = int8_model_file(folder, cache_root, names, exact.model.config, allow_pickle)
-    fast = copy.copy(exact)
-    fast.set_backend(OnnxLogits(path, torch.get_num_threads()))
-    texts, source = resolve_check_texts(check_texts, folder)
-    check = check_precision(
-        lambda t: exact.predict_proba(t)[0],
-        lambda t: fast.predict_proba(t)[0],
-        texts,
+    return checked_fast_copy(
+        exact,
+        OnnxLogits(path, torch.get_num_threads()),
+        folder,
         precision="int8",
-        source=source,
+        check_texts=check_texts,
         min_agreement=min_agreement,
-        where=folder,
     )
-    # The torch weights are not needed any more: drop them so only the int8 model stays in memory.
-    fast.model = None
-    fast._fast_logits = None
-    return fast, check
 
 
 def cache_root(cache_dir: str | os.PathLike[str] | None) -> Path:

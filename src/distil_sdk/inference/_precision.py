@@ -13,11 +13,16 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._errors import ModelLoadError
+
+if TYPE_CHECKING:
+    import torch
+
+    from ._sequence import SequencePredictor
 
 __all__ = [
     "DEFAULT_MIN_AGREEMENT",
@@ -25,6 +30,7 @@ __all__ = [
     "PrecisionCheck",
     "PrecisionCheckError",
     "check_precision",
+    "checked_fast_copy",
     "default_check_texts",
     "native_bf16_cpu",
     "resolve_check_texts",
@@ -192,6 +198,37 @@ def check_precision(
             check,
         )
     return check
+
+
+def checked_fast_copy(
+    exact: SequencePredictor,
+    backend: Callable[[dict[str, torch.Tensor]], torch.Tensor],
+    folder: Path,
+    *,
+    precision: str,
+    check_texts: Sequence[str] | None,
+    min_agreement: float,
+) -> tuple[SequencePredictor, PrecisionCheck]:
+    """A copy of ``exact`` (same tokenizer, labels and batching) that computes its logits with
+    ``backend``, self-checked against ``exact``; the copy drops the exact torch weights, so only
+    the backend's model stays in memory."""
+    import copy
+
+    fast = copy.copy(exact)
+    fast.set_backend(backend)
+    texts, source = resolve_check_texts(check_texts, folder)
+    check = check_precision(
+        lambda t: exact.predict_proba(t)[0],
+        lambda t: fast.predict_proba(t)[0],
+        texts,
+        precision=precision,
+        source=source,
+        min_agreement=min_agreement,
+        where=folder,
+    )
+    fast.model = None
+    fast._fast_logits = None
+    return fast, check
 
 
 def validate_precision(
