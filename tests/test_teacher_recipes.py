@@ -127,3 +127,15 @@ def test_the_work_budget_is_counted_so_the_choice_does_not_depend_on_load() -> N
     assert choice.skipped == [r.name for r in DEFAULT_CANDIDATES if r.self_training][1:]
     again = choose_recipe(x, y, desc, pool, 3, seed=0, max_work=one * 1.5)
     assert again.to_json() | {"seconds": 0} == choice.to_json() | {"seconds": 0}
+
+
+def test_scores_of_plain_candidates_are_reused_not_refitted() -> None:
+    x, y, desc, pool = _task(6)
+    plain = choose_recipe(x, y, desc, np.zeros((0, 16)), 3, seed=0)
+    full = choose_recipe(x, y, desc, pool, 3, seed=0, max_work=1e12)
+    reused = choose_recipe(x, y, desc, pool, 3, seed=0, max_work=1e12, known=plain)
+    assert reused.to_json() | {"seconds": 0} == full.to_json() | {"seconds": 0}
+    # The reused numbers are taken as given: a planted score shows up unchanged.
+    plain.cv_accuracy["C=1"], plain.cv_log_loss["C=1"] = 1.0, 0.0
+    planted = choose_recipe(x, y, desc, pool, 3, seed=0, max_work=1e12, known=plain)
+    assert planted.cv_accuracy["C=1"] == 1.0 and planted.recipe.name == "C=1"

@@ -490,10 +490,10 @@ def run_training(
     )
     choice = getattr(teacher, "recipe_choice", None)
     recipe = choice.to_json() if choice is not None else None
-    notes = [choice.summary()] if choice is not None else []
-    notes += student_findings(results, len(test_texts))
-    for note in notes[1 if choice is not None else 0 :]:
-        logger.warning("%s", note)
+    findings = student_findings(results, len(test_texts))
+    for finding in findings:
+        logger.warning("%s", finding)
+    notes = ([choice.summary()] if choice is not None else []) + findings
 
     def package() -> Path:
         from .training._card import write_model_card

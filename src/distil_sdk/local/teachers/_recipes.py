@@ -234,14 +234,17 @@ def choose_recipe(
     max_folds: int = 5,
     max_work: float = DEFAULT_MAX_WORK,
     max_pool: int = 2000,
+    known: RecipeChoice | None = None,
 ) -> RecipeChoice:
     """Cross-validate ``candidates`` on the labelled rows and return the best.
 
     ``x_desc`` (one row per class, in label order) joins every training fold; ``x_pool`` is the
     unlabelled texts' embeddings (subsampled to ``max_pool`` for the CV). Repeats shrink as rows
     grow (3 for a few dozen rows, 1 from 300), and self-training candidates are dropped, last
-    first, once their estimated work passes ``max_work`` (see :func:`self_training_work`). With fewer than 6 labelled rows there is
-    nothing to validate on and ``fallback`` is used.
+    first, once their estimated work passes ``max_work`` (see :func:`self_training_work`). With
+    fewer than 6 labelled rows there is nothing to validate on and ``fallback`` is used.
+    ``known``: an earlier choice on the same labelled rows and seed, whose scores for candidates
+    without self-training (which never see the pool) are reused instead of refitted.
     """
     started = time.perf_counter()
     if not len(x_pool):
@@ -270,6 +273,10 @@ def choose_recipe(
                 if work > max_work:
                     skipped.append(recipe.name)
                     continue
+            elif known is not None and recipe.name in known.cv_accuracy:
+                accuracy[recipe.name] = known.cv_accuracy[recipe.name]
+                log_loss[recipe.name] = known.cv_log_loss[recipe.name]
+                continue
             correct, losses = 0, []
             for train_idx, held_idx in splits:
                 model = fit_recipe(
@@ -292,7 +299,7 @@ def choose_recipe(
         by_name[best],
         accuracy,
         log_loss,
-        folds=min(folds, len(splits) // repeats),
+        folds=len(splits) // repeats,
         repeats=repeats,
         skipped=skipped,
         seconds=time.perf_counter() - started,

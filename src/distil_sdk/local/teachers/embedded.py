@@ -90,6 +90,8 @@ class EmbeddedTeacher:
         self.cv_max_work = cv_max_work
         #: How the recipe was chosen (``None`` until :meth:`fit`); logged and saved with the model.
         self.recipe_choice: RecipeChoice | None = None
+        # The plain candidates' CV scores from fit(), exact (a cached choice is rounded).
+        self._plain_choice: RecipeChoice | None = None
         self.max_length = max_length
         self.labels: list[str] = []
         self._encoder = encoder
@@ -196,6 +198,7 @@ class EmbeddedTeacher:
         self._x_train = self.embed(list(train.texts))
         self._y_train = np.asarray([index[label] for label in train.labels], dtype=np.int64)
         self._x_desc = self.embed(descriptions)
+        self._plain_choice = None
         self._refit(np.zeros((0, self._x_desc.shape[1]), dtype=np.float32), [])
 
     def adapt(self, texts: Sequence[str]) -> None:
@@ -230,9 +233,12 @@ class EmbeddedTeacher:
                 n_classes,
                 seed=self._seed,
                 max_work=DEFAULT_MAX_WORK if self.cv_max_work is None else self.cv_max_work,
+                known=self._plain_choice,
             )
             if cached is None:
                 self._cache_choice(key, self.recipe_choice)
+                if not len(x_pool):  # fit()'s scores, reused by adapt() for the same rows
+                    self._plain_choice = self.recipe_choice
         else:
             fixed = Recipe(
                 self.c,
