@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -254,3 +255,58 @@ def test_step_caps_shorten_training_only_when_rows_are_many(
     tight = replace(loose, base_max_steps=2, distillation_max_steps_per_epoch=1)
     pipeline.run_training(bundle, tmp_path / "b", Recorder(), options=tight)
     assert seen["student-base"] == (3, None) and seen["student-tuned"][1] == 1
+
+
+@pytest.mark.parametrize("init", ["teacher", "base"])
+def test_distilled_student_starts_from_the_teacher_by_default(
+    tiny_bert_encoder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, init: str
+) -> None:
+    from dataclasses import replace
+
+    from distil_sdk.local import training
+
+    seen: dict[str, Any] = {}
+    real = training.train_student
+
+    def spy(student, texts, targets, weights, settings, **kw):  # type: ignore[no-untyped-def]
+        if kw["stage"] == "student-tuned":
+            head = student.model.classifier
+            seen["settings"] = settings
+            seen["head"] = (head.weight.detach().clone(), head.bias.detach().clone())
+        return real(student, texts, targets, weights, settings, **kw)
+
+    monkeypatch.setattr(training, "train_student", spy)
+    bundle = _bundle(tiny_bert_encoder)
+    bundle.config.tuning.num_train_epochs = 4
+    options = replace(FAST, distillation_epochs=None, student_init=init)
+    out = pipeline.run_training(bundle, tmp_path, Recorder(), options=options)
+    settings = seen["settings"]
+    started_from_teacher = any("started from the teacher" in note for note in out.notes)
+    card = (out.model_dir / "README.md").read_text()
+    if init == "teacher":
+        # The teacher's own logistic regression is the student's head before distillation.
+        teacher_head = _refit_teacher_head(bundle, tmp_path)
+        np.testing.assert_allclose(seen["head"][0].numpy(), teacher_head[0], atol=1e-5)
+        np.testing.assert_allclose(seen["head"][1].numpy(), teacher_head[1], atol=1e-5)
+        assert started_from_teacher and "started from the teacher" in card
+        assert settings.learning_rate == pytest.approx(0.4 * bundle.config.tuning.learning_rate)
+        assert settings.head_lr_multiplier == 1.0 and settings.epochs == 1  # 0.25 x 4
+    else:
+        assert not started_from_teacher
+        assert settings.learning_rate == pytest.approx(bundle.config.tuning.learning_rate)
+        assert settings.epochs == 2  # 0.5 x 4
+
+
+def _refit_teacher_head(bundle: TaskBundle, tmp_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    from distil_sdk.local.teachers.embedded import EmbeddedTeacher
+
+    teacher = EmbeddedTeacher(
+        encoder_name=bundle.config.base.teacher_model_name,
+        disk_cache=pipeline.embedding_cache_dir(tmp_path),
+    )
+    teacher.fit(bundle.job_description, bundle.train, bundle.config)
+    assert bundle.unstructured is not None
+    teacher.adapt(bundle.unstructured.texts)
+    head = teacher.linear_head()
+    assert head is not None
+    return head

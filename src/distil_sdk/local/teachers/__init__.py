@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._base import (
+    SupportsLinearHead,
     SupportsSynthesis,
     SupportsUnlabelled,
     Teacher,
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from ...types.task import TaskConfig
 
 __all__ = [
+    "SupportsLinearHead",
     "SupportsSynthesis",
     "SupportsUnlabelled",
     "Teacher",

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ...types.task import JobDescription, TaskConfig
 
 __all__ = [
+    "SupportsLinearHead",
     "SupportsSynthesis",
     "SupportsUnlabelled",
     "Teacher",
@@ -73,6 +74,25 @@ class SupportsUnlabelled(Protocol):
 
     def adapt(self, texts: Sequence[str]) -> None:
         """Refine the fitted teacher with the unlabelled ``texts``."""
+        ...
+
+
+@runtime_checkable
+class SupportsLinearHead(Protocol):
+    """Optional: a teacher that is a linear classifier over sentence embeddings (the embedded one).
+
+    The pipeline starts the distilled student from it (``training.init_from_teacher``): the
+    student's pooler is fitted to reproduce these embeddings and its classifier gets this head,
+    so the student begins at about the teacher's accuracy instead of below it.
+    """
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """The embeddings the head reads, ``(len(texts), dim)``."""
+        ...
+
+    def linear_head(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(weight (k, dim), bias (k,))`` whose softmax gives :meth:`Teacher.predict_proba`
+        (columns in ``labels`` order), or ``None`` when the fitted model is not of that form."""
         ...
 
 

@@ -47,7 +47,32 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("distil_sdk")
 
-__all__ = ["EmbeddedTeacher", "description_text"]
+__all__ = ["EmbeddedTeacher", "description_text", "linear_head"]
+
+
+def linear_head(model: Any, n_classes: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """A fitted sklearn ``LogisticRegression`` as softmax weights over ``n_classes`` columns.
+
+    A binary model keeps one row, ``w``; softmax over ``(-w/2, +w/2)`` is the same sigmoid.
+    """
+    coef = getattr(model, "coef_", None)
+    intercept = getattr(model, "intercept_", None)
+    classes = getattr(model, "classes_", None)
+    if coef is None or intercept is None or classes is None:
+        return None
+    coef = np.asarray(coef, dtype=np.float64)
+    intercept = np.asarray(intercept, dtype=np.float64)
+    classes = np.asarray(classes, dtype=np.int64)
+    if len(classes) == 2 and coef.shape[0] == 1:
+        coef = np.vstack([-coef[0] / 2, coef[0] / 2])
+        intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
+    if coef.shape[0] != len(classes):
+        return None
+    weight = np.zeros((n_classes, coef.shape[1]))
+    bias = np.full(n_classes, float(intercept.min()) - 30.0)  # unseen classes: never predicted
+    weight[classes] = coef
+    bias[classes] = intercept
+    return weight, bias
 
 
 def description_text(label: str, description: str) -> str:
@@ -214,6 +239,16 @@ class EmbeddedTeacher:
         if self._model is None:
             raise RuntimeError("EmbeddedTeacher.predict_proba() called before fit()")
         return self._proba(self.embed(list(texts)))
+
+    def linear_head(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The fitted logistic regression as ``(weight (k, dim), bias (k,))`` in label order.
+
+        Softmax of ``embed(texts) @ weight.T + bias`` equals :meth:`predict_proba` wherever every
+        class had training rows (a class the model never saw gets a bias far below the rest).
+        """
+        if self._model is None:
+            raise RuntimeError("EmbeddedTeacher.linear_head() called before fit()")
+        return linear_head(self._model, len(self.labels))
 
     # -- internals -----------------------------------------------------------------------------
     def _refit(self, x_pool: np.ndarray, pool_texts: Sequence[str]) -> None:

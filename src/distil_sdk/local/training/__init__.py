@@ -1,5 +1,6 @@
 """Distillation of the student classifier (local platform)."""
 
+from ._align import init_from_teacher, supports_teacher_init
 from .distill import EpochLog, TrainSettings, sharpen, train_student
 from .packaging import save_model_dir
 from .student import Student, build_student
@@ -9,7 +10,9 @@ __all__ = [
     "Student",
     "TrainSettings",
     "build_student",
+    "init_from_teacher",
     "save_model_dir",
     "sharpen",
+    "supports_teacher_init",
     "train_student",
 ]
