@@ -88,7 +88,9 @@ def test_init_uses_at_most_max_texts(tiny_bert_encoder: Path) -> None:
 def test_init_refuses_mismatched_shapes_and_other_heads(tiny_bert_encoder: Path) -> None:
     student = build_student(str(tiny_bert_encoder), LABELS, seed=0)
     with pytest.raises(ValueError, match="width 16"):
-        init_from_teacher(student, TEXTS, np.zeros((len(TEXTS), 16)), np.zeros((3, 16)), np.zeros(3))
+        init_from_teacher(
+            student, TEXTS, np.zeros((len(TEXTS), 16)), np.zeros((3, 16)), np.zeros(3)
+        )
     with pytest.raises(ValueError, match="matching texts"):
         init_from_teacher(student, TEXTS, np.zeros((3, 32)), np.zeros((3, 32)), np.zeros(3))
     other = Student(model=object(), tokenizer=student.tokenizer, labels=LABELS, max_length=32)
