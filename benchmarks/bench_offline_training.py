@@ -340,7 +340,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tasks", nargs="+", default=ALL_TASKS, metavar="TASK", help=f"({', '.join(ALL_TASKS)})"
     )
-    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per task (3)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per task (3)")
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="the first seed (0): seeds K..K+N-1, to extend a run (merge with --report)",
+    )
     parser.add_argument("--setfit", action="store_true", help="also train SetFit (if installed)")
     parser.add_argument(
         "--setfit-tasks",
@@ -391,7 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="distil-offline-bench-") as tmp:
         work = args.work or Path(tmp)
         builder = Builder(datasets, args.build_cache or work / "build-cache")
-        for seed in range(args.seeds):  # seeds outer: a partial run still covers every task
+        for seed in range(
+            args.first_seed, args.first_seed + args.seeds
+        ):  # seeds outer: a partial run still covers every task
             for task in args.tasks:
                 r = run_one(task, seed, builder.build(task, seed), work)
                 records.append(r)
@@ -406,7 +414,12 @@ def main(argv: list[str] | None = None) -> int:
                 )
         # SetFit last: the flows are what the run is for, SetFit is slow on long texts.
         for r in sorted(records, key=lambda r: r["n_train"]):  # cheapest first
-            if setfit_ok and r["task"] in args.setfit_tasks and r["seed"] < args.setfit_seeds:
+            first = args.first_seed
+            if (
+                setfit_ok
+                and r["task"] in args.setfit_tasks
+                and r["seed"] < first + args.setfit_seeds
+            ):
                 bundle = TaskBundle.from_dir(work / "tasks" / f"{r['task']}-{r['seed']}")
                 r["setfit"] = setfit_run(bundle, r["seed"])
                 _save(args.json, meta, records)
