@@ -57,18 +57,22 @@ def test_default_stays_exact(tiny_bert_classifier: Path) -> None:
     assert "precision" not in repr(clf)
 
 
+def _assert_self_checked(clf: LocalClassifier, exact: LocalClassifier, precision: str) -> None:
+    """A fast copy: its precision shown, the exact labels, a passed built-in self-check."""
+    assert clf.precision == precision and f"precision='{precision}'" in repr(clf)
+    assert clf.labels == exact.labels == TINY_LABELS
+    check = clf.precision_check
+    assert check is not None and check.precision == precision
+    assert check.source == "built-in" and check.n_texts >= 16
+    assert check.agreement == 1.0 and 0 < check.max_prob_diff < 0.05
+
+
 @needs_ort
 def test_int8_loads_checks_and_keeps_label_order(
     int8_clf: LocalClassifier, tiny_bert_classifier: Path, cache: Path
 ) -> None:
     exact = LocalClassifier.from_pretrained(tiny_bert_classifier, device="cpu")
-    assert int8_clf.precision == "int8"
-    assert "precision='int8'" in repr(int8_clf)
-    assert int8_clf.labels == exact.labels == TINY_LABELS
-    check = int8_clf.precision_check
-    assert check is not None and check.precision == "int8"
-    assert check.source == "built-in" and check.n_texts >= 16
-    assert check.agreement == 1.0 and 0 < check.max_prob_diff < 0.05
+    _assert_self_checked(int8_clf, exact, "int8")
 
     want, got = exact.predict_proba(TEXTS), int8_clf.predict_proba(TEXTS)
     assert got.shape == (len(TEXTS), len(TINY_LABELS))
@@ -185,12 +189,7 @@ def test_bf16_loads_checks_and_stays_close(tiny_bert_classifier: Path, tmp_path:
     clf = LocalClassifier.from_pretrained(
         tiny_bert_classifier, device="cpu", precision="bf16", cache_dir=tmp_path
     )
-    assert clf.precision == "bf16" and "precision='bf16'" in repr(clf)
-    assert clf.labels == exact.labels == TINY_LABELS
-    check = clf.precision_check
-    assert check is not None and check.precision == "bf16"
-    assert check.source == "built-in" and check.n_texts >= 16
-    assert check.agreement == 1.0 and 0 < check.max_prob_diff < 0.05
+    _assert_self_checked(clf, exact, "bf16")
 
     want, got = exact.predict_proba(TEXTS), clf.predict_proba(TEXTS)
     np.testing.assert_allclose(got.sum(axis=1), 1.0, rtol=1e-5)
