@@ -257,7 +257,7 @@ def test_step_caps_shorten_training_only_when_rows_are_many(
     assert seen["student-base"] == (3, None) and seen["student-tuned"][1] == 1
 
 
-@pytest.mark.parametrize("init", ["teacher", "base"])
+@pytest.mark.parametrize("init", ["teacher", "fitted", "base"])
 def test_distilled_student_starts_from_the_teacher_by_default(
     tiny_bert_encoder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, init: str
 ) -> None:
@@ -267,37 +267,56 @@ def test_distilled_student_starts_from_the_teacher_by_default(
 
     seen: dict[str, Any] = {}
     real = training.train_student
+    test_texts = [t for t, _ in TEST]
 
     def spy(student, texts, targets, weights, settings, **kw):  # type: ignore[no-untyped-def]
         if kw["stage"] == "student-tuned":
             head = student.model.classifier
             seen["settings"] = settings
             seen["head"] = (head.weight.detach().clone(), head.bias.detach().clone())
+            seen["layers"] = student.model.config.num_hidden_layers
+            seen["started"] = student.predict_proba(test_texts)
         return real(student, texts, targets, weights, settings, **kw)
 
     monkeypatch.setattr(training, "train_student", spy)
     bundle = _bundle(tiny_bert_encoder)
     bundle.config.tuning.num_train_epochs = 4
-    # The tiny task has 15 texts for 32 hidden units: the text floor is lifted for the test.
+    # The tiny task has 15 texts for 32 hidden units: the fitted pooler's text floor is lifted.
     options = replace(
-        FAST, distillation_epochs=None, student_init=init, teacher_init_min_texts_per_unit=0
+        FAST,
+        distillation_epochs=None,
+        student_init="base" if init == "base" else "teacher",
+        student_mean_pool_layer=init == "teacher",
+        teacher_init_min_texts_per_unit=0,
     )
     out = pipeline.run_training(bundle, tmp_path, Recorder(), options=options)
     settings = seen["settings"]
     started_from_teacher = any("started from the teacher" in note for note in out.notes)
     card = (out.model_dir / "README.md").read_text()
-    if init == "teacher":
+    layers = json.loads((tiny_bert_encoder / "config.json").read_text())["num_hidden_layers"]
+    if init == "base":
+        assert not started_from_teacher and seen["layers"] == layers
+        assert settings.learning_rate == pytest.approx(bundle.config.tuning.learning_rate)
+        assert settings.epochs == 2  # 0.5 x 4
+        return
+    assert started_from_teacher and "started from the teacher" in card
+    assert settings.learning_rate == pytest.approx(0.4 * bundle.config.tuning.learning_rate)
+    assert settings.head_lr_multiplier == 1.0 and settings.epochs == 1  # 0.25 x 4
+    if init == "fitted":
         # The teacher's own logistic regression is the student's head before distillation.
         teacher_head = _refit_teacher_head(bundle, tmp_path)
         np.testing.assert_allclose(seen["head"][0].numpy(), teacher_head[0], atol=1e-5)
         np.testing.assert_allclose(seen["head"][1].numpy(), teacher_head[1], atol=1e-5)
-        assert started_from_teacher and "started from the teacher" in card
-        assert settings.learning_rate == pytest.approx(0.4 * bundle.config.tuning.learning_rate)
-        assert settings.head_lr_multiplier == 1.0 and settings.epochs == 1  # 0.25 x 4
-    else:
-        assert not started_from_teacher
-        assert settings.learning_rate == pytest.approx(bundle.config.tuning.learning_rate)
-        assert settings.epochs == 2  # 0.5 x 4
+        assert seen["layers"] == layers
+        return
+    # With the mean-pooling layer the student reads what the teacher reads: before any
+    # distillation it already scores the test texts as the teacher does.
+    assert seen["layers"] == layers + 1
+    rows = [json.loads(line) for line in (tmp_path / "teacher-predictions.jsonl").open()]
+    teacher = np.array([[row["scores"][label] for label in LABELS] for row in rows])
+    np.testing.assert_allclose(seen["started"], teacher, atol=0.02)
+    saved = json.loads((out.model_dir / "config.json").read_text())
+    assert saved["num_hidden_layers"] == layers + 1
 
 
 def _refit_teacher_head(bundle: TaskBundle, tmp_path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -315,8 +334,18 @@ def _refit_teacher_head(bundle: TaskBundle, tmp_path: Path) -> tuple[np.ndarray,
     return head
 
 
-def test_too_few_texts_start_the_student_from_student_base(
+def test_too_few_texts_keep_only_a_fitted_pooler_from_the_teacher(
     tiny_bert_encoder: Path, tmp_path: Path
 ) -> None:
-    out = pipeline.run_training(_bundle(tiny_bert_encoder), tmp_path, Recorder(), options=FAST)
+    from dataclasses import replace
+
+    fitted = replace(FAST, student_mean_pool_layer=False)
+    out = pipeline.run_training(
+        _bundle(tiny_bert_encoder), tmp_path / "a", Recorder(), options=fitted
+    )
     assert not any("started from the teacher" in note for note in out.notes)
+    # The mean-pooling layer fits nothing, so 15 texts are enough for it.
+    out = pipeline.run_training(
+        _bundle(tiny_bert_encoder), tmp_path / "b", Recorder(), options=FAST
+    )
+    assert any("mean-pooling layer" in note for note in out.notes)

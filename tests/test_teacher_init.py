@@ -11,9 +11,13 @@ import pytest
 from distil_sdk.local.teachers.embedded import linear_head
 from distil_sdk.local.training import (
     Student,
+    TrainSettings,
+    append_mean_pool_layer,
     build_student,
     init_from_teacher,
+    init_pooled_from_teacher,
     supports_teacher_init,
+    train_student,
 )
 from distil_sdk.local.training._align import cls_states
 
@@ -97,3 +101,93 @@ def test_init_refuses_mismatched_shapes_and_other_heads(tiny_bert_encoder: Path)
     assert not supports_teacher_init(other)
     with pytest.raises(ValueError, match="no tanh pooler"):
         init_from_teacher(other, TEXTS, np.zeros((len(TEXTS), 32)), np.zeros((3, 32)), np.zeros(3))
+
+
+def _mean_pooled(student: Student, texts: list[str], layers: int) -> np.ndarray:
+    """sentence-transformers' mean pooling of the first ``layers`` encoder layers' output."""
+    import torch
+
+    batch = student.collate(student.encode(texts))
+    with torch.no_grad():
+        out = student.model.base_model(**batch, output_hidden_states=True)
+    hidden = out.hidden_states[layers].double().numpy()
+    mask = batch["attention_mask"].double().numpy()[:, :, None]
+    return np.asarray((hidden * mask).sum(axis=1) / mask.sum(axis=1))
+
+
+def test_mean_pool_layer_puts_the_mean_pooled_view_in_the_cls_state(
+    tiny_bert_encoder: Path, tmp_path: Path
+) -> None:
+    from transformers import AutoModelForSequenceClassification
+
+    student = build_student(str(tiny_bert_encoder), LABELS, seed=0)
+    layers = int(student.model.config.num_hidden_layers)
+    texts = ["card", "my new card was charged a fee", TEXTS[5], TEXTS[40] + " " + TEXTS[7]]
+    mean = _mean_pooled(student, texts, layers)  # padded batch: the mask must be honoured
+    assert append_mean_pool_layer(student.model)
+    assert student.model.config.num_hidden_layers == layers + 1
+    cls = cls_states(student, texts)
+    standardised = (mean - mean.mean(axis=1, keepdims=True)) / mean.std(axis=1, keepdims=True)
+    np.testing.assert_allclose(cls, standardised, atol=1e-3)
+    # A plain checkpoint: any loader rebuilds the extra layer from config.json.
+    student.model.save_pretrained(tmp_path)
+    again = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
+    batch = student.collate(student.encode(texts))
+    student.model.eval()
+    np.testing.assert_allclose(
+        again(**batch).logits.detach().numpy(),
+        student.model(**batch).logits.detach().numpy(),
+        atol=1e-5,
+    )
+
+
+def test_pooled_student_starts_as_the_teacher_and_its_pooling_layer_stays_frozen(
+    tiny_bert_encoder: Path,
+) -> None:
+    student = build_student(str(tiny_bert_encoder), LABELS, seed=0)
+    layers = int(student.model.config.num_hidden_layers)
+    # The embedded teacher's view of the same encoder: L2-normalised mean-pooled embeddings.
+    embeddings = _mean_pooled(student, TEXTS, layers)
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    rng = np.random.default_rng(0)
+    weight, bias = rng.normal(size=(3, 32)) * 3, rng.normal(size=3)
+    teacher = _softmax(embeddings @ weight.T + bias)
+    assert np.abs(student.predict_proba(TEXTS) - teacher).max() > 0.1
+
+    assert append_mean_pool_layer(student.model)
+    info = init_pooled_from_teacher(
+        student, weight, bias, check_texts=TEXTS[:20], check_embeddings=embeddings[:20]
+    )
+
+    assert info["texts"] == 20 and info["cosine"] > 0.99
+    started = student.predict_proba(TEXTS)
+    assert np.abs(started - teacher).max() < 0.05
+    assert (started.argmax(axis=1) == teacher.argmax(axis=1)).mean() >= 0.95
+    pooling = student.model.base_model.encoder.layer[-1]
+    before = {n: p.detach().clone() for n, p in pooling.named_parameters()}
+    assert not any(p.requires_grad for p in pooling.parameters())
+    train_student(
+        student,
+        TEXTS[:16],
+        np.eye(3)[np.arange(16) % 3],
+        np.ones(16),
+        TrainSettings(epochs=1, batch_size=8, head_lr_multiplier=1.0),
+    )
+    for name, param in pooling.named_parameters():
+        assert torch_equal(param, before[name]), name
+    with pytest.raises(ValueError, match="does not fit"):
+        init_pooled_from_teacher(student, np.zeros((3, 16)), np.zeros(3))
+
+
+def torch_equal(a: object, b: object) -> bool:
+    import torch
+
+    assert isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)
+    return bool(torch.equal(a, b))
+
+
+def test_mean_pool_layer_leaves_other_layouts_alone() -> None:
+    import torch
+
+    model = torch.nn.Linear(4, 2)
+    assert not append_mean_pool_layer(model)

@@ -1,6 +1,11 @@
 """Distillation of the student classifier (local platform)."""
 
-from ._align import init_from_teacher, supports_teacher_init
+from ._align import (
+    append_mean_pool_layer,
+    init_from_teacher,
+    init_pooled_from_teacher,
+    supports_teacher_init,
+)
 from .distill import EpochLog, TrainSettings, sharpen, train_student
 from .packaging import save_model_dir
 from .student import Student, build_student
@@ -9,8 +14,10 @@ __all__ = [
     "EpochLog",
     "Student",
     "TrainSettings",
+    "append_mean_pool_layer",
     "build_student",
     "init_from_teacher",
+    "init_pooled_from_teacher",
     "save_model_dir",
     "sharpen",
     "supports_teacher_init",
