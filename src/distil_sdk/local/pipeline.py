@@ -123,9 +123,10 @@ class PipelineOptions:
     #: embedded teacher) and the student has a BERT-style pooler, the distilled student starts as
     #: a copy of the teacher: a mean-pooling layer on its encoder, the teacher's head (see
     #: ``training._align`` and ``student_mean_pool_layer``). ``"base"``: it starts from
-    #: student-base (or fresh, without ``warm_start``). Measured, seed 0, "base" / fitted pooler /
-    #: mean-pooling layer: mental-health-4shot 0.812 with a fitted pooler, 0.865 with the layer
-    #: (teacher 0.875); 77 cluster-labelled intents 0.642 / 0.712 / 0.776 (teacher 0.775).
+    #: student-base (or fresh, without ``warm_start``). Measured (scratch runs, seed 0),
+    #: student-tuned starting from student-base / a fitted pooler / the mean-pooling layer: 77
+    #: cluster-labelled intents 0.642 / 0.712 / 0.776 (teacher 0.775); the fitted pooler against
+    #: the layer on mental-health-4shot: 0.812 / 0.865 (teacher 0.875).
     student_init: str = "teacher"
     #: A teacher-initialised student already sits at the teacher's level: it is trained at this
     #: fraction of ``tuning.learning_rate``, with its head at the same rate as the body (the
@@ -137,9 +138,10 @@ class PipelineOptions:
     #: on banking-routing and 3 on mental-health-4shot, where 0.4x kept the start (0.865).
     teacher_init_lr_scale: float = 0.4
     teacher_init_epoch_scale: float = 0.25
-    #: The pooler map has ``hidden x hidden`` weights: with fewer texts than this many per hidden
-    #: unit it memorises its texts (the bundled 4-class example, 258 texts for 384 units, lost
-    #: 4 of 40 test rows against the teacher), so the student starts from student-base instead.
+    #: A fitted pooler (``student_mean_pool_layer=False``) has ``hidden x hidden`` weights: with
+    #: fewer texts than this many per hidden unit it memorises its texts (the bundled 4-class
+    #: example, 258 texts for 384 units, lost 4 of 40 test rows against the teacher), so the
+    #: student starts from student-base instead.
     teacher_init_min_texts_per_unit: float = 2.0
     #: Give the teacher-initialised student one more encoder layer that mean-pools the tokens
     #: into its [CLS] state (``training.append_mean_pool_layer``), so it reads exactly what the

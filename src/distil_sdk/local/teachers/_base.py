@@ -81,9 +81,10 @@ class SupportsUnlabelled(Protocol):
 class SupportsLinearHead(Protocol):
     """Optional: a teacher that is a linear classifier over sentence embeddings (the embedded one).
 
-    The pipeline starts the distilled student from it (``training.init_from_teacher``): the
-    student's pooler is fitted to reproduce these embeddings and its classifier gets this head,
-    so the student begins at about the teacher's accuracy instead of below it.
+    The pipeline starts the distilled student from it (``training.init_pooled_from_teacher``):
+    the student's encoder gets a mean-pooling layer, so it reads these embeddings' view of the
+    text, and its classifier gets this head, so the student begins at the teacher's accuracy
+    instead of below it.
     """
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
