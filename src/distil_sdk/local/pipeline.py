@@ -498,6 +498,12 @@ def run_training(
             logger.info("student-tuned starts from student-base: no BERT-style pooler to fit")
             return None
         texts = list(dict.fromkeys(list(bundle.train.texts) + transfer_texts))
+
+        def started(how: str) -> Student:
+            init_notes.append(f"student-tuned started from the teacher: {how}")
+            logger.info("%s", init_notes[-1])
+            return student
+
         if options.student_mean_pool_layer and append_mean_pool_layer(student.model):
             check = texts[: options.teacher_init_check_texts]
             info = init_pooled_from_teacher(
@@ -507,13 +513,10 @@ def run_training(
                 check_texts=check,
                 check_embeddings=teacher.embed(check) if check else None,
             )
-            init_notes.append(
-                "student-tuned started from the teacher: a mean-pooling layer on its encoder, "
-                f"the teacher's head (mean cosine {info['cosine']} to the teacher's embeddings "
-                f"on {info['texts']} texts)"
+            return started(
+                "a mean-pooling layer on its encoder, the teacher's head (mean cosine "
+                f"{info['cosine']} to the teacher's embeddings on {info['texts']} texts)"
             )
-            logger.info("%s", init_notes[-1])
-            return student
         hidden = int(student.model.config.hidden_size)
         if len(texts) < options.teacher_init_min_texts_per_unit * hidden:
             logger.info(
@@ -530,12 +533,10 @@ def run_training(
         except ValueError as exc:
             logger.info("student-tuned starts from student-base: %s", exc)
             return None
-        init_notes.append(
-            f"student-tuned started from the teacher: pooler fitted to the teacher's embeddings "
-            f"on {info['texts']} texts (mean cosine {info['cosine']:.3f}), teacher's head"
+        return started(
+            f"pooler fitted to the teacher's embeddings on {info['texts']} texts (mean cosine "
+            f"{info['cosine']:.3f}), teacher's head"
         )
-        logger.info("%s", init_notes[-1])
-        return student
 
     def distil() -> Student:
         import copy

@@ -60,12 +60,17 @@ def supports_teacher_init(student: Student) -> bool:
     return _pooler_and_head(student.model) is not None
 
 
-def _linear(module: Any, *path: str) -> Any:
-    import torch
-
+def _submodule(module: Any, kind: type, *path: str) -> Any:
+    """``module.<path>`` when it exists and is a ``kind``, else ``None``."""
     for name in path:
         module = getattr(module, name, None)
-    return module if isinstance(module, torch.nn.Linear) else None
+    return module if isinstance(module, kind) else None
+
+
+def _mean_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean row-wise cosine between two ``(n, d)`` arrays, rounded for logs."""
+    cosine = np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
+    return round(float(cosine.mean()), 4)
 
 
 def append_mean_pool_layer(model: Any, *, scale: float = 1e4) -> bool:
@@ -77,9 +82,9 @@ def append_mean_pool_layer(model: Any, *, scale: float = 1e4) -> bool:
     the value map is the identity and the output map ``scale x`` identity, so the residual
     [CLS] state is negligible before the layer norm (all-MiniLM-L6-v2's pooled values reach
     1.3 and its token states 6: at 1e4 the residual is under 0.1% and fp16 still holds the
-    sum); the feed-forward block adds zero. Its
-    [CLS] state is then ``LayerNorm(mean of the previous layer)``, the mean-pooled view the
-    sentence encoder (and so the embedded teacher) reads, instead of the raw [CLS] token.
+    sum); the feed-forward block adds zero. Its [CLS] state is then ``LayerNorm(mean of the
+    previous layer)``, the mean-pooled view the sentence encoder (and so the embedded teacher)
+    reads, instead of the raw [CLS] token.
     The layer is frozen. Returns ``False`` (model untouched) for encoders of another layout.
     """
     import copy
@@ -90,35 +95,34 @@ def append_mean_pool_layer(model: Any, *, scale: float = 1e4) -> bool:
     if not isinstance(layers, torch.nn.ModuleList) or not len(layers):
         return False
     layer = copy.deepcopy(layers[-1])
+    linear, norm = torch.nn.Linear, torch.nn.LayerNorm
     parts: dict[str, Any] = {
-        "query": _linear(layer, "attention", "self", "query"),
-        "key": _linear(layer, "attention", "self", "key"),
-        "value": _linear(layer, "attention", "self", "value"),
-        "out": _linear(layer, "attention", "output", "dense"),
-        "up": _linear(layer, "intermediate", "dense"),
-        "down": _linear(layer, "output", "dense"),
+        "query": _submodule(layer, linear, "attention", "self", "query"),
+        "key": _submodule(layer, linear, "attention", "self", "key"),
+        "value": _submodule(layer, linear, "attention", "self", "value"),
+        "out": _submodule(layer, linear, "attention", "output", "dense"),
+        "up": _submodule(layer, linear, "intermediate", "dense"),
+        "down": _submodule(layer, linear, "output", "dense"),
     }
-    norms: list[Any] = [
-        getattr(getattr(getattr(layer, "attention", None), "output", None), "LayerNorm", None),
-        getattr(getattr(layer, "output", None), "LayerNorm", None),
+    norms = [
+        _submodule(layer, norm, "attention", "output", "LayerNorm"),
+        _submodule(layer, norm, "output", "LayerNorm"),
     ]
-    if any(p is None for p in parts.values()) or not all(
-        isinstance(n, torch.nn.LayerNorm) for n in norms
-    ):
+    if any(p is None for p in [*parts.values(), *norms]):
         return False
     hidden = parts["value"].in_features
     if parts["value"].out_features != hidden or parts["out"].in_features != hidden:
         return False
     with torch.no_grad():
-        for linear in parts.values():
-            linear.weight.zero_()
-            if linear.bias is not None:
-                linear.bias.zero_()
+        for part in parts.values():
+            part.weight.zero_()
+            if part.bias is not None:
+                part.bias.zero_()
         parts["value"].weight.copy_(torch.eye(hidden))
         parts["out"].weight.copy_(scale * torch.eye(hidden))
-        for norm in norms:
-            norm.weight.fill_(1.0)
-            norm.bias.zero_()
+        for layer_norm in norms:
+            layer_norm.weight.fill_(1.0)
+            layer_norm.bias.zero_()
     layer.requires_grad_(False)
     for module in layer.modules():  # recent transformers number layers for their KV cache
         if hasattr(module, "layer_idx"):
@@ -205,16 +209,13 @@ def init_from_teacher(
     x = cls_states(student, [texts[i] for i in rows])
     target = embeddings[rows]
     w, b = _ridge(x, np.arctanh(np.clip(target, -0.95, 0.95)), ridge)
-    pooled = np.tanh(x @ w + b)
-    cosine = np.sum(pooled * target, axis=1) / (
-        np.linalg.norm(pooled, axis=1) * np.linalg.norm(target, axis=1) + 1e-12
-    )
+    cosine = _mean_cosine(np.tanh(x @ w + b), target)
     with torch.no_grad():
         dense.weight.copy_(torch.as_tensor(w.T, dtype=dense.weight.dtype))
         dense.bias.copy_(torch.as_tensor(b, dtype=dense.bias.dtype))
         head.weight.copy_(torch.as_tensor(weight, dtype=head.weight.dtype))
         head.bias.copy_(torch.as_tensor(bias, dtype=head.bias.dtype))
-    return {"texts": len(rows), "cosine": round(float(cosine.mean()), 4)}
+    return {"texts": len(rows), "cosine": cosine}
 
 
 def init_pooled_from_teacher(
@@ -261,8 +262,5 @@ def init_pooled_from_teacher(
     if len(check_texts) and check_embeddings is not None:
         pooled = np.tanh(cls_states(student, check_texts) * (gain / np.sqrt(hidden)))
         target = np.asarray(check_embeddings, dtype=np.float64)
-        cosine = np.sum(pooled * target, axis=1) / (
-            np.linalg.norm(pooled, axis=1) * np.linalg.norm(target, axis=1) + 1e-12
-        )
-        info = {"texts": len(check_texts), "cosine": round(float(cosine.mean()), 4)}
+        info = {"texts": len(check_texts), "cosine": _mean_cosine(pooled, target)}
     return info
