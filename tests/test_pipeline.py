@@ -300,6 +300,7 @@ def test_distilled_student_starts_from_the_teacher_by_default(
         assert settings.epochs == 2  # 0.5 x 4
         return
     assert started_from_teacher and "started from the teacher" in card
+    assert any("average of the teacher copy" in note for note in out.notes)
     assert settings.learning_rate == pytest.approx(0.4 * bundle.config.tuning.learning_rate)
     assert settings.head_lr_multiplier == 1.0 and settings.epochs == 1  # 0.25 x 4
     if init == "fitted":
@@ -317,6 +318,27 @@ def test_distilled_student_starts_from_the_teacher_by_default(
     np.testing.assert_allclose(seen["started"], teacher, atol=0.02)
     saved = json.loads((out.model_dir / "config.json").read_text())
     assert saved["num_hidden_layers"] == layers + 1
+
+
+def test_keeping_none_of_the_distillation_ends_at_the_teacher_copy(
+    tiny_bert_encoder: Path, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    def scores(name: str) -> np.ndarray:
+        rows = [json.loads(line) for line in (tmp_path / f"{name}-predictions.jsonl").open()]
+        return np.array([[row["scores"][label] for label in LABELS] for row in rows])
+
+    bundle = _bundle(tiny_bert_encoder)
+    bundle.config.tuning.learning_rate = 1e-3  # so that distillation visibly moves the student
+    options = replace(FAST, teacher_init_keep=0.0)
+    pipeline.run_training(bundle, tmp_path, Recorder(), options=options)
+    np.testing.assert_allclose(scores("student-tuned"), scores("teacher"), atol=0.02)
+
+    pipeline.run_training(
+        bundle, tmp_path, Recorder(), options=replace(options, teacher_init_keep=1.0)
+    )
+    assert np.abs(scores("student-tuned") - scores("teacher")).max() > 0.02
 
 
 def _refit_teacher_head(bundle: TaskBundle, tmp_path: Path) -> tuple[np.ndarray, np.ndarray]:

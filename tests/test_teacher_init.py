@@ -13,9 +13,11 @@ from distil_sdk.local.training import (
     Student,
     TrainSettings,
     append_mean_pool_layer,
+    average_with_start,
     build_student,
     init_from_teacher,
     init_pooled_from_teacher,
+    snapshot_weights,
     supports_teacher_init,
     train_student,
 )
@@ -191,3 +193,41 @@ def test_mean_pool_layer_leaves_other_layouts_alone() -> None:
 
     model = torch.nn.Linear(4, 2)
     assert not append_mean_pool_layer(model)
+
+
+def test_average_with_start_lands_between_the_start_and_the_trained_weights(
+    tiny_bert_encoder: Path,
+) -> None:
+    import torch
+
+    student = build_student(str(tiny_bert_encoder), LABELS, seed=0)
+    start = snapshot_weights(student.model)
+    train_student(
+        student,
+        TEXTS[:16],
+        np.eye(3)[np.arange(16) % 3],
+        np.ones(16),
+        TrainSettings(epochs=2, batch_size=8, learning_rate=1e-3),
+    )
+    trained = snapshot_weights(student.model)
+    moved = [
+        n for n, t in trained.items() if t.is_floating_point() and not torch.equal(t, start[n])
+    ]
+    assert "classifier.weight" in moved and len(moved) > 10
+
+    average_with_start(student.model, start, 0.25)
+    now = student.model.state_dict()
+    for name in moved:
+        expected = start[name] + 0.25 * (trained[name] - start[name])
+        torch.testing.assert_close(now[name], expected, rtol=1e-5, atol=1e-6)
+    integers = [n for n, t in now.items() if not t.is_floating_point()]
+    assert all(torch.equal(now[n], trained[n]) for n in integers)
+
+    # keep=0 is the start itself: the same predictions as before training.
+    average_with_start(student.model, start, 0.0)
+    fresh = build_student(str(tiny_bert_encoder), LABELS, seed=0)
+    np.testing.assert_allclose(
+        student.predict_proba(TEXTS[:20]), fresh.predict_proba(TEXTS[:20]), atol=1e-6
+    )
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        average_with_start(student.model, start, 1.5)

@@ -2,8 +2,10 @@
 
 from ._align import (
     append_mean_pool_layer,
+    average_with_start,
     init_from_teacher,
     init_pooled_from_teacher,
+    snapshot_weights,
     supports_teacher_init,
 )
 from .distill import EpochLog, TrainSettings, sharpen, train_student
@@ -15,11 +17,13 @@ __all__ = [
     "Student",
     "TrainSettings",
     "append_mean_pool_layer",
+    "average_with_start",
     "build_student",
     "init_from_teacher",
     "init_pooled_from_teacher",
     "save_model_dir",
     "sharpen",
+    "snapshot_weights",
     "supports_teacher_init",
     "train_student",
 ]

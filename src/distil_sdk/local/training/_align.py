@@ -32,9 +32,11 @@ from .student import Student
 
 __all__ = [
     "append_mean_pool_layer",
+    "average_with_start",
     "cls_states",
     "init_from_teacher",
     "init_pooled_from_teacher",
+    "snapshot_weights",
     "supports_teacher_init",
 ]
 
@@ -264,3 +266,29 @@ def init_pooled_from_teacher(
         target = np.asarray(check_embeddings, dtype=np.float64)
         info = {"texts": len(check_texts), "cosine": _mean_cosine(pooled, target)}
     return info
+
+
+def snapshot_weights(model: Any) -> dict[str, Any]:
+    """A detached copy of ``model``'s state, for :func:`average_with_start`."""
+    return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+
+
+def average_with_start(model: Any, start: dict[str, Any], keep: float) -> None:
+    """Move ``model``'s weights back towards ``start``: ``start + keep * (now - start)``.
+
+    Weight-space ensembling of a model and its fine-tuned self (WiSE-FT, Wortsman et al.,
+    2022, whose default is ``keep=0.5``): the average of two points on one fine-tuning path
+    keeps what the start knew and most of what training added. Here the start is the exact copy
+    of the teacher, and the average never scored under the distilled weights alone in our
+    scratch runs (see ``PipelineOptions.teacher_init_keep``). Integer buffers (position ids)
+    are left as they are.
+    """
+    import torch
+
+    if not 0.0 <= keep <= 1.0:
+        raise ValueError(f"keep must lie in [0, 1], got {keep}")
+    now = model.state_dict()
+    with torch.no_grad():
+        for name, tensor in now.items():
+            if tensor.is_floating_point() and name in start:
+                tensor.copy_(torch.lerp(start[name].to(tensor.dtype), tensor, keep))
