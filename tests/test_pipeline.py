@@ -320,25 +320,56 @@ def test_distilled_student_starts_from_the_teacher_by_default(
     assert saved["num_hidden_layers"] == layers + 1
 
 
-def test_keeping_none_of_the_distillation_ends_at_the_teacher_copy(
-    tiny_bert_encoder: Path, tmp_path: Path
+def test_student_tuned_is_the_average_of_its_start_and_its_distilled_weights(
+    tiny_bert_encoder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from dataclasses import replace
 
+    import torch
+    from safetensors.torch import load_file
+
+    from distil_sdk.local import training
+
+    seen: dict[str, Any] = {}
+    real = training.average_with_start
+
+    def spy(model, start, keep):  # type: ignore[no-untyped-def]
+        seen.update(start=start, distilled=training.snapshot_weights(model), keep=keep)
+        real(model, start, keep)
+
+    monkeypatch.setattr(training, "average_with_start", spy)
+    bundle = _bundle(tiny_bert_encoder)
+    out = pipeline.run_training(bundle, tmp_path / "half", Recorder(), options=FAST)
+    assert seen["keep"] == 0.5
+    assert any("average of the teacher copy" in note for note in out.notes)
+    saved = load_file(str(out.model_dir / "model.safetensors"))
+    start, distilled = seen["start"], seen["distilled"]
+    moved = [
+        n
+        for n in saved
+        if n in start and start[n].is_floating_point() and not torch.equal(start[n], distilled[n])
+    ]
+    assert "classifier.weight" in moved
+    for name in moved:
+        expected = start[name] + 0.5 * (distilled[name] - start[name])
+        torch.testing.assert_close(saved[name], expected, rtol=1e-5, atol=1e-6)
+
+    # keep=1.0: the distilled weights as they are, no average and no note.
+    seen.clear()
+    out = pipeline.run_training(
+        bundle, tmp_path / "all", Recorder(), options=replace(FAST, teacher_init_keep=1.0)
+    )
+    assert not seen and not any("average" in note for note in out.notes)
+
+    # keep=0.0: student-tuned is the teacher copy it started from.
+    folder = tmp_path / "none"
+    pipeline.run_training(bundle, folder, Recorder(), options=replace(FAST, teacher_init_keep=0.0))
+
     def scores(name: str) -> np.ndarray:
-        rows = [json.loads(line) for line in (tmp_path / f"{name}-predictions.jsonl").open()]
+        rows = [json.loads(line) for line in (folder / f"{name}-predictions.jsonl").open()]
         return np.array([[row["scores"][label] for label in LABELS] for row in rows])
 
-    bundle = _bundle(tiny_bert_encoder)
-    bundle.config.tuning.learning_rate = 1e-3  # so that distillation visibly moves the student
-    options = replace(FAST, teacher_init_keep=0.0)
-    pipeline.run_training(bundle, tmp_path, Recorder(), options=options)
     np.testing.assert_allclose(scores("student-tuned"), scores("teacher"), atol=0.02)
-
-    pipeline.run_training(
-        bundle, tmp_path, Recorder(), options=replace(options, teacher_init_keep=1.0)
-    )
-    assert np.abs(scores("student-tuned") - scores("teacher")).max() > 0.02
 
 
 def _refit_teacher_head(bundle: TaskBundle, tmp_path: Path) -> tuple[np.ndarray, np.ndarray]:
