@@ -371,6 +371,12 @@ def test_student_tuned_is_the_average_of_its_start_and_its_distilled_weights(
 
     np.testing.assert_allclose(scores("student-tuned"), scores("teacher"), atol=0.02)
 
+    with pytest.raises(ValueError, match=r"teacher_init_keep must lie in \[0, 1\]"):
+        pipeline.run_training(
+            bundle, tmp_path / "bad", Recorder(), options=replace(FAST, teacher_init_keep=1.5)
+        )
+    assert not (tmp_path / "bad").exists()
+
 
 def _refit_teacher_head(bundle: TaskBundle, tmp_path: Path) -> tuple[np.ndarray, np.ndarray]:
     from distil_sdk.local.teachers.embedded import EmbeddedTeacher

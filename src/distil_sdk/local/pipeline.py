@@ -381,6 +381,10 @@ def run_training(
 
     set_torch_threads()
     options = options or PipelineOptions()
+    if not 0.0 <= options.teacher_init_keep <= 1.0:  # fail before minutes of training
+        raise ValueError(
+            f"PipelineOptions.teacher_init_keep must lie in [0, 1], got {options.teacher_init_keep}"
+        )
     stages = _Stages(progress)
     work_dir = Path(work_dir)
     config, job = bundle.config, bundle.job_description
