@@ -162,6 +162,13 @@ class PipelineOptions:
     #: CPU time against a fresh one).
     warm_start: bool = True
 
+    def __post_init__(self) -> None:
+        # Checked where the options are made, not minutes into a training that would then fail.
+        if not 0.0 <= self.teacher_init_keep <= 1.0:
+            raise ValueError(
+                f"PipelineOptions.teacher_init_keep must lie in [0, 1], got {self.teacher_init_keep}"
+            )
+
 
 @dataclass
 class TeacherEvaluationOutput:
@@ -381,10 +388,6 @@ def run_training(
 
     set_torch_threads()
     options = options or PipelineOptions()
-    if not 0.0 <= options.teacher_init_keep <= 1.0:  # fail before minutes of training
-        raise ValueError(
-            f"PipelineOptions.teacher_init_keep must lie in [0, 1], got {options.teacher_init_keep}"
-        )
     stages = _Stages(progress)
     work_dir = Path(work_dir)
     config, job = bundle.config, bundle.job_description
