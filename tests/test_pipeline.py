@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,9 @@ UNLABELLED = [
 ]
 
 
-def _bundle(encoder: Path, seed: int = 5) -> TaskBundle:
+def _bundle(
+    encoder: Path, seed: int = 5, *, labels: list[str] = LABELS, unlabelled: bool = True
+) -> TaskBundle:
     config = TaskConfig()
     config.base.student_model_name = str(encoder)
     config.base.teacher_model_name = str(encoder)
@@ -51,11 +54,15 @@ def _bundle(encoder: Path, seed: int = 5) -> TaskBundle:
     return TaskBundle(
         job_description=JobDescription(
             task_description="Route the request.",
-            classes_description={label: f"Texts about {label}." for label in LABELS},
+            classes_description={label: f"Texts about {label}." for label in labels},
         ),
-        train=LabelledDataset.from_lists([t for t, _ in TRAIN], [y for _, y in TRAIN]),
-        test=LabelledDataset.from_lists([t for t, _ in TEST], [y for _, y in TEST]),
-        unstructured=UnlabelledDataset.from_lists(UNLABELLED),
+        train=LabelledDataset.from_lists(
+            [t for t, y in TRAIN if y in labels], [y for _, y in TRAIN if y in labels]
+        ),
+        test=LabelledDataset.from_lists(
+            [t for t, y in TEST if y in labels], [y for _, y in TEST if y in labels]
+        ),
+        unstructured=UnlabelledDataset.from_lists(UNLABELLED) if unlabelled else None,
         config=config,
     )
 
@@ -117,12 +124,43 @@ def test_training_contract_and_model_dir(tiny_bert_encoder: Path, tmp_path: Path
     job = json.loads((out.model_dir / "job_description.json").read_text())
     assert list(job["classes_description"]) == LABELS
     logs = json.loads((out.model_dir / "training-logs.json").read_text())
-    assert {row["stage"] for row in logs} == {"student-base", "student-tuned"}
+    # student-tuned-average: the saved (weight-averaged) student's held-out figures.
+    assert {row["stage"] for row in logs} == {
+        "student-base",
+        "student-tuned",
+        "student-tuned-average",
+    }
     # The teacher's per-task recipe choice is kept beside the weights and in the card.
     recipe = json.loads((out.model_dir / pipeline.TEACHER_RECIPE_FILE).read_text())
     assert recipe == out.teacher_recipe
     assert recipe["recipe"]["name"] in recipe["cv_accuracy"]
     assert recipe["recipe"]["name"] in (out.model_dir / "README.md").read_text()
+
+
+def test_training_runs_without_unlabelled_texts_and_on_two_classes(
+    tiny_bert_encoder: Path, tmp_path: Path
+) -> None:
+    """Both are common in users' own tasks: ``unstructured.csv`` is optional, and a binary
+    task gives the teacher's logistic regression a single row of weights."""
+    from distil_sdk import LocalClassifier
+
+    bundle = _bundle(tiny_bert_encoder, unlabelled=False)
+    out = pipeline.run_training(bundle, tmp_path / "no-pool", Recorder(), options=FAST)
+    assert set(out.evaluation_results) == {"teacher", "student-base", "student-tuned"}
+    _check_predictions(out.predictions["student-tuned"], len(TEST))
+    assert out.teacher_recipe is not None
+    assert not any("+st" in name for name in out.teacher_recipe["cv_accuracy"])
+
+    two = ["billing", "cards"]
+    binary = _bundle(tiny_bert_encoder, labels=two)
+    out = pipeline.run_training(binary, tmp_path / "binary", Recorder(), options=FAST)
+    # The binary head was copied into the student: it starts as the teacher.
+    assert any("started from the teacher" in note for note in out.notes)
+    classifier = LocalClassifier.from_pretrained(out.model_dir)
+    assert classifier.labels == two
+    test_texts = binary.test.texts
+    assert len(test_texts) == 3
+    assert set(classifier.predict(list(test_texts))) <= set(two)
 
 
 def test_training_is_deterministic(tiny_bert_encoder: Path, tmp_path: Path) -> None:
@@ -353,6 +391,25 @@ def test_student_tuned_is_the_average_of_its_start_and_its_distilled_weights(
     for name in moved:
         expected = start[name] + 0.5 * (distilled[name] - start[name])
         torch.testing.assert_close(saved[name], expected, rtol=1e-5, atol=1e-6)
+
+    # training-logs.csv ends with the saved (averaged) weights' held-out figures.
+    from distil_sdk import LocalClassifier
+
+    with (out.model_dir / "training-logs.csv").open(newline="") as handle:
+        last = list(csv.DictReader(handle))[-1]
+    assert last["stage"] == "student-tuned-average" and last["train_loss"] == ""
+    _, held = pipeline.split_gold(
+        bundle.train.texts,
+        bundle.train.labels,
+        float(bundle.config.tuning.train_eval_split),
+        int(bundle.config.base.random_seed or 0),
+    )
+    assert held
+    predicted = LocalClassifier.from_pretrained(out.model_dir).predict(
+        [bundle.train.texts[i] for i in held]
+    )
+    right = np.mean([p == bundle.train.labels[i] for p, i in zip(predicted, held, strict=True)])
+    assert float(last["eval_accuracy"]) == pytest.approx(right)
 
     # keep=1.0: the distilled weights as they are, no average and no note.
     seen.clear()

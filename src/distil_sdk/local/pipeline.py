@@ -557,7 +557,7 @@ def run_training(
     def distil() -> Student:
         import copy
 
-        from .training import average_with_start, snapshot_weights
+        from .training import average_with_start, evaluate_held_out, snapshot_weights
 
         student = teacher_initialised_student()
         from_teacher = student is not None
@@ -609,6 +609,20 @@ def run_training(
         )
         if start is not None:
             average_with_start(student.model, start, options.teacher_init_keep)
+            row = evaluate_held_out(
+                student,
+                eval_texts,
+                eval_labels,
+                stage="student-tuned-average",
+                epoch=settings.epochs,
+            )
+            if row is not None:  # training-logs.csv ends with the saved weights' figures
+                logs.append(row)
+                logger.info(
+                    "student-tuned after the average: eval_acc %.3f on %d held-out rows",
+                    row.eval_accuracy,
+                    len(eval_texts),
+                )
             init_notes.append(
                 "student-tuned: the average of the teacher copy it started from and its "
                 f"distilled weights ({options.teacher_init_keep:g} of the way to the latter)"

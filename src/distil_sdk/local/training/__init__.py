@@ -8,7 +8,7 @@ from ._align import (
     snapshot_weights,
     supports_teacher_init,
 )
-from .distill import EpochLog, TrainSettings, sharpen, train_student
+from .distill import EpochLog, TrainSettings, evaluate_held_out, sharpen, train_student
 from .packaging import save_model_dir
 from .student import Student, build_student
 
@@ -19,6 +19,7 @@ __all__ = [
     "append_mean_pool_layer",
     "average_with_start",
     "build_student",
+    "evaluate_held_out",
     "init_from_teacher",
     "init_pooled_from_teacher",
     "save_model_dir",

@@ -26,7 +26,7 @@ from .student import Student
 
 logger = logging.getLogger("distil_sdk")
 
-__all__ = ["EpochLog", "TrainSettings", "sharpen", "train_student"]
+__all__ = ["EpochLog", "TrainSettings", "evaluate_held_out", "sharpen", "train_student"]
 
 
 @dataclass
@@ -53,7 +53,8 @@ class EpochLog:
 
     stage: str
     epoch: int
-    train_loss: float
+    #: ``None`` on a row that trained nothing (see :func:`evaluate_held_out`).
+    train_loss: float | None
     eval_loss: float | None = None
     eval_accuracy: float | None = None
     eval_macro_f1: float | None = None
@@ -96,6 +97,27 @@ def _evaluate(
     pred = [student.labels[i] for i in logits.argmax(axis=1)]
     report = classification_report(list(gold), pred, student.labels)
     return loss, float(report["accuracy"]), float(report["macro avg"]["f1-score"])
+
+
+def evaluate_held_out(
+    student: Student, texts: Sequence[str], labels: Sequence[str], *, stage: str, epoch: int
+) -> EpochLog | None:
+    """A log row with ``student``'s held-out loss, accuracy and macro-F1 as it is now, without
+    training (``train_loss`` is ``None``); ``None`` when there are no held-out rows.
+
+    The pipeline logs the weight-averaged student this way, so ``training-logs.csv`` ends
+    with the figures of the weights that were saved, not only those of the last epoch.
+    """
+    if not texts:
+        return None
+    started = time.perf_counter()
+    student.model.eval()
+    row = EpochLog(stage, epoch, None)
+    row.eval_loss, row.eval_accuracy, row.eval_macro_f1 = _evaluate(
+        student, student.encode(texts), labels
+    )
+    row.seconds = round(time.perf_counter() - started, 2)
+    return row
 
 
 def train_student(
@@ -185,12 +207,8 @@ def train_student(
             optimizer.step()
             scheduler.step()
             losses.append(float(loss.detach()))
-        row = EpochLog(
-            stage,
-            epoch,
-            float(np.mean(losses)) if losses else 0.0,
-            learning_rate=float(scheduler.get_last_lr()[0]),
-        )
+        train_loss = float(np.mean(losses)) if losses else 0.0
+        row = EpochLog(stage, epoch, train_loss, learning_rate=float(scheduler.get_last_lr()[0]))
         if eval_ids:
             row.eval_loss, row.eval_accuracy, row.eval_macro_f1 = _evaluate(
                 student, eval_ids, eval_labels
@@ -206,7 +224,7 @@ def train_student(
         durations = [r.seconds for r in logs]
         logger.info(
             "%s",
-            epoch_line(stage, epoch, settings.epochs, row.train_loss, durations, row.eval_accuracy),
+            epoch_line(stage, epoch, settings.epochs, train_loss, durations, row.eval_accuracy),
         )
     if best_state is not None:
         model.load_state_dict(best_state)
