@@ -332,6 +332,50 @@ def _report(paths: Sequence[Path]) -> int:
     return 0 if print_report(records, {"machine": " | ".join(machines)}) else 1
 
 
+def add_setfit(
+    records: list[dict[str, Any]], work: Path, args: argparse.Namespace, save: Any
+) -> None:
+    """SetFit on the task builds under ``work/tasks`` of the records that ``--setfit-tasks``
+    and ``--setfit-seeds`` select and that have no SetFit figure yet, cheapest first;
+    ``save()`` after each."""
+    for r in sorted(records, key=lambda r: r["n_train"]):
+        if (
+            "setfit" not in r
+            and r["task"] in args.setfit_tasks
+            and args.first_seed <= r["seed"] < args.first_seed + args.setfit_seeds
+        ):
+            bundle = TaskBundle.from_dir(work / "tasks" / f"{r['task']}-{r['seed']}")
+            r["setfit"] = setfit_run(
+                bundle, r["seed"], work / "setfit" / f"{r['task']}-{r['seed']}"
+            )
+            r["setfit"]["load_after"] = os.getloadavg()[0]
+            save()
+            print(
+                f"  SetFit {r['task']} seed {r['seed']}: {r['setfit']['accuracy']:.3f} in "
+                f"{r['setfit']['seconds']:.0f}s (load {r['setfit']['load_after']:.1f})",
+                flush=True,
+            )
+
+
+def _setfit_onto(args: argparse.Namespace) -> int:
+    """``--setfit-onto``: SetFit added to an earlier run's records, on that run's task builds."""
+    import importlib.util
+
+    if importlib.util.find_spec("setfit") is None:
+        print("setfit is not installed (pip install setfit)")
+        return 2
+    data = json.loads(args.setfit_onto.read_text())
+    records: list[dict[str, Any]] = data["records"]
+    meta: dict[str, Any] = dict(data["meta"])
+    meta["setfit_command"] = " ".join([Path(sys.executable).name, *sys.argv])
+    meta["setfit_load_start"] = os.getloadavg()
+    out = args.json or args.setfit_onto
+    set_torch_threads()
+    add_setfit(records, args.work, args, lambda: _save(out, meta, records))
+    _save(out, meta, records)
+    return 0 if print_report(records, meta) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
@@ -369,11 +413,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--report", type=Path, nargs="+", help="print the report of --json file(s) and exit"
     )
+    parser.add_argument(
+        "--setfit-onto",
+        type=Path,
+        metavar="JSON",
+        help="no flows: train SetFit (--setfit-tasks, --setfit-seeds from --first-seed) on the "
+        "task builds of the earlier run that wrote this --json file with this --work folder, "
+        "and write its records with SetFit added to --json (default: the same file)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
     if args.report:
         return _report(args.report)
+    if args.setfit_onto:
+        if args.work is None or not (args.work / "tasks").is_dir():
+            parser.error("--setfit-onto needs --work: the earlier run's work folder (its tasks/)")
+        return _setfit_onto(args)
     unknown = [t for t in args.tasks if t not in ALL_TASKS]
     if unknown:
         parser.error(f"unknown task {unknown[0]!r}; choose from {', '.join(ALL_TASKS)}")
@@ -416,23 +472,8 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
         # SetFit last: the flows are what the run is for, SetFit is slow on long texts.
-        for r in sorted(records, key=lambda r: r["n_train"]):  # cheapest first
-            first = args.first_seed
-            if (
-                setfit_ok
-                and r["task"] in args.setfit_tasks
-                and r["seed"] < first + args.setfit_seeds
-            ):
-                bundle = TaskBundle.from_dir(work / "tasks" / f"{r['task']}-{r['seed']}")
-                r["setfit"] = setfit_run(
-                    bundle, r["seed"], work / "setfit" / f"{r['task']}-{r['seed']}"
-                )
-                _save(args.json, meta, records)
-                print(
-                    f"  {r['task']} seed {r['seed']}: SetFit {r['setfit']['accuracy']:.3f} "
-                    f"({r['setfit']['seconds']:.0f}s, load {os.getloadavg()[0]:.1f})",
-                    flush=True,
-                )
+        if setfit_ok:
+            add_setfit(records, work, args, lambda: _save(args.json, meta, records))
     meta["load_end"] = list(os.getloadavg())
     _save(args.json, meta, records)
     print(f"load average at end: {meta['load_end']}")
