@@ -37,7 +37,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -333,7 +333,7 @@ def _report(paths: Sequence[Path]) -> int:
 
 
 def add_setfit(
-    records: list[dict[str, Any]], work: Path, args: argparse.Namespace, save: Any
+    records: list[dict[str, Any]], work: Path, args: argparse.Namespace, save: Callable[[], None]
 ) -> None:
     """SetFit on the task builds under ``work/tasks`` of the records that ``--setfit-tasks``
     and ``--setfit-seeds`` select and that have no SetFit figure yet, cheapest first;

@@ -111,8 +111,7 @@ def evaluate_held_out(
     if not texts:
         return None
     started = time.perf_counter()
-    student.model.eval()
-    row = EpochLog(stage, epoch, None)
+    row = EpochLog(stage, epoch, None)  # Student.logits puts the model in eval mode itself
     row.eval_loss, row.eval_accuracy, row.eval_macro_f1 = _evaluate(
         student, student.encode(texts), labels
     )
