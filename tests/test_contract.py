@@ -247,8 +247,14 @@ def _sync_scenario(client: DistilClient, gate: Path, tmp_path: Path) -> list[str
 
     # The gate holds the first job in its first stage: unfinished answers, deterministically.
     training = client.v2.trainings.create(model.id, upload.id)
+    # Tasks are listed (all pending) just before the first stage starts: wait for it to run.
     running = wait_for(
-        lambda: (r := client.v2.trainings.get(training.id)).tasks and r, what="the first stage"
+        lambda: (
+            (r := client.v2.trainings.get(training.id)).tasks
+            and r.tasks[0].status is JobStatus.RUNNING
+            and r
+        ),
+        what="the first stage",
     )
     assert running.status is JobStatus.RUNNING and running.tasks[0].status is JobStatus.RUNNING
     assert running.start_time and running.end_time is None
