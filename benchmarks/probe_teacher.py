@@ -125,37 +125,55 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
-def _hidden_states(texts: Sequence[str], max_length: int = 256) -> np.ndarray:
+def _by_length(
+    texts: Sequence[str],
+    tokenizer: Any,
+    max_length: int,
+    batch_size: int,
+    width: Sequence[int],
+    rows: Callable[[Any], np.ndarray],
+) -> np.ndarray:
+    """``rows(batch)`` for every batch of ``texts``, batched by length (as ``Encoder.embed``
+    does), gathered back in input order into a float32 array of shape ``(n, *width)``."""
+    import torch
+
+    out = np.zeros((len(texts), *width), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            batch = tokenizer(
+                [texts[i] for i in idx],
+                padding=True,
+                truncation=True,
+                max_length=max_length,
+                return_tensors="pt",
+            )
+            out[idx] = rows(batch)
+    return out
+
+
+def _hidden_states(encoder: Any, texts: Sequence[str]) -> np.ndarray:
     """``(n, 8, hidden)``: mean over tokens of the embedding output and layers 1-6, then the
     last layer's max over tokens, for all-MiniLM-L6-v2 (the teacher's truncation)."""
     import torch
 
-    encoder = load_encoder(None, max_length=max_length)
     hidden = int(encoder.model.config.hidden_size)
     layers = int(encoder.model.config.num_hidden_layers) + 1
-    out = np.zeros((len(texts), layers + 1, hidden), dtype=np.float32)
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    with torch.inference_mode():
-        for start in range(0, len(order), 32):
-            idx = order[start : start + 32]
-            batch = encoder.tokenizer(
-                [texts[i] for i in idx],
-                padding=True,
-                truncation=True,
-                max_length=encoder.max_length,
-                return_tensors="pt",
-            )
-            states = encoder.model(**batch, output_hidden_states=True).hidden_states
-            mask = batch["attention_mask"]
-            pooled = torch.stack([mean_pool(h, mask) for h in states], dim=1)
-            top = states[-1].masked_fill(~mask.unsqueeze(-1).bool(), -1e4).max(dim=1).values
-            out[idx, :layers] = pooled.numpy()
-            out[idx, layers] = top.numpy()
-    return out
+
+    def rows(batch: Any) -> np.ndarray:
+        states = encoder.model(**batch, output_hidden_states=True).hidden_states
+        mask = batch["attention_mask"]
+        pooled = torch.stack([mean_pool(h, mask) for h in states], dim=1)
+        top = states[-1].masked_fill(~mask.unsqueeze(-1).bool(), -1e4).max(dim=1).values
+        return torch.cat([pooled, top.unsqueeze(1)], dim=1).numpy()
+
+    return _by_length(texts, encoder.tokenizer, encoder.max_length, 32, (layers + 1, hidden), rows)
 
 
 def probe_layers(task: Task) -> None:
-    h = {part: _hidden_states(task.texts[part]) for part in ("train", "desc", "test")}
+    encoder = load_encoder(None, max_length=256)
+    h = {part: _hidden_states(encoder, task.texts[part]) for part in ("train", "desc", "test")}
     views: dict[str, Callable[[np.ndarray], np.ndarray]] = {
         "last layer (teacher)": lambda a: _unit(a[:, 6]),
         "mean of layers 5-6": lambda a: _unit(_unit(a[:, 5]) + _unit(a[:, 6])),
@@ -222,22 +240,16 @@ def probe_smollm2(task: Task) -> None:
         tokenizer.pad_token = tokenizer.eos_token
 
     def embed(texts: Sequence[str]) -> np.ndarray:
-        out = np.zeros((len(texts), int(model.config.hidden_size)), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        with torch.inference_mode():
-            for start in range(0, len(order), 16):
-                idx = order[start : start + 16]
-                batch = tokenizer(
-                    [texts[i] for i in idx],
-                    padding=True,
-                    truncation=True,
-                    max_length=256,
-                    return_tensors="pt",
-                )
-                out[idx] = mean_pool(
-                    model(**batch).last_hidden_state, batch["attention_mask"]
-                ).numpy()
-        return out
+        return _by_length(
+            texts,
+            tokenizer,
+            256,
+            16,
+            (int(model.config.hidden_size),),
+            lambda batch: mean_pool(
+                model(**batch).last_hidden_state, batch["attention_mask"]
+            ).numpy(),
+        )
 
     started = time.perf_counter()
     raw = {part: embed(task.texts[part]) for part in ("train", "desc", "test")}
