@@ -100,8 +100,9 @@ class FakePlatform:
     # ----------------------------------------------------------------------- helpers for tests
 
     def fail(self, method: str, path: str, status: int, detail: str) -> None:
-        """Make ``method path`` answer ``status`` with ``{"detail": detail}``."""
-        self.errors[(method, path)] = (status, {"detail": detail})
+        """Make ``method path`` answer ``status`` with ``{"message": detail}`` (the platform's
+        error shape)."""
+        self.errors[(method, path)] = (status, {"message": detail})
 
     def api_calls(self, method: str | None = None, path: str | None = None) -> list[httpx.Request]:
         return [
@@ -158,7 +159,7 @@ class FakePlatform:
             return self._storage(request)
         self.calls.append(request)
         if request.headers.get("authorization") != f"Bearer {TOKEN}":
-            return httpx.Response(401, json={"detail": "Unauthorized"})
+            return httpx.Response(401, json={"message": "Unauthorized"})
         method, path = request.method, request.url.path
         if (method, path) in self.errors:
             status, error = self.errors[(method, path)]
@@ -181,6 +182,35 @@ class FakePlatform:
         batch = next(self._ids)
         return {k: f"{self.storage}/stage/{batch}/{k}?X-Amz-Signature=s{batch}" for k in keys}
 
+    def _dataset_refusal(self, body: Any) -> str | None:
+        """What ``POST /datasets`` answers 400 for, as the reference describes it (read here
+        with plain json/yaml, not the SDK's own readers): config and job description
+        required, the other three optional, every file staged, rows in the chat shape
+        ("messages: Field required" on each line that is not), ``base.task`` one of four."""
+        fields = {"config", "job_description", "train_data", "test_data", "traces"}
+        unknown = sorted(set(body) - fields)
+        if unknown:
+            return f"{unknown[0]}: Extra inputs are not permitted"
+        for field in ("config", "job_description"):
+            if not body.get(field):
+                return f"{field}: Field required"
+        staged: dict[str, bytes] = {}
+        for field, url in body.items():
+            key = str(httpx.URL(url).copy_with(query=None))
+            if key not in self.objects:
+                return f"{field}: file was not staged"
+            staged[field] = self.objects[key]
+        task = (yaml.safe_load(staged["config"]) or {}).get("base", {}).get("task")
+        tasks = ["classification", "question-answering", "chat-completion",
+                 "chat-completion-agentic"]  # fmt: skip
+        if task not in tasks:
+            return f"Invalid config: base.task {task!r}; supported tasks: {', '.join(tasks)}"
+        for field in ("train_data", "test_data"):
+            for number, line in enumerate(staged.get(field, b"").decode().splitlines(), 1):
+                if line.strip() and "messages" not in json.loads(line):
+                    return f"{field} line {number}: messages: Field required"
+        return None
+
     def _route(self, method: str, parts: list[str], body: Any) -> Any:
         head = parts[0]
         if head.startswith("staging-") and head.endswith("-s3-urls"):
@@ -188,10 +218,9 @@ class FakePlatform:
         if head == "credits":
             return {"balances": self.balances}
         if method == "POST" and parts == ["datasets"]:
-            for field in ("config", "job_description", "train_data", "test_data"):
-                url = body.get(field)
-                if not url or str(httpx.URL(url).copy_with(query=None)) not in self.objects:
-                    return httpx.Response(400, json={"detail": f"{field}: file was not staged"})
+            refusal = self._dataset_refusal(body)
+            if refusal:
+                return httpx.Response(400, json={"message": refusal})
             return self._new("ds", operation=None, parent_dataset_id=None)
         if (
             method == "POST"
@@ -205,7 +234,7 @@ class FakePlatform:
             return self._new("ds", operation=body["operation"], parent_dataset_id=body["from"])
         if method == "POST" and parts == ["teacher-evaluations"]:
             if body["from_dataset_id"] not in self.entities:
-                return httpx.Response(404, json={"detail": "Dataset not found"})
+                return httpx.Response(404, json={"message": "Dataset not found"})
             return self._new("te", dataset_id=body["from_dataset_id"])
         if method == "POST" and parts[0] == "slms" and len(parts) == 2:
             return self._new("slm", dataset_id=body["from"])
@@ -225,7 +254,7 @@ class FakePlatform:
             return [e for e in self.entities.values() if e["id"].startswith(prefix + "-")][::-1]
         entity_id = parts[1]
         if entity_id not in self.entities:
-            return httpx.Response(404, json={"detail": f"{entity_id} not found"})
+            return httpx.Response(404, json={"message": f"{entity_id} not found"})
         sub = parts[2] if len(parts) > 2 else ""
         if method == "DELETE" and head == "deployments":
             self.entities[entity_id]["endpoint_status"] = "stopped"
@@ -268,4 +297,4 @@ class FakePlatform:
                     "job_description_url": f"{self.storage}/parent/job_description.json?sig=j"}  # fmt: skip
         if sub == "":
             return {**self.entities[entity_id], "status": self.statuses[entity_id][-1]}
-        return httpx.Response(404, json={"detail": f"no route {method} /{'/'.join(parts)}"})
+        return httpx.Response(404, json={"message": f"no route {method} /{'/'.join(parts)}"})

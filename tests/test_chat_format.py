@@ -44,13 +44,8 @@ def _chat(text: str, label: str) -> str:
 
 def test_dataset_files_hold_chat_rows_in_the_current_shape() -> None:
     files = _bundle().to_dataset_files()
-    assert set(files) == {
-        "job_description",
-        "train_data",
-        "test_data",
-        "unstructured_data",
-        "config",
-    }
+    # Only the files today's staging answer offers (backend-api.md, "The Dataset").
+    assert set(files) == {"job_description", "train_data", "test_data", "traces", "config"}
     assert all(isinstance(v, bytes) for v in files.values())
     rows = [json.loads(line) for line in files["train_data"].decode().splitlines()]
     assert rows[0] == {
@@ -62,27 +57,59 @@ def test_dataset_files_hold_chat_rows_in_the_current_shape() -> None:
     assert [r["messages"][1]["content"] for r in rows] == ["card", "card", "fee", "fee"]
     assert rows[3]["messages"][0]["content"] == "fee\non two lines"
     assert "café".encode() in files["test_data"]  # UTF-8, not \u escapes
-    unlabelled = [json.loads(x) for x in files["unstructured_data"].decode().splitlines()]
-    assert unlabelled == [{"context": "some unlabelled text"}, {"context": "another one"}]
+    # The seed's unlabelled texts travel as traces: one user turn each (openai_messages).
+    traces = [json.loads(x) for x in files["traces"].decode().splitlines()]
+    assert traces == [
+        {"messages": [{"role": "user", "content": "some unlabelled text"}]},
+        {"messages": [{"role": "user", "content": "another one"}]},
+    ]
     assert json.loads(files["job_description"])["classes_description"] == CLASSES
     assert yaml.safe_load(files["config"])["base"]["task"] == "classification"
+
+
+def test_unlabelled_texts_follow_the_configured_observation_format() -> None:
+    config = TaskConfig(
+        trace_processing={"observation_format": "unstructured_with_openai_messages"}
+    )
+    files = _bundle(config).to_dataset_files()
+    first = json.loads(files["traces"].decode().splitlines()[0])
+    assert json.loads(first["context"]) == [{"role": "user", "content": "some unlabelled text"}]
+    # Read back, the traces are the same unlabelled pool.
+    again = TaskBundle.from_dataset_files(files)
+    assert again.unlabelled is not None
+    assert again.unlabelled.texts == ["some unlabelled text", "another one"]
 
 
 def test_dataset_files_round_trip() -> None:
     bundle = _bundle(TaskConfig(tuning={"num_train_epochs": 7}))
     again = TaskBundle.from_dataset_files(bundle.to_dataset_files())
-    assert again == bundle
+    assert again.train == bundle.train and again.test == bundle.test
+    assert again.job_description == bundle.job_description and again.config == bundle.config
+    assert again.unstructured is None and again.unlabelled == bundle.unlabelled
     assert again.train.source == "train.jsonl"
     assert [f.code for f in again.validate().findings] == ["few_rows"]  # 4 rows only
     assert again.validate().ok
 
 
-def test_no_unstructured_means_no_unstructured_file() -> None:
+def test_no_unlabelled_texts_means_no_traces_file() -> None:
     bundle = _bundle()
     bundle.unstructured = None
     files = bundle.to_dataset_files()
-    assert "unstructured_data" not in files
-    assert TaskBundle.from_dataset_files(files).unstructured is None
+    assert "traces" not in files
+    assert TaskBundle.from_dataset_files(files).unlabelled is None
+
+
+def test_empty_splits_are_left_out_and_read_back_empty() -> None:
+    bundle = _bundle()
+    bundle.test = LabelledDataset()
+    files = bundle.to_dataset_files()
+    assert "test_data" not in files
+    again = TaskBundle.from_dataset_files({**files, "test_data": b""})
+    assert len(again.test) == 0
+    report = again.validate()
+    assert report.ok  # an empty split is allowed; what it means is a warning
+    [empty] = [f for f in report.warnings if f.code == "empty_split"]
+    assert empty.file == "test.jsonl" and "teacher evaluation" in empty.message
 
 
 def test_from_dataset_files_findings_name_file_line_and_fix() -> None:
@@ -102,22 +129,34 @@ def test_from_dataset_files_findings_name_file_line_and_fix() -> None:
 
 def test_from_dataset_files_missing_and_unknown_fields() -> None:
     files = _bundle().to_dataset_files()
-    del files["test_data"]
-    files["traces"] = b"{}\n"
+    del files["config"]
+    files["unknown_file"] = b"{}\n"
     with pytest.raises(DataValidationError) as info:
         TaskBundle.from_dataset_files(files)
     codes = {(f.code, f.column) for f in info.value.report.errors}
-    assert ("missing_file", "test_data") in codes
-    assert ("invalid_payload", "traces") in codes
+    assert ("missing_file", "config") in codes
+    assert ("invalid_payload", "unknown_file") in codes
 
 
-def test_from_dataset_files_reads_flat_rows_too() -> None:
+def test_from_dataset_files_reads_traces() -> None:
+    files = _bundle().to_dataset_files()
+    files["traces"] = b'{"messages": [{"role": "user", "content": "hi"}]}\n[1]\n'
+    bundle = TaskBundle.from_dataset_files(files)
+    assert bundle.traces is not None and len(bundle.traces) == 1
+    [bad] = [f for f in bundle.validate().errors if f.code == "invalid_trace"]
+    assert (bad.file, bad.row) == ("traces.jsonl", 2)
+
+
+def test_from_dataset_files_refuses_flat_rows() -> None:
     files = _bundle().to_dataset_files()
     files["test_data"] = (
         b'{"question": "card stuck", "answer": "card"}\n{"question": "fee?", "answer": "fee"}\n'
     )
     bundle = TaskBundle.from_dataset_files(files)
     assert bundle.test.labels == ["card", "fee"]
+    # Read, but a Dataset refuses them ("Flat rows are refused"): the finding says what to do.
+    [flat] = [f for f in bundle.validate().errors if f.code == "flat_rows"]
+    assert (flat.file, flat.row) == ("test.jsonl", 1) and "TaskBundle.from_dir" in flat.message
 
 
 @pytest.mark.parametrize(
@@ -153,7 +192,7 @@ def test_from_dir_reads_the_current_format(tmp_path: Path) -> None:
     bundle = TaskBundle.from_dir(tmp_path)
     assert bundle.train.labels == ["card"] * 3 + ["fee"] * 3
     assert bundle.unstructured is not None and bundle.unstructured.texts == ["free text"]
-    assert [f.code for f in bundle.validate().findings] == ["few_rows"]  # 6 rows only
+    assert [f.code for f in bundle.validate().findings] == ["few_rows", "unstructured_as_traces"]
     # Written back, chat rows stay chat rows.
     out = bundle.to_dir(tmp_path / "copy")
     first = json.loads((out / "train.jsonl").read_text().splitlines()[0])
@@ -163,7 +202,14 @@ def test_from_dir_reads_the_current_format(tmp_path: Path) -> None:
 def test_to_dir_can_write_chat_rows_from_csv(tmp_path: Path) -> None:
     out = _bundle().to_dir(tmp_path / "t", format="chat")
     assert (out / "train.jsonl").is_file() and not (out / "train.csv").exists()
-    assert TaskBundle.from_dir(out) == _bundle()
+    # A Dataset folder of today: the unlabelled texts are its traces.
+    assert not (out / "unstructured.jsonl").exists() and (out / "traces.jsonl").is_file()
+    again, bundle = TaskBundle.from_dir(out), _bundle()
+    assert (again.train, again.test, again.unlabelled) == (
+        bundle.train,
+        bundle.test,
+        bundle.unlabelled,
+    )
 
 
 def test_current_rules_identical_label_sets() -> None:
@@ -178,12 +224,15 @@ def test_current_rules_identical_label_sets() -> None:
 
 
 def test_per_class_minimum_follows_the_exemplar_counts() -> None:
+    # Today the exemplar counts are lowered to the rows a split has (configuration.md): a thin
+    # class is a warning, no longer a refusal.
     config = TaskConfig(synthgen={"num_negative_exemplars_per_generation": 3})
     bundle = _bundle(config)
-    findings = [f for f in bundle.validate().errors if f.code == "too_few_examples"]
+    findings = [f for f in bundle.validate().warnings if f.code == "too_few_examples"]
     assert len(findings) == 2  # both classes have 2 examples
-    assert all("at least 3" in f.message for f in findings)
-    assert _bundle().validate().ok  # the current defaults (1 and 1) accept 2 per class
+    assert all("fewer than the 3" in f.message for f in findings)
+    assert bundle.validate().ok
+    assert not [f for f in _bundle().validate().findings if f.code == "too_few_examples"]
 
 
 # -- config keys -------------------------------------------------------------------------------

@@ -217,9 +217,10 @@ def check_exchanges(routes: list[RouteInfo], exchanges: list[Exchange]) -> set[t
         seen.add((info.method, info.path))
         where = f"{ex.method} {ex.path} ({ex.status})"
         if ex.status >= 400:
-            message = (ex.body or {}).get("detail") or (ex.body or {}).get("message")
-            if not isinstance(message, str):
-                problems.append(f"{where}: error body without a string detail: {ex.body!r}")
+            # The platform's error shape: a string `message` (no `detail`), extras beside it.
+            body = ex.body if isinstance(ex.body, dict) else {}
+            if not isinstance(body.get("message"), str) or "detail" in body:
+                problems.append(f"{where}: error body is not {{message: str}}: {ex.body!r}")
             continue
         if ex.body is None or (ex.method, info.path) in UNTYPED_ALLOWED:
             continue

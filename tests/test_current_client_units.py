@@ -127,13 +127,19 @@ def test_dataset_files_mapping_drops_unknown_fields_with_a_warning(
     files: dict[str, bytes | str] = {
         "config": "base: {}\n",
         "job_description": b"{}",
-        "unstructured_data": b"x",
+        "unstructured_data": b'{"context": "an unlabelled text"}\n',
         "notes": b"not a dataset file",
     }
     with caplog.at_level("WARNING", logger="distil_sdk"):
         out = dataset_files(files, validate=False)
-    assert out == {"config": b"base: {}\n", "job_description": b"{}", "unstructured_data": b"x"}
-    assert "notes" in caplog.text
+    # The seed's unlabelled texts become traces (a Dataset has no file for them); both moves
+    # are said in the log.
+    assert out == {
+        "config": b"base: {}\n",
+        "job_description": b"{}",
+        "traces": b'{"messages": [{"role": "user", "content": "an unlabelled text"}]}\n',
+    }
+    assert "notes" in caplog.text and "traces.jsonl" in caplog.text
 
 
 def test_request_bodies_use_wire_names_and_refuse_typos() -> None:

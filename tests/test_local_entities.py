@@ -58,7 +58,6 @@ FIELD_OF = {
     "job_description_json": "job_description",
     "train_data_jsonl": "train_data",
     "test_data_jsonl": "test_data",
-    "unstructured_data_jsonl": "unstructured_data",
     "traces_jsonl": "traces",
 }
 
@@ -121,7 +120,6 @@ def test_dataset_is_staged_validated_stored_and_served(
     assert metrics == {
         "train_data_size_bytes": len(files["train_data_jsonl"]),
         "test_data_size_bytes": len(files["test_data_jsonl"]),
-        "unstructured_data_size_bytes": 0,
         "traces_size_bytes": 0,
     }
     sample = api.get(f"/datasets/{dataset_id}/sample").json()["rows"]
@@ -132,7 +130,6 @@ def test_dataset_is_staged_validated_stored_and_served(
     assert set(download) == {
         "train_data_url",
         "test_data_url",
-        "unstructured_data_url",
         "traces_url",
         "config_url",
         "job_description_url",
@@ -249,7 +246,7 @@ def test_a_dataset_that_fails_validation_is_400_and_nothing_is_stored(
     response = api.post("/datasets", json=stage(api, files))
     assert response.status_code == 400
     body = response.json()
-    assert "weather" in body["detail"] + json.dumps(body["findings"])
+    assert "weather" in body["message"] + json.dumps(body["findings"])
     assert api.get("/datasets").json() == []
 
     garbage = dict(dataset_files(), train_data_jsonl=b"not json at all\n")
@@ -340,7 +337,7 @@ def test_missing_unready_and_retired(
     ):
         response = api.request(method, path, json=body)
         assert response.status_code == 404, (path, response.text)
-        assert "'nope'" in response.json()["detail"]
+        assert "'nope'" in response.json()["message"]
 
     dataset_id = create_dataset(api)
     # Synthetic generation needs the hosted platform: a clear 501, not a fake dataset.
@@ -348,13 +345,13 @@ def test_missing_unready_and_retired(
         "/datasets/from-datasets",
         json={"from": dataset_id, "operation": "generate_synthetic_data_train"},
     )
-    assert response.status_code == 501 and "hosted" in response.json()["detail"]
+    assert response.status_code == 501 and "hosted" in response.json()["message"]
 
     # 409 while the SLM's job has not succeeded; metrics read null meanwhile.
     (tmp_path / "gate").unlink()
     slm_id = api.post("/slms/from-datasets", json={"from": dataset_id}).json()["id"]
     response = api.get(f"/slms/{slm_id}/download")
-    assert response.status_code == 409 and "JOB_SUCCESS" in response.json()["detail"]
+    assert response.status_code == 409 and "JOB_SUCCESS" in response.json()["message"]
     assert api.get(f"/slms/{slm_id}/metrics").json()["tuned_model_performance"] is None
     meta = api.get(f"/slms/{slm_id}/download-metadata").json()
     assert meta["model_client_url"] is None and meta["config_url"]
@@ -369,10 +366,10 @@ def test_missing_unready_and_retired(
     ):
         response = api.post(path, json={})
         assert response.status_code == 410, path
-        assert replacement in response.json()["detail"]
+        assert replacement in response.json()["message"]
 
     response = api.post("/deployments/from-slms", json={"from": slm_id})
-    assert response.status_code == 501 and "hosted" in response.json()["detail"]
+    assert response.status_code == 501 and "hosted" in response.json()["message"]
     assert api.get("/inference-endpoints").json() == []
 
 
@@ -427,8 +424,17 @@ def test_an_empty_split_is_accepted_but_cannot_feed_a_job_and_entities_persist(
         del files["train_data_jsonl"]  # a split left out is an empty split
         empty_train = create_dataset(api, files)
         assert api.get(f"/datasets/{empty_train}/metrics").json()["train_data_size_bytes"] == 0
-        refused = api.post("/teacher-evaluations", json={"from_dataset_id": empty_train})
-        assert refused.status_code == 400 and "empty train.jsonl" in refused.json()["detail"]
+        # The reference's own refusals: no SLM without train rows, no teacher evaluation
+        # without test rows (data-preparation/overview.md, "Empty splits").
+        refused = api.post("/slms/from-datasets", json={"from": empty_train})
+        assert refused.status_code == 400
+        assert "Finetuning needs a training set" in refused.json()["message"]
+        files = dataset_files()
+        del files["test_data_jsonl"]
+        empty_test = create_dataset(api, files)
+        refused = api.post("/teacher-evaluations", json={"from_dataset_id": empty_test})
+        assert refused.status_code == 400
+        assert "scores the teacher against a test set" in refused.json()["message"]
         full = create_dataset(api)
         evaluation_id = api.post("/teacher-evaluations", json={"from_dataset_id": full}).json()[
             "id"
@@ -436,7 +442,7 @@ def test_an_empty_split_is_accepted_but_cannot_feed_a_job_and_entities_persist(
         wait_entity(api, f"/teacher-evaluations/{evaluation_id}/status")
     # A new server on the same data dir serves the same entities.
     with running_server(tmp_path / "data") as (_, api):
-        assert [d["id"] for d in api.get("/datasets").json()] == [full, empty_train]
+        assert [d["id"] for d in api.get("/datasets").json()] == [full, empty_test, empty_train]
         evaluation = api.get(f"/teacher-evaluations/{evaluation_id}").json()
         assert evaluation == {
             "id": evaluation_id,
@@ -466,13 +472,18 @@ def test_relabelling_traces_writes_a_new_dataset_with_the_teacher_labels(
         "trace_processing": {"num_test_relabelled": 5},
     }
     texts = [f"trace {i}: my card was blocked at the atm" for i in range(1, 8)]
-    lines = [_trace(texts[0]), _trace(texts[1]), _trace(texts[0]), "not json"]
+    lines = [_trace(texts[0]), _trace(texts[1]), _trace(texts[0])]
     lines += [_trace(t) for t in texts[2:]]
     files = dict(
         dataset_files(),
         config_yaml=yaml.safe_dump(config).encode(),
         traces_jsonl=("\n".join(lines) + "\n").encode(),
     )
+    # Traces must parse in the configured observation_format (data-preparation/overview.md).
+    broken = dict(files, traces_jsonl=files["traces_jsonl"] + b"not json\n")
+    refused = api.post("/datasets", json=stage(api, broken))
+    assert refused.status_code == 400
+    assert refused.json()["findings"][0]["code"] == "invalid_trace"
     parent_id = create_dataset(api, files)
 
     created = api.post(

@@ -132,7 +132,7 @@ def test_a_streamed_body_over_the_limit_is_413_and_the_route_never_runs(
         headers={"Content-Type": "application/json"},
     )
     assert refused.status_code == 413, refused.text
-    assert "DISTIL_LOCAL_MAX_BODY_BYTES" in refused.json()["detail"]
+    assert "DISTIL_LOCAL_MAX_BODY_BYTES" in refused.json()["message"]
     assert client.get(f"/models/{model_id}").json()["upload_ids"] == []
     assert list((server.data_dir / "uploads").iterdir()) == []
 
@@ -200,7 +200,7 @@ def test_validation_errors_never_echo_the_body(
     many = client.post("/models", json={f"extra{i}": secret[:100] for i in range(500)})
     assert many.status_code == 422
     assert "PRIVATE-DATA" not in many.text and len(many.text) < 20_000
-    assert len(many.json()["errors"]) <= 20 and "more error(s)" in many.json()["detail"]
+    assert len(many.json()["errors"]) <= 20 and "more error(s)" in many.json()["message"]
 
     broken = client.post(
         "/models",

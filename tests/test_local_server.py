@@ -96,7 +96,7 @@ def test_models_create_list_get_delete(server: tuple[LocalServer, httpx.Client])
     assert client.post("/models", json={"name": "x", "extra": 1}).status_code == 422
     assert client.delete(f"/models/{model['id']}").status_code == 204
     missing = client.get(f"/models/{model['id']}")
-    assert missing.status_code == 404 and model["id"] in missing.json()["detail"]
+    assert missing.status_code == 404 and model["id"] in missing.json()["message"]
 
 
 def test_bad_upload_is_rejected_with_findings(server: tuple[LocalServer, httpx.Client]) -> None:
@@ -106,14 +106,14 @@ def test_bad_upload_is_rejected_with_findings(server: tuple[LocalServer, httpx.C
     response = client.post(f"/models/{model_id}/uploads", json=upload_payload(train=bad_rows))
     assert response.status_code == 422
     body = response.json()
-    assert isinstance(body["detail"], str) and body["findings"]
+    assert isinstance(body["message"], str) and body["findings"]
     assert any(f["severity"] == "error" and f["file"].startswith("train") for f in body["findings"])
     assert list((server[0].data_dir / "uploads").iterdir()) == []  # nothing stored
 
     malformed = client.post(
         f"/models/{model_id}/uploads", json={"train_data": {"type": "csv", "content": ""}}
     )
-    assert malformed.status_code == 422 and "job_description" in malformed.json()["detail"]
+    assert malformed.status_code == 422 and "job_description" in malformed.json()["message"]
 
 
 def test_teacher_evaluation_lifecycle_and_signed_urls(
@@ -256,5 +256,5 @@ def test_deployment_routes_answer_501(server: tuple[LocalServer, httpx.Client]) 
     for method in ("POST", "GET", "DELETE"):
         response = client.request(method, "/trainings/some-id/deployment")
         assert response.status_code == 501
-        assert "LocalClassifier" in response.json()["detail"]
+        assert "LocalClassifier" in response.json()["message"]
     assert client.post("/models/nope/training", json={"upload_id": "x"}).status_code == 404

@@ -120,9 +120,9 @@ def test_fatal_report_lists_every_file(tmp_path: Path) -> None:
     findings = fatal_findings(
         tmp_path, test__csv="", train__csv=None, job_description__json="{oops"
     )
+    # A missing train file is an empty split (today's Dataset), not a fatal finding.
     assert {(f.code, f.file) for f in findings} == {
         ("empty_file", "test.csv"),
-        ("missing_file", "train.csv"),
         ("invalid_json", "job_description.json"),
     }
 
@@ -135,9 +135,15 @@ def test_both_csv_and_jsonl_is_ambiguous(tmp_path: Path) -> None:
     assert "train.csv and train.jsonl" in finding.message
 
 
-def test_missing_required_file(tmp_path: Path) -> None:
-    finding = only(fatal_findings(tmp_path, test__csv=None), "missing_file")
-    assert "test.csv or test.jsonl" in finding.message
+def test_missing_split_is_an_empty_split(tmp_path: Path) -> None:
+    finding = only(findings_for(tmp_path, test__csv=None), "empty_split")
+    assert (finding.severity, finding.file) == ("warning", "test.jsonl")
+    assert "teacher evaluation refuses it" in finding.message
+
+
+def test_missing_job_description_is_fatal(tmp_path: Path) -> None:
+    finding = only(fatal_findings(tmp_path, job_description__json=None), "missing_file")
+    assert "job_description.json" in finding.message
 
 
 def test_jsonl_problems(tmp_path: Path) -> None:
@@ -203,7 +209,8 @@ def test_class_below_the_per_class_floor(tmp_path: Path) -> None:
     train = "question,answer\n" + "".join(f"card {i},card\n" for i in range(6)) + "one fee,fee\n"
     config = "synthgen:\n  num_positive_exemplars_per_generation: 2\n"
     findings = findings_for(tmp_path, train__csv=train, config__yaml=config)
-    assert "at least 2" in only(findings, "too_few_examples").message
+    thin = only(findings, "too_few_examples")  # lowered by the platform today: a warning
+    assert (thin.severity, "fewer than the 2" in thin.message) == ("warning", True)
     assert only(findings, "few_rows").severity == "warning"
     assert only(findings, "class_imbalance").severity == "warning"
 
@@ -215,9 +222,9 @@ def test_class_missing_from_test(tmp_path: Path) -> None:
     assert "'fee'" in finding.message
 
 
-def test_empty_split_is_too_few_rows(tmp_path: Path) -> None:
-    finding = only(findings_for(tmp_path, test__csv="question,answer\n"), "too_few_rows")
-    assert (finding.severity, finding.file) == ("error", "test.csv")
+def test_empty_split_is_a_warning(tmp_path: Path) -> None:
+    finding = only(findings_for(tmp_path, test__csv="question,answer\n"), "empty_split")
+    assert (finding.severity, finding.file) == ("warning", "test.csv")
 
 
 def test_duplicates_and_conflicts_within_a_split(tmp_path: Path) -> None:

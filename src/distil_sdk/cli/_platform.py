@@ -43,7 +43,11 @@ _METRIC_COLUMNS: tuple[tuple[str, Callable[[Metrics], float | None]], ...] = (
     ("ACCURACY", lambda m: m.accuracy),
     ("MACRO F1", lambda m: m.macro_f1),
     ("WEIGHTED F1", lambda m: m.weighted_avg.f1_score if m.weighted_avg else None),
+    ("LLM-AS-A-JUDGE-REFERENCE-FREE", lambda m: m.llm_as_a_judge_reference_free),
     ("LLM-AS-A-JUDGE", lambda m: m.llm_as_a_judge),
+    ("TOOL_CALL_EQUIVALENCE", lambda m: m.tool_call_equivalence),
+    ("BINARY_TOOL_CALL", lambda m: m.binary_tool_call),
+    ("STAGED_TOOL_CALL", lambda m: m.staged_tool_call),
     ("ROUGE", lambda m: m.rouge),
     ("METEOR", lambda m: m.meteor),
     ("BINARY", lambda m: m.binary),
@@ -55,7 +59,9 @@ def _results_table(results: dict[str, Metrics]) -> str:
         (name, get)
         for name, get in _METRIC_COLUMNS
         if any(get(m) is not None for m in results.values())
-    ] or list(_METRIC_COLUMNS[:3])
+    ] or [  # nothing computed (e.g. no test split): the primary metric's column, all "-"
+        (next(iter(results.values()), Metrics()).primary_metric.upper(), lambda m: m.primary)
+    ]
     rows = [(name, *(_fmt(get(m)) for _, get in columns)) for name, m in results.items()]
     return table(("MODEL", *(name for name, _ in columns)), rows)
 

@@ -87,7 +87,7 @@ def _validate(args: argparse.Namespace) -> int:
     bundle = TaskBundle.from_dir(task_dir)  # unreadable -> DataValidationError -> main(): exit 2
     report = bundle.validate()
     labels = bundle.job_description.labels
-    unlabelled = len(bundle.unstructured) if bundle.unstructured is not None else 0
+    unlabelled = len(bundle.unlabelled) if bundle.unlabelled is not None else 0
     counts = (
         f"{len(bundle.train)} train / {len(bundle.test)} test / {unlabelled} unlabelled rows, "
         f"{len(labels)} classes"

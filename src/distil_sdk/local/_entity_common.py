@@ -11,6 +11,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from ._entity_files import BundleRejected
+from ._error_answers import error_response
 from ._routes_common import LocalContext
 from ._staging import sign_path
 from .entity_store import EntityStore
@@ -72,7 +73,7 @@ def require_ready(record: dict[str, Any], what: str) -> None:
 
 def rejected(exc: BundleRejected) -> JSONResponse:
     """The platform's 400 for files or overrides that fail validation, with every finding."""
-    return JSONResponse(status_code=400, content={"detail": exc.detail, "findings": exc.findings})
+    return error_response(400, exc.detail, findings=exc.findings)
 
 
 def file_url(request: Request, ctx: LocalContext, entity_id: str, name: str) -> str:

@@ -1,9 +1,9 @@
 """The files of current-generation entities: datasets as staged, job inputs, SLM tarballs.
 
-A dataset is kept twice: as staged (``entities/<id>/``, current JSONL chat format, what its
-downloads serve) and converted into the ``TaskBundle.to_dir`` layout under ``uploads/<id>/``,
-which is what the worker and the pipeline already read. A job whose config or job description
-is overridden reads a folder of its own, built the same way from the overridden files.
+A dataset is kept as staged (``entities/<id>/``, today's Dataset folder: what its downloads
+serve). A job on it reads a Dataset folder of its own, ``uploads/<input id>/``: the dataset's
+files with any config or job description override applied, written at submission
+(:func:`write_job_input`), read by :meth:`TaskBundle.from_dir` in the job process.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from typing import Any
 import yaml
 
 from .._errors import DataValidationError
+from ..types._dataset_files import DATASET_FILES
 from ..types.data import TaskBundle
 
 __all__ = [
-    "DATASET_FILES",
+    "DATASET_FILE_NAMES",
     "MODEL_CLIENT_PY",
     "BundleRejected",
     "apply_overrides",
@@ -31,19 +32,13 @@ __all__ = [
     "read_dataset_files",
     "slm_readme",
     "smoke_files",
-    "store_job_input",
     "validate_model_tar",
+    "write_job_input",
 ]
 
-#: Create-body field -> the file's name in a dataset (as the platform names them).
-DATASET_FILES = {
-    "config": "config.yaml",
-    "job_description": "job_description.json",
-    "train_data": "train.jsonl",
-    "test_data": "test.jsonl",
-    "unstructured_data": "unstructured.jsonl",
-    "traces": "traces.jsonl",
-}
+#: The files of a Dataset folder, in the table's order (``config.yaml``, ...).
+DATASET_FILE_NAMES: tuple[str, ...] = tuple(f.name for f in DATASET_FILES if f.staging_key)
+_FIELD_OF = {f.name: f.field for f in DATASET_FILES if f.staging_key}
 #: A training smoke: one epoch on the longest train and test rows (the platform's sizes).
 SMOKE_TRAIN_ROWS = 128
 SMOKE_TEST_ROWS = 32
@@ -59,18 +54,13 @@ class BundleRejected(ValueError):
 
 
 def bundle_from_files(files: Mapping[str, bytes]) -> TaskBundle:
-    """Convert dataset files (name -> bytes) to a validated :class:`TaskBundle`.
+    """Read a Dataset's files (name -> bytes; an empty file is an empty split) into a
+    validated :class:`TaskBundle`.
 
     Raises:
         BundleRejected: the files cannot be read, or the task breaks a validation rule.
     """
-    # The converter keys files by create-body field; traces are the platform's raw material
-    # for relabelling, which the local pipeline does not run, so they are not part of a task.
-    by_field = {
-        field: files[name]
-        for field, name in DATASET_FILES.items()
-        if field != "traces" and files.get(name)
-    }
+    by_field = {_FIELD_OF[name]: data for name, data in files.items() if name in _FIELD_OF}
     try:
         bundle = TaskBundle.from_dataset_files(by_field)
     except DataValidationError as exc:
@@ -86,10 +76,33 @@ def bundle_from_files(files: Mapping[str, bytes]) -> TaskBundle:
 def read_dataset_files(folder: Path) -> dict[str, bytes]:
     """The files of a stored dataset, by name (an absent split reads as an empty file)."""
     out: dict[str, bytes] = {}
-    for name in DATASET_FILES.values():
+    for name in DATASET_FILE_NAMES:
         path = Path(folder) / name
         out[name] = path.read_bytes() if path.is_file() else b""
     return out
+
+
+def write_job_input(
+    uploads_dir: Path,
+    input_id: str,
+    files: Mapping[str, bytes],
+    extra: Mapping[str, bytes] | None = None,
+) -> Path:
+    """Write a job's input folder (a Dataset folder: the non-empty ``files``, and ``extra``)
+    all at once: a job never reads a partial folder."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{input_id}.", dir=uploads_dir))
+    try:
+        for name, content in files.items():
+            if content.strip():  # an empty split is a file left out
+                (tmp / name).write_bytes(content)
+        for name, content in (extra or {}).items():
+            (tmp / name).write_bytes(content)
+        dest = Path(uploads_dir) / input_id
+        os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
 
 
 def apply_overrides(
@@ -130,19 +143,6 @@ def smoke_files(files: Mapping[str, bytes]) -> dict[str, bytes]:
         config["tuning"] = {**(tuning if isinstance(tuning, dict) else {}), "num_train_epochs": 1}
         out["config.yaml"] = yaml.safe_dump(config, sort_keys=False).encode("utf-8")
     return out
-
-
-def store_job_input(uploads_dir: Path, input_id: str, bundle: TaskBundle) -> Path:
-    """Write ``bundle`` as ``uploads/<input_id>/`` (the layout the worker reads), all at once."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{input_id}.", dir=uploads_dir))
-    try:
-        bundle.to_dir(tmp)
-        dest = Path(uploads_dir) / input_id
-        os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return dest
 
 
 def validate_model_tar(path: Path) -> dict[str, bytes]:

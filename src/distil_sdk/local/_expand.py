@@ -18,9 +18,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,11 +25,11 @@ from typing import Any
 import yaml
 
 from ._entity_files import (
-    DATASET_FILES,
+    DATASET_FILE_NAMES,
     BundleRejected,
     bundle_from_files,
     read_dataset_files,
-    store_job_input,
+    write_job_input,
 )
 from .packaging import publish_bytes
 
@@ -73,17 +70,8 @@ def write_expand_input(
     uploads_dir: Path, input_id: str, files: Mapping[str, bytes], spec: Mapping[str, Any]
 ) -> Path:
     """Write the job's input folder (the parent's files and ``expand.json``) all at once."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{input_id}.", dir=uploads_dir))
-    try:
-        for name, content in files.items():
-            (tmp / name).write_bytes(content)
-        (tmp / EXPAND_SPEC).write_text(json.dumps(dict(spec)), encoding="utf-8")
-        dest = Path(uploads_dir) / input_id
-        os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return dest
+    extra = {EXPAND_SPEC: json.dumps(dict(spec)).encode("utf-8")}
+    return write_job_input(uploads_dir, input_id, files, extra)
 
 
 # -- inside the job process ---------------------------------------------------------------------
@@ -208,16 +196,15 @@ def run_expand(
     progress("relabel", "JOB_SUCCESS", f"{len(new_rows)} rows added to {split}")
 
     progress("validate", "JOB_RUNNING", "validating the new dataset")
-    if out["train.jsonl"].strip() and out["test.jsonl"].strip():
-        try:
-            bundle_from_files(out)
-        except BundleRejected as exc:
-            raise RuntimeError(f"the relabelled dataset fails validation: {exc.detail}") from exc
+    try:
+        bundle_from_files(out)
+    except BundleRejected as exc:
+        raise RuntimeError(f"the relabelled dataset fails validation: {exc.detail}") from exc
     progress("validate", "JOB_SUCCESS", "valid")
-    for name in DATASET_FILES.values():
+    for name in DATASET_FILE_NAMES:
         publish_bytes(out[name], Path(artifacts) / name)
     return {
-        "artifacts": {name: name for name in DATASET_FILES.values()},
+        "artifacts": {name: name for name in DATASET_FILE_NAMES},
         "operation": operation,
         "rows_added": len(new_rows),
     }
@@ -237,20 +224,14 @@ def _rows(content: bytes) -> list[dict[str, Any]]:
 
 # -- in the server --------------------------------------------------------------------------------
 def materialize(store: Any, entities: Any, record: dict[str, Any]) -> None:
-    """Give a dataset produced by a successful expand job its files (``entities/<id>/``) and
-    its converted job input (``uploads/<id>/``), once; a no-op for any other dataset."""
+    """Give a dataset produced by a successful expand job its files (``entities/<id>/``),
+    once; a no-op for any other dataset."""
     job = record.get("job")
     if job is None or record["status"] != "JOB_SUCCESS":
         return
     folder = entities.files_dir(record["id"])
     if not folder.is_dir():
         source = store.job_dir(job["id"]) / "artifacts"
-        files = {name: (source / name).read_bytes() for name in DATASET_FILES.values()}
+        files = {name: (source / name).read_bytes() for name in DATASET_FILE_NAMES}
         with contextlib.suppress(OSError):  # a concurrent request got there first
             entities.write_files(record["id"], files)
-    upload = store.upload_dir(record["id"])
-    if not upload.is_dir():
-        files = read_dataset_files(folder)
-        if files["train.jsonl"].strip() and files["test.jsonl"].strip():
-            with contextlib.suppress(OSError):
-                store_job_input(store.uploads_dir, record["id"], bundle_from_files(files))

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .packaging import package_model, publish_bytes, publish_file
-from .store import read_upload_payload
 
 __all__ = ["PIPELINE_ENV", "main"]
 
@@ -86,7 +85,7 @@ def _run(kind: str, upload_dir: Path, job_dir: Path, reporter: _Reporter) -> dic
 
         reporter.emit({"event": "stages", "stages": EXPAND_STAGES})
         return run_expand(pipeline, upload_dir, work_dir, artifacts, reporter.progress)
-    bundle = TaskBundle.from_upload_payload(read_upload_payload(upload_dir))
+    bundle = TaskBundle.from_dir(upload_dir)  # a Dataset folder, or a /models upload's
     if kind == "teacher_evaluation":
         reporter.emit({"event": "stages", "stages": list(pipeline.TEACHER_EVALUATION_STAGES)})
         out = pipeline.run_teacher_evaluation(bundle, work_dir, reporter.progress)

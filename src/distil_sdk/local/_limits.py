@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._auth import check_authorization
+from ._error_answers import error_body
 from ._staging import MAX_BYTES_ENV as MAX_STAGED_ENV
 
 __all__ = [
@@ -222,14 +223,14 @@ def _headers(scope: Scope) -> dict[str, str]:
 
 
 async def _refuse(
-    send: Send, status: int, detail: str, has_body: bool, extra: dict[str, str] | None = None
+    send: Send, status: int, message: str, has_body: bool, extra: dict[str, str] | None = None
 ) -> None:
-    """Answer ``status`` with ``{"detail"}``; close the connection when a body is still coming.
+    """Answer ``status`` with ``{"message"}``; close the connection when a body is still coming.
 
     Closing stops the client's upload; keeping the connection would make the server read the
     rest of the body just to throw it away.
     """
-    body = json.dumps({"detail": detail}).encode("utf-8")
+    body = json.dumps(error_body(message)).encode("utf-8")
     headers: list[tuple[bytes, bytes]] = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode("ascii")),

@@ -8,9 +8,8 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import JSONResponse
 
-from .._errors import DataValidationError
+from ..types._dataset_files import DATASET_FILES
 from ..types.entities import (
     CreateDatasetRequest,
     Dataset,
@@ -24,12 +23,11 @@ from ..types.entities import (
 )
 from ._entity_common import Entities, file_url, job_logs, rejected, require, require_ready
 from ._entity_files import (
-    DATASET_FILES,
+    DATASET_FILE_NAMES,
     BundleRejected,
     apply_overrides,
     bundle_from_files,
     read_dataset_files,
-    store_job_input,
 )
 from ._expand import EXPAND_KIND, RELABEL_OPERATIONS, materialize, relabel_count, write_expand_input
 from ._routes_common import Authorized, Ctx, LocalContext, iso
@@ -66,46 +64,31 @@ def dataset_record(record: dict[str, Any], *, with_status: bool = True) -> dict[
     return out
 
 
-def _check_config_and_job_description(files: dict[str, bytes]) -> None:
-    """The checks that need no rows (a dataset with an empty split, an expand's overrides)."""
-    from ..types.task import JobDescription, TaskConfig
-
-    try:
-        JobDescription.from_bytes(files["job_description.json"])
-        TaskConfig.from_text(files["config.yaml"], format="yaml", file="config.yaml")
-    except DataValidationError as exc:
-        findings = [f.model_dump(mode="json") for f in exc.report.findings]
-        raise BundleRejected(exc.report.summary(), findings) from exc
-
-
 @router.post("/datasets", status_code=201, response_model=Dataset)
 def create_dataset(body: CreateDatasetRequest, ctx: Ctx, entities: Entities) -> Any:
     """Create a dataset from staged files (``GET /staging-datasets-s3-urls`` then a PUT each).
 
     The files are validated as the platform does (400 with every finding when they fail) and
-    stored; a dataset no job produces is ``JOB_SUCCESS`` at once. A split left out is empty.
+    stored as they are; a dataset no job produces is ``JOB_SUCCESS`` at once. A split left out
+    is empty.
     """
-    files: dict[str, bytes] = {}
+    files = dict.fromkeys(DATASET_FILE_NAMES, b"")  # a file left out is an empty split
     try:
-        for field, name in DATASET_FILES.items():
-            url = getattr(body, field)
+        for entry in DATASET_FILES:
+            url = getattr(body, entry.field, None) if entry.staging_key else None
             if url is None:
-                files[name] = b""
                 continue
-            staged = resolve_staged_url(ctx.token, entities.staging_dir, "datasets", field, url)
-            files[name] = staged.path.read_bytes()
+            staged = resolve_staged_url(
+                ctx.token, entities.staging_dir, "datasets", entry.field, url
+            )
+            files[entry.name] = staged.path.read_bytes()
     except StagingError as exc:
-        return JSONResponse(status_code=400, content={"detail": str(exc), "findings": []})
-    dataset_id = str(uuid.uuid4())
+        return rejected(BundleRejected(str(exc), []))
     try:
-        if files["train.jsonl"].strip() and files["test.jsonl"].strip():
-            bundle = bundle_from_files(files)
-            # The converted layout is what the worker reads for every job on this dataset.
-            store_job_input(ctx.store.uploads_dir, dataset_id, bundle)
-        else:
-            _check_config_and_job_description(files)
+        bundle_from_files(files)
     except BundleRejected as exc:
         return rejected(exc)
+    dataset_id = str(uuid.uuid4())
     entities.write_files(dataset_id, files)
     record = entities.add(DATASETS, entity_id=dataset_id, operation=DIRECT_UPLOAD)
     return dataset_record(record)
@@ -121,7 +104,7 @@ def _derive(
     files = read_dataset_files(entities.files_dir(parent["id"]))
     files = apply_overrides(files, body.config, body.job_description)
     try:
-        _check_config_and_job_description(files)
+        bundle_from_files(files)
     except BundleRejected as exc:
         return rejected(exc)
     spec = {
@@ -221,7 +204,6 @@ def dataset_metrics(dataset_id: str, ctx: Ctx, entities: Entities) -> dict[str, 
     return {
         "train_data_size_bytes": size("train.jsonl"),
         "test_data_size_bytes": size("test.jsonl"),
-        "unstructured_data_size_bytes": size("unstructured.jsonl"),
         "traces_size_bytes": size("traces.jsonl"),
     }
 
@@ -254,8 +236,9 @@ def dataset_download(
     record = _dataset(ctx, entities, dataset_id)
     require_ready(record, "files")
     return {
-        f"{field}_url": file_url(request, ctx, dataset_id, name)
-        for field, name in DATASET_FILES.items()
+        f"{entry.field}_url": file_url(request, ctx, dataset_id, entry.name)
+        for entry in DATASET_FILES
+        if entry.staging_key
     }
 
 

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..types.jobs import Model, ModelList, Upload, UploadStatus
+from ._error_answers import error_response
 from ._routes_common import Authorized, Ctx, LocalContext, iso, not_found
 from .store import JOB_SUCCESS, upload_file_name
 
@@ -105,8 +106,8 @@ def delete_model(model_id: str, ctx: Ctx) -> Response:
     return Response(status_code=204)
 
 
-def _validation_error(detail: str, findings: list[Any]) -> JSONResponse:
-    return JSONResponse(status_code=422, content={"detail": detail, "findings": findings})
+def _validation_error(message: str, findings: list[Any]) -> JSONResponse:
+    return error_response(422, message, findings=findings)
 
 
 @router.post(
@@ -114,7 +115,7 @@ def _validation_error(detail: str, findings: list[Any]) -> JSONResponse:
     status_code=201,
     tags=["uploads"],
     response_model=Upload,
-    responses={422: {"description": "invalid bundle: `{detail, findings}`"}},
+    responses={422: {"description": "invalid bundle: `{message, findings}`"}},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -125,7 +126,7 @@ def _validation_error(detail: str, findings: list[Any]) -> JSONResponse:
 def create_upload(model_id: str, body: Annotated[Any, Body()], ctx: Ctx) -> Any:
     """Validate a task bundle with the SDK's validator and store it.
 
-    An invalid bundle is refused with 422 ``{"detail": summary, "findings": [...]}`` and nothing
+    An invalid bundle is refused with 422 ``{"message": summary, "findings": [...]}`` and nothing
     is stored; a valid one is stored and its status is ``JOB_SUCCESS`` at once.
     """
     from .._errors import DataValidationError

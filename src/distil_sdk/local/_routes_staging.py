@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse
 
 from ..types.entities import StagingUrls
 from ._entity_common import Entities
-from ._entity_files import DATASET_FILES
+from ._entity_files import DATASET_FILE_NAMES
 from ._routes_common import Ctx, require_token
 from ._staging import (
     STAGING_KINDS,
@@ -37,7 +37,7 @@ __all__ = ["router"]
 router = APIRouter()
 
 #: Entity files a presigned ``/files`` URL may name.
-SERVABLE_FILES = frozenset({*DATASET_FILES.values(), "model.tar", "model_client.py"})
+SERVABLE_FILES = frozenset({*DATASET_FILE_NAMES, "model.tar", "model_client.py"})
 _ENTITY_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _MEDIA_TYPES = {
     ".jsonl": "application/x-ndjson",

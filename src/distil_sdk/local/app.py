@@ -14,10 +14,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
+from ._error_answers import install_error_handlers
 from ._limits import (
     DEFAULT_MAX_BODY_BYTES,
     MAX_BODY_ENV,
@@ -115,10 +114,8 @@ def create_app(
         max_staging_bytes=staging_limit,
     )
 
-    @app.exception_handler(RequestValidationError)
-    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # The wire contract wants a string `detail`; keep a structured list alongside.
-        return JSONResponse(status_code=422, content=validation_answer(exc.errors()))
+    # Every error answer is the platform's `{"message": ...}` (see `_error_answers`).
+    install_error_handlers(app)
 
     app.include_router(_routes_models.router)
     app.include_router(_routes_jobs.router)
@@ -135,55 +132,36 @@ def create_app(
     return app
 
 
-#: Bounds of a 422 answer: it names what is wrong, it never carries the request back.
-MAX_REPORTED_ERRORS = 20
-MAX_MESSAGE_CHARS = 200
-MAX_LOCATION_CHARS = 64
-
-
-def validation_answer(errors: Any) -> dict[str, Any]:
-    """The 422 body for FastAPI's validation ``errors``: locations, messages and types only.
-
-    FastAPI's own answer includes each error's ``input`` (for a bad body, the whole body) and
-    ``ctx``; echoing either would send a client's upload back to it, or let one request make
-    the server write many megabytes. Every part is bounded.
-    """
-    errors = list(errors)
-    safe: list[dict[str, Any]] = []
-    for error in errors[:MAX_REPORTED_ERRORS]:
-        loc = [
-            p if isinstance(p, int) else str(p)[:MAX_LOCATION_CHARS] for p in error.get("loc", ())
-        ]
-        safe.append(
-            {
-                "loc": loc,
-                "msg": str(error.get("msg", ""))[:MAX_MESSAGE_CHARS],
-                "type": str(error.get("type", ""))[:MAX_LOCATION_CHARS],
-            }
-        )
-    parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in safe]
-    if len(errors) > len(safe):
-        parts.append(f"and {len(errors) - len(safe)} more error(s)")
-    return {"detail": "invalid request: " + "; ".join(parts), "errors": safe}
-
-
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorAnswer"}
 _ANSWER_SCHEMAS: dict[str, Any] = {
+    # Every error answer (``_error_answers.error_body``): the platform's ``{"message": ...}``.
     "ErrorAnswer": {
         "title": "ErrorAnswer",
         "type": "object",
-        "properties": {"detail": {"type": "string"}},
-        "required": ["detail"],
+        "properties": {
+            "message": {"type": "string"},
+            "findings": {
+                "type": "array",
+                "items": {"type": "object"},
+                "description": "files that fail validation: each problem found",
+            },
+            "errors": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/ValidationError"},
+                "description": "an invalid request: each error found",
+            },
+        },
+        "required": ["message"],
     },
     # What ``validation_answer`` sends, replacing FastAPI's (a list ``detail`` with inputs).
     "HTTPValidationError": {
         "title": "HTTPValidationError",
         "type": "object",
         "properties": {
-            "detail": {"type": "string"},
+            "message": {"type": "string"},
             "errors": {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}},
         },
-        "required": ["detail", "errors"],
+        "required": ["message", "errors"],
     },
     "ValidationError": {
         "title": "ValidationError",
@@ -197,14 +175,26 @@ _ANSWER_SCHEMAS: dict[str, Any] = {
     },
 }
 _METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
+#: Reads refused with 409 until their entity's job succeeded (``require_ready``), which no rule
+#: below can see. ``tests/test_local_error_answers.py`` checks every status sent is declared.
+_NOT_READY_READS = frozenset(
+    {
+        ("get", "/datasets/{dataset_id}/sample"),
+        ("get", "/datasets/{dataset_id}/download"),
+        ("get", "/slms/{slm_id}/download"),
+    }
+)
 
 
 def _documented_openapi(app: FastAPI) -> Any:
     """``app.openapi`` plus the answers every route can give that no route declares itself.
 
-    The guard's 401 and 413, 400 for an unreadable body, 404 for a route with an id in its path,
-    403 for a presigned URL (a ``signature`` parameter), the real shape of a 422 answer, and
-    the path parameters a route left undeclared.
+    The guard's 401 and 413, 400 for an unreadable or refused body, 404 for a route with an id
+    in its path, 404 and 409 for a create naming its parent in the body (missing, not ready),
+    402 for a metered create (the platform's; never sent locally), 403 for a presigned URL (a
+    ``signature`` parameter), 500 everywhere, the real shape of a 422 answer, the error schema
+    on every error a route declared without one, and the path parameters a route left
+    undeclared.
     """
     generate = app.openapi
 
@@ -212,7 +202,8 @@ def _documented_openapi(app: FastAPI) -> Any:
         if app.openapi_schema:
             return app.openapi_schema
         schema = generate()
-        schema.setdefault("components", {}).setdefault("schemas", {}).update(_ANSWER_SCHEMAS)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(_ANSWER_SCHEMAS)
         for path, item in schema.get("paths", {}).items():
             for method, operation in item.items():
                 if method not in _METHODS:
@@ -231,12 +222,18 @@ def _documented_openapi(app: FastAPI) -> Any:
                                 "schema": {"type": "string"},
                             }
                         )
+                parent = _names_parent(operation, components)
+                succeeds = any(str(status).startswith("2") for status in responses)
                 answers = {
                     "400": "requestBody" in operation,
                     "401": public_route(method.upper(), path) is None,
+                    "402": succeeds and _metered(method, path),
                     "403": "signature" in params,
-                    "404": "{" in path,
-                    "413": "requestBody" in operation,
+                    "404": "{" in path or parent,
+                    "409": parent or (method, path) in _NOT_READY_READS,
+                    # The guard reads Content-Length before any route: any request can be refused.
+                    "413": True,
+                    "500": True,
                 }
                 for status, applies in answers.items():
                     if applies and status not in responses:
@@ -244,16 +241,50 @@ def _documented_openapi(app: FastAPI) -> Any:
                             "description": _ERROR_DESCRIPTIONS[status],
                             "content": {"application/json": {"schema": _ERROR_REF}},
                         }
+                # An error a route declared itself (a fixed 410 or 501 is even its own status
+                # code) comes without a body shape, or with an empty one: it is the error's.
+                for status, response in responses.items():
+                    content = response.get("content", {}).get("application/json", {})
+                    if str(status)[0] in "45" and not content.get("schema"):
+                        response["content"] = {"application/json": {"schema": _ERROR_REF}}
         app.openapi_schema = schema
         return schema
 
     return openapi
 
 
+def _names_parent(operation: dict[str, Any], components: dict[str, Any]) -> bool:
+    """Whether the operation's JSON body names a parent by id (``from``, ``from_dataset_id``,
+    ``upload_id``): it answers 404 when there is none, 409 when it is not ready."""
+    body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+    ref = body.get("schema", {}).get("$ref", "")
+    fields = components.get(ref.rsplit("/", 1)[-1], {}).get("properties", {}) if ref else {}
+    return any(name == "from" or name.endswith("_id") for name in fields)
+
+
+def _metered(method: str, path: str) -> bool:
+    """Whether the platform meters ``method path`` (a key of ``METERED_ROUTES``, e.g.
+    ``datasets_post``, or one per operation, ``datasets_from_datasets_relabel_traces_post``)."""
+    from ._routes_credits import METERED_ROUTES
+
+    slug = path.strip("/").replace("/", "_").replace("-", "_")
+    for key in METERED_ROUTES:
+        rest = key.removeprefix(f"{slug}_")
+        if rest == method or (rest != key and rest.endswith(f"_{method}") and "from_" not in rest):
+            return True
+    return False
+
+
 _ERROR_DESCRIPTIONS = {
-    "400": "the body cannot be read (not UTF-8 JSON) or is refused",
+    "400": "the body cannot be read (not UTF-8 JSON) or is refused (`findings` say why)",
     "401": "missing or invalid API token",
+    "402": (
+        "the route's credits are spent (the platform's answer; the local platform meters "
+        "nothing and never sends it)"
+    ),
     "403": "invalid or expired presigned URL",
-    "404": "no such resource",
+    "404": "no such resource, or no such parent named in the body",
+    "409": "the parent or entity is not ready: its job has not reached JOB_SUCCESS",
     "413": "request body larger than the server's limit",
+    "500": "an unexpected error of the server",
 }

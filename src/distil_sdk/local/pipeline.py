@@ -246,8 +246,9 @@ def _fit_teacher(bundle: TaskBundle, work_dir: Path) -> Teacher:
         embedding_cache_dir=embedding_cache_dir(work_dir),
     )
     teacher.fit(bundle.job_description, bundle.train, bundle.config)
-    if isinstance(teacher, SupportsUnlabelled) and bundle.unstructured is not None:
-        teacher.adapt(bundle.unstructured.texts)
+    unlabelled = bundle.unlabelled
+    if isinstance(teacher, SupportsUnlabelled) and unlabelled is not None:
+        teacher.adapt(unlabelled.texts)
     return teacher
 
 
@@ -401,11 +402,10 @@ def run_training(
     )
 
     def label_transfer_set() -> tuple[list[str], np.ndarray]:
-        texts = list(bundle.unstructured.texts) if bundle.unstructured is not None else []
+        unlabelled = bundle.unlabelled
+        texts = list(unlabelled.texts) if unlabelled is not None else []
         if isinstance(teacher, SupportsSynthesis) and config.synthgen.generation_target > 0:
-            synthetic: LabelledDataset = teacher.synthesize(
-                job, bundle.train, bundle.unstructured, config
-            )
+            synthetic: LabelledDataset = teacher.synthesize(job, bundle.train, unlabelled, config)
             texts += list(synthetic.texts)
         gold = set(bundle.train.texts) | set(test_texts)  # never distil on the test set
         texts = [t for t in dict.fromkeys(texts) if t not in gold]

@@ -4,7 +4,8 @@ Layout of ``data_dir``::
 
     distil.db                 models, uploads, jobs (this module)
     token                     the generated API token (see ``_auth``)
-    uploads/<id>/             the uploaded task files, in the ``TaskBundle.from_dir`` layout
+    uploads/<id>/             job inputs (a /models upload, a Dataset folder per job), read by
+                              ``TaskBundle.from_dir``
     jobs/<id>/                per job: stderr.log, work/ (pipeline scratch), artifacts/, result.json
 
 Every write that matters is one ``BEGIN IMMEDIATE`` transaction, so a crash leaves either the
@@ -28,6 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..types._dataset_files import dataset_file
 from ..types.jobs import JobStatus
 from ._private import PRIVATE_DIR_MODE, make_private_dir, private_db
 
@@ -36,7 +38,6 @@ __all__ = [
     "FINAL_STATUSES",
     "JOB_KINDS",
     "Store",
-    "read_upload_payload",
     "upload_file_name",
 ]
 
@@ -71,15 +72,6 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at);
 """
-
-# Upload payload keys -> file stem in the task-dir layout.
-_UPLOAD_FILES = {
-    "job_description": "job_description",
-    "train_data": "train",
-    "test_data": "test",
-    "unstructured_data": "unstructured",
-    "config": "config",
-}
 
 
 DB_FILE = "distil.db"
@@ -398,16 +390,6 @@ class Store:
         return removed
 
 
-def read_upload_payload(upload_dir: Path) -> dict[str, Any]:
-    """Rebuild the ``POST /models/{id}/uploads`` body from a stored upload folder."""
-    payload: dict[str, Any] = {}
-    for key, stem in _UPLOAD_FILES.items():
-        for path in sorted(Path(upload_dir).glob(f"{stem}.*")):
-            payload[key] = {"type": path.suffix.lstrip("."), "content": path.read_text("utf-8")}
-            break
-    return payload
-
-
 def upload_file_name(key: str, file_type: str) -> str:
     """The stored file name of payload entry ``key`` of type ``file_type`` (e.g. ``train.csv``)."""
-    return f"{_UPLOAD_FILES[key]}.{file_type}"
+    return f"{dataset_file(key).stem}.{file_type}"

@@ -55,8 +55,12 @@ def _swap_in(staging: Path, dest: Path) -> None:
 
 
 def _acc(metrics: Metrics | None) -> str:
-    value = metrics.accuracy if metrics is not None else None
-    return f"{value:.3f}" if value is not None else "-"
+    """``<primary metric>: <score>``: accuracy for classification, the reference-free judge for
+    the other tasks; ``-`` for a score not computed."""
+    if metrics is None:
+        return "accuracy: -"
+    value = metrics.primary
+    return f"{metrics.primary_metric}: " + (f"{value:.3f}" if value is not None else "-")
 
 
 def _say(on_event: Say | None) -> Say:
@@ -94,15 +98,15 @@ def train_sync(
         say(f"teacher evaluation {evaluation.id} ...")
         client.teacher_evaluations.wait(evaluation.id, **wait)
         teacher = client.teacher_evaluations.results(evaluation.id).teacher_performance
-        say(f"teacher accuracy: {_acc(teacher)}")
+        say(f"teacher {_acc(teacher)}")
 
     slm = client.slms.create(dataset.id, config, job_description, smoke=smoke)
     say(f"SLM {slm.id}: training (distillation) ...")
     client.slms.wait(slm.id, **wait)
     metrics = client.slms.results(slm.id)
     say(
-        f"base student accuracy: {_acc(metrics.base_model_performance)}, "
-        f"tuned student accuracy: {_acc(metrics.tuned_model_performance)}"
+        f"base student {_acc(metrics.base_model_performance)}, "
+        f"tuned student {_acc(metrics.tuned_model_performance)}"
     )
 
     with tempfile.TemporaryDirectory(prefix=".distil-download-", dir=dest.parent) as tmp:
@@ -144,15 +148,15 @@ async def train_async(
         say(f"teacher evaluation {evaluation.id} ...")
         await client.teacher_evaluations.wait(evaluation.id, **wait)
         teacher = (await client.teacher_evaluations.results(evaluation.id)).teacher_performance
-        say(f"teacher accuracy: {_acc(teacher)}")
+        say(f"teacher {_acc(teacher)}")
 
     slm = await client.slms.create(dataset.id, config, job_description, smoke=smoke)
     say(f"SLM {slm.id}: training (distillation) ...")
     await client.slms.wait(slm.id, **wait)
     metrics = await client.slms.results(slm.id)
     say(
-        f"base student accuracy: {_acc(metrics.base_model_performance)}, "
-        f"tuned student accuracy: {_acc(metrics.tuned_model_performance)}"
+        f"base student {_acc(metrics.base_model_performance)}, "
+        f"tuned student {_acc(metrics.tuned_model_performance)}"
     )
 
     with tempfile.TemporaryDirectory(prefix=".distil-download-", dir=dest.parent) as tmp:

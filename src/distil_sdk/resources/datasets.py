@@ -12,6 +12,8 @@ from typing_extensions import Unpack
 
 from .._errors import DistilError
 from .._http import CallOptions, RequestSpec
+from ..types._dataset_files import dataset_file
+from ..types._traces import observation_format_of
 from ..types.entities import (
     DATASET_STAGING_KEYS,
     CreateDatasetRequest,
@@ -47,44 +49,74 @@ logger = logging.getLogger("distil_sdk")
 
 TaskLike = Union["TaskBundle", str, "os.PathLike[str]", Mapping[str, bytes | str]]
 
-# Where download_files() writes each field (the names a task folder uses).
-FILE_NAMES = {
-    "train_data": "train.jsonl",
-    "test_data": "test.jsonl",
-    "traces": "traces.jsonl",
-    "config": "config.yaml",
-    "job_description": "job_description.json",
-}
-
 
 def dataset_files(task: TaskLike, *, validate: bool = True) -> dict[str, bytes]:
-    """The files of a Dataset (field -> bytes, rows as JSONL chat conversations), validated.
+    """The files of a Dataset (field -> bytes), validated: ``config``, ``job_description`` and
+    the ``train_data`` / ``test_data`` / ``traces`` that have rows (a split left out is empty).
 
-    ``task``: a :class:`~distil_sdk.TaskBundle`, a task folder (CSV or JSONL), or the files
-    themselves (``{"train_data": b"...", "config": b"...", ...}``, checked by parsing them back).
+    ``task``: a :class:`~distil_sdk.TaskBundle`, a folder (today's Dataset folder, or the
+    seed's CSV folder), or the files themselves (``{"train_data": b"...", "config": b"...",
+    ...}``, checked by parsing them back; a field that is no file of a Dataset is left out with
+    a warning). The seed's unlabelled texts (``unstructured.csv``, or an ``unstructured_data``
+    file) go into the traces, one user turn each, with a warning in the log saying so: today's
+    Dataset has no file for them.
     Raises :class:`~distil_sdk.DataValidationError` with every finding, before anything is sent.
     """
     # Imported here: the data layer pulls in more than a client that only reads statuses needs.
     from ..types.data import TaskBundle
 
-    if isinstance(task, Mapping):
-        files = {k: v.encode("utf-8") if isinstance(v, str) else bytes(v) for k, v in task.items()}
-        if validate:
-            TaskBundle.from_dataset_files(files).validate().raise_for_errors()
-    else:
+    if not isinstance(task, Mapping):
         bundle = task if isinstance(task, TaskBundle) else TaskBundle.from_dir(Path(task))
         if validate:
             bundle.validate().raise_for_errors()
-        files = dict(bundle.to_dataset_files())
-    for field in [f for f in files if f not in DATASET_STAGING_KEYS]:
-        # Only the files a Dataset has a staging key for are sent; say so rather than fail.
+        if bundle.unstructured is not None and len(bundle.unstructured):
+            _say_unstructured_as_traces(len(bundle.unstructured), bundle.config)
+        return bundle.to_dataset_files()
+    files = {k: v.encode("utf-8") if isinstance(v, str) else bytes(v) for k, v in task.items()}
+    for field in [f for f in files if f not in (*DATASET_STAGING_KEYS, "unstructured_data")]:
         logger.warning(
-            "%r is not a file of a Dataset on the current platform (fields: %s) and is left out",
+            "%r is not a file of a Dataset (fields: %s) and is left out",
             field,
             ", ".join(DATASET_STAGING_KEYS),
         )
         del files[field]
+    if "unstructured_data" in files:
+        files = _unstructured_as_traces(files)
+    if validate:
+        TaskBundle.from_dataset_files(files).validate().raise_for_errors()
     return files
+
+
+def _unstructured_as_traces(files: dict[str, bytes]) -> dict[str, bytes]:
+    """``files`` with the seed's ``unstructured_data`` moved into ``traces``, in the config's
+    observation format."""
+    from ..types._traces import Traces
+    from ..types.data import UnlabelledDataset
+    from ..types.task import TaskConfig
+
+    out = dict(files)
+    pool = UnlabelledDataset.from_bytes(
+        out.pop("unstructured_data"), format="jsonl", file="unstructured.jsonl"
+    )
+    config = TaskConfig.from_text(out.get("config", b""), format="yaml", file="config.yaml")
+    mapped = Traces.from_texts(pool.texts, observation_format_of(config)).to_text()
+    if mapped:
+        own = out.get("traces", b"")
+        if own.strip() and not own.endswith(b"\n"):
+            own += b"\n"
+        out["traces"] = own + mapped.encode("utf-8")
+        _say_unstructured_as_traces(len(pool), config)
+    return out
+
+
+def _say_unstructured_as_traces(count: int, config: Any) -> None:
+    logger.warning(
+        "today's Dataset has no file for unlabelled texts: the %d unlabelled texts are sent as "
+        "traces.jsonl, one user message each (trace_processing.observation_format %r); see "
+        "docs/task-format.md",
+        count,
+        observation_format_of(config),
+    )
 
 
 def _create_body(staged: Mapping[str, tuple[str, bytes]]) -> dict[str, Any]:
@@ -239,7 +271,7 @@ class Datasets(_Declaration, SyncEntityResource[Dataset, EntityStatus, DownloadM
         out: dict[str, Path] = {}
         for field, url in self.download(dataset_id, **options).urls.items():
             data = self._t.send(fetch_spec(url, options)).content
-            out[field] = _write(folder, FILE_NAMES[field], data)
+            out[field] = _write(folder, dataset_file(field).name, data)
         return out
 
 
@@ -303,5 +335,5 @@ class AsyncDatasets(_Declaration, AsyncEntityResource[Dataset, EntityStatus, Dow
         out: dict[str, Path] = {}
         for field, url in (await self.download(dataset_id, **options)).urls.items():
             data = (await self._t.send(fetch_spec(url, options))).content
-            out[field] = _write(folder, FILE_NAMES[field], data)
+            out[field] = _write(folder, dataset_file(field).name, data)
         return out

@@ -127,7 +127,10 @@ def _model_url(download: SLMDownload, slm_id: str) -> str:
 
 
 # An uploaded SLM succeeds without scores: nothing evaluated it (the reference's POST /slms).
-_UPLOADED = "; an SLM made by client.slms.upload() never has scores, as nothing evaluated it"
+_UPLOADED = (
+    "; an SLM made by client.slms.upload() never has scores, as nothing evaluated it, nor "
+    "does one trained on a Dataset whose test split is empty"
+)
 
 
 def _missing(metrics: SLMMetrics) -> str:

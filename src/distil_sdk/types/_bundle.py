@@ -1,4 +1,5 @@
-"""TaskBundle: a task folder or an upload body, read with one parser (re-exported by data.py)."""
+"""TaskBundle: a Dataset folder, a seed-era task folder or an upload body, read with one parser
+(re-exported by data.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .._errors import DataValidationError
+from ._dataset_files import DATASET_FILES
+from ._datasets import LabelledDataset, UnlabelledDataset, _Table
 from ._io import TableFormat
-from .data import LabelledDataset, UnlabelledDataset, _Table
+from ._traces import TRACES_FILE, Traces, observation_format_of
 from .task import JOB_DESCRIPTION_FILE, JobDescription, TaskConfig
 from .validation import Finding, ValidationReport, validate_bundle
 
@@ -16,14 +19,6 @@ _T = TypeVar("_T", bound=_Table[Any])
 
 _TABLE_SUFFIXES = (".csv", ".jsonl")
 _CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
-# Upload body key -> file stem, accepted content types, required.
-_PAYLOAD_PARTS: dict[str, tuple[str, tuple[str, ...], bool]] = {
-    "job_description": ("job_description", ("json",), True),
-    "train_data": ("train", ("csv", "jsonl"), True),
-    "test_data": ("test", ("csv", "jsonl"), True),
-    "unstructured_data": ("unstructured", ("csv", "jsonl"), False),
-    "config": ("config", ("yaml", "json"), False),
-}
 
 
 def _error(code: str, file: str | None, message: str, column: str | None = None) -> Finding:
@@ -58,29 +53,60 @@ class _Collector:
 
 
 class TaskBundle:
-    """Everything uploaded for one model: job description, train/test data, optional
-    unlabelled data and config.
+    """Everything a Dataset holds for one task: job description, config, and the optional
+    train and test splits and traces (a split left out is empty); a seed-era task folder may
+    add unlabelled texts (``unstructured``), which travel to a Dataset as traces.
 
     Example:
         >>> bundle = TaskBundle.from_dir("my-task")  # doctest: +SKIP
         >>> report = bundle.validate()  # doctest: +SKIP
         >>> report.raise_for_errors()  # doctest: +SKIP
-        >>> body = bundle.to_upload_payload()  # doctest: +SKIP
+        >>> files = bundle.to_dataset_files()  # doctest: +SKIP
     """
 
     def __init__(
         self,
         job_description: JobDescription,
-        train: LabelledDataset,
-        test: LabelledDataset,
+        train: LabelledDataset | None = None,
+        test: LabelledDataset | None = None,
         unstructured: UnlabelledDataset | None = None,
         config: TaskConfig | None = None,
+        *,
+        traces: Traces | None = None,
     ) -> None:
         self.job_description = job_description
-        self.train = train
-        self.test = test
+        self.train = train if train is not None else LabelledDataset()
+        self.test = test if test is not None else LabelledDataset()
         self.unstructured = unstructured
+        self.traces = traces
         self.config = config if config is not None else TaskConfig()
+
+    @property
+    def task(self) -> str:
+        """The task type (``base.task`` of the config): ``classification``,
+        ``question-answering``, ``chat-completion`` or ``chat-completion-agentic``."""
+        return self.config.base.task
+
+    @property
+    def unlabelled(self) -> UnlabelledDataset | None:
+        """The in-domain inputs without labels, what a teacher labels for distillation: the
+        seed's unlabelled texts, then the first user turn of each trace (blank and repeated
+        texts left out); ``None`` when the task has neither."""
+        if self.unstructured is None and self.traces is None:
+            return None
+        texts = list(self.unstructured.texts) if self.unstructured is not None else []
+        if self.traces is not None:
+            texts += self.traces.user_texts(observation_format_of(self.config))
+        return UnlabelledDataset(dict.fromkeys(t for t in texts if t.strip()))
+
+    def dataset_traces(self) -> Traces | None:
+        """The traces a Dataset of this task holds: its own, then one per unlabelled text of
+        the seed's ``unstructured`` file, in the config's ``trace_processing.
+        observation_format`` (today's Dataset has no file for unlabelled texts)."""
+        if self.unstructured is None or not len(self.unstructured):
+            return self.traces
+        mapped = Traces.from_texts(self.unstructured.texts, observation_format_of(self.config))
+        return mapped if self.traces is None else self.traces + mapped
 
     @property
     def labels(self) -> list[str]:
@@ -92,37 +118,46 @@ class TaskBundle:
         (docs/task-format.md lists the codes). Never raises for bad data."""
         return validate_bundle(self)
 
+    def _parts(self) -> tuple[Any, ...]:
+        return (
+            self.job_description,
+            self.train,
+            self.test,
+            self.unstructured,
+            self.traces,
+            self.config,
+        )
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TaskBundle):
             return NotImplemented
-        return (self.job_description, self.train, self.test, self.unstructured, self.config) == (
-            other.job_description,
-            other.train,
-            other.test,
-            other.unstructured,
-            other.config,
-        )
+        return self._parts() == other._parts()
 
     __hash__ = None  # type: ignore[assignment]  # mutable
 
     def __repr__(self) -> str:
         extra = f", unstructured={len(self.unstructured)}" if self.unstructured is not None else ""
-        return (
-            f"TaskBundle(labels={self.labels!r}, train={len(self.train)}, "
-            f"test={len(self.test)}{extra})"
-        )
+        extra += f", traces={len(self.traces)}" if self.traces is not None else ""
+        head = f"labels={self.labels!r}" if self.task == "classification" else f"task={self.task!r}"
+        return f"TaskBundle({head}, train={len(self.train)}, test={len(self.test)}{extra})"
 
     # -- folders -----------------------------------------------------------------------------
 
     @classmethod
     def from_dir(cls, path: str | Path) -> TaskBundle:
-        """Read a task folder: ``job_description.json``, ``train.csv|jsonl``,
-        ``test.csv|jsonl``, optional ``unstructured.csv|jsonl`` and ``config.yaml|yml|json``.
+        """Read a Dataset folder or a seed-era task folder.
+
+        Today's Dataset folder (what ``client.datasets.download_files`` writes):
+        ``job_description.json``, ``config.yaml`` and the optional ``train.jsonl``,
+        ``test.jsonl`` (chat rows) and ``traces.jsonl``; a split left out is empty. The seed's
+        folder is read too: ``train.csv|jsonl`` and ``test.csv|jsonl`` with ``question``/
+        ``answer`` columns, an optional ``unstructured.csv|jsonl`` (``context``) of unlabelled
+        texts, ``config.yaml|yml|json``.
 
         Raises:
-            DataValidationError: a required file is missing, ambiguous (``train.csv`` *and*
-                ``train.jsonl``) or cannot be read as a dataset at all; the report lists every
-                problem found in the folder, not just the first.
+            DataValidationError: the job description is missing, a file is ambiguous
+                (``train.csv`` *and* ``train.jsonl``) or cannot be read as a dataset at all; the
+                report lists every problem found in the folder, not just the first.
         """
         root = Path(path)
         if not root.is_dir():
@@ -133,7 +168,7 @@ class TaskBundle:
                             "missing_file",
                             str(root),
                             f"{root} is not a folder; pass the folder that holds "
-                            "job_description.json, train.csv and test.csv.",
+                            "job_description.json, config.yaml and train.jsonl / test.jsonl.",
                         )
                     ]
                 )
@@ -146,36 +181,44 @@ class TaskBundle:
                 _error(
                     "missing_file",
                     JOB_DESCRIPTION_FILE,
-                    f"no {JOB_DESCRIPTION_FILE} "
-                    f"in {root}; add it (task_description, classes_description).",
+                    f"no {JOB_DESCRIPTION_FILE} in {root}; add it (task_description and, for "
+                    "classification, classes_description).",
                 )
             )
-        train = _load_table(found, root, "train", LabelledDataset, required=True)
-        test = _load_table(found, root, "test", LabelledDataset, required=True)
-        unstructured = _load_table(found, root, "unstructured", UnlabelledDataset, required=False)
-        config_path = _pick(found, root, "config", _CONFIG_SUFFIXES, required=False)
+        train = _load_table(found, root, "train", LabelledDataset)
+        test = _load_table(found, root, "test", LabelledDataset)
+        unstructured = _load_table(found, root, "unstructured", UnlabelledDataset)
+        traces_path = root / TRACES_FILE
+        traces = (
+            found.load(lambda: Traces.from_file(traces_path)) if traces_path.is_file() else None
+        )
+        config_path = _pick(found, root, "config", _CONFIG_SUFFIXES)
         config = found.load(lambda: TaskConfig.from_file(config_path)) if config_path else None
         found.raise_if_fatal()
-        # Not fatal means every required part loaded.
-        assert job is not None and train is not None and test is not None
-        return cls(job, train, test, unstructured, config)
+        assert job is not None  # not fatal means the job description loaded
+        return cls(job, train, test, unstructured, config, traces=traces)
 
     def to_dir(self, path: str | Path, *, format: str | None = None) -> Path:
         """Write the bundle as a task folder (each file atomically); returns the folder.
 
         Each dataset keeps the format it was read from (CSV otherwise) unless ``format``
-        (``"csv"``, ``"jsonl"`` or ``"chat"``: ``.jsonl`` files of the platform's current chat
-        rows) is given. Refuses to leave both ``train.csv`` and
-        ``train.jsonl`` behind, which :meth:`from_dir` could not read.
+        (``"csv"``, ``"jsonl"`` or ``"chat"``: a Dataset folder of today, chat rows, the
+        unlabelled texts as traces) is given. An empty split is left out. Refuses to leave both
+        ``train.csv`` and ``train.jsonl`` behind, which :meth:`from_dir` could not read.
         """
         from ._io import atomic_write_text
 
         root = Path(path)
-        tables: list[tuple[str, _Table[Any]]] = [("train", self.train), ("test", self.test)]
-        if self.unstructured is not None:
+        tables: list[tuple[str, _Table[Any]]] = [
+            (stem, table)
+            for stem, table in (("train", self.train), ("test", self.test))
+            if len(table)
+        ]
+        traces = self.dataset_traces() if format == "chat" else self.traces
+        if self.unstructured is not None and format != "chat":
             tables.append(("unstructured", self.unstructured))
         targets = [
-            (root / f"{stem}.{_suffix(format) or table.format or 'csv'}", table)
+            (root / f"{stem}.{_suffix(format) or table.format or _default_format(table)}", table)
             for stem, table in tables
         ]
         stale = [
@@ -196,6 +239,8 @@ class TaskBundle:
                 atomic_write_text(target, table.to_text("chat"))
             else:
                 table.to_file(target)
+        if traces is not None and len(traces):
+            atomic_write_text(root / TRACES_FILE, traces.to_text())
         # The user's own YAML (comments kept) when the config is unchanged since reading.
         config = self.config
         text = config.source_text() if config.source_format() == "yaml" else config.to_yaml()
@@ -205,10 +250,11 @@ class TaskBundle:
     # -- the current platform's files (POST /datasets) ---------------------------------------
 
     def to_dataset_files(self) -> dict[str, bytes]:
-        """The files of a ``POST /datasets`` body in the platform's current format, keyed by
-        the body's field: ``job_description`` (JSON), ``train_data`` / ``test_data`` (JSONL chat
-        rows), ``unstructured_data`` (JSONL ``{"context"}`` rows, when present) and ``config``
-        (the YAML the user wrote when unchanged since reading, else a fresh dump).
+        """The files of a ``POST /datasets`` body, keyed by the body's field: ``config`` (the
+        YAML the user wrote when unchanged since reading, else a fresh dump),
+        ``job_description`` (JSON), and ``train_data`` / ``test_data`` (JSONL chat rows) and
+        ``traces`` (JSONL) when they have rows. The seed's unlabelled texts are appended to the
+        traces, one user turn each, in ``trace_processing.observation_format``.
 
         Example:
             >>> files = TaskBundle.from_dir("my-task").to_dataset_files()  # doctest: +SKIP
@@ -222,12 +268,13 @@ class TaskBundle:
     @classmethod
     def from_dataset_files(cls, files: Mapping[str, bytes]) -> TaskBundle:
         """Read the files of a ``POST /datasets`` body (see :meth:`to_dataset_files`); flat
-        ``question``/``answer`` rows are read too. Findings name the file as the platform
-        stores it (``train_data`` is ``"train.jsonl"``).
+        ``question``/``answer`` rows and the seed's ``unstructured_data`` are read too. Findings
+        name the file as the platform stores it (``train_data`` is ``"train.jsonl"``).
 
         Raises:
-            DataValidationError: a required file is missing or cannot be read at all; the
-                report lists every problem with file, line and what to do.
+            DataValidationError: ``config`` or ``job_description`` is missing, or a file
+                cannot be read at all; the report lists every problem with file, line and what
+                to do.
         """
         from ._dataset_files import from_dataset_files
 
@@ -262,6 +309,7 @@ class TaskBundle:
             DataValidationError: a required part is missing or malformed, or cannot be read.
         """
         found = _Collector()
+        parts = [f for f in DATASET_FILES if f.upload_types]
         if not isinstance(body, Mapping):
             found.fail(
                 _error(
@@ -273,20 +321,21 @@ class TaskBundle:
             )
             found.raise_if_fatal()
         for key in body:
-            if key not in _PAYLOAD_PARTS:
+            if key not in {f.field for f in parts}:
                 found.fail(
                     _error(
                         "invalid_payload",
                         None,
-                        f"unknown part {key!r}; expected {', '.join(_PAYLOAD_PARTS)}.",
+                        f"unknown part {key!r}; expected {', '.join(f.field for f in parts)}.",
                         column=key,
                     )
                 )
         loaded: dict[str, Any] = {}
-        for key, (stem, types, required) in _PAYLOAD_PARTS.items():
+        for entry in parts:
+            key, types = entry.field, entry.upload_types
             part = body.get(key)
             if part is None:
-                if required:
+                if entry.upload_required:
                     found.fail(
                         _error(
                             "missing_file",
@@ -310,7 +359,7 @@ class TaskBundle:
                     )
                 )
                 continue
-            loaded[key] = found.load(_payload_loader(key, f"{stem}.{kind}", kind, content))
+            loaded[key] = found.load(_payload_loader(key, f"{entry.stem}.{kind}", kind, content))
         found.raise_if_fatal()
         return cls(
             loaded["job_description"],
@@ -339,10 +388,14 @@ def _payload_loader(key: str, file: str, kind: str, content: str) -> Callable[[]
     return lambda: table.from_bytes(content, format=fmt, file=file)
 
 
-def _pick(
-    found: _Collector, root: Path, stem: str, suffixes: tuple[str, ...], required: bool
-) -> Path | None:
-    """The one existing ``stem.<suffix>`` file; none or several are findings."""
+def _default_format(table: _Table[Any]) -> str:
+    # Chat rows (any task type's conversations) only fit JSONL.
+    return "jsonl" if getattr(table, "_chat", False) else "csv"
+
+
+def _pick(found: _Collector, root: Path, stem: str, suffixes: tuple[str, ...]) -> Path | None:
+    """The one existing ``stem.<suffix>`` file (``None``: there is none); several are a
+    finding."""
     present = [root / f"{stem}{s}" for s in suffixes if (root / f"{stem}{s}").is_file()]
     if len(present) > 1:
         names = " and ".join(p.name for p in present)
@@ -354,21 +407,21 @@ def _pick(
             )
         )
         return None
-    if not present:
-        if required:
-            names = " or ".join(f"{stem}{s}" for s in suffixes)
-            found.fail(
-                _error("missing_file", f"{stem}{suffixes[0]}", f"no {names} in {root}; add it.")
-            )
-        return None
-    return present[0]
+    return present[0] if present else None
 
 
-def _load_table(
-    found: _Collector, root: Path, stem: str, table: type[_T], required: bool
-) -> _T | None:
-    path = _pick(found, root, stem, _TABLE_SUFFIXES, required)
+def _load_table(found: _Collector, root: Path, stem: str, table: type[_T]) -> _T | None:
+    """The split ``stem`` of the folder; ``None`` when it has no file, or an empty ``.jsonl``
+    one (an empty split, as on the platform: the seed's CSV files still need rows)."""
+    path = _pick(found, root, stem, _TABLE_SUFFIXES)
     if path is None:
+        return None
+    if path.suffix == ".jsonl" and _blank(path):
         return None
     result: _T | None = found.load(lambda: table.from_file(path))
     return result
+
+
+def _blank(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return not fh.read(1 << 16).strip() and path.stat().st_size < (1 << 16)

@@ -9,14 +9,19 @@ example floor, empty texts, texts shared by train and test, rows over
 from __future__ import annotations
 
 import difflib
+import json
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING
 
+from ._chat import CHAT_ROW_SHAPE, conversation_problem, message_text
 from ._limits import find_surrogate
+from ._traces import observation_format_of
 from .validation import Finding
 
 if TYPE_CHECKING:
-    from .data import LabelledDataset, TaskBundle, UnlabelledDataset
+    from ._bundle import TaskBundle
+    from ._datasets import Example, LabelledDataset, UnlabelledDataset
+    from ._traces import Traces
 
 # The platform has no hard row minimum but recommends 20+ diverse training examples.
 RECOMMENDED_MIN_TRAIN_ROWS = 20
@@ -89,10 +94,11 @@ def _name(dataset: LabelledDataset | UnlabelledDataset, split: str) -> str:
 def check_bundle(bundle: TaskBundle) -> list[Finding]:
     """All findings for ``bundle``: reading findings first, then content checks, capped."""
     findings: list[Finding] = []
-    splits: list[tuple[str, LabelledDataset | UnlabelledDataset | None]] = [
+    splits: list[tuple[str, LabelledDataset | UnlabelledDataset | Traces | None]] = [
         ("train", bundle.train),
         ("test", bundle.test),
         ("unstructured", bundle.unstructured),
+        ("traces", bundle.traces),
     ]
     for split, dataset in splits:
         if dataset is not None:
@@ -103,13 +109,113 @@ def check_bundle(bundle: TaskBundle) -> list[Finding]:
     findings += _check_strings(bundle.job_description.model_dump(), "job_description.json")
     findings += _check_strings(bundle.config.model_dump(), "config.yaml")
     findings += _check_config(bundle)
+    findings += _check_job_description(bundle)
     for split in ("train", "test"):
-        findings += _check_labelled(bundle, split)
-    findings += _check_classes(bundle)
+        rows: LabelledDataset = getattr(bundle, split)
+        if not rows.examples:
+            findings.append(_empty_split(bundle, split))
+        elif bundle.task == "classification":
+            findings += _check_labelled(bundle, split)
+        else:
+            findings += _check_conversations(bundle, split)
+    if bundle.task == "classification":
+        findings += _check_classes(bundle)
     findings += _check_overlap(bundle)
     if bundle.unstructured is not None:
         findings += _check_unstructured(bundle, bundle.unstructured)
+    if bundle.traces is not None:
+        findings += bundle.traces.check(
+            observation_format_of(bundle.config), bundle.config.synthgen.validation_max_total_length
+        )
     return _cap(findings)
+
+
+# What each stage does with an empty split (data-preparation/overview.md, "Empty splits").
+_EMPTY_SPLIT = {
+    "train": 'the train split is empty: finetuning refuses it ("Finetuning needs a training set, '
+    'and this job has none"); generate synthetic data first, or add training examples.',
+    "test": "the test split is empty: teacher evaluation refuses it, and training gives a model "
+    'with no scores ("not available"); add test examples to get them.',
+}
+
+
+def _empty_split(bundle: TaskBundle, split: str) -> Finding:
+    dataset: LabelledDataset = getattr(bundle, split)
+    return _warn("empty_split", _name(dataset, f"{split}.jsonl"), _EMPTY_SPLIT[split])
+
+
+def _check_job_description(bundle: TaskBundle) -> list[Finding]:
+    from .task import job_description_findings
+
+    return job_description_findings(bundle.job_description, bundle.task, config=bundle.config)
+
+
+def _check_conversations(bundle: TaskBundle, split: str) -> list[Finding]:
+    """Rows of a task other than classification: the task's conversation rules, the length
+    limit, repeated rows."""
+    dataset: LabelledDataset = getattr(bundle, split)
+    file = _name(dataset, split)
+    tools = [t.model_dump() for t in bundle.job_description.tools or []]
+    max_length = bundle.config.synthgen.validation_max_total_length
+    findings: list[Finding] = []
+    seen: dict[str, int] = {}
+    for i, example in enumerate(dataset.examples):
+        row = dataset.row_of(i)
+        problem = conversation_problem(
+            example.messages,
+            bundle.task,
+            tools,
+            max_tool_calls_per_turn=bundle.config.synthgen.max_tool_calls_per_turn,
+        )
+        if problem:
+            findings.append(
+                _err("invalid_messages", file, f"{problem}.", row=row, column="messages")
+            )
+        length = _row_length(example)
+        if length > max_length:
+            findings.append(_too_long(file, row, length, max_length))
+        key = _row_key(example)
+        if key in seen:
+            findings.append(
+                _warn(
+                    "duplicate_text",
+                    file,
+                    f"the same row as row {seen[key]}; delete one copy.",
+                    row=row,
+                    column="messages",
+                )
+            )
+        else:
+            seen[key] = row
+    return findings
+
+
+def _row_length(example: Example) -> int:
+    """Characters the platform counts against the limit: every turn's text (+ context)."""
+    if example.conversation is None:
+        return len(example.question) + len(example.answer)
+    context = example.conversation.get("context")
+    extra = len(context) if isinstance(context, str) else 0
+    return extra + sum(len(message_text(m)) for m in example.messages if isinstance(m, dict))
+
+
+def _row_key(example: Example) -> str:
+    """What "identical rows" compares: the whole conversation."""
+    if example.conversation is None:
+        return json.dumps([example.question, example.answer], ensure_ascii=False)
+    return json.dumps(example.conversation, ensure_ascii=False, sort_keys=True)
+
+
+def _too_long(file: str, row: int, length: int, max_length: int) -> Finding:
+    return _err(
+        "text_too_long",
+        file,
+        f"the row has {length} characters, over "
+        f"synthgen.validation_max_total_length ({max_length}); shorten "
+        "the text or raise the limit in config.yaml.",
+        row=row,
+        column="question",
+    )
 
 
 def _check_config(bundle: TaskBundle) -> list[Finding]:
@@ -142,18 +248,22 @@ def _check_labelled(bundle: TaskBundle, split: str) -> list[Finding]:
     known = set(labels)
     max_length = bundle.config.synthgen.validation_max_total_length
     findings: list[Finding] = []
-    if not dataset.examples:
-        findings.append(
-            _err(
-                "too_few_rows",
-                file,
-                f"the {split} set has no rows; the platform "
-                "needs at least one (aim for 20+ in train).",
-            )
-        )
     first_seen: dict[str, tuple[int, str]] = {}
     for i, example in enumerate(dataset.examples):
         row = dataset.row_of(i)
+        if example.conversation is not None:
+            problem = conversation_problem(example.messages, "classification", None)
+            if problem:
+                findings.append(
+                    _err(
+                        "invalid_messages",
+                        file,
+                        f"{problem}; a classification row is {CHAT_ROW_SHAPE}.",
+                        row=row,
+                        column="messages",
+                    )
+                )
+                continue
         if not example.question.strip():
             findings.append(_empty_text(file, row, "question"))
         if not example.answer.strip():
@@ -179,19 +289,9 @@ def _check_labelled(bundle: TaskBundle, split: str) -> list[Finding]:
         if find_surrogate(example.question + example.answer) is not None:
             findings.append(_surrogate(file, row))
         # The platform counts question + answer (+ context) against the limit.
-        length = len(example.question) + len(example.answer)
+        length = _row_length(example)
         if length > max_length:
-            findings.append(
-                _err(
-                    "text_too_long",
-                    file,
-                    f"the row has {length} characters, over "
-                    f"synthgen.validation_max_total_length ({max_length}); shorten "
-                    "the text or raise the limit in config.yaml.",
-                    row=row,
-                    column="question",
-                )
-            )
+            findings.append(_too_long(file, row, length, max_length))
         if example.question.strip() and example.question in first_seen:
             first_row, first_label = first_seen[example.question]
             if first_label == example.answer:
@@ -246,26 +346,29 @@ def _check_classes(bundle: TaskBundle) -> list[Finding]:
     train_counts = Counter(bundle.train.labels)
     test_counts = Counter(bundle.test.labels)
     findings: list[Finding] = []
-    for label in labels:
+    for label in labels if bundle.train.examples else ():
         count = train_counts[label]
         if count == 0:
             findings.append(
                 _err(
                     "class_without_examples",
                     train_file,
-                    f"the class {label!r} has no training example; add at least {floor}.",
+                    f"the class {label!r} has no training example; a populated train split "
+                    f"must hold every class: add at least {floor}.",
                     column="answer",
                 )
             )
         elif count < floor:
+            # Not refused today: every job lowers the exemplar counts to the rows it has
+            # (configuration.md); a thin class still gives generation little to imitate.
             findings.append(
-                _err(
+                _warn(
                     "too_few_examples",
                     train_file,
                     f"the class {label!r} has "
-                    f"{count} training example(s); the platform needs at least "
-                    f"{floor} per class (synthgen.num_positive/negative_exemplars_"
-                    "per_generation). Add more.",
+                    f"{count} training example(s), fewer than the {floor} each generation call "
+                    "samples (synthgen.num_positive/negative_exemplars_per_generation; the "
+                    "platform lowers it to the rows there are). Add more.",
                     column="answer",
                 )
             )
@@ -309,7 +412,22 @@ def _check_classes(bundle: TaskBundle) -> list[Finding]:
 
 
 def _check_overlap(bundle: TaskBundle) -> list[Finding]:
-    """Texts in both train and test: the platform rejects them, and they inflate test scores."""
+    """Rows in both train and test: the platform rejects them, and they inflate test scores
+    (classification compares the texts, other tasks the whole conversation)."""
+    if bundle.task != "classification":
+        train_keys = {_row_key(e): bundle.train.row_of(i) for i, e in enumerate(bundle.train)}
+        return [
+            _err(
+                "train_test_overlap",
+                _name(bundle.test, "test"),
+                f"the same row is in {_name(bundle.train, 'train')} row "
+                f"{train_keys[_row_key(e)]}; remove it from one of the two files.",
+                row=bundle.test.row_of(i),
+                column="messages",
+            )
+            for i, e in enumerate(bundle.test)
+            if _row_key(e) in train_keys
+        ]
     train_rows: dict[str, int] = {}
     for i, text in enumerate(bundle.train.texts):
         if text.strip():
@@ -334,7 +452,17 @@ def _check_overlap(bundle: TaskBundle) -> list[Finding]:
 def _check_unstructured(bundle: TaskBundle, pool: UnlabelledDataset) -> list[Finding]:
     file = _name(pool, "unstructured")
     synthgen = bundle.config.synthgen
-    findings: list[Finding] = []
+    # Today's Dataset has no file for unlabelled texts: say where they go (never silently).
+    findings: list[Finding] = [
+        _warn(
+            "unstructured_as_traces",
+            file,
+            f"today's Dataset has no file for unlabelled texts: the {len(pool)} texts go to "
+            "traces.jsonl, one user message each (trace_processing.observation_format "
+            f"{observation_format_of(bundle.config)!r}); teachers label them from there "
+            "(the local one directly, the hosted one with relabel_traces_train).",
+        )
+    ]
     need = synthgen.num_unlabelled_exemplars_per_generation
     if len(pool) < need:
         findings.append(

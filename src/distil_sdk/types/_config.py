@@ -1,10 +1,14 @@
-"""``config.yaml``: the sections, the platform's current key names and the renamed old ones.
+"""``config.yaml``: the sections, the platform's current key names and the deprecated old ones.
 
 Defaults, ranges and names follow the platform's configuration reference of 2026
-(docs/task-format.md lists them). A config written for the previous platform still loads:
-each renamed key is moved to its new name (and reported as a warning finding), and the keys the
-platform dropped are reported too. What is uploaded is the text the user wrote, as long as the
-config was not changed after reading (:meth:`TaskConfig.source_text`).
+(docs/task-format.md lists them; the newest reference is ``configuration.md`` of
+``distil-labs/distil-cli-skill``). ``base.task`` must be one of the four task types
+(:mod:`distil_sdk.types._task_types`): a retired name is refused naming its replacement.
+A config written for the previous platform still loads: every deprecated key the reference
+lists ("Deprecated keys") raises a :class:`UserWarning` naming its replacement; a key with a
+replacement is moved to its new name (and reported as a warning finding), the others are kept
+as given. What is uploaded is the text the user wrote, as long as the config was not changed
+after reading (:meth:`TaskConfig.source_text`).
 """
 
 from __future__ import annotations
@@ -14,15 +18,16 @@ import sys
 import warnings
 from pathlib import Path
 from types import FrameType
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
-from pydantic import ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from .._errors import DataValidationError
 from ._io import read_text
 from ._limits import LIMITS, LimitError, file_too_large, load_json, load_yaml
 from ._model import _SdkModel
+from ._task_types import DEFAULT_TASK_TYPE, TaskType, parse_task_type
 from .validation import Finding, ValidationReport
 
 #: Old dotted key -> its current dotted name (``None``: dropped by the platform).
@@ -32,6 +37,32 @@ RENAMED_KEYS: dict[str, str | None] = {
     "traces_to_test_set.num_traces_to_relabel": "trace_processing.num_test_relabelled",
     "traces_to_test_set.num_synthetic_examples": "synthgen.test_generation_target",
 }
+
+#: Every deprecated key of configuration.md § Deprecated keys ("These keys are not part of the
+#: config. Each one has a replacement or no equivalent") -> what to use instead (``None``: no
+#: equivalent). A key of :data:`RENAMED_KEYS` is moved to its replacement; ``traces_to_test_set``
+#: is a removed section, so its other keys are dropped; the rest are kept and sent as given.
+DEPRECATED_KEYS: dict[str, str | None] = {
+    "synthgen.generation_target": "synthgen.train_generation_target",
+    "trace_processing.num_traces_as_training_base": "trace_processing.num_train_relabelled",
+    "traces_to_test_set.num_traces_to_relabel": "trace_processing.num_test_relabelled",
+    "traces_to_test_set.num_synthetic_examples": "synthgen.test_generation_target",
+    "traces_to_test_set.evaluate_original_model": (
+        "a teacher evaluation with the production model as base.teacher_model_name"
+    ),
+    "traces_to_test_set.min_relabelled_examples": None,
+    "trace_processing.max_unstructured": None,
+    "trace_processing.num_traces_as_testing_base": None,
+    "trace_processing.min_generated_examples": None,
+    "trace_processing.evaluate_original_model": None,
+    "trace_processing.convert_to_single_turn": None,
+    "synthgen.generation_per_unstructured_context": None,
+    "synthgen.num_distractor_context_blocks": None,
+}
+
+#: ``tuning.lora_r`` values the platform trains and deploys (configuration.md § tuning: "One of
+#: 8, 16, 32, 64, 128, 256, 320 or 512").
+LORA_RANKS: tuple[int, ...] = (8, 16, 32, 64, 128, 256, 320, 512)
 
 
 def _fatal(
@@ -53,6 +84,28 @@ def _warn_unknown(message: str) -> None:
         frame = frame.f_back
         level += 1
     warnings.warn(message, UserWarning, stacklevel=level)
+
+
+def _deprecated_message(key: str, *, moved: bool, dropped: bool = False) -> str:
+    """The warning for a deprecated key of :data:`DEPRECATED_KEYS` (or a dropped
+    ``traces_to_test_set.*`` key)."""
+    use = DEPRECATED_KEYS.get(key)
+    head = f"Deprecated config key {key!r}: "
+    if moved and use is not None:
+        return (
+            head + f"use {use!r} instead; it was read as {use} (the value is kept and sent under "
+            "that name)."
+        )
+    instead = f"use {use} instead" if use is not None else "it has no replacement"
+    if dropped:
+        return head + f"{instead}; the platform dropped it, so it is ignored - remove it."
+    return head + f"{instead}; it is kept and sent to the platform as given - remove it."
+
+
+def _warn_deprecated(moved: list[tuple[str, str | None]]) -> None:
+    """Warn for each ``(old, new)`` pair :func:`rename_old_keys` moved or dropped."""
+    for old, new in moved:
+        _warn_unknown(_deprecated_message(old, moved=new is not None, dropped=new is None))
 
 
 class _Section(_SdkModel):
@@ -77,7 +130,7 @@ class BaseSection(_Section):
     _section: ClassVar[str] = "base"
     _error_prefix: ClassVar[str] = "base."
 
-    task: str = "classification"
+    task: TaskType = DEFAULT_TASK_TYPE
     visual_task: bool = False
     enable_thinking: bool = False
     student_model_name: str | None = None
@@ -85,6 +138,13 @@ class BaseSection(_Section):
     random_seed: int | None = 123
     llm_num_parallel_requests: int = Field(default=4, ge=1)
     should_expand_dataset: bool | Literal["auto"] = "auto"
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _task_type(cls, value: Any) -> Any:
+        # A retired name is refused naming its replacement, an unknown one listing the four
+        # task types (task-types.md; migrating-old-entities.md).
+        return parse_task_type(value)
 
 
 class TuningConfig(_Section):
@@ -99,7 +159,7 @@ class TuningConfig(_Section):
     warmup_ratio: float = Field(default=0.05, ge=0, le=1)
     bf16: bool = True
     use_lora: bool = True
-    lora_r: int = Field(default=64, ge=1)
+    lora_r: int = 64  # one of LORA_RANKS
     lora_alpha_multiplier: float = Field(default=1, gt=0)
     per_device_train_batch_size: int = Field(default=1, ge=1)
     per_device_eval_batch_size: int = Field(default=1, ge=1)
@@ -118,6 +178,17 @@ class TuningConfig(_Section):
     rlvr_num_train_epochs: int = Field(default=1, ge=1)
     # Documented as inert: the platform returns it in every config, so it must not warn.
     awq_quantize_tuned_model: bool | None = None
+
+    @field_validator("lora_r")
+    @classmethod
+    def _deployable_rank(cls, value: int) -> int:
+        if value not in LORA_RANKS:
+            allowed = ", ".join(str(r) for r in LORA_RANKS)
+            raise ValueError(
+                f"lora_r must be one of {allowed} (the LoRA ranks the platform trains and "
+                f"deploys), not {value}"
+            )
+        return value
 
     @model_validator(mode="after")
     def _rlvr_batch(self) -> TuningConfig:
@@ -171,12 +242,21 @@ class SynthgenConfig(_Section):
     output_is_json: bool = False
     mutators: list[Any] = Field(default_factory=list)
     mutator_update_frequency: int = Field(default=5, ge=1)
-    max_tool_calls_per_turn: int | None = Field(default=None, ge=0)
+    # null: 1 with tools declared, 0 without; "unlimited" allows any number of parallel calls
+    # (data-preparation/chat-completion.md § Tool calls per turn).
+    max_tool_calls_per_turn: Annotated[int, Field(ge=0)] | Literal["unlimited"] | None = None
     clean_training_targets: bool = False
     basic_mutators_to_use: list[str] = Field(default_factory=lambda: ["complexity"])  # inert
     mutation_topics: list[Any] = Field(default_factory=list)
     validation_max_answer_length: int | None = None  # inert on the platform
     parallel_llm_calls: int | None = None  # inert on the platform
+
+    #: Deprecated keys of this section that are kept as given (configuration.md § Deprecated
+    #: keys: no equivalent); setting one warns, and a full dump leaves them out unless set.
+    _deprecated: ClassVar[tuple[str, ...]] = (
+        "generation_per_unstructured_context",
+        "num_distractor_context_blocks",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -185,7 +265,15 @@ class SynthgenConfig(_Section):
             data = dict(data)
             old = data.pop("generation_target")
             data.setdefault("train_generation_target", old)
+            _warn_deprecated([("synthgen.generation_target", "synthgen.train_generation_target")])
         return data
+
+    @model_validator(mode="after")
+    def _warn_deprecated_fields(self) -> SynthgenConfig:
+        for name in self._deprecated:
+            if name in self.model_fields_set:
+                _warn_unknown(_deprecated_message(f"synthgen.{name}", moved=False))
+        return self
 
     @property
     def generation_target(self) -> int:
@@ -259,7 +347,11 @@ class TaskConfig(_SdkModel):
     @model_validator(mode="before")
     @classmethod
     def _old_names(cls, data: Any) -> Any:
-        return rename_old_keys(data)[0] if isinstance(data, dict) else data
+        if not isinstance(data, dict):
+            return data
+        data, moved = rename_old_keys(data)
+        _warn_deprecated(moved)
+        return data
 
     @model_validator(mode="after")
     def _warn_unknown_sections(self) -> TaskConfig:
@@ -268,7 +360,21 @@ class TaskConfig(_SdkModel):
                 f"Unknown config section {key!r}: it is kept and sent to the platform as is; "
                 "the documented sections are base, tuning, evaluation, synthgen, trace_processing."
             )
+        for key in self._kept_deprecated_trace_keys():
+            _warn_unknown(_deprecated_message(key, moved=False))
         return self
+
+    def _kept_deprecated_trace_keys(self) -> list[str]:
+        return [
+            f"trace_processing.{key}"
+            for key in self.trace_processing or {}
+            if f"trace_processing.{key}" in DEPRECATED_KEYS
+        ]
+
+    @property
+    def task_type(self) -> TaskType:
+        """The task type, ``base.task`` (checked: one of the four task types)."""
+        return self.base.task
 
     def __eq__(self, other: object) -> bool:
         # Where the config was read from (source text, renamed keys) is not part of its value.
@@ -291,6 +397,22 @@ class TaskConfig(_SdkModel):
         ``None`` for a key the platform dropped)."""
         return list(self._origin.get("renamed", []))
 
+    def deprecated_keys(self) -> list[tuple[str, str | None]]:
+        """Every deprecated key this config holds or was read with, as ``(key, use instead)``
+        pairs (``None``: no equivalent); configuration.md § Deprecated keys lists them.
+
+        The moved ones are also in :meth:`renamed_keys`; the others are still in the config
+        and sent as given.
+        """
+        found = [(old, DEPRECATED_KEYS.get(old)) for old, _ in self.renamed_keys()]
+        found += [
+            (f"synthgen.{name}", None)
+            for name in SynthgenConfig._deprecated
+            if name in self.synthgen.model_fields_set
+        ]
+        found += [(key, DEPRECATED_KEYS[key]) for key in self._kept_deprecated_trace_keys()]
+        return found
+
     def to_dict(self, *, full: bool = False) -> dict[str, Any]:
         """The config as plain data, with the current key names.
 
@@ -298,7 +420,12 @@ class TaskConfig(_SdkModel):
         applies its own defaults; ``full=True`` writes every value.
         """
         if full:
-            return self.model_dump(mode="json", exclude_none=True)
+            data = self.model_dump(mode="json", exclude_none=True)
+            # Deprecated keys are not part of the config: written only when set.
+            for name in SynthgenConfig._deprecated:
+                if name not in self.synthgen.model_fields_set:
+                    data["synthgen"].pop(name, None)
+            return data
         data = self.model_dump(mode="json", exclude_unset=True)
         # A default section changed in place (config.tuning.x = 1) is not "set" on the config
         # itself, so pydantic's exclude_unset would drop it: each section is dumped on its own.
@@ -391,6 +518,7 @@ class TaskConfig(_SdkModel):
             )
         raw = {k: v for k, v in raw.items() if v is not None}  # an empty section means defaults
         raw, renamed = rename_old_keys(raw)
+        _warn_deprecated(renamed)
         config = cls._validate_file(raw, file, "invalid_config")
         config._origin.update(
             format=format, text=decoded, snapshot=config.model_dump(mode="json"), renamed=renamed

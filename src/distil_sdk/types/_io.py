@@ -113,7 +113,7 @@ class ParsedTable:
 
     file: str | None
     format: TableFormat
-    records: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    records: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     fatal: bool = False
     chat: bool = False  # rows were chat conversations (the platform's current format)
@@ -326,7 +326,11 @@ def _parse_jsonl(text: str, parsed: ParsedTable, columns: Sequence[str]) -> None
             if flat is None:
                 continue
             parsed.chat = True
-            obj = flat
+            # A chat row is kept whole (its other keys, e.g. ``context``, are the task's).
+            values = _record_values(flat, parsed, row, columns, clean=True)
+            if values is not None:
+                parsed.records.append((row, {**values, "conversation": flat["conversation"]}))
+            continue
         values = _record_values(obj, parsed, row, columns, clean=True)
         for key in obj:
             if key not in columns:

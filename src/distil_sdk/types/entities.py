@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._dataset_files import staging_keys
 from ._results import Completed
 from ._serving import (
     CreateDeploymentRequest,
@@ -90,16 +91,7 @@ __all__ = [
 
 # A staging response names a file by extension, a create body names it by field; the reference
 # says these maps are the only place that difference is spelled out.
-DATASET_STAGING_KEYS: dict[str, str] = {
-    "config": "config_yaml",
-    "job_description": "job_description_json",
-    "train_data": "train_data_jsonl",
-    "test_data": "test_data_jsonl",
-    # Unlabelled in-domain texts (the reference's staging map: "omit it for tasks that do not
-    # use it"); the teacher labels them for distillation.
-    "unstructured_data": "unstructured_data_jsonl",
-    "traces": "traces_jsonl",
-}
+DATASET_STAGING_KEYS: dict[str, str] = staging_keys()  # from the one table of task files
 SLM_STAGING_KEYS: dict[str, str] = {"model": "model_tar", "config": "config_yaml"}
 PREPARED_TRACES_STAGING_KEYS: dict[str, str] = {"traces_jsonl": "traces_jsonl"}
 
@@ -119,7 +111,6 @@ class StagingUrls(_Response):
     job_description_json: str | None = None
     train_data_jsonl: str | None = None
     test_data_jsonl: str | None = None
-    unstructured_data_jsonl: str | None = None
     traces_jsonl: str | None = None
     model_tar: str | None = None
 
@@ -170,7 +161,6 @@ class CreateDatasetRequest(_Request):
     job_description: str
     train_data: str | None = None
     test_data: str | None = None
-    unstructured_data: str | None = None
     traces: str | None = None
 
 
@@ -199,7 +189,6 @@ class DatasetMetrics(_Response):
 
     train_data_size_bytes: int | None = None
     test_data_size_bytes: int | None = None
-    unstructured_data_size_bytes: int | None = None
     traces_size_bytes: int | None = None
 
 
@@ -215,7 +204,6 @@ class DatasetDownload(_Response):
 
     train_data_url: str | None = None
     test_data_url: str | None = None
-    unstructured_data_url: str | None = None
     traces_url: str | None = None
     config_url: str | None = None
     job_description_url: str | None = None
@@ -224,14 +212,7 @@ class DatasetDownload(_Response):
     def urls(self) -> dict[str, str]:
         """The URLs present, by field name (``train_data``, ``config``...)."""
         out: dict[str, str] = {}
-        for name in (
-            "train_data",
-            "test_data",
-            "unstructured_data",
-            "traces",
-            "config",
-            "job_description",
-        ):
+        for name in ("train_data", "test_data", "traces", "config", "job_description"):
             value = getattr(self, f"{name}_url")
             if value:
                 out[name] = value

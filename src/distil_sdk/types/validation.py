@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .._errors import DataValidationError
 
 if TYPE_CHECKING:
-    from .data import TaskBundle
+    from ._bundle import TaskBundle
 
 __all__ = ["Finding", "Severity", "ValidationReport", "validate_bundle"]
 

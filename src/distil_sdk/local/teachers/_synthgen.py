@@ -220,7 +220,7 @@ class _PromptSampler:
         self.n_neg = synthgen.num_negative_exemplars_per_generation
         self.n_unl = synthgen.num_unlabelled_exemplars_per_generation
         self.rng = random.Random(seed)
-        classes = "\n".join(f"- {name}: {desc}" for name, desc in job.classes_description.items())
+        classes = "\n".join(f"- {name}: {desc}" for name, desc in job.classes.items())
         self.system = (
             "You write realistic, varied training data for a text classifier.\n\n"
             f"Task: {job.task_description}\n\nClasses:\n{classes}"
@@ -234,7 +234,7 @@ class _PromptSampler:
         positives = self._sample([t for t, lab in self.rows if lab == label], self.n_pos)
         negatives = self._sample([(t, lab) for t, lab in self.rows if lab != label], self.n_neg)
         unlabelled = self._sample(self.unlabelled, self.n_unl)
-        description = self.job.classes_description.get(label, "")
+        description = self.job.classes.get(label, "")
         parts = [
             f'Write {self.per_call} new texts that belong to the class "{label}" ({description}).'
         ]

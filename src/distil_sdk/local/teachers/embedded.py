@@ -206,7 +206,7 @@ class EmbeddedTeacher:
         self.labels = list(job.labels)
         self._seed = int(getattr(getattr(config, "base", None), "random_seed", 0) or 0)
         index = {label: i for i, label in enumerate(self.labels)}
-        descriptions = [description_text(lab, job.classes_description[lab]) for lab in self.labels]
+        descriptions = [description_text(lab, job.classes[lab]) for lab in self.labels]
         # What the recipe choice depends on, so the training job can reuse the choice the
         # teacher-evaluation job made for the same task (see _cached_choice).
         self._choice_key = hashlib.sha256(

@@ -133,7 +133,7 @@ def render_card(
         "",
         "| label | description |",
         "| --- | --- |",
-        *(f"| `{_cell(label)}` | {_cell(job.classes_description[label])} |" for label in labels),
+        *(f"| `{_cell(label)}` | {_cell(job.classes[label])} |" for label in labels),
         "",
         "## Results on the test set" + (f" ({n_test} texts)" if n_test else ""),
         "",

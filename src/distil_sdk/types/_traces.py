@@ -1,0 +1,322 @@
+"""``traces.jsonl``: conversations seen in production, in the configured observation format.
+
+The platform reads a Dataset's traces according to ``trace_processing.observation_format``
+(``data-preparation/traces.md`` of the platform's reference):
+
+- ``openai_messages`` (the default): each line has a ``messages`` array (roles ``system``,
+  ``user``, ``assistant``, ``tool``; assistant turns may carry ``tool_calls``);
+- ``openai_messages_with_images``: the same, a user ``content`` may be a list of ``text`` /
+  ``image_url`` parts;
+- ``unstructured_with_openai_messages``: each line has a ``context`` string that wraps a
+  messages array.
+
+Rows are kept exactly as written (they are sent as they are); reading never raises for a bad
+row, it records a finding. The texts of the user turns are what the local platform labels with
+its teacher (its unlabelled pool), and what the seed's ``unstructured.csv`` becomes
+(:meth:`Traces.from_texts`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from .._errors import DataValidationError
+from ._io import decode
+from ._limits import LIMITS, LimitError, file_too_large, load_json
+from .validation import Finding, ValidationReport
+
+__all__ = [
+    "DEFAULT_OBSERVATION_FORMAT",
+    "OBSERVATION_FORMATS",
+    "TRACES_FILE",
+    "ObservationFormat",
+    "Traces",
+    "observation_format_of",
+]
+
+ObservationFormat = Literal[
+    "openai_messages", "openai_messages_with_images", "unstructured_with_openai_messages"
+]
+OBSERVATION_FORMATS: tuple[str, ...] = get_args(ObservationFormat)
+DEFAULT_OBSERVATION_FORMAT: ObservationFormat = "openai_messages"
+TRACES_FILE = "traces.jsonl"
+_ROLES = ("system", "user", "assistant", "tool")
+
+
+def _error(
+    file: str | None, message: str, row: int | None = None, column: str | None = None
+) -> Finding:
+    return Finding(
+        severity="error", code="invalid_trace", file=file, row=row, column=column, message=message
+    )
+
+
+def _text_of(content: Any) -> str | None:
+    """A message's text: the string, or the ``text`` parts of a list joined by spaces."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+        return " ".join(p for p in parts if isinstance(p, str)) or None
+    return None
+
+
+class Traces:
+    """The rows of a ``traces.jsonl`` file, kept as written.
+
+    Example:
+        >>> traces = Traces.from_texts(["my card hasn't arrived", "refund please"])
+        >>> traces.rows[0]
+        {'messages': [{'role': 'user', 'content': "my card hasn't arrived"}]}
+        >>> traces.user_texts()
+        ["my card hasn't arrived", 'refund please']
+    """
+
+    def __init__(
+        self,
+        rows: Iterable[Mapping[str, Any]] = (),
+        *,
+        source: str | None = None,
+        line_numbers: Sequence[int] | None = None,
+        findings: Iterable[Finding] = (),
+    ) -> None:
+        self.rows: list[dict[str, Any]] = [dict(r) for r in rows]
+        self._source = source
+        self._lines = list(line_numbers) if line_numbers is not None else None
+        self._findings = tuple(findings)
+
+    # -- reading ---------------------------------------------------------------------------------
+    @classmethod
+    def from_bytes(cls, data: bytes | str, *, file: str = TRACES_FILE) -> Traces:
+        """Read JSONL content (one object per line); lines that are not objects are findings.
+
+        Raises:
+            DataValidationError: the content is over the data-file size limit.
+        """
+        if len(data) > LIMITS.max_data_file_bytes:
+            limit = file_too_large(
+                len(data), LIMITS.max_data_file_bytes, "DISTIL_MAX_DATA_FILE_BYTES"
+            )
+            finding = Finding(severity="error", code=limit.code, file=file, message=limit.message)
+            raise DataValidationError(ValidationReport(findings=[finding]))
+        text, findings = decode(data, file)
+        rows: list[dict[str, Any]] = []
+        lines: list[int] = []
+        for number, line in enumerate(text.split("\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = load_json(line, line=number)
+            except LimitError as exc:
+                findings.append(_error(file, f"{exc.message} The line was skipped.", number))
+                continue
+            except json.JSONDecodeError as exc:
+                findings.append(
+                    _error(
+                        file,
+                        f"not valid JSON ({exc.msg} at character {exc.colno}); each line must be "
+                        "one complete JSON object. The line was skipped.",
+                        number,
+                    )
+                )
+                continue
+            if not isinstance(obj, dict):
+                findings.append(
+                    _error(
+                        file,
+                        f"is a JSON {type(obj).__name__}, not an object; write "
+                        '{"messages": [...]} on each line. The line was skipped.',
+                        number,
+                    )
+                )
+                continue
+            rows.append(obj)
+            lines.append(number)
+        return cls(rows, source=file, line_numbers=lines, findings=findings)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Traces:
+        """Read a ``traces.jsonl`` file.
+
+        Raises:
+            DataValidationError: the file cannot be read, or is over the size limit.
+        """
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            finding = Finding(
+                severity="error",
+                code="missing_file",
+                file=path.name,
+                message=f"cannot read {path}: {exc.strerror or exc}; check the path.",
+            )
+            raise DataValidationError(ValidationReport(findings=[finding])) from exc
+        return cls.from_bytes(data, file=path.name)
+
+    @classmethod
+    def from_texts(
+        cls, texts: Iterable[str], observation_format: str = DEFAULT_OBSERVATION_FORMAT
+    ) -> Traces:
+        """One trace per text: a conversation of one user message (the input as production
+        saw it, no model answer yet) in ``observation_format``."""
+        rows: list[dict[str, Any]] = []
+        for text in texts:
+            messages = [{"role": "user", "content": text}]
+            if observation_format == "unstructured_with_openai_messages":
+                rows.append({"context": json.dumps(messages, ensure_ascii=False)})
+            else:
+                rows.append({"messages": messages})
+        return cls(rows)
+
+    # -- what the rows hold ----------------------------------------------------------------------
+    @property
+    def source(self) -> str | None:
+        """The file name these traces were read from (``None`` when built in memory)."""
+        return self._source
+
+    @property
+    def findings(self) -> list[Finding]:
+        """Problems found while reading (lines that are not JSON objects...)."""
+        return list(self._findings)
+
+    def line_of(self, index: int) -> int:
+        """The file line of row ``index`` (its 1-based position when built in memory)."""
+        return self._lines[index] if self._lines is not None else index + 1
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.rows)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Traces) and self.rows == other.rows
+
+    __hash__ = None  # type: ignore[assignment]  # mutable container
+
+    def __repr__(self) -> str:
+        where = f", source={self._source!r}" if self._source else ""
+        return f"Traces({len(self)} rows{where})"
+
+    def __add__(self, other: Traces) -> Traces:
+        return Traces([*self.rows, *other.rows], source=self._source or other._source)
+
+    @staticmethod
+    def messages_of(row: Mapping[str, Any], observation_format: str) -> Any:
+        """The messages array of ``row`` in ``observation_format`` (whatever it holds)."""
+        if observation_format == "unstructured_with_openai_messages":
+            context = row.get("context")
+            if not isinstance(context, str):
+                return None
+            try:
+                return json.loads(context)
+            except ValueError:
+                return None
+        return row.get("messages")
+
+    def user_texts(self, observation_format: str = DEFAULT_OBSERVATION_FORMAT) -> list[str]:
+        """The first user message's text of each trace, blank and repeated ones left out: the
+        inputs the production system saw, in file order."""
+        seen: set[str] = set()
+        out: list[str] = []
+        for row in self.rows:
+            messages = self.messages_of(row, observation_format)
+            if not isinstance(messages, list):
+                continue
+            user = next(
+                (m for m in messages if isinstance(m, dict) and m.get("role") == "user"), None
+            )
+            text = _text_of(user.get("content")) if user is not None else None
+            if text and text.strip() and text not in seen:
+                seen.add(text)
+                out.append(text)
+        return out
+
+    def to_text(self) -> str:
+        """The JSONL content (one row per line, UTF-8 kept)."""
+        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self.rows)
+
+    # -- checks ----------------------------------------------------------------------------------
+    def check(self, observation_format: str, max_length: int) -> list[Finding]:
+        """Findings for rows that do not fit ``observation_format`` (named in each message)."""
+        file = self._source or TRACES_FILE
+        findings: list[Finding] = []
+        images = observation_format == "openai_messages_with_images"
+        for i, row in enumerate(self.rows):
+            line = self.line_of(i)
+            problem = _trace_problem(row, observation_format, images)
+            if problem:
+                findings.append(
+                    _error(
+                        file,
+                        f"{problem}; with trace_processing.observation_format "
+                        f"{observation_format!r} each line is {_SHAPES[observation_format]}.",
+                        line,
+                    )
+                )
+                continue
+            length = len(json.dumps(row, ensure_ascii=False))
+            if length > max_length:
+                findings.append(
+                    Finding(
+                        severity="warning",
+                        code="text_too_long",
+                        file=file,
+                        row=line,
+                        message=f"the trace has {length} characters, over "
+                        f"synthgen.validation_max_total_length ({max_length}); examples made "
+                        "from it may be dropped. Shorten it or raise the limit.",
+                    )
+                )
+        return findings
+
+
+_SHAPES = {
+    "openai_messages": '{"messages": [{"role": "user", "content": "..."}, ...]}',
+    "openai_messages_with_images": '{"messages": [{"role": "user", "content": "..." or '
+    '[{"type": "text", "text": "..."}, {"type": "image_url", "image_url": {"url": "..."}}]}, ...]}',
+    "unstructured_with_openai_messages": '{"context": "<a JSON messages array as a string>"}',
+}
+
+
+def _trace_problem(row: Mapping[str, Any], observation_format: str, images: bool) -> str | None:
+    if observation_format == "unstructured_with_openai_messages":
+        if not isinstance(row.get("context"), str):
+            return "'context' is missing or not a string"
+        messages = Traces.messages_of(row, observation_format)
+        if not isinstance(messages, list):
+            return "'context' does not hold a JSON messages array"
+    else:
+        messages = row.get("messages")
+        if not isinstance(messages, list):
+            return "'messages' is missing or not a list"
+    if not messages:
+        return "the conversation has no message"
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            return f"messages[{i}] is a {type(message).__name__}, not an object"
+        role = message.get("role")
+        if role not in _ROLES:
+            return f"messages[{i}] has role {role!r}, expected one of {', '.join(_ROLES)}"
+        content = message.get("content")
+        if isinstance(content, list) and not (images and role == "user"):
+            return f"messages[{i}] has a list as content, which only user turns of 'openai_messages_with_images' may have"
+        if content is not None and not isinstance(content, str | list):
+            return f"messages[{i}] has a {type(content).__name__} as content, expected text"
+    if not any(isinstance(m, dict) and m.get("role") == "user" for m in messages):
+        return "the conversation has no user message"
+    return None
+
+
+def observation_format_of(config: Any) -> str:
+    """``trace_processing.observation_format`` of a :class:`TaskConfig` (the default when it
+    is unset or not a known format: the config's own checks report that)."""
+    section = getattr(config, "trace_processing", None)
+    value = section.get("observation_format") if isinstance(section, Mapping) else None
+    if value is None and section is not None and not isinstance(section, Mapping):
+        value = getattr(section, "observation_format", None)
+    return value if value in OBSERVATION_FORMATS else DEFAULT_OBSERVATION_FORMAT
