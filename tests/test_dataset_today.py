@@ -268,3 +268,33 @@ def test_parallel_calls_pass_with_a_higher_limit() -> None:
     ]
     assert _chat_bundle("chat-completion", two, max_tool_calls_per_turn="unlimited").validate().ok
     assert _chat_bundle("chat-completion", two, max_tool_calls_per_turn=2).validate().ok
+
+
+# -- the local platform: every task type's Dataset ---------------------------------------------
+
+
+@pytest.mark.parametrize("task", ["question-answering", "chat-completion"])
+def test_local_platform_keeps_any_task_type_and_says_which_jobs_need_the_hosted_one(
+    tmp_path: Path, task: str
+) -> None:
+    from distil_sdk import BadRequestError
+    from distil_sdk.local.server import LocalServer
+
+    folder = FIXTURES / "tasks" / task
+    server = LocalServer(tmp_path / "data", run_worker=False).start()
+    try:
+        with DistilClient(base_url=server.base_url, api_key=server.token) as client:
+            dataset = client.datasets.create(folder)
+            client.datasets.download_files(dataset.id, tmp_path / "downloaded")
+            again = TaskBundle.from_dir(tmp_path / "downloaded")
+            assert again.task == task and again.validate().ok
+            assert again.train == TaskBundle.from_dir(folder).train
+            with pytest.raises(BadRequestError, match="hosted platform") as info:
+                client.teacher_evaluations.create(dataset.id)
+            assert task in str(info.value)
+            with pytest.raises(BadRequestError, match="classification only"):
+                client.slms.create(dataset.id)
+            # A downloaded Dataset is accepted unchanged.
+            assert client.datasets.create(tmp_path / "downloaded").id != dataset.id
+    finally:
+        server.close()

@@ -45,7 +45,8 @@ from ._errors import (
     UnsafeArchiveError,
 )
 from .resources import Override
-from .types.data import Example, LabelledDataset, TaskBundle, UnlabelledDataset
+from .types._task_types import TaskType
+from .types.data import Example, LabelledDataset, TaskBundle, Traces, UnlabelledDataset
 from .types.entities import (
     SLM,
     CompletedSLMMetrics,
@@ -170,9 +171,11 @@ __all__ = [
     "SynthgenConfig",
     "TaskBundle",
     "TaskConfig",
+    "TaskType",
     "TeacherEvaluation",
     "TeacherEvaluationMetrics",
     "TeacherEvaluationStatus",
+    "Traces",
     "TrainedModel",
     "Training",
     "TrainingStatus",

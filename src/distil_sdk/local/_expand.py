@@ -24,6 +24,8 @@ from typing import Any
 
 import yaml
 
+from ..types._traces import Traces, observation_format_of
+from ..types.task import TaskConfig
 from ._entity_files import (
     DATASET_FILE_NAMES,
     BundleRejected,
@@ -75,37 +77,18 @@ def write_expand_input(
 
 
 # -- inside the job process ---------------------------------------------------------------------
-def _trace_text(trace: Any) -> str | None:
-    """The first user message of an ``openai_messages`` trace (text parts joined)."""
-    if not isinstance(trace, dict):
-        return None
-    messages = trace.get("messages")
-    if not isinstance(messages, list):
-        return None
-    for message in messages:
-        if isinstance(message, dict) and message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, list):
-                parts = [p.get("text", "") for p in content if isinstance(p, dict)]
-                content = " ".join(p for p in parts if isinstance(p, str))
-            return content.strip() if isinstance(content, str) and content.strip() else None
-    return None
-
-
-def _split_traces(traces: bytes, count: int | None) -> tuple[list[str], list[str]]:
-    """(texts of the traces used, lines of the traces left)."""
-    lines = [line for line in traces.decode("utf-8", "replace").splitlines() if line.strip()]
+def _split_traces(
+    traces: bytes, count: int | None, observation_format: str
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """(texts of the traces used, the traces left)."""
     used: list[str] = []
-    left: list[str] = []
+    left: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for line in lines:
+    for row in Traces.from_bytes(traces).rows:
         if count is not None and len(used) >= count:
-            left.append(line)
+            left.append(row)
             continue
-        try:
-            text = _trace_text(json.loads(line))
-        except ValueError:
-            text = None
+        text = Traces.user_text(row, observation_format)
         if text is None or text in seen:
             continue  # unreadable or repeated: used up, as filtering drops it on the platform
         seen.add(text)
@@ -163,7 +146,8 @@ def run_expand(
     split = "train.jsonl" if operation.endswith("_train") else "test.jsonl"
 
     progress("read_traces", "JOB_RUNNING", "reading the traces")
-    texts, left = _split_traces(files["traces.jsonl"], count)
+    config = TaskConfig.from_text(files["config.yaml"], format="yaml", file="config.yaml")
+    texts, left = _split_traces(files["traces.jsonl"], count, observation_format_of(config))
     progress("read_traces", "JOB_SUCCESS", f"{len(texts)} traces to relabel")
 
     progress("relabel", "JOB_RUNNING", f"labelling {len(texts)} traces with the teacher")
@@ -192,7 +176,7 @@ def run_expand(
     if base and not base.endswith("\n"):
         base += "\n"
     out[split] = (base + "".join(new_rows)).encode("utf-8")
-    out["traces.jsonl"] = "".join(line + "\n" for line in left).encode("utf-8")
+    out["traces.jsonl"] = Traces(left).to_text().encode("utf-8")
     progress("relabel", "JOB_SUCCESS", f"{len(new_rows)} rows added to {split}")
 
     progress("validate", "JOB_RUNNING", "validating the new dataset")

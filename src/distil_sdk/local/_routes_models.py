@@ -16,6 +16,7 @@ from fastapi import APIRouter, Body, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..types._dataset_files import DATASET_FILES
 from ..types.jobs import Model, ModelList, Upload, UploadStatus
 from ._error_answers import error_response
 from ._routes_common import Authorized, Ctx, LocalContext, iso, not_found
@@ -46,11 +47,8 @@ _UPLOAD_SCHEMA: dict[str, Any] = {
         "The task files, each {type, content}: job_description (json), train_data and "
         "test_data (csv|jsonl), optional unstructured_data (csv|jsonl) and config (yaml|json)."
     ),
-    "properties": {
-        key: _PART_SCHEMA
-        for key in ("job_description", "train_data", "test_data", "unstructured_data", "config")
-    },
-    "required": ["job_description", "train_data", "test_data"],
+    "properties": {f.field: _PART_SCHEMA for f in DATASET_FILES if f.upload_types},
+    "required": [f.field for f in DATASET_FILES if f.upload_required],
     "additionalProperties": False,
 }
 

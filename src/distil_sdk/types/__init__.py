@@ -1,13 +1,17 @@
 """Typed models: the task (job description, config), its data and validation findings."""
 
-from .data import Example, LabelledDataset, TaskBundle, UnlabelledDataset
+from ._task_types import TaskType
+from .data import Example, LabelledDataset, TaskBundle, Traces, UnlabelledDataset
 from .task import (
     BaseSection,
     EvaluationConfig,
     JobDescription,
     SynthgenConfig,
     TaskConfig,
+    Tool,
+    ToolFunction,
     TuningConfig,
+    job_description_findings,
 )
 from .validation import Finding, Severity, ValidationReport, validate_bundle
 
@@ -22,8 +26,13 @@ __all__ = [
     "SynthgenConfig",
     "TaskBundle",
     "TaskConfig",
+    "TaskType",
+    "Tool",
+    "ToolFunction",
+    "Traces",
     "TuningConfig",
     "UnlabelledDataset",
     "ValidationReport",
+    "job_description_findings",
     "validate_bundle",
 ]

@@ -218,23 +218,21 @@ class Traces:
                 return None
         return row.get("messages")
 
+    @classmethod
+    def user_text(cls, row: Mapping[str, Any], observation_format: str) -> str | None:
+        """The text of the first user message of trace ``row`` (``None``: it has none)."""
+        messages = cls.messages_of(row, observation_format)
+        if not isinstance(messages, list):
+            return None
+        user = next((m for m in messages if isinstance(m, dict) and m.get("role") == "user"), None)
+        text = _text_of(user.get("content")) if user is not None else None
+        return text.strip() if text and text.strip() else None
+
     def user_texts(self, observation_format: str = DEFAULT_OBSERVATION_FORMAT) -> list[str]:
         """The first user message's text of each trace, blank and repeated ones left out: the
         inputs the production system saw, in file order."""
-        seen: set[str] = set()
-        out: list[str] = []
-        for row in self.rows:
-            messages = self.messages_of(row, observation_format)
-            if not isinstance(messages, list):
-                continue
-            user = next(
-                (m for m in messages if isinstance(m, dict) and m.get("role") == "user"), None
-            )
-            text = _text_of(user.get("content")) if user is not None else None
-            if text and text.strip() and text not in seen:
-                seen.add(text)
-                out.append(text)
-        return out
+        texts = (self.user_text(row, observation_format) for row in self.rows)
+        return list(dict.fromkeys(t for t in texts if t))
 
     def to_text(self) -> str:
         """The JSONL content (one row per line, UTF-8 kept)."""

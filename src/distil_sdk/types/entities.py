@@ -5,8 +5,8 @@ file ``skills/distil-cli/references/execution/backend-api.md`` in its newest sto
 one describing the Dataset, ``POST /datasets/from-datasets[-smoke]``, ``POST /teacher-evaluations``
 with ``from_dataset_id``, ``POST /slms/from-datasets[-smoke]`` and inference endpoints), with
 ``platform.md`` and ``deployment.md`` of the same repository. Where the reference is silent (the
-id and message of a status record, the error body) the ``/models`` generation's conventions are
-kept: ``{"id", "status", "message"}`` and ``{"detail": ...}``.
+id and message of a status record) the ``/models`` generation's conventions are kept:
+``{"id", "status", "message"}``; error bodies are ``{"message": ...}`` as in the recorded answers.
 
 Response models accept unknown fields (``extra="allow"``); request bodies forbid them. Every
 entity has one :attr:`id` whatever its wire name (an inference endpoint's is
