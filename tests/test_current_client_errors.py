@@ -4,10 +4,8 @@ log's tail, and overrides that refuse to drop the parent's keys."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
-import respx
 
 from _current_platform import API, PARENT_CONFIG, TOKEN, FakePlatform
 from distil_sdk import (
@@ -23,18 +21,6 @@ from distil_sdk import (
     PaymentRequiredError,
 )
 from test_current_client import make_bundle
-
-
-@pytest.fixture
-def platform() -> Iterator[FakePlatform]:
-    with respx.mock(assert_all_called=False) as router:
-        yield FakePlatform(router)
-
-
-@pytest.fixture
-def client(platform: FakePlatform) -> Iterator[DistilClient]:
-    with DistilClient(base_url=API, api_key=TOKEN, _sleep=lambda _: None) as c:
-        yield c
 
 
 def test_402_names_the_route_key(client: DistilClient, platform: FakePlatform) -> None:

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import respx
 import yaml
 
-from _current_platform import API, TOKEN, FakePlatform
+from _current_platform import FakePlatform
 from distil_sdk import APIStatusError, DistilClient, TaskBundle
 from distil_sdk.types import JobDescription, TaskConfig
 from distil_sdk.types._traces import Traces
@@ -46,18 +44,6 @@ def _folders() -> list[Any]:
             )
         )
     return folders
-
-
-@pytest.fixture
-def platform() -> Iterator[FakePlatform]:
-    with respx.mock(assert_all_called=False) as router:
-        yield FakePlatform(router)
-
-
-@pytest.fixture
-def client(platform: FakePlatform) -> Iterator[DistilClient]:
-    with DistilClient(base_url=API, api_key=TOKEN, _sleep=lambda _: None) as c:
-        yield c
 
 
 @pytest.mark.parametrize("folder", _folders())

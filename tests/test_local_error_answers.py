@@ -11,7 +11,6 @@ declared for its operation.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,15 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from fastapi.testclient import TestClient
 
-from _local_support import LABELS, job_description, rows
+from _local_support import rows
 from distil_sdk.local._auth import sign_artifact_path
 from distil_sdk.local._error_answers import error_body
 from distil_sdk.local._staging import sign_path
 from distil_sdk.local.app import create_app
 from distil_sdk.local.entity_store import EntityStore
+from test_local_entities import dataset_files
 
 TOKEN = "error-answers-token"
 LIMIT = 64 * 1024
@@ -71,25 +70,6 @@ class Probe:
                 body = response.text
             self.answers.append(Answer(method, template, url, response.status_code, body))
         return response
-
-
-def chat_jsonl(data: list[tuple[str, str]]) -> bytes:
-    lines = [
-        json.dumps(
-            {"messages": [{"role": "user", "content": t}, {"role": "assistant", "content": a}]}
-        )
-        for t, a in data
-    ]
-    return ("\n".join(lines) + "\n").encode()
-
-
-def dataset_files(train: list[tuple[str, str]] | None = None) -> dict[str, bytes]:
-    return {
-        "config_yaml": yaml.safe_dump({"tuning": {"num_train_epochs": 3}}).encode(),
-        "job_description_json": json.dumps(job_description(LABELS)).encode(),
-        "train_data_jsonl": chat_jsonl(train if train is not None else rows("train", 10)),
-        "test_data_jsonl": chat_jsonl(rows("test", 4)),
-    }
 
 
 def stage(client: TestClient, files: dict[str, bytes]) -> dict[str, str]:
@@ -164,7 +144,11 @@ def _scenarios(probe: Probe) -> None:
     # Files that fail validation: 400 with every finding.
     bad_rows = [*rows("train", 10), ("a message about the weather", "weather")]
     probe(
-        "post", "/datasets", "/datasets", headers=AUTH, json=stage(client, dataset_files(bad_rows))
+        "post",
+        "/datasets",
+        "/datasets",
+        headers=AUTH,
+        json=stage(client, dataset_files(train=bad_rows)),
     )
     # Missing parents: 404.
     for template, body in (

@@ -226,7 +226,7 @@ class Traces:
             return None
         user = next((m for m in messages if isinstance(m, dict) and m.get("role") == "user"), None)
         text = _text_of(user.get("content")) if user is not None else None
-        return text.strip() if text and text.strip() else None
+        return text if text and text.strip() else None  # as written: the pool keeps texts exact
 
     def user_texts(self, observation_format: str = DEFAULT_OBSERVATION_FORMAT) -> list[str]:
         """The first user message's text of each trace, blank and repeated ones left out: the
