@@ -284,3 +284,13 @@ def test_local_platform_keeps_any_task_type_and_says_which_jobs_need_the_hosted_
             assert client.datasets.create(tmp_path / "downloaded").id != dataset.id
     finally:
         server.close()
+
+
+def test_the_models_generation_gets_the_traces_as_its_unlabelled_texts() -> None:
+    # client.v2 keeps working on today's folder: its upload body has no traces, so their user
+    # turns go where that generation took unlabelled texts.
+    bundle = TaskBundle.from_dir(FIXTURES / "tasks" / "question-answering")
+    again = TaskBundle.from_upload_payload(bundle.to_upload_payload())
+    assert again.unstructured is not None
+    assert again.unstructured.texts == ["Is the helpdesk open at lunch?", "Who fixes printers?"]
+    assert again.unlabelled == bundle.unlabelled

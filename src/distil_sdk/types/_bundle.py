@@ -11,6 +11,7 @@ from .._errors import DataValidationError
 from ._dataset_files import DATASET_FILES
 from ._datasets import LabelledDataset, UnlabelledDataset, _Table
 from ._io import TableFormat
+from ._task_types import TaskType
 from ._traces import TRACES_FILE, Traces, observation_format_of
 from .task import JOB_DESCRIPTION_FILE, JobDescription, TaskConfig
 from .validation import Finding, ValidationReport, validate_bundle
@@ -82,10 +83,10 @@ class TaskBundle:
         self.config = config if config is not None else TaskConfig()
 
     @property
-    def task(self) -> str:
+    def task(self) -> TaskType:
         """The task type (``base.task`` of the config): ``classification``,
         ``question-answering``, ``chat-completion`` or ``chat-completion-agentic``."""
-        return self.config.base.task
+        return self.config.task_type
 
     @property
     def unlabelled(self) -> UnlabelledDataset | None:
@@ -283,12 +284,14 @@ class TaskBundle:
     # -- upload bodies (the /models generation) -----------------------------------------------
 
     def to_upload_payload(self) -> dict[str, dict[str, str]]:
-        """The ``POST /models/{id}/uploads`` body: each part as ``{"type", "content"}``."""
+        """The ``POST /models/{id}/uploads`` body: each part as ``{"type", "content"}``. That
+        generation has no traces: their user turns join the unlabelled texts
+        (``unstructured_data``), the place it had for them."""
         body = {"job_description": {"type": "json", "content": self.job_description.to_json()}}
         parts: list[tuple[str, _Table[Any] | None]] = [
             ("train_data", self.train),
             ("test_data", self.test),
-            ("unstructured_data", self.unstructured),
+            ("unstructured_data", self.unstructured if self.traces is None else self.unlabelled),
         ]
         for key, table in parts:
             if table is not None:

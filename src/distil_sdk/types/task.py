@@ -317,10 +317,19 @@ def job_description_findings(
     task_type: TaskType = next(t for t in TASK_TYPES if t == task)
     allowed = _TASK_KEYS[task_type]
     given = set(job.model_fields_set) | set(job.model_extra or {})
-    findings: list[Finding] = []
+    findings = _required_keys_findings(job, task_type, file)
+    findings += _retired_keys_findings(job, given, file)
+    for key in sorted(given - set(allowed) - set(_RETIRED_KEYS)):
+        findings.append(_not_for_task(file, key, task_type, allowed, job))
+    if config is not None and task_type in ("chat-completion", "chat-completion-agentic"):
+        findings += _tool_calls_findings(job, config)
+    return findings
 
+
+def _required_keys_findings(job: JobDescription, task_type: TaskType, file: str) -> list[Finding]:
+    """The keys ``task_type`` needs beside ``task_description``."""
     if task_type == "classification" and job.classes_description is None:
-        findings.append(
+        return [
             _finding(
                 file,
                 "classes_description",
@@ -328,9 +337,9 @@ def job_description_findings(
                 'per class, at least 2 ("class_name": "when this class applies").',
                 "missing_key",
             )
-        )
+        ]
     if task_type == "chat-completion-agentic" and not job.tools:
-        findings.append(
+        return [
             _finding(
                 file,
                 "tools",
@@ -340,8 +349,13 @@ def job_description_findings(
                 "model without tools.",
                 "missing_key",
             )
-        )
+        ]
+    return []
 
+
+def _retired_keys_findings(job: JobDescription, given: set[str], file: str) -> list[Finding]:
+    """The previous platform's QA keys: an error with text in them, a warning when empty."""
+    findings: list[Finding] = []
     for key in _RETIRED_KEYS:
         if key not in given:
             continue
@@ -360,12 +374,6 @@ def job_description_findings(
                 "error" if has_text else "warning",
             )
         )
-
-    for key in sorted(given - set(allowed) - set(_RETIRED_KEYS)):
-        findings.append(_not_for_task(file, key, task_type, allowed, job))
-
-    if config is not None and task_type in ("chat-completion", "chat-completion-agentic"):
-        findings += _tool_calls_findings(job, config)
     return findings
 
 
