@@ -4,6 +4,20 @@ reference's shapes (distil-labs/distil-cli-skill, references/execution/backend-a
 Object storage is a separate origin by default (as S3 is); ``same_origin=True`` puts the
 presigned URLs on the API's own origin, as the local platform does. Every request is recorded
 so tests can check what was sent, and with which headers.
+
+Inference endpoints (:class:`ServingRoutes`) follow ``execution/backend-api.md`` § Inference
+endpoints of the newest version (stored id 71207846318, commit 8848a333, SKILL.md 10.0.3): the
+traces page ``{"traces": [...], "pagination_cursor": ...}`` with the ``from-start-time`` /
+``to-start-time`` / ``pagination-cursor`` query; traces exports answering 201 with ``id``,
+``created_at``, the window and a presigned ``download_url``; ``POST /api-keys`` with
+``{"api-key-name": ...}`` answering the ``secret``; link routes answering 204, or 409 while a
+key change propagates; the inference host's ``POST /v1/chat/completions`` taking the secret as
+bearer and the unique endpoint name as ``model``. A record's fields are those of
+``data-preparation/traces.md`` § From an inference endpoint (id 71597399549). Where the
+reference names a field without its answer (a key's name, an export's window) the fake answers
+the platform's usual snake_case (``api_key_name``, ``from_start_time``). Seed and training
+datasets: the reads ``migrating-old-entities.md`` (id 71069758673) keeps, with the download
+fields an earlier ``backend-api.md`` lists (id 70871574605).
 """
 
 from __future__ import annotations
@@ -21,7 +35,9 @@ import yaml
 
 API = "https://api.test"
 STORAGE = "https://storage.test"
+INFERENCE = "https://inference.test/v1"
 TOKEN = "sk-test-token"
+ENDPOINT = "support-yeOdAS"  # the reference's example of a unique endpoint name
 
 REPORT = {
     "accuracy": 0.9,
@@ -59,7 +75,224 @@ def model_tarball(files: dict[str, bytes] = LAYOUT_FILES) -> bytes:
     return buffer.getvalue()
 
 
-class FakePlatform:
+def endpoint_record(n: int, *, status: int = 200, source: str = "fallback") -> dict[str, Any]:
+    """One recorded call, with the fields ``data-preparation/traces.md`` § From an inference
+    endpoint names: ``input`` and ``output`` as JSON strings, ``metadata.status`` and
+    ``metadata.source``, ``start_time`` and ``latency``."""
+    return {
+        "id": f"trace-{n}",
+        "input": json.dumps(
+            {"model": ENDPOINT, "messages": [{"role": "user", "content": f"question {n}"}]}
+        ),
+        "output": json.dumps(
+            {"choices": [{"message": {"role": "assistant", "content": f"answer {n}"}}]}
+        ),
+        "metadata": {"status": status, "source": source},
+        "start_time": f"2026-09-0{1 + n % 9}T10:00:00Z",
+        "latency": 0.42,
+    }
+
+
+class ServingRoutes:
+    """Inference endpoints, their records and exports, API keys, the inference host, and the
+    reads of the old entities (seed and training datasets)."""
+
+    storage: str
+    objects: dict[str, bytes]
+    entities: dict[str, dict[str, Any]]
+    statuses: dict[str, list[str]]
+
+    def _init_serving(self, router: respx.MockRouter) -> None:
+        self.endpoints: dict[str, dict[str, Any]] = {}
+        # endpoint -> pages of records; page i is answered for cursor "cursor-i" (page 0 for
+        # none) and carries "cursor-<i+1>" unless it is the last.
+        self.trace_pages: dict[str, list[list[dict[str, Any]]]] = {}
+        self.repeat_last_cursor = False  # the last page answers a cursor seen before
+        self.exports: dict[str, dict[str, dict[str, Any]]] = {}
+        self.export_polls_before_ready = 0  # GETs answering download_url null, per export
+        self.api_keys: dict[str, dict[str, Any]] = {}
+        self.links: set[tuple[str, str]] = set()
+        self.link_conflicts = 0  # link routes answer 409 this many times first
+        self.inference_calls: list[httpx.Request] = []
+        self._export_polls: dict[str, int] = {}
+        self._request: httpx.Request | None = None
+        router.route(host=httpx.URL(INFERENCE).host).mock(side_effect=self._inference)
+        self._old_entities()
+
+    # -- helpers for tests ---------------------------------------------------------------------
+
+    def add_endpoint(self, name: str = ENDPOINT) -> dict[str, Any]:
+        record = {"unique_endpoint_name": name, "created_at": "2026-09-01T09:00:00Z",
+                  "trace_sampling_rate": 1.0, "fallback": {"model": "openai/gpt-4.1-mini"}}  # fmt: skip
+        self.endpoints[name] = record
+        return record
+
+    def seed_traces(self, pages: list[list[dict[str, Any]]], name: str = ENDPOINT) -> None:
+        self.trace_pages[name] = pages
+
+    # -- routes --------------------------------------------------------------------------------
+
+    def _serving(self, method: str, parts: list[str], body: Any) -> Any:
+        """The answer of a serving or old-entity route, or ``NotImplemented``."""
+        head = parts[0]
+        if head == "api-keys":
+            return self._keys(method, parts, body)
+        if head == "inference-endpoints":
+            return self._endpoint(method, parts, body)
+        if head in ("seed-datasets", "training-datasets"):
+            return self._old(method, parts)
+        return NotImplemented
+
+    def _endpoint(self, method: str, parts: list[str], body: Any) -> Any:
+        if parts == ["inference-endpoints"]:
+            if method == "POST":
+                record = self.add_endpoint(f"{body['name-prefix']}-yeOdAS")
+                return {**record, "trace_sampling_rate": body.get("trace-sample-rate", 0.01)}
+            return list(self.endpoints.values())[::-1]
+        name = parts[1]
+        if name not in self.endpoints:
+            return httpx.Response(404, json={"message": f"Inference endpoint {name} not found"})
+        rest = parts[2:]
+        if not rest:
+            return self.endpoints[name]
+        if rest == ["traces"]:
+            return self._traces_page(name)
+        if rest[0] == "traces-exports":
+            return self._export(method, name, rest[1:], body)
+        if rest[0] == "api-keys" and len(rest) == 2:
+            return self._link(method, name, rest[1])
+        return httpx.Response(404, json={"message": "no such route"})
+
+    def _traces_page(self, name: str) -> dict[str, Any]:
+        assert self._request is not None
+        params = self._request.url.params
+        pages = self.trace_pages.get(name, [[]])
+        cursor = params.get("pagination-cursor")
+        index = int(cursor.removeprefix("cursor-")) if cursor else 0
+        last = index >= len(pages) - 1
+        if last and self.repeat_last_cursor and index > 0:
+            nxt: str | None = f"cursor-{index}"
+        else:
+            nxt = None if last else f"cursor-{index + 1}"
+        return {"traces": pages[index], "pagination_cursor": nxt}
+
+    def _export(self, method: str, name: str, rest: list[str], body: Any) -> Any:
+        exports = self.exports.setdefault(name, {})
+        if method == "POST" and not rest:
+            export_id = f"exp-{len(self.entities) + len(exports) + 1}"
+            records = [r for page in self.trace_pages.get(name, []) for r in page]
+            url = f"{self.storage}/exports/{export_id}.jsonl?X-Amz-Signature=e"
+            self.objects[url.split("?")[0]] = "".join(
+                json.dumps(r) + "\n" for r in records
+            ).encode()
+            exports[export_id] = {"id": export_id, "created_at": "2026-10-01T12:00:00Z",
+                                  "from_start_time": body["from-start-time"],
+                                  "to_start_time": body["to-start-time"], "download_url": url}  # fmt: skip
+            self._export_polls[export_id] = 0
+            return self._export_answer(export_id, exports[export_id], creating=True)
+        if method == "GET" and not rest:
+            return list(exports.values())[::-1]
+        if method == "GET" and len(rest) == 1 and rest[0] in exports:
+            self._export_polls[rest[0]] += 1
+            return self._export_answer(rest[0], exports[rest[0]], creating=False)
+        return httpx.Response(404, json={"message": "Traces export not found"})
+
+    def _export_answer(self, export_id: str, record: dict[str, Any], creating: bool) -> Any:
+        pending = creating or self._export_polls[export_id] <= self.export_polls_before_ready
+        if self.export_polls_before_ready and pending:
+            return {**record, "download_url": None}
+        return record
+
+    def _keys(self, method: str, parts: list[str], body: Any) -> Any:
+        if parts == ["api-keys"] and method == "POST":
+            name = body["api-key-name"]
+            if name in self.api_keys:
+                return httpx.Response(409, json={"message": f"API key {name} already exists"})
+            secret = f"dl-secret-{name}-0123456789"
+            self.api_keys[name] = {"api_key_name": name, "created_at": "2026-09-01T09:30:00Z",
+                                   "secret": secret}  # fmt: skip
+            return self.api_keys[name]
+        if parts == ["api-keys"]:
+            return [
+                {k: v for k, v in key.items() if k != "secret"} for key in self.api_keys.values()
+            ]
+        if method == "DELETE" and len(parts) == 2 and parts[1] in self.api_keys:
+            del self.api_keys[parts[1]]
+            self.links = {link for link in self.links if link[1] != parts[1]}
+            return httpx.Response(204)
+        return httpx.Response(404, json={"message": f"API key {parts[-1]} not found"})
+
+    def _link(self, method: str, name: str, key: str) -> Any:
+        if key not in self.api_keys:
+            return httpx.Response(404, json={"message": f"API key {key} not found"})
+        if self.link_conflicts > 0:
+            self.link_conflicts -= 1
+            return httpx.Response(409, json={"message": "Key change still propagating"})
+        if method == "PUT":
+            self.links.add((name, key))
+        else:
+            self.links.discard((name, key))
+        return httpx.Response(204)
+
+    def _inference(self, request: httpx.Request) -> httpx.Response:
+        """The inference host: an OpenAI chat completion for a linked key's secret."""
+        self.inference_calls.append(request)
+        if request.method != "POST" or request.url.path != "/v1/chat/completions":
+            return httpx.Response(404, json={"error": {"message": "not found"}})
+        body = json.loads(request.content)
+        secret = request.headers.get("authorization", "").removeprefix("Bearer ")
+        key = next((n for n, k in self.api_keys.items() if k["secret"] == secret), None)
+        if key is None or (body.get("model"), key) not in self.links:
+            return httpx.Response(401, json={"error": {"message": "Invalid API key"}})
+        reply = {"role": "assistant", "content": "Hi!"}
+        return httpx.Response(200, json={
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1788000000,
+            "model": body["model"], "choices": [{"index": 0, "message": reply,
+                                                  "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+        })  # fmt: skip
+
+    # -- the old entities ----------------------------------------------------------------------
+
+    def _old_entities(self) -> None:
+        files = {"train.jsonl": b'{"question": "q", "answer": "a"}\n',
+                 "test.jsonl": b'{"question": "t", "answer": "b"}\n'}  # fmt: skip
+        for name, data in files.items():
+            self.objects[f"{self.storage}/old/{name}"] = data
+        self.entities["sd-old"] = {"id": "sd-old", "created_at": "2025-11-01T10:00:00Z",
+                                   "prepared_traces_id": None, "source": "direct_upload"}  # fmt: skip
+        self.entities["td-old"] = {"id": "td-old", "created_at": "2025-11-02T10:00:00Z",
+                                   "seed_dataset_id": "sd-old"}  # fmt: skip
+        self.statuses["sd-old"] = self.statuses["td-old"] = ["JOB_SUCCESS"]
+
+    def _old(self, method: str, parts: list[str]) -> Any:
+        prefix = "sd-" if parts[0] == "seed-datasets" else "td-"
+        if method != "GET":
+            return httpx.Response(410, json={"message": f"{method} /{'/'.join(parts)} is retired; "
+                                                        "use POST /datasets"})  # fmt: skip
+        if len(parts) == 1:
+            return [e for e in self.entities.values() if e["id"].startswith(prefix)][::-1]
+        entity_id, sub = parts[1], (parts[2] if len(parts) > 2 else "")
+        if not entity_id.startswith(prefix) or entity_id not in self.entities:
+            return httpx.Response(404, json={"message": f"{entity_id} not found"})
+        if sub == "":
+            return {**self.entities[entity_id], "status": "JOB_SUCCESS"}
+        signed = "?X-Amz-Signature=o"
+        if sub == "download":
+            out = {"train_data_url": f"{self.storage}/old/train.jsonl{signed}",
+                   "test_data_url": f"{self.storage}/old/test.jsonl{signed}",
+                   "config_url": f"{self.storage}/parent/config.yaml?sig=c",
+                   "job_description_url": f"{self.storage}/parent/job_description.json?sig=j"}  # fmt: skip
+            if prefix == "sd-":
+                out["unstructured_data_url"] = None
+            return out
+        if sub == "download-metadata":
+            return {"config_url": f"{self.storage}/parent/config.yaml?sig=c",
+                    "job_description_url": f"{self.storage}/parent/job_description.json?sig=j"}  # fmt: skip
+        return httpx.Response(410, json={"message": f"GET /{'/'.join(parts)} is retired"})
+
+
+class FakePlatform(ServingRoutes):
     """The routes of the current generation over a respx router, with in-memory state."""
 
     def __init__(self, router: respx.MockRouter, *, same_origin: bool = False) -> None:
@@ -96,6 +329,7 @@ class FakePlatform:
             side_effect=self._storage
         )
         router.route(host="api.test").mock(side_effect=self._api)
+        self._init_serving(router)
 
     # ----------------------------------------------------------------------- helpers for tests
 
@@ -167,7 +401,10 @@ class FakePlatform:
         body = json.loads(request.content) if request.content else None
         self.bodies.setdefault(f"{method} {path}", []).append(body)
         parts = path.strip("/").split("/")
-        answer = self._route(method, parts, body)
+        self._request = request
+        answer = self._serving(method, parts, body)
+        if answer is NotImplemented:
+            answer = self._route(method, parts, body)
         if isinstance(answer, httpx.Response):
             return answer
         return httpx.Response(201 if method == "POST" else 200, json=answer)
@@ -244,9 +481,6 @@ class FakePlatform:
             record = self._new("dep", slm_id=body["from"])
             self.statuses[record["id"]] = ["JOB_PENDING", "JOB_SUCCESS"]
             return record
-        if method == "POST" and parts == ["inference-endpoints"]:
-            return {"unique_endpoint_name": f"{body['name-prefix']}-yeOdAS",
-                    "trace_sampling_rate": body.get("trace-sample-rate", 0.01)}  # fmt: skip
         if method == "POST" and parts == ["prepared-traces"]:
             return self._new("pt", source="direct_upload")
         if method == "GET" and len(parts) == 1:

@@ -1,4 +1,5 @@
-"""The `distil-sdk` platform commands: output and exit codes (0 ok, 1 job failed, 2 usage/validation)."""
+"""The `distil-sdk v2` commands (the /models generation): output and exit codes (0 ok, 1 job
+failed, 2 usage/validation); and the old top-level names, kept as deprecated aliases of them."""
 
 from __future__ import annotations
 
@@ -65,10 +66,10 @@ def _task(root: Path, *, bad: bool = False) -> Path:
 @respx.mock
 def test_models_list_table_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     respx.get(f"{BASE}/models").mock(return_value=httpx.Response(200, json={"models": [MODEL]}))
-    assert main(["models", "list"]) == 0
+    assert main(["v2", "models", "list"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].split() == ["ID", "NAME", "CREATED"] and "banking" in out
-    assert main(["models", "list", "--output", "json"]) == 0
+    assert main(["v2", "models", "list", "--output", "json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["id"] == "m1"
 
 
@@ -76,10 +77,10 @@ def test_models_list_table_and_json(capsys: pytest.CaptureFixture[str]) -> None:
 def test_models_create_and_show(capsys: pytest.CaptureFixture[str]) -> None:
     create = respx.post(f"{BASE}/models").mock(return_value=httpx.Response(200, json=MODEL))
     respx.get(f"{BASE}/models/m1").mock(return_value=httpx.Response(200, json=MODEL))
-    assert main(["--api-key", "other-key", "models", "create", "banking"]) == 0
+    assert main(["--api-key", "other-key", "v2", "models", "create", "banking"]) == 0
     assert json.loads(create.calls.last.request.content) == {"name": "banking"}
     assert create.calls.last.request.headers["authorization"] == "Bearer other-key"
-    assert main(["models", "show", "m1"]) == 0
+    assert main(["v2", "models", "show", "m1"]) == 0
     assert "owner: me" in capsys.readouterr().out
 
 
@@ -88,7 +89,7 @@ def test_upload_valid_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     route = respx.post(f"{BASE}/models/m1/uploads").mock(
         return_value=httpx.Response(200, json={"id": "u1"})
     )
-    assert main(["upload-data", "m1", "--data", str(_task(tmp_path / "task"))]) == 0
+    assert main(["v2", "upload-data", "m1", "--data", str(_task(tmp_path / "task"))]) == 0
     body = json.loads(route.calls.last.request.content)
     assert (
         set(body) >= {"job_description", "train_data", "test_data"}
@@ -104,10 +105,10 @@ def test_upload_invalid_folder_exits_2_with_report_and_sends_nothing(
     route = respx.post(f"{BASE}/models/m1/uploads").mock(
         return_value=httpx.Response(200, json={"id": "u1"})
     )
-    assert main(["upload-data", "m1", "--data", str(_task(tmp_path / "task", bad=True))]) == 2
+    assert main(["v2", "upload-data", "m1", "--data", str(_task(tmp_path / "task", bad=True))]) == 2
     err = capsys.readouterr().err
     assert "SEVERITY" in err and "weather" in err and not route.called
-    assert main(["upload-data", "m1", "--data", str(tmp_path / "missing")]) == 2
+    assert main(["v2", "upload-data", "m1", "--data", str(tmp_path / "missing")]) == 2
 
 
 @respx.mock
@@ -125,7 +126,7 @@ def test_server_side_findings_become_validation_error(
     respx.post(f"{BASE}/models/m1/uploads").mock(
         return_value=httpx.Response(422, json={"detail": "invalid upload", "findings": [finding]})
     )
-    assert main(["upload-data", "m1", "--data", str(_task(tmp_path / "task"))]) == 2
+    assert main(["v2", "upload-data", "m1", "--data", str(_task(tmp_path / "task"))]) == 2
     assert "too_few_rows" in capsys.readouterr().err
 
 
@@ -142,7 +143,7 @@ def test_run_teacher_evaluation_wait_success(capsys: pytest.CaptureFixture[str])
             ),
         ]
     )
-    assert main(["run-teacher-evaluation", "m1", "u1", "--wait"]) == 0
+    assert main(["v2", "run-teacher-evaluation", "m1", "u1", "--wait"]) == 0
     assert json.loads(create.calls.last.request.content) == {"upload_id": "u1"}
     out = capsys.readouterr().out
     assert "JOB_SUCCESS" in out and "0.900" in out
@@ -153,14 +154,14 @@ def test_run_training_without_wait_and_wait_failure(capsys: pytest.CaptureFixtur
     respx.post(f"{BASE}/models/m1/training").mock(
         return_value=httpx.Response(200, json={"id": "t1"})
     )
-    assert main(["run-training", "m1", "u1"]) == 0
+    assert main(["v2", "run-training", "m1", "u1"]) == 0
     assert "training t1 started" in capsys.readouterr().out
     respx.get(f"{BASE}/trainings/t1/status").mock(
         return_value=httpx.Response(
             200, json={"id": "t1", "status": "JOB_FAILURE", "message": "out of credits"}
         )
     )
-    assert main(["run-training", "m1", "u1", "--wait"]) == 1
+    assert main(["v2", "run-training", "m1", "u1", "--wait"]) == 1
     assert "out of credits" in capsys.readouterr().err
 
 
@@ -193,10 +194,10 @@ def test_training_shows_results_when_done(capsys: pytest.CaptureFixture[str]) ->
             },
         )
     )
-    assert main(["training", "t1"]) == 0
+    assert main(["v2", "training", "t1"]) == 0
     out = capsys.readouterr().out
     assert "student-tuned" in out and "0.850" in out and "train" in out
-    assert main(["training", "t1", "--output", "json"]) == 0
+    assert main(["v2", "training", "t1", "--output", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["status"] == "JOB_SUCCESS" and data["tasks"][0]["name"] == "train"
     assert data["evaluation_results"]["student-tuned"]["accuracy"] == 0.85
@@ -209,7 +210,7 @@ def test_teacher_evaluation_failed_exits_1(capsys: pytest.CaptureFixture[str]) -
             200, json={"id": "e1", "status": "JOB_FAILURE", "message": "teacher unreachable"}
         )
     )
-    assert main(["teacher-evaluation", "e1"]) == 1
+    assert main(["v2", "teacher-evaluation", "e1"]) == 1
     assert "teacher unreachable" in capsys.readouterr().out
 
 
@@ -228,10 +229,13 @@ def test_download(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     respx.get("https://s3.test/m.tar").mock(
         return_value=httpx.Response(200, content=buf.getvalue())
     )
-    assert main(["download", "t1", "--dest", str(tmp_path)]) == 0
+    assert main(["v2", "download", "t1", "--dest", str(tmp_path)]) == 0
     assert (tmp_path / "model" / "config.json").exists() and str(
         tmp_path / "model"
     ) in capsys.readouterr().out
+    assert main(["download", "t1", "--dest", str(tmp_path / "old")]) == 0  # the old name
+    assert (tmp_path / "old" / "model" / "config.json").exists()
+    assert "`distil-sdk slm download SLM_ID DEST`" in capsys.readouterr().err
 
 
 @respx.mock
@@ -241,14 +245,14 @@ def test_errors_and_usage_exit_codes(
     respx.get(f"{BASE}/models/nope").mock(
         return_value=httpx.Response(404, json={"detail": "model not found"})
     )
-    assert main(["models", "show", "nope"]) == 1
+    assert main(["v2", "models", "show", "nope"]) == 1
     assert "model not found" in capsys.readouterr().err
-    assert main(["models"]) == 2
+    assert main(["v2", "models"]) == 2
     assert main(["no-such-command"]) == 2
     assert main([]) == 2
     assert main(["--help"]) == 0
     monkeypatch.delenv("DISTIL_API_KEY")
-    assert main(["models", "list"]) == 2
+    assert main(["v2", "models", "list"]) == 2
     assert "No credentials" in capsys.readouterr().err
 
 
@@ -266,16 +270,16 @@ def test_teacher_evaluation_on_recorded_answers(capsys: pytest.CaptureFixture[st
     respx.get(f"{BASE}/teacher-evaluations/e1/status").mock(
         return_value=httpx.Response(200, json=done)
     )
-    assert main(["teacher-evaluation", "e1"]) == 0
+    assert main(["v2", "teacher-evaluation", "e1"]) == 0
     out = capsys.readouterr().out
     # Non-classification metrics get their own columns; the long log is not printed.
     assert "LLM-AS-A-JUDGE" in out and "0.184" in out and "0.789" in out
     assert "ACCURACY" not in out and "mlflow" not in out
-    assert main(["teacher-evaluation", "e1", "--output", "json"]) == 0
+    assert main(["v2", "teacher-evaluation", "e1", "--output", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["id"] == done["teacher_evaluation_id"] and "logs" not in data
     assert data["results"]["llm-as-a-judge"] == pytest.approx(0.1836734694)
-    assert main(["teacher-evaluation", "e1", "--logs"]) == 0
+    assert main(["v2", "teacher-evaluation", "e1", "--logs"]) == 0
     assert "mlflow" in capsys.readouterr().out
 
 
@@ -294,7 +298,7 @@ def test_run_teacher_evaluation_wait_on_recorded_answers(
     respx.get(f"{BASE}/teacher-evaluations/{evaluation_id}/status").mock(
         side_effect=[httpx.Response(200, json=running), httpx.Response(200, json=done)]
     )
-    assert main(["run-teacher-evaluation", "m1", "u1", "--wait"]) == 0
+    assert main(["v2", "run-teacher-evaluation", "m1", "u1", "--wait"]) == 0
     captured = capsys.readouterr()
     assert f"teacher evaluation {evaluation_id}: JOB_RUNNING" in captured.err
     assert f"teacher evaluation {evaluation_id}: JOB_SUCCESS" in captured.out
@@ -308,11 +312,11 @@ def test_training_on_recorded_status_and_unfinished_download(
     respx.get(f"{BASE}/trainings/{training_id}/status").mock(
         return_value=httpx.Response(200, json=_recorded("2025-05-14-training-status.json"))
     )
-    assert main(["training", training_id]) == 0
+    assert main(["v2", "training", training_id]) == 0
     out = capsys.readouterr().out
     assert f"training {training_id}: JOB_RUNNING" in out
     assert "evaluate_teacher" in out and "finetune_student" in out and "JOB_PENDING" in out
-    assert main(["training", training_id, "--output", "json"]) == 0
+    assert main(["v2", "training", training_id, "--output", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["status"] == "JOB_RUNNING" and data["start_time"] == "2025-05-14T16:00:14.643000Z"
     assert [t["name"] for t in data["tasks"]] == [
@@ -323,7 +327,93 @@ def test_training_on_recorded_status_and_unfinished_download(
     respx.get(f"{BASE}/trainings/{training_id}/model").mock(
         return_value=httpx.Response(200, json=_recorded("2025-05-14-training-model-not-ready.json"))
     )
-    assert main(["download", training_id, "--dest", str(tmp_path)]) == 1
+    assert main(["v2", "download", training_id, "--dest", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "Training not completed successfully" in err and training_id in err
     assert list(tmp_path.iterdir()) == []
+
+
+# -- the old top-level names: aliases of `v2`, with a one-line deprecation notice on stderr --
+
+
+@respx.mock
+@pytest.mark.parametrize(
+    ("argv", "new"),
+    [
+        (["models", "list"], "distil-sdk dataset create DIR"),
+        (["--json", "models", "list"], "distil-sdk dataset create DIR"),
+        (["models", "list", "--json"], "distil-sdk dataset create DIR"),
+        (["--base-url", BASE, "models", "list"], "distil-sdk dataset create DIR"),
+    ],
+)
+def test_old_models_command_is_a_deprecated_alias(
+    argv: list[str], new: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    respx.get(f"{BASE}/models").mock(return_value=httpx.Response(200, json={"models": [MODEL]}))
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    notice = [line for line in captured.err.splitlines() if "deprecated" in line]
+    assert notice == [
+        "distil-sdk models: deprecated - this is the old /models generation, now "
+        f"`distil-sdk v2 models`; today's platform: `{new}`"
+    ]
+    if "--json" in argv:
+        assert json.loads(captured.out)[0]["id"] == "m1"  # stdout stays one JSON document
+    else:
+        assert "banking" in captured.out
+
+
+@respx.mock
+def test_every_old_name_runs_its_v2_command_with_a_notice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    respx.post(f"{BASE}/models/m1/uploads").mock(
+        return_value=httpx.Response(200, json={"id": "u1"})
+    )
+    respx.post(f"{BASE}/models/m1/teacher-evaluations").mock(
+        return_value=httpx.Response(200, json={"id": "e1"})
+    )
+    respx.post(f"{BASE}/models/m1/training").mock(
+        return_value=httpx.Response(200, json={"id": "t1"})
+    )
+    respx.get(f"{BASE}/teacher-evaluations/e1/status").mock(
+        return_value=httpx.Response(200, json={"id": "e1", "status": "JOB_RUNNING"})
+    )
+    respx.get(f"{BASE}/trainings/t1/status").mock(
+        return_value=httpx.Response(200, json={"id": "t1", "status": "JOB_RUNNING"})
+    )
+    task = str(_task(tmp_path / "task"))
+    for argv, new in (
+        (["upload-data", "m1", "--data", task], "dataset create DIR"),
+        (["run-teacher-evaluation", "m1", "u1"], "teacher-evaluation create DATASET_ID"),
+        (["teacher-evaluation", "e1"], "teacher-evaluation show ID"),
+        (["run-training", "m1", "u1"], "slm create DATASET_ID"),
+        (["training", "t1"], "slm status ID"),
+    ):
+        assert main(argv) == 0, argv
+        captured = capsys.readouterr()
+        assert f"distil-sdk {argv[0]}: deprecated" in captured.err, argv
+        assert (
+            f"`distil-sdk v2 {argv[0]}`" in captured.err and f"`distil-sdk {new}`" in captured.err
+        )
+        if argv[0] == "run-training":  # the hint names the command as it is now called
+            assert "follow it with `distil-sdk v2 training t1`" in captured.out
+
+
+def test_teacher_evaluation_with_a_verb_is_todays_noun(capsys: pytest.CaptureFixture[str]) -> None:
+    # `teacher-evaluation ID` is the old status command; `teacher-evaluation VERB` today's noun.
+    assert main(["teacher-evaluation", "--help"]) == 0
+    captured = capsys.readouterr()
+    assert "deprecated" not in captured.err and "create-from-dataset" in captured.out
+    assert main(["teacher-evaluation"]) == 2
+    assert "deprecated" not in capsys.readouterr().err
+
+
+def test_v2_help_lists_the_old_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["v2", "--help"]) == 0
+    out = capsys.readouterr().out
+    for name in ("models", "upload-data", "run-teacher-evaluation", "run-training", "download"):
+        assert name in out
+    assert main(["--help"]) == 0
+    top = capsys.readouterr().out
+    assert "v2" in top and "upload-data  " not in top  # the aliases are not listed on their own

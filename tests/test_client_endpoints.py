@@ -9,6 +9,7 @@ import httpx
 import pytest
 import respx
 
+from distil_sdk import DistilError
 from distil_sdk.types.jobs import JobStatus, Metrics
 from test_client_support import BASE, KEY, MODEL, FakeTime, async_client, metrics, sync_client
 
@@ -83,16 +84,6 @@ CASES: list[tuple[str, tuple[Any, ...], dict[str, Any], str, str, Any, Any, Any]
         lambda r: r.results.accuracy == 0.9 and r.results.per_class["billing"].f1_score == 0.66,
     ),
     (
-        "teacher_evaluations.cancel",
-        ("e1",),
-        {},
-        "POST",
-        "/teacher-evaluations/e1/cancel",
-        None,
-        {"id": "e1", "status": "JOB_STOPPED"},
-        lambda r: r.status is JobStatus.STOPPED,
-    ),
-    (
         "trainings.create",
         ("m1", "u1"),
         {},
@@ -111,16 +102,6 @@ CASES: list[tuple[str, tuple[Any, ...], dict[str, Any], str, str, Any, Any, Any]
         None,
         {"id": "t1", "status": "JOB_RUNNING"},
         lambda r: r.status is JobStatus.RUNNING,
-    ),
-    (
-        "trainings.cancel",
-        ("t1",),
-        {},
-        "POST",
-        "/trainings/t1/cancel",
-        None,
-        {"id": "t1", "status": "JOB_STOPPED"},
-        lambda r: r.status is JobStatus.STOPPED,
     ),
     (
         "trainings.evaluation_results",
@@ -243,15 +224,57 @@ async def test_async_endpoint(
 
 @respx.mock
 async def test_delete_endpoints_sync_and_async() -> None:
-    model = respx.delete(f"{BASE}/models/m1").mock(return_value=httpx.Response(204))
     dep = respx.delete(f"{BASE}/trainings/t1/deployment").mock(return_value=httpx.Response(204))
     with sync_client() as client:
-        assert client.v2.models.delete("m1") is None
         assert client.v2.deployments.delete("t1") is None
     async with async_client() as aclient:
-        assert await aclient.v2.models.delete("m1") is None
         assert await aclient.v2.deployments.delete("t1") is None
-    assert model.call_count == 2 and dep.call_count == 2
+    assert dep.call_count == 2
+
+
+LOOPBACK = "http://127.0.0.1:8765"
+
+
+@respx.mock
+async def test_local_only_extensions_run_against_the_local_platform() -> None:
+    # Stopping a job and deleting a model are routes of the embedded local platform only.
+    model = respx.delete(f"{LOOPBACK}/models/m1").mock(return_value=httpx.Response(204))
+    stopped = {"id": "t1", "status": "JOB_STOPPED"}
+    training = respx.post(f"{LOOPBACK}/trainings/t1/cancel").mock(
+        return_value=httpx.Response(200, json=stopped)
+    )
+    evaluation = respx.post(f"{LOOPBACK}/teacher-evaluations/e1/cancel").mock(
+        return_value=httpx.Response(200, json={**stopped, "id": "e1"})
+    )
+    with sync_client(base_url=LOOPBACK) as client:
+        assert client.v2.models.delete_local("m1") is None
+        assert client.v2.trainings.cancel_local("t1").status is JobStatus.STOPPED
+        assert client.v2.teacher_evaluations.cancel_local("e1").status is JobStatus.STOPPED
+    async with async_client(base_url=LOOPBACK) as aclient:
+        assert await aclient.v2.models.delete_local("m1") is None
+        assert (await aclient.v2.trainings.cancel_local("t1")).status is JobStatus.STOPPED
+        assert (await aclient.v2.teacher_evaluations.cancel_local("e1")).status is JobStatus.STOPPED
+    assert model.call_count == training.call_count == evaluation.call_count == 2
+
+
+async def test_local_only_extensions_refuse_the_hosted_platform() -> None:
+    # No public source documents these routes for the hosted platform: nothing may be sent.
+    with respx.mock(assert_all_called=False) as router:
+        sent = router.route(host="api.test").mock(return_value=httpx.Response(204))
+        with sync_client() as client:
+            for call in (
+                lambda: client.v2.models.delete_local("m1"),
+                lambda: client.v2.trainings.cancel_local("t1"),
+                lambda: client.v2.teacher_evaluations.cancel_local("e1"),
+            ):
+                with pytest.raises(DistilError, match="local platform"):
+                    call()
+        async with async_client() as aclient:
+            with pytest.raises(DistilError, match="local platform"):
+                await aclient.v2.trainings.cancel_local("t1")
+            with pytest.raises(DistilError, match="local platform"):
+                await aclient.v2.models.delete_local("m1")
+        assert not sent.called
 
 
 @respx.mock

@@ -267,9 +267,9 @@ def _sync_scenario(client: DistilClient, gate: Path, tmp_path: Path) -> list[str
     assert training.id in str(info.value) and not (tmp_path / "early").exists()
 
     queued = client.v2.trainings.create(model.id, upload.id)
-    assert client.v2.trainings.cancel(queued.id).status is JobStatus.STOPPED
+    assert client.v2.trainings.cancel_local(queued.id).status is JobStatus.STOPPED
     doomed = client.v2.teacher_evaluations.create(model.id, upload.id)
-    stopped = client.v2.teacher_evaluations.cancel(doomed.id)
+    stopped = client.v2.teacher_evaluations.cancel_local(doomed.id)
     assert stopped.status is JobStatus.STOPPED and stopped.results is None
     with pytest.raises(JobNotFinishedError):
         client.v2.teacher_evaluations.predictions(doomed.id)
@@ -290,7 +290,7 @@ def _sync_scenario(client: DistilClient, gate: Path, tmp_path: Path) -> list[str
     assert teacher.results is not None and teacher.results.accuracy == 1.0
     assert teacher.teacher_evaluation_id == evaluation.id and "logs" not in repr(teacher)
     assert client.v2.teacher_evaluations.get(evaluation.id).status is JobStatus.SUCCESS
-    assert client.v2.teacher_evaluations.cancel(evaluation.id).status is JobStatus.SUCCESS
+    assert client.v2.teacher_evaluations.cancel_local(evaluation.id).status is JobStatus.SUCCESS
     predictions = client.v2.teacher_evaluations.predictions(evaluation.id)
     assert predictions[0].input and predictions[0].expected == predictions[0].prediction
     n_tasks = len(done.tasks)
@@ -343,7 +343,7 @@ async def test_local_answers_match_the_contract(
         async with AsyncDistilClient(**settings, transport=AsyncRecording(recorder)) as aclient:
             expected.append(await _async_scenario(aclient, model_id, upload_id))
         with DistilClient(**settings, transport=SyncRecording(recorder)) as client:
-            client.v2.models.delete(model_id)
+            client.v2.models.delete_local(model_id)
     finally:
         server.close()
 
@@ -393,6 +393,15 @@ def _current_scenario(client: DistilClient, task_dir: Path, tmp_path: Path) -> N
     client.slms.download_model(slm.id, tmp_path / "slm", progress=False)
     client.credits.balances()
     client.inference_endpoints.list()
+    # Inference endpoints' records, exports and keys; the reads of the old entities.
+    assert (
+        list(client.inference_endpoints.traces("ep", since="2026-09-01", until="2026-10-01")) == []
+    )
+    assert client.inference_endpoints.traces_exports.list("ep") == []
+    key = client.api_keys.create("contract-key")
+    assert [k.name for k in client.api_keys.list()] == [key.name]
+    client.api_keys.delete(key.name)
+    assert client.seed_datasets.list() == [] and client.training_datasets.list() == []
 
 
 def test_current_generation_answers_match_the_contract(

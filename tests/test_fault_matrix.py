@@ -72,7 +72,6 @@ SYNC_CALLS: dict[str, Callable[[Any, Path], Any]] = {
     "models.list": lambda c, d: c.v2.models.list(),
     "models.get": lambda c, d: c.v2.models.get("m1"),
     "models.create": lambda c, d: c.v2.models.create("x"),
-    "models.delete": lambda c, d: c.v2.models.delete("m1"),
     "trainings.get": lambda c, d: c.v2.trainings.get("t1"),
     "trainings.wait": lambda c, d: c.v2.trainings.wait("t1", outage_budget=30),
     "teacher_evaluations.get": lambda c, d: c.v2.teacher_evaluations.get("e1"),

@@ -126,14 +126,16 @@ def test_post_retried_when_surely_not_processed(outcome: object) -> None:
 
 @respx.mock
 def test_cancel_post_is_idempotent_and_retried() -> None:
-    route = respx.post(f"{BASE}/trainings/t1/cancel").mock(
+    # Stopping a job is a route of the local platform only (a loopback base URL).
+    local = "http://127.0.0.1:8765"
+    route = respx.post(f"{local}/trainings/t1/cancel").mock(
         side_effect=[
             httpx.ReadTimeout("x"),
             httpx.Response(200, json={"id": "t1", "status": "JOB_STOPPED"}),
         ]
     )
-    with sync_client() as client:
-        client.v2.trainings.cancel("t1")
+    with sync_client(base_url=local) as client:
+        client.v2.trainings.cancel_local("t1")
     assert route.call_count == 2
 
 

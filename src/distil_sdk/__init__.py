@@ -45,12 +45,15 @@ from ._errors import (
     UnsafeArchiveError,
 )
 from .resources import Override
+from .resources._train import TrainInterrupted, TrainProgress
 from .types._task_types import TaskType
 from .types.data import Example, LabelledDataset, TaskBundle, Traces, UnlabelledDataset
 from .types.entities import (
     SLM,
+    ApiKey,
     CompletedSLMMetrics,
     CompletedTeacherEvaluationMetrics,
+    CreatedApiKey,
     CreditBalances,
     Dataset,
     DatasetDownload,
@@ -59,15 +62,23 @@ from .types.entities import (
     DeploymentEndpoint,
     DeploymentStatus,
     DownloadMetadata,
+    EndpointTrace,
+    EndpointTracesPage,
     EntityStatus,
     InferenceEndpoint,
     JobLogs,
+    OpenAIConfig,
     PreparedTraces,
+    SeedDataset,
+    SeedDatasetDownload,
     SLMDownload,
     SLMDownloadMetadata,
     SLMMetrics,
     TeacherEvaluationMetrics,
+    TracesExport,
     TrainedModel,
+    TrainingDataset,
+    TrainingDatasetDownload,
 )
 from .types.jobs import (
     ClassMetrics,
@@ -100,7 +111,7 @@ from .types.task import (
 from .types.validation import Finding, ValidationReport, validate_bundle
 
 if TYPE_CHECKING:
-    from .inference import EvaluationReport, LocalClassifier, Prediction
+    from .inference import EvaluationReport, LocalClassifier, ModelPrompt, Prediction
 
 __version__ = "0.1.0"
 
@@ -110,6 +121,7 @@ __all__ = [
     "APIError",
     "APIStatusError",
     "APITimeoutError",
+    "ApiKey",
     "AsyncDistilClient",
     "AuthenticationError",
     "BadRequestError",
@@ -120,6 +132,7 @@ __all__ = [
     "CompletedTeacherEvaluationMetrics",
     "CompletedTeacherEvaluationStatus",
     "ConflictError",
+    "CreatedApiKey",
     "CreditBalances",
     "DataValidationError",
     "Dataset",
@@ -132,6 +145,8 @@ __all__ = [
     "DistilClient",
     "DistilError",
     "DownloadMetadata",
+    "EndpointTrace",
+    "EndpointTracesPage",
     "EntityStatus",
     "EvaluationConfig",
     "EvaluationPrediction",
@@ -157,7 +172,9 @@ __all__ = [
     "Model",
     "ModelDownload",
     "ModelLoadError",
+    "ModelPrompt",
     "NotFoundError",
+    "OpenAIConfig",
     "Override",
     "OverrideError",
     "PaymentRequiredError",
@@ -168,6 +185,8 @@ __all__ = [
     "SLMDownload",
     "SLMDownloadMetadata",
     "SLMMetrics",
+    "SeedDataset",
+    "SeedDatasetDownload",
     "SynthgenConfig",
     "TaskBundle",
     "TaskConfig",
@@ -176,8 +195,13 @@ __all__ = [
     "TeacherEvaluationMetrics",
     "TeacherEvaluationStatus",
     "Traces",
+    "TracesExport",
+    "TrainInterrupted",
+    "TrainProgress",
     "TrainedModel",
     "Training",
+    "TrainingDataset",
+    "TrainingDatasetDownload",
     "TrainingStatus",
     "TrainingTask",
     "TuningConfig",
@@ -191,7 +215,7 @@ __all__ = [
     "validate_bundle",
 ]
 
-_LAZY = {"EvaluationReport", "LocalClassifier", "Prediction"}
+_LAZY = {"EvaluationReport", "LocalClassifier", "ModelPrompt", "Prediction"}
 
 
 def __getattr__(name: str) -> Any:

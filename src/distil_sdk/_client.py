@@ -16,21 +16,27 @@ from ._http import AsyncTransport, SyncTransport
 from ._polling import DEFAULT_WAIT_TIMEOUT_S
 from .resources import (
     V2,
+    ApiKeys,
+    AsyncApiKeys,
     AsyncCredits,
     AsyncDatasets,
     AsyncDeployments,
     AsyncInferenceEndpoints,
     AsyncPreparedTraces,
+    AsyncSeedDatasets,
     AsyncSLMs,
     AsyncTeacherEvaluations,
+    AsyncTrainingDatasets,
     AsyncV2,
     Credits,
     Datasets,
     Deployments,
     InferenceEndpoints,
     PreparedTracesResource,
+    SeedDatasets,
     SLMs,
     TeacherEvaluations,
+    TrainingDatasets,
 )
 from .resources._train import train_async, train_sync
 from .types.entities import TrainedModel
@@ -121,8 +127,11 @@ class DistilClient(_ClientBase):
     slms: SLMs
     deployments: Deployments
     inference_endpoints: InferenceEndpoints
+    api_keys: ApiKeys
     prepared_traces: PreparedTracesResource
     credits: Credits
+    seed_datasets: SeedDatasets
+    training_datasets: TrainingDatasets
     v2: V2
     _transport: SyncTransport
 
@@ -167,8 +176,11 @@ class DistilClient(_ClientBase):
         self.slms = SLMs(t)
         self.deployments = Deployments(t)
         self.inference_endpoints = InferenceEndpoints(t)
+        self.api_keys = ApiKeys(t)
         self.prepared_traces = PreparedTracesResource(t)
         self.credits = Credits(t)
+        self.seed_datasets = SeedDatasets(t)
+        self.training_datasets = TrainingDatasets(t)
         self.v2 = V2(t)
 
     def train(
@@ -254,8 +266,11 @@ class AsyncDistilClient(_ClientBase):
     slms: AsyncSLMs
     deployments: AsyncDeployments
     inference_endpoints: AsyncInferenceEndpoints
+    api_keys: AsyncApiKeys
     prepared_traces: AsyncPreparedTraces
     credits: AsyncCredits
+    seed_datasets: AsyncSeedDatasets
+    training_datasets: AsyncTrainingDatasets
     v2: AsyncV2
     _transport: AsyncTransport
 
@@ -300,8 +315,11 @@ class AsyncDistilClient(_ClientBase):
         self.slms = AsyncSLMs(t)
         self.deployments = AsyncDeployments(t)
         self.inference_endpoints = AsyncInferenceEndpoints(t)
+        self.api_keys = AsyncApiKeys(t)
         self.prepared_traces = AsyncPreparedTraces(t)
         self.credits = AsyncCredits(t)
+        self.seed_datasets = AsyncSeedDatasets(t)
+        self.training_datasets = AsyncTrainingDatasets(t)
         self.v2 = AsyncV2(t)
 
     async def train(

@@ -1,8 +1,13 @@
 """The ``distil-sdk`` command.
 
-Subcommands come from ``register(subparsers)`` of :mod:`distil_sdk.cli._platform` (the remote
-platform) and, when installed, :mod:`distil_sdk.cli._local` (the embedded platform). Every
-subcommand sets ``func(args) -> int``; errors are turned into exit codes here, in one place:
+Subcommands come from ``register(subparsers)`` of :mod:`distil_sdk.cli._current` (today's
+routes: ``dataset``, ``teacher-evaluation``, ``slm``, ``deployment``, ``inference-endpoint``,
+``api-keys``, ``credits``), :mod:`distil_sdk.cli._platform` (``v2``: the ``/models`` generation),
+:mod:`distil_sdk.cli._train` (``train``, offline or on a platform), :mod:`distil_sdk.cli._tools`
+and, when installed, :mod:`distil_sdk.cli._local` (``serve``, ``predict``). The old top-level
+names of the ``/models`` generation (``distil-sdk models ...``) still run, as ``distil-sdk v2
+...`` with a one-line deprecation notice on stderr. Every subcommand sets
+``func(args) -> int``; errors are turned into exit codes here, in one place:
 
 - 0: success
 - 1: a job failed or was stopped, or the platform/network answered with an error
@@ -26,7 +31,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from .._errors import DataValidationError, DistilError, JobFailedError, JobTimeoutError
-from . import _platform, _tools
+from . import _current, _platform, _tools, _train
 from ._output import UsageError, json_mode
 
 __all__ = ["build_parser", "main"]
@@ -72,8 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"distil-sdk {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    _platform.register(sub)
+    _current.register(sub)
+    _train.register(sub)
     _tools.register(sub)
+    _platform.register(sub)
     try:
         # By name: cli/_local.py belongs to the embedded platform, which is optional.
         local = importlib.import_module("distil_sdk.cli._local")
@@ -87,8 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (see the module docstring)."""
     parser = build_parser()
+    line, legacy = _legacy(_json_first(sys.argv[1:] if argv is None else list(argv)))
+    if legacy is not None:
+        sys.stderr.write(_platform.legacy_notice(legacy) + "\n")
     try:
-        args = parser.parse_args(_json_first(sys.argv[1:] if argv is None else list(argv)))
+        args = parser.parse_args(line)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 for --help
         return exc.code if isinstance(exc.code, int) else 2
     if getattr(args, "func", None) is None:
@@ -138,6 +148,41 @@ def _json_first(argv: list[str]) -> list[str]:
         return argv
     head = [a for a in argv[:end] if a != "--json"]
     return ["--json", *head, *argv[end:]]
+
+
+# The global options that take a value, to find the command on the line.
+_VALUED = ("--base-url", "--api-key", "--output")
+
+
+def _legacy(argv: list[str]) -> tuple[list[str], str | None]:
+    """``distil-sdk models ...`` (an old top-level name of the ``/models`` generation) as
+    ``distil-sdk v2 models ...``, and the name, for the deprecation notice.
+
+    ``teacher-evaluation`` is both: followed by one of today's verbs it is today's noun,
+    followed by an id it is the old status command."""
+    at = 0
+    while at < len(argv):
+        token = argv[at]
+        if token == "--":
+            return argv, None
+        if token in _VALUED:
+            at += 2
+        elif token.startswith("-"):
+            at += 1
+        else:
+            break
+    else:
+        return argv, None
+    name = argv[at]
+    if name not in _platform.LEGACY:
+        return argv, None
+    if name == "teacher-evaluation":
+        following = argv[at + 1] if at + 1 < len(argv) else None
+        if following is None or following.startswith("-"):
+            return argv, None
+        if following in _current.TEACHER_EVALUATION_VERBS:
+            return argv, None
+    return [*argv[:at], "v2", *argv[at:]], name
 
 
 def _failed(

@@ -1,26 +1,25 @@
-"""The embedded platform's commands: ``serve``, ``train`` (the main job) and ``predict``.
+"""The embedded platform's commands: ``serve`` and ``predict``.
 
-``train`` drives the local platform through the same client and REST API as the hosted one
-(``DistilClient.local``), so what it prints is what the platform reports.
+``train`` (the main job, offline by default) is :mod:`._train`'s: it drives the local platform
+through the same client and REST API as the hosted one (``DistilClient.local``), or a platform.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from ._batch import add_file_arguments, predict_file_command
-from ._output import UsageError, emit, table, to_jsonable
+from ._output import UsageError, emit, table
 from ._tools import warn_file_texts
 
 __all__ = ["register"]
 
 
 def register(subparsers: Any) -> None:
-    """Add ``serve``, ``train`` and ``predict`` to the ``distil-sdk`` parser."""
+    """Add ``serve`` and ``predict`` to the ``distil-sdk`` parser."""
     serve = subparsers.add_parser(
         "serve",
         help="serve the local platform's REST API",
@@ -31,38 +30,6 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--port", type=int, default=8700, help="TCP port (default 8700)")
     _data_dir_arg(serve)
     serve.set_defaults(func=_serve)
-
-    train = subparsers.add_parser(
-        "train",
-        help="train a classifier from a task folder, fully offline",
-        description="Validate TASK_DIR, upload it to the local platform, evaluate the teacher, "
-        "distil the student, print the results and save the model folder.",
-    )
-    train.add_argument(
-        "task_dir",
-        type=Path,
-        metavar="TASK_DIR",
-        help="folder with job_description.json, train.csv, test.csv, ...",
-    )
-    _data_dir_arg(train)
-    # `--output` names the model folder here (as in the README); for JSON output put the global
-    # option before the subcommand: `distil-sdk --output json train ...`.
-    train.add_argument(
-        "--model-dir",
-        "-o",
-        dest="model_dir",
-        type=Path,
-        default=Path("model"),
-        metavar="DIR",
-        help="where to save the trained model (default ./model): DIR/model is the folder "
-        "LocalClassifier loads, beside README.md and model_client.py",
-    )
-    _output_arg(train)
-    train.add_argument("--force", action="store_true", help="replace an existing model folder")
-    train.add_argument(
-        "--no-progress", dest="progress", action="store_false", help="no progress display"
-    )
-    train.set_defaults(func=_train)
 
     predict = subparsers.add_parser(
         "predict",
@@ -111,79 +78,6 @@ def _serve(args: argparse.Namespace) -> int:
     _err(f"distil-sdk local platform: http://{args.host}:{args.port} (data dir {data_dir})")
     _err(f"API token: $DISTIL_API_KEY if set, else the file {data_dir / 'token'}; Ctrl-C stops")
     serve(args.host, args.port, data_dir)
-    return 0
-
-
-def _metric(metrics: Any, name: str) -> float | None:
-    value = getattr(metrics, name, None)
-    return float(value) if isinstance(value, (int, float)) else None
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
-def _train(args: argparse.Namespace) -> int:
-    from .. import _client
-    from ..types.data import TaskBundle
-    from ._output import UsageError
-
-    task_dir: Path = args.task_dir
-    dest: Path = args.model_dir
-    if dest.exists() and any(dest.iterdir()) and not args.force:
-        raise UsageError(
-            f"{dest} already exists; pass --force to replace it or choose --model-dir DIR"
-        )
-    show = bool(args.progress) and getattr(args, "output", "table") != "json"
-    say = _err if show else (lambda text: None)
-    # The waits' display (status line, the job log's new lines such as each epoch) is on stderr,
-    # so it stays on in JSON mode: stdout carries only the result.
-    progress = bool(args.progress)
-    started = time.monotonic()
-
-    bundle = TaskBundle.from_dir(task_dir)
-    report = bundle.validate()
-    report.raise_for_errors()  # main() prints the findings table and exits 2
-    if report.warnings and show:
-        _err(report.to_table())
-    say(
-        f"validated {task_dir}: {len(bundle.train)} train / {len(bundle.test)} test rows, "
-        f"{len(bundle.job_description.labels)} classes"
-    )
-
-    # The current route generation end to end: dataset -> teacher evaluation -> SLM -> model.
-    with _client.DistilClient.local(args.data_dir) as client:
-        trained = client.train(
-            bundle, dest, force=args.force, progress=progress, timeout=None, on_event=say
-        )
-    rows = [
-        [which, _fmt(_metric(metrics, "accuracy")), _fmt(_metric(metrics, "macro_f1"))]
-        for which, metrics in (
-            ("teacher", trained.teacher),
-            ("student-base", trained.base_model),
-            ("student-tuned", trained.tuned_model),
-        )
-    ]
-    summary = {
-        "dataset_id": trained.dataset_id,
-        "teacher_evaluation_id": trained.teacher_evaluation_id,
-        "slm_id": trained.slm_id,
-        "model_dir": str(dest),
-        "evaluation_results": to_jsonable(
-            {
-                "teacher": trained.teacher,
-                "student-base": trained.base_model,
-                "student-tuned": trained.tuned_model,
-            }
-        ),
-        "elapsed_s": round(time.monotonic() - started, 1),
-    }
-    text = (
-        table(["model", "accuracy", "macro-F1"], rows)
-        + f"\n\nmodel saved to {dest}/ in {summary['elapsed_s']}s"
-        + f'\ntry: distil-sdk predict {dest} "some text"'
-    )
-    emit(args, summary, text)
     return 0
 
 

@@ -1,10 +1,16 @@
-"""``distil-sdk`` commands over the platform client, mirroring the platform's own CLI."""
+"""What every platform command shares (the client from ``--base-url`` / ``--api-key`` and the
+environment, the results table, the global options after the command), and the ``/models``
+generation's commands under ``distil-sdk v2`` (``v2 models``, ``v2 upload-data``,
+``v2 run-training``...). Today's routes are :mod:`._current`'s nouns; the old top-level names
+(``distil-sdk models ...``) are aliases of ``v2`` that :func:`distil_sdk.cli.main` rewrites
+with a deprecation notice on stderr.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._client import DistilClient
@@ -16,10 +22,21 @@ from ..types.jobs import (
     Model,
     TeacherEvaluationStatus,
     TrainingStatus,
+    TrainingTask,
 )
 from ._output import UsageError, emit, table
 
-__all__ = ["client_from_args", "common_options", "register"]
+__all__ = [
+    "LEGACY",
+    "client_from_args",
+    "common_options",
+    "fmt",
+    "legacy_notice",
+    "platform_options",
+    "register",
+    "results_table",
+    "stage_rows",
+]
 
 
 def client_from_args(args: argparse.Namespace) -> DistilClient:
@@ -30,7 +47,8 @@ def client_from_args(args: argparse.Namespace) -> DistilClient:
         raise UsageError(str(exc)) from exc
 
 
-def _fmt(value: float | None) -> str:
+def fmt(value: float | None) -> str:
+    """A score with three decimals; ``-`` for one not computed."""
     return "-" if value is None else f"{value:.3f}"
 
 
@@ -54,7 +72,9 @@ _METRIC_COLUMNS: tuple[tuple[str, Callable[[Metrics], float | None]], ...] = (
 )
 
 
-def _results_table(results: dict[str, Metrics]) -> str:
+def results_table(results: dict[str, Metrics]) -> str:
+    """``MODEL`` and one column per metric some row has (accuracy and F1 for classification,
+    the judge / ROUGE / tool-call scores of the other tasks)."""
     columns = [
         (name, get)
         for name, get in _METRIC_COLUMNS
@@ -62,8 +82,16 @@ def _results_table(results: dict[str, Metrics]) -> str:
     ] or [  # nothing computed (e.g. no test split): the primary metric's column, all "-"
         (next(iter(results.values()), Metrics()).primary_metric.upper(), lambda m: m.primary)
     ]
-    rows = [(name, *(_fmt(get(m)) for _, get in columns)) for name, m in results.items()]
+    rows = [(name, *(fmt(get(m)) for _, get in columns)) for name, m in results.items()]
     return table(("MODEL", *(name for name, _ in columns)), rows)
+
+
+def stage_rows(tasks: Sequence[TrainingTask]) -> str:
+    """The ``STAGE  STATUS  MESSAGE`` table of a job's stages."""
+    return table(
+        ("STAGE", "STATUS", "MESSAGE"),
+        [(str(t.name), t.status.value if t.status else "", t.message or "") for t in tasks],
+    )
 
 
 def _status_lines(kind: str, record: TeacherEvaluationStatus | TrainingStatus) -> list[str]:
@@ -72,15 +100,7 @@ def _status_lines(kind: str, record: TeacherEvaluationStatus | TrainingStatus) -
     if message:
         lines.append(f"message: {message}")
     if record.tasks:
-        lines.append(
-            table(
-                ("STAGE", "STATUS", "MESSAGE"),
-                [
-                    (str(t.name), t.status.value if t.status else "", t.message or "")
-                    for t in record.tasks
-                ],
-            )
-        )
+        lines.append(stage_rows(record.tasks))
     return lines
 
 
@@ -150,7 +170,7 @@ def _models_list(args: argparse.Namespace) -> int:
         models,
         _models_table(models)
         if models
-        else "No models yet: create one with `distil-sdk models create NAME`.",
+        else "No models yet: create one with `distil-sdk v2 models create NAME`.",
     )
     return 0
 
@@ -185,7 +205,7 @@ def _run_teacher_evaluation(args: argparse.Namespace) -> int:
                 args,
                 evaluation,
                 f"teacher evaluation {evaluation.id} started; follow it with "
-                f"`distil-sdk teacher-evaluation {evaluation.id}`",
+                f"`distil-sdk v2 teacher-evaluation {evaluation.id}`",
             )
             return 0
         record = client.v2.teacher_evaluations.wait(evaluation.id, progress=True)
@@ -201,7 +221,7 @@ def _teacher_evaluation(args: argparse.Namespace) -> int:
 def _show_teacher_evaluation(args: argparse.Namespace, record: TeacherEvaluationStatus) -> int:
     lines = _status_lines("teacher evaluation", record)
     if record.results is not None:
-        lines.append(_results_table({"teacher": record.results}))
+        lines.append(results_table({"teacher": record.results}))
     data = _record_json(record, getattr(args, "logs", False))
     emit(args, data, "\n".join(_with_logs(args, record, lines)))
     return _exit_for(record.status)
@@ -214,7 +234,8 @@ def _run_training(args: argparse.Namespace) -> int:
             emit(
                 args,
                 training,
-                f"training {training.id} started; follow it with `distil-sdk training {training.id}`",
+                f"training {training.id} started; follow it with "
+                f"`distil-sdk v2 training {training.id}`",
             )
             return 0
         record = client.v2.trainings.wait(training.id, progress=True)
@@ -232,7 +253,7 @@ def _show_training(args: argparse.Namespace, client: DistilClient, record: Train
         results = client.v2.trainings.evaluation_results(record.id)
     lines = _status_lines("training", record)
     if results is not None and results.evaluation_results:
-        lines.append(_results_table(results.evaluation_results))
+        lines.append(results_table(results.evaluation_results))
     data = _record_json(record, getattr(args, "logs", False))
     data["evaluation_results"] = (
         {k: m.to_report() for k, m in results.evaluation_results.items()}
@@ -250,11 +271,27 @@ def _download(args: argparse.Namespace) -> int:
     return 0
 
 
+def platform_options(parser: argparse.ArgumentParser, *, shown: bool = False) -> None:
+    """``--base-url`` / ``--api-key`` after the command too (``dataset list --api-key K``);
+    absent, they leave what was given before the command. ``shown``: listed in the help."""
+    parser.add_argument(
+        "--base-url",
+        default=argparse.SUPPRESS,
+        metavar="URL",
+        help="the platform's API root (env DISTIL_BASE_URL)" if shown else argparse.SUPPRESS,
+    )
+    parser.add_argument(
+        "--api-key",
+        default=argparse.SUPPRESS,
+        metavar="KEY",
+        help="its bearer token (env DISTIL_API_KEY)" if shown else argparse.SUPPRESS,
+    )
+
+
 def common_options() -> argparse.ArgumentParser:
-    """The global options again, so they also work after the command (``training T1 --output json``)."""
+    """The global options again, so they also work after the command (``slm status S1 --json``)."""
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("--base-url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    parent.add_argument("--api-key", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    platform_options(parent)
     parent.add_argument(
         "--output", choices=("table", "json"), default=argparse.SUPPRESS, help="json or table"
     )
@@ -262,9 +299,18 @@ def common_options() -> argparse.ArgumentParser:
 
 
 def register(sub: Any) -> None:
-    """Add the platform commands to ``sub`` (the parser's subparsers action)."""
+    """Add ``v2``, the ``/models`` generation's commands, to ``sub`` (the parser's subparsers)."""
     common = [common_options()]
-    models = sub.add_parser("models", help="create, list and show models", parents=common)
+    v2 = sub.add_parser(
+        "v2",
+        help="the /models generation: models, upload-data, run-teacher-evaluation, "
+        "run-training, training, download",
+        description="The platform's /models generation (client.v2). Today's routes are the "
+        "dataset, teacher-evaluation, slm, deployment and inference-endpoint commands.",
+        parents=common,
+    )
+    old = v2.add_subparsers(dest="v2_command", metavar="COMMAND", required=True)
+    models = old.add_parser("models", help="create, list and show models", parents=common)
     msub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     p = msub.add_parser("create", help="create a model", parents=common)
     p.add_argument("name")
@@ -275,7 +321,7 @@ def register(sub: Any) -> None:
     p.add_argument("model_id", metavar="ID")
     p.set_defaults(func=_models_show)
 
-    p = sub.add_parser(
+    p = old.add_parser(
         "upload-data", help="validate a task folder locally, then upload it", parents=common
     )
     p.add_argument("model_id", metavar="MODEL_ID")
@@ -291,7 +337,7 @@ def register(sub: Any) -> None:
         ("run-teacher-evaluation", _run_teacher_evaluation, "start a teacher evaluation"),
         ("run-training", _run_training, "start a training"),
     ):
-        p = sub.add_parser(name, help=what, parents=common)
+        p = old.add_parser(name, help=what, parents=common)
         p.add_argument("model_id", metavar="MODEL_ID")
         p.add_argument("upload_id", metavar="UPLOAD_ID")
         p.add_argument(
@@ -299,19 +345,19 @@ def register(sub: Any) -> None:
         )
         p.set_defaults(func=func)
 
-    p = sub.add_parser(
+    p = old.add_parser(
         "teacher-evaluation", help="status and results of a teacher evaluation", parents=common
     )
     p.add_argument("evaluation_id", metavar="EVAL_ID")
     p.add_argument("--logs", action="store_true", help="also print the job's log")
     p.set_defaults(func=_teacher_evaluation)
-    p = sub.add_parser(
+    p = old.add_parser(
         "training", help="status of a training, and its results once done", parents=common
     )
     p.add_argument("training_id", metavar="TRAINING_ID")
     p.add_argument("--logs", action="store_true", help="also print the job's log")
     p.set_defaults(func=_training)
-    p = sub.add_parser("download", help="download and extract a trained model", parents=common)
+    p = old.add_parser("download", help="download and extract a trained model", parents=common)
     p.add_argument("training_id", metavar="TRAINING_ID")
     p.add_argument(
         "--dest",
@@ -320,3 +366,24 @@ def register(sub: Any) -> None:
         help="folder to save model.tar and model/ in (default: .)",
     )
     p.set_defaults(func=_download)
+
+
+#: The old top-level names (``distil-sdk models ...``): each is ``distil-sdk v2 NAME`` now, and
+#: the command of today's routes that replaces it.
+LEGACY = {
+    "models": "dataset create DIR",
+    "upload-data": "dataset create DIR",
+    "run-teacher-evaluation": "teacher-evaluation create DATASET_ID",
+    "teacher-evaluation": "teacher-evaluation show ID",
+    "run-training": "slm create DATASET_ID",
+    "training": "slm status ID",
+    "download": "slm download SLM_ID DEST",
+}
+
+
+def legacy_notice(name: str) -> str:
+    """The one-line deprecation notice of an old top-level command."""
+    return (
+        f"distil-sdk {name}: deprecated - this is the old /models generation, now "
+        f"`distil-sdk v2 {name}`; today's platform: `distil-sdk {LEGACY[name]}`"
+    )

@@ -5,7 +5,7 @@ Importing this package is cheap; torch and transformers load on first use.
 
 from ._classifier import LocalClassifier, Prediction
 from ._precision import PrecisionCheck, PrecisionCheckError
-from ._prompt import build_classification_messages
+from ._prompt import ModelPrompt, build_classification_messages
 from ._report import ClassScores, EvaluationReport, MissingDependencyError
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "EvaluationReport",
     "LocalClassifier",
     "MissingDependencyError",
+    "ModelPrompt",
     "PrecisionCheck",
     "PrecisionCheckError",
     "Prediction",

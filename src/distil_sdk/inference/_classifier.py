@@ -19,6 +19,7 @@ from ._loading import (
     ModelFiles,
     check_tokenizer,
     check_weights,
+    is_causal_config,
     load_job_description,
     read_config,
     read_training_logs,
@@ -26,14 +27,18 @@ from ._loading import (
     resolve_dtype,
     resolve_source,
 )
+from ._model_client import find_model_client, read_model_client, resolve_prompt
 from ._precision import DEFAULT_MIN_AGREEMENT, PrecisionCheck, validate_precision
+from ._prompt import ModelPrompt
 from ._runtime import limit_cpu_threads
 
 if TYPE_CHECKING:
     import pandas as pd
     import torch
 
+    from ._adapter import Adapter
     from ._report import EvaluationReport
+    from ._sequence import SequencePredictor
 
 __all__ = ["LocalClassifier", "Prediction"]
 
@@ -65,20 +70,15 @@ class Prediction:
     scores: dict[str, float] = field(default_factory=dict)
 
 
-def _is_causal(config: dict[str, Any]) -> bool:
-    archs = config.get("architectures") or []
-    if any(str(a).endswith("ForSequenceClassification") for a in archs):
-        return False
-    return any(str(a).endswith(("ForCausalLM", "ForConditionalGeneration")) for a in archs)
-
-
 class LocalClassifier:
     """A trained classifier running locally, with scikit-learn style ``predict``/``predict_proba``.
 
     Load it with :meth:`from_pretrained` from what the platform ships: a ``*-model.tar``, the
-    ``model/`` folder inside it (or its parent), or a GGUF file. Sequence-classification students
-    take labels from ``config.json``; generative students score every label of their job
-    description as the answer ``<output>LABEL</output>``.
+    ``model/`` folder inside it (or its parent), the LoRA adapter ``model-adapter/`` (merged into
+    its base model at load), or a GGUF file. Sequence-classification students take labels from
+    ``config.json``; generative students score every label of their job description as the
+    answer ``<output>LABEL</output>``, in the prompt of the model's own ``model_client.py``
+    when it ships one (:attr:`prompt`).
 
     Example:
         >>> clf = LocalClassifier.from_pretrained("my-model.tar")       # doctest: +SKIP
@@ -100,6 +100,8 @@ class LocalClassifier:
         self._training_logs: dict[str, Any] | None = None
         self._precision = "exact"
         self._precision_check: PrecisionCheck | None = None
+        self._prompt: ModelPrompt | None = None
+        self._base_model: str | None = None
 
     @classmethod
     def from_pretrained(
@@ -117,12 +119,18 @@ class LocalClassifier:
         precision: str = "exact",
         check_texts: Sequence[str] | None = None,
         min_agreement: float = DEFAULT_MIN_AGREEMENT,
+        base_model: str | os.PathLike[str] | None = None,
+        model_client: str | os.PathLike[str] | bool | None = None,
     ) -> LocalClassifier:
-        """Load a model folder, a folder holding ``model/``, a ``.tar``/``.tar.gz`` or a ``.gguf``.
+        """Load a model folder, a folder holding ``model/`` or ``model-adapter/``, a LoRA adapter
+        folder, a ``.tar``/``.tar.gz`` or a ``.gguf``.
 
         Args:
             source: where the model is. Archives are extracted safely, once, into
-                ``cache_dir/<sha256 of the archive>``.
+                ``cache_dir/<sha256 of the archive>``. A folder holding both ``model/`` (merged
+                weights) and ``model-adapter/`` loads ``model/``; an adapter alone (its
+                ``adapter_config.json`` and weights) is applied on its base model and merged
+                once at load (``pip install 'distil-sdk[peft]'``).
             device: ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda:1"``, ...
             dtype: ``"auto"`` (fp32 on CPU; bf16, or fp16 where unsupported, on GPU),
                 ``"float32"``, ``"bfloat16"``, ``"float16"`` or a ``torch.dtype``.
@@ -147,9 +155,17 @@ class LocalClassifier:
                 ``job_description.json`` plus built-in texts of mixed lengths.
             min_agreement: the share of check texts whose label must be unchanged in a fast mode
                 (default 1.0: all of them), else the load fails. See :attr:`precision_check`.
+            base_model: for a LoRA adapter, its base model: a local folder, a ``.gguf`` file or
+                a Hugging Face id already in the local cache (nothing is downloaded). Default:
+                ``base_model_name_or_path`` of ``adapter_config.json``.
+            model_client: for generative models, where the prompt comes from: ``None``
+                (default) reads ``model_client.py`` next to the model or in the folder above it
+                (parsed, never run) and falls back to the SDK's prompt with a warning when its
+                shape cannot be read; a path reads that file; ``False`` uses the SDK's prompt.
 
         Raises:
-            ModelLoadError: a file is missing or corrupt (the file is named).
+            ModelLoadError: a file is missing or corrupt (the file is named), an adapter's base
+                model cannot be found (pass ``base_model=``), or ``peft`` is not installed.
             PrecisionCheckError: a fast ``precision`` changed too many labels of the
                 self-check texts (a ``ModelLoadError``).
             UnsafeArchiveError: the archive holds a member that would escape its folder.
@@ -171,25 +187,56 @@ class LocalClassifier:
         if on_cpu:
             limit_cpu_threads()
         predictor: _Predictor
-        if files.gguf_file is None and not _is_causal(read_config(files.folder)):
-            check_weights(files.folder, allow_pickle)
-            check_tokenizer(files.folder)
+        adapter: Adapter | None = None
+        if files.adapter:
+            from ._adapter import read_adapter
+
+            adapter = read_adapter(
+                files.folder, base_model, allow_pickle=allow_pickle, cache_dir=cache_dir
+            )
+            causal = adapter.causal
+        else:
+            causal = files.gguf_file is not None or is_causal_config(read_config(files.folder))
+        prompt: ModelPrompt | None = None
+        if not causal:
             from ._sequence import SequencePredictor
 
-            predictor = SequencePredictor.load(
-                files.folder,
-                device=torch_device,
-                dtype=torch_dtype,
-                batch_size=batch_size or (32 if on_cpu else 128),
-                max_length=max_length,
-                allow_pickle=allow_pickle,
-                compile=compile,
-            )
+            sequence: SequencePredictor
+            if adapter is not None:
+                if precision == "int8":
+                    raise ModelLoadError(
+                        f"{files.folder}: precision='int8' exports a merged model folder; "
+                        "this is a LoRA adapter (load the tarball's merged model/, or save the "
+                        "merged model first)"
+                    )
+                sequence = _adapter_sequence_predictor(
+                    adapter,
+                    job_description,
+                    device=torch_device,
+                    dtype=torch_dtype,
+                    batch_size=batch_size or (32 if on_cpu else 128),
+                    max_length=max_length,
+                    allow_pickle=allow_pickle,
+                    compile=compile,
+                )
+            else:
+                check_weights(files.folder, allow_pickle)
+                check_tokenizer(files.folder)
+                sequence = SequencePredictor.load(
+                    files.folder,
+                    device=torch_device,
+                    dtype=torch_dtype,
+                    batch_size=batch_size or (32 if on_cpu else 128),
+                    max_length=max_length,
+                    allow_pickle=allow_pickle,
+                    compile=compile,
+                )
+            predictor = sequence
             if precision == "bf16":
                 from ._bf16 import bf16_predictor
 
                 predictor, precision_check = bf16_predictor(
-                    predictor,
+                    sequence,
                     files.folder,
                     check_texts=check_texts,
                     min_agreement=min_agreement,
@@ -198,13 +245,14 @@ class LocalClassifier:
                 from ._onnx_int8 import cache_root, int8_predictor
 
                 predictor, precision_check = int8_predictor(
-                    predictor,
+                    sequence,
                     files.folder,
                     cache_root(cache_dir),
                     check_texts=check_texts,
                     min_agreement=min_agreement,
                     allow_pickle=allow_pickle,
                 )
+            prompt = _informative_prompt(files.folder, model_client)
         else:
             if precision != "exact":
                 raise ModelLoadError(
@@ -212,26 +260,55 @@ class LocalClassifier:
                     "only; this is a generative model (for a smaller one, use a quantized GGUF "
                     "file)"
                 )
-            if files.gguf_file is None:
+            if files.gguf_file is None and adapter is None:
                 check_weights(files.folder, allow_pickle)
                 check_tokenizer(files.folder)
             jd = load_job_description(job_description, files.folder)
+            prompt = resolve_prompt(files.folder, jd, model_client)
             from ._generative import GenerativePredictor
 
-            predictor = GenerativePredictor.load(
-                files.folder,
-                files.gguf_file,
-                jd,
-                device=torch_device,
-                dtype=torch_dtype,
-                batch_size=batch_size or (8 if on_cpu else 32),
-                max_length=max_length,
-                allow_pickle=allow_pickle,
-                compile=compile,
-            )
+            gen_batch = batch_size or (8 if on_cpu else 32)
+            if adapter is not None:
+                from transformers import AutoModelForCausalLM
+
+                from ._adapter import load_adapter_model
+
+                tokenizer, model = load_adapter_model(
+                    AutoModelForCausalLM,
+                    adapter,
+                    device=torch_device,
+                    dtype=torch_dtype,
+                    allow_pickle=allow_pickle,
+                    compile=compile,
+                )
+                predictor = GenerativePredictor(
+                    model,
+                    tokenizer,
+                    jd,
+                    device=torch_device,
+                    dtype=torch_dtype,
+                    batch_size=gen_batch,
+                    max_length=max_length,
+                    prompt=prompt,
+                )
+            else:
+                predictor = GenerativePredictor.load(
+                    files.folder,
+                    files.gguf_file,
+                    jd,
+                    device=torch_device,
+                    dtype=torch_dtype,
+                    batch_size=gen_batch,
+                    max_length=max_length,
+                    allow_pickle=allow_pickle,
+                    compile=compile,
+                    prompt=prompt,
+                )
         classifier = cls(predictor, files, torch_device, torch_dtype)
         classifier._precision = precision
         classifier._precision_check = precision_check
+        classifier._prompt = prompt
+        classifier._base_model = adapter.base_name if adapter is not None else None
         classifier._load_args = (os.path.abspath(Path(source).expanduser()), load_options)
         logger.info("loaded %r", classifier)
         return classifier
@@ -285,6 +362,27 @@ class LocalClassifier:
         return self._precision_check
 
     @property
+    def prompt(self) -> ModelPrompt | None:
+        """The prompt a generative model is scored with: read from its ``model_client.py``
+        (``prompt.source`` is that file's path) or the SDK's own (``"sdk default"``).
+
+        For a sequence classifier, the prompt of a ``model_client.py`` shipped with it, for
+        information only (the classifier reads no prompt), else ``None``.
+
+        Example:
+            >>> clf.prompt.source                                     # doctest: +SKIP
+            '/models/my-slm/model_client.py'
+            >>> clf.prompt.messages("where is my card?")              # doctest: +SKIP
+            [{'role': 'system', 'content': '...'}, {'role': 'user', 'content': '...'}]
+        """
+        return self._prompt
+
+    @property
+    def base_model(self) -> str | None:
+        """For a LoRA adapter, the base model it was merged into (as named); else ``None``."""
+        return self._base_model
+
+    @property
     def device(self) -> torch.device:
         """The device the model runs on."""
         return self._device
@@ -331,6 +429,7 @@ class LocalClassifier:
             f"LocalClassifier(kind={self.kind!r}, path='{where}', labels=[{shown}], "
             f"device='{self._device}', dtype={str(self._dtype).replace('torch.', '')}, "
             f"max_length={self._predictor.max_length}"
+            + (f", base_model={self._base_model!r}" if self._base_model else "")
             + (f", precision={self._precision!r})" if self._precision != "exact" else ")")
         )
 
@@ -474,3 +573,52 @@ class LocalClassifier:
                 report.unknown_labels,
             )
         return report
+
+
+def _adapter_sequence_predictor(
+    adapter: Adapter,
+    job_description: Any,
+    *,
+    device: torch.device,
+    dtype: torch.dtype,
+    batch_size: int,
+    max_length: int | None,
+    allow_pickle: bool,
+    compile: bool,
+) -> SequencePredictor:
+    """A sequence classifier from a LoRA adapter merged into its base model."""
+    from transformers import AutoModelForSequenceClassification
+
+    from ._adapter import adapter_labels, load_adapter_model
+    from ._sequence import SequencePredictor
+
+    labels = adapter_labels(adapter, job_description)
+    tokenizer, model = load_adapter_model(
+        AutoModelForSequenceClassification,
+        adapter,
+        device=device,
+        dtype=dtype,
+        allow_pickle=allow_pickle,
+        compile=compile,
+        labels=labels,
+    )
+    return SequencePredictor(
+        model, tokenizer, device=device, dtype=dtype, batch_size=batch_size, max_length=max_length
+    )
+
+
+def _informative_prompt(
+    folder: Path, model_client: str | os.PathLike[str] | bool | None
+) -> ModelPrompt | None:
+    """A sequence classifier's ``model_client.py`` prompt, when readable (never used to score)."""
+    if model_client is False:
+        return None
+    explicit = model_client is not None and model_client is not True
+    path = Path(model_client).expanduser() if explicit else find_model_client(folder)  # type: ignore[arg-type]
+    if path is None:
+        return None
+    try:
+        return read_model_client(path)
+    except ValueError as exc:
+        logger.debug("%s: no prompt read (%s)", path, exc)
+        return None

@@ -22,7 +22,7 @@ import numpy as np
 
 from .._errors import ModelLoadError
 from ._loading import load_tokenizer_and_model
-from ._prompt import build_classification_messages, job_description_parts, output_continuation
+from ._prompt import ModelPrompt, default_prompt, job_description_parts, output_continuation
 from ._runtime import autocast, length_batches, to_device
 from ._sequence import model_max_length
 
@@ -40,18 +40,27 @@ _PREFIX_MARGIN = 3
 _LOGIT_BUDGET = 1 << 26
 
 
-def render_prompt(tokenizer: Any, job_description: Any, text: str) -> str:
-    """The chat template applied to the platform prompt, ready for the assistant's answer."""
-    messages = build_classification_messages(job_description, text)
+def render_prompt(
+    tokenizer: Any, job_description: Any, text: str, prompt: ModelPrompt | None = None
+) -> str:
+    """The chat template applied to the prompt (``prompt``, default the SDK's own for
+    ``job_description``), with its template options, ready for the assistant's answer."""
+    prompt = prompt or default_prompt(job_description)
+    messages = prompt.messages(text)
+    options = dict(prompt.chat_template_kwargs)
     try:
         rendered = tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True
+            messages, tokenize=False, add_generation_prompt=True, **options
         )
     except Exception:  # templates without a system role (Gemma): fold it into the user turn
+        if len(messages) < 2:
+            raise
         merged = [
             {"role": "user", "content": messages[0]["content"] + "\n" + messages[1]["content"]}
         ]
-        rendered = tokenizer.apply_chat_template(merged, tokenize=False, add_generation_prompt=True)
+        rendered = tokenizer.apply_chat_template(
+            merged, tokenize=False, add_generation_prompt=True, **options
+        )
     return str(rendered)
 
 
@@ -79,12 +88,14 @@ class GenerativePredictor:
         dtype: torch.dtype,
         batch_size: int,
         max_length: int | None,
+        prompt: ModelPrompt | None = None,
     ) -> None:
         if not getattr(tokenizer, "chat_template", None):
             raise ModelLoadError("the generative model's tokenizer has no chat template")
         self.model = model
         self.tokenizer = tokenizer
         self.job_description = job_description
+        self.prompt = prompt or default_prompt(job_description)
         self.device = device
         self.dtype = dtype
         self.batch_size = batch_size
@@ -134,6 +145,7 @@ class GenerativePredictor:
         max_length: int | None,
         allow_pickle: bool,
         compile: bool,
+        prompt: ModelPrompt | None = None,
     ) -> GenerativePredictor:
         from transformers import AutoModelForCausalLM
 
@@ -155,6 +167,7 @@ class GenerativePredictor:
             dtype=dtype,
             batch_size=batch_size,
             max_length=max_length,
+            prompt=prompt,
         )
 
     def _forward(self, cache: Any, **inputs: Any) -> tuple[torch.Tensor, Any]:
@@ -170,7 +183,7 @@ class GenerativePredictor:
         )
 
     def _render(self, text: str) -> str:
-        return render_prompt(self.tokenizer, self.job_description, text)
+        return render_prompt(self.tokenizer, self.job_description, text, self.prompt)
 
     def _encode(self, strings: list[str]) -> list[list[int]]:
         # Chat templates carry their own special tokens; adding them again would double the BOS.

@@ -26,8 +26,12 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "ADAPTER_CONFIG",
+    "ADAPTER_DIR",
     "ModelFiles",
     "default_cache_dir",
+    "is_adapter_folder",
+    "is_causal_config",
     "load_job_description",
     "read_training_logs",
     "resolve_device",
@@ -41,15 +45,39 @@ _ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 _SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 _PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 JOB_DESCRIPTION_FILE = "job_description.json"
+#: A LoRA (PEFT) adapter's configuration; the folder holding it is an adapter, not a full model.
+ADAPTER_CONFIG = "adapter_config.json"
+#: Where the platform's tarball keeps the LoRA adapter (``model/`` holds merged weights).
+ADAPTER_DIR = "model-adapter"
 
 
 @dataclass(frozen=True)
 class ModelFiles:
-    """Where a model lives: ``folder``, plus ``gguf_file`` (a name inside it) for GGUF models."""
+    """Where a model lives: ``folder``, plus ``gguf_file`` (a name inside it) for GGUF models.
+
+    ``adapter`` is true when ``folder`` holds a LoRA adapter (``adapter_config.json`` and adapter
+    weights, no full weights) to apply on its base model.
+    """
 
     folder: Path
     gguf_file: str | None = None
     archive: Path | None = None
+    adapter: bool = False
+
+
+def is_adapter_folder(folder: Path) -> bool:
+    """``folder`` holds a PEFT adapter (``adapter_config.json``) and no full model weights."""
+    if not (folder / ADAPTER_CONFIG).is_file():
+        return False
+    return not any((folder / name).is_file() for name in _SAFE_WEIGHTS + _PICKLE_WEIGHTS)
+
+
+def is_causal_config(config: dict[str, Any]) -> bool:
+    """``config.json`` describes a causal LM (generative student), not a sequence classifier."""
+    archs = config.get("architectures") or []
+    if any(str(a).endswith("ForSequenceClassification") for a in archs):
+        return False
+    return any(str(a).endswith(("ForCausalLM", "ForConditionalGeneration")) for a in archs)
 
 
 def default_cache_dir() -> Path:
@@ -105,11 +133,21 @@ def _extract_cached(archive: Path, cache_dir: Path | None) -> Path:
 
 
 def _find_model_folder(root: Path, origin: Path) -> ModelFiles:
+    """The model in ``root``: merged weights first (``root`` itself, then ``model/``, then any
+    subfolder), then a LoRA adapter (``root``, then ``model-adapter/``, then any subfolder),
+    then a single GGUF file. A tarball folder holding both ``model/`` and ``model-adapter/``
+    therefore loads the merged ``model/``."""
+    subfolders = [p for p in sorted(root.iterdir()) if p.is_dir()]
     candidates = [root, root / "model"]
-    candidates += [p for p in sorted(root.iterdir()) if p.is_dir() and p not in candidates]
+    candidates += [p for p in subfolders if p not in candidates]
     for folder in candidates:
-        if (folder / "config.json").is_file():
+        if (folder / "config.json").is_file() and not is_adapter_folder(folder):
             return ModelFiles(folder)
+    adapters = [root, root / ADAPTER_DIR]
+    adapters += [p for p in subfolders if p not in adapters]
+    for folder in adapters:
+        if is_adapter_folder(folder):
+            return ModelFiles(folder, adapter=True)
     for folder in candidates:
         ggufs = sorted(folder.glob("*.gguf")) if folder.is_dir() else []
         if len(ggufs) == 1:
@@ -121,7 +159,8 @@ def _find_model_folder(root: Path, origin: Path) -> ModelFiles:
             )
     raise ModelLoadError(
         f"{origin}: no model found - expected config.json (a transformers model folder), a model/ "
-        "subfolder holding one, or a .gguf file"
+        f"subfolder holding one, a LoRA adapter ({ADAPTER_CONFIG}, e.g. in {ADAPTER_DIR}/) or a "
+        ".gguf file"
     )
 
 
@@ -145,7 +184,7 @@ def resolve_source(
         files = _find_model_folder(root, path)
         if files.folder.is_symlink():  # safe_extract refuses a top-level model link already
             raise UnsafeArchiveError(f"{path}: the model folder {files.folder.name} is a link")
-        return ModelFiles(files.folder, files.gguf_file, archive=path)
+        return ModelFiles(files.folder, files.gguf_file, archive=path, adapter=files.adapter)
     return _find_model_folder(path, path)
 
 

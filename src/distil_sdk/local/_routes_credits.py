@@ -1,5 +1,6 @@
-"""Routes: credits, the hosted-only features (deployments, inference endpoints, prepared
-traces) and the retired routes that answer 410 Gone naming their replacement.
+"""Routes: credits, the hosted-only features (deployments, prepared traces; inference endpoints
+are in ``_routes_endpoints``) and the retired routes that answer 410 Gone naming their
+replacement.
 
 The local platform meters nothing: ``GET /credits/endpoints`` reports every route key the
 platform meters with a balance that never decreases, so a client budgeting its calls works
@@ -12,10 +13,10 @@ from typing import Any, NoReturn
 
 from fastapi import APIRouter, HTTPException
 
-from ..types.entities import CreditBalances, InferenceEndpoint
+from ..types.entities import CreditBalances
 from ._routes_common import Authorized
 
-__all__ = ["LOCAL_BALANCE", "METERED_ROUTES", "router"]
+__all__ = ["LOCAL_BALANCE", "METERED_ROUTES", "add_hosted_only", "router"]
 
 router = APIRouter(dependencies=Authorized)
 
@@ -50,10 +51,6 @@ DEPLOYMENT_UNAVAILABLE = (
     "(GET /slms/{id}/download) and run it with distil_sdk.LocalClassifier or its "
     "model_client.py"
 )
-ENDPOINTS_UNAVAILABLE = (
-    "inference endpoints are a hosted feature, not available on the local platform; run the "
-    "model with distil_sdk.LocalClassifier"
-)
 TRACES_UNAVAILABLE = (
     "prepared traces feed relabelling, which needs the hosted platform's LLM teachers; "
     "locally, create a dataset with labelled train and test rows (POST /datasets)"
@@ -64,12 +61,16 @@ def _unavailable(message: str) -> NoReturn:
     raise HTTPException(501, message)
 
 
-def _add_501(path: str, method: str, message: str, name: str, tag: str) -> None:
+def add_hosted_only(
+    target: APIRouter, path: str, method: str, message: str, name: str, tag: str
+) -> None:
+    """Add ``method path`` to ``target``, answering 501 with ``message`` (a hosted feature)."""
+
     def endpoint() -> NoReturn:
         _unavailable(message)
 
     endpoint.__doc__ = f"Not available on the local platform (501): {message}"
-    router.add_api_route(
+    target.add_api_route(
         path,
         endpoint,
         methods=[method],
@@ -89,36 +90,13 @@ for _path, _method, _name in (
     ("/deployments/{deployment_id}/logs", "GET", "get_deployment_entity_logs"),
     ("/deployments/{deployment_id}", "DELETE", "delete_deployment_entity"),
 ):
-    _add_501(_path, _method, DEPLOYMENT_UNAVAILABLE, _name, "deployments")
-_add_501(
-    "/inference-endpoints",
-    "POST",
-    ENDPOINTS_UNAVAILABLE,
-    "create_inference_endpoint",
-    "inference endpoints",
-)
+    add_hosted_only(router, _path, _method, DEPLOYMENT_UNAVAILABLE, _name, "deployments")
 for _path, _method, _name in (
     ("/staging-prepared-traces-s3-urls", "GET", "staging_prepared_traces_urls"),
     ("/prepared-traces", "POST", "create_prepared_traces"),
     ("/datasets/from-prepared-traces", "POST", "dataset_from_prepared_traces"),
 ):
-    _add_501(_path, _method, TRACES_UNAVAILABLE, _name, "prepared traces")
-
-
-@router.get(
-    "/inference-endpoints", response_model=list[InferenceEndpoint], tags=["inference endpoints"]
-)
-def list_inference_endpoints() -> list[dict[str, Any]]:
-    """The inference endpoints: none on the local platform (a hosted feature)."""
-    return []
-
-
-@router.get(
-    "/inference-endpoints/{name}", response_model=InferenceEndpoint, tags=["inference endpoints"]
-)
-def get_inference_endpoint(name: str) -> NoReturn:
-    """Always 404: the local platform has no inference endpoints."""
-    raise HTTPException(404, f"inference endpoint {name!r} not found: {ENDPOINTS_UNAVAILABLE}")
+    add_hosted_only(router, _path, _method, TRACES_UNAVAILABLE, _name, "prepared traces")
 
 
 # -- retired routes: 410 Gone, naming the replacement --------------------------------------------

@@ -30,8 +30,8 @@ from ._entity_common import (
     require_ready,
 )
 from ._entity_files import (
-    MODEL_CLIENT_PY,
     BundleRejected,
+    model_client_py,
     slm_readme,
     validate_model_tar,
 )
@@ -189,9 +189,14 @@ def _ensure_tarball(ctx: LocalContext, entities: EntityStore, record: dict[str, 
     source = ctx.store.job_dir(record["id"]) / "artifacts" / MODEL_TAR
     jd = folder / "job_description.json"
     labels = _labels(jd.read_bytes()) if jd.is_file() else []
+    try:
+        job_description = json.loads(jd.read_bytes()) if jd.is_file() else None
+    except ValueError:
+        job_description = None
     extras = {
         "README.md": slm_readme(record["id"], labels).encode("utf-8"),
-        MODEL_CLIENT: MODEL_CLIENT_PY.encode("utf-8"),
+        # The model's own client: its task as SYSTEM_PROMPT, as the platform generates it.
+        MODEL_CLIENT: model_client_py(job_description).encode("utf-8"),
     }
     package_slm(source, folder / MODEL_TAR, extras)
     publish_bytes(extras[MODEL_CLIENT], folder / MODEL_CLIENT)

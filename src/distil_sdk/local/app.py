@@ -60,10 +60,13 @@ def create_app(
         >>> uvicorn.run(app, host="127.0.0.1", port=8700)  # doctest: +SKIP
     """
     from . import (
+        _routes_api_keys,
         _routes_artifacts,
         _routes_credits,
         _routes_datasets,
+        _routes_endpoints,
         _routes_jobs,
+        _routes_legacy,
         _routes_models,
         _routes_slms,
         _routes_staging,
@@ -107,6 +110,7 @@ def create_app(
     app.openapi = _documented_openapi(app)  # type: ignore[method-assign]
     # The current route generation's entities share the store's database and lock.
     app.state.entities = EntityStore(store)
+    app.state.api_keys = _routes_api_keys.ApiKeyStore(store)
     app.add_middleware(
         RequestGuard,
         token=token,
@@ -120,13 +124,17 @@ def create_app(
     app.include_router(_routes_models.router)
     app.include_router(_routes_jobs.router)
     app.include_router(_routes_artifacts.router)
-    # The current route generation (datasets, teacher evaluations, SLMs, credits, staging).
+    # The current route generation (datasets, teacher evaluations, SLMs, credits, staging,
+    # inference endpoints and API keys) and the reads of the entities it replaced.
     for module in (
         _routes_staging,
         _routes_datasets,
         _routes_teacher_evaluations,
         _routes_slms,
         _routes_credits,
+        _routes_endpoints,
+        _routes_api_keys,
+        _routes_legacy,
     ):
         app.include_router(module.router)
     return app

@@ -7,10 +7,11 @@ from collections.abc import Callable
 from typing import Any, ClassVar, Generic, TypedDict, TypeVar
 from urllib.parse import quote
 
+import httpx
 from pydantic import BaseModel
 from typing_extensions import Unpack
 
-from .._errors import APIError
+from .._errors import APIError, DistilError
 from .._http import AsyncTransport, CallOptions, RequestSpec, SyncTransport
 from .._polling import (
     DEFAULT_OUTAGE_BUDGET_S,
@@ -34,6 +35,7 @@ __all__ = [
     "narrowed",
     "parse_predictions",
     "predictions_spec",
+    "require_local",
     "seg",
 ]
 
@@ -43,6 +45,21 @@ def seg(value: str) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(f"expected a non-empty id string, got {value!r}")
     return quote(value, safe="")
+
+
+def require_local(base_url: str, what: str) -> None:
+    """Refuse a local-platform extension against anything but a loopback base URL.
+
+    Some routes exist on the embedded local platform only (no public source documents them for
+    the hosted one); the client must never send them to the hosted platform.
+    """
+    host = httpx.URL(base_url).host
+    if host in ("localhost", "::1") or host.startswith("127."):
+        return
+    raise DistilError(
+        f"{what} is an extension of the local platform (DistilClient.local(), a loopback base "
+        f"URL); the platform at {base_url} documents no such route, so nothing was sent"
+    )
 
 
 class WaitOptions(TypedDict, total=False):
@@ -98,7 +115,8 @@ R = TypeVar("R", bound=BaseModel)
 
 
 class _Job(Generic[R]):
-    """What a kind of job declares; the job resources below turn it into get/wait/cancel."""
+    """What a kind of job declares; the job resources below turn it into get/wait (and the
+    local platform's stop, :meth:`SyncJobResource.cancel_local`)."""
 
     _kind: ClassVar[str]  # "training", for messages
     _root: ClassVar[str]  # "/trainings"
@@ -107,13 +125,15 @@ class _Job(Generic[R]):
     def _status_spec(self, job_id: str, options: Any) -> RequestSpec:
         return RequestSpec("GET", f"{self._root}/{seg(job_id)}/status", **options)
 
-    def _cancel_spec(self, job_id: str, options: Any) -> RequestSpec:
-        # Cancelling twice is harmless, so the request may be retried like a GET.
+    def _cancel_local_spec(self, base_url: str, job_id: str, options: Any) -> RequestSpec:
+        # POST .../cancel is the local platform's route only; stopping twice is harmless, so
+        # the request may be retried like a GET.
+        require_local(base_url, f"cancel_local() ({self._kind} {job_id})")
         return RequestSpec("POST", f"{self._root}/{seg(job_id)}/cancel", idempotent=True, **options)
 
 
 class SyncJobResource(SyncResource, _Job[R]):
-    """get / wait / cancel of one kind of job."""
+    """get / wait of one kind of job (and ``cancel_local`` on the local platform)."""
 
     def get(self, job_id: str, **options: Unpack[CallOptions]) -> R:
         """The job's status record (``GET /<jobs>/{id}/status``)."""
@@ -131,9 +151,14 @@ class SyncJobResource(SyncResource, _Job[R]):
         poller = make_poller(self._kind, job_id, self._t.clock, options)
         return wait_sync(poller, lambda: self.get(job_id), self._t.sleep)
 
-    def cancel(self, job_id: str, **options: Unpack[CallOptions]) -> R:
-        """Stop the job (``POST /<jobs>/{id}/cancel``); returns its status record."""
-        return self._t.request(self._record, self._cancel_spec(job_id, options))
+    def cancel_local(self, job_id: str, **options: Unpack[CallOptions]) -> R:
+        """Local platform only: stop the job (``POST /<jobs>/{id}/cancel``, a route of the
+        embedded local platform that no public source documents for the hosted one); returns
+        its status record. Raises :class:`~distil_sdk.DistilError` without sending anything
+        when the client's base URL is not a loopback address."""
+        return self._t.request(
+            self._record, self._cancel_local_spec(self._t.base_url, job_id, options)
+        )
 
 
 class AsyncJobResource(AsyncResource, _Job[R]):
@@ -147,8 +172,10 @@ class AsyncJobResource(AsyncResource, _Job[R]):
         result: R = await wait_async(poller, lambda: self.get(job_id), self._t.sleep)
         return result
 
-    async def cancel(self, job_id: str, **options: Unpack[CallOptions]) -> R:
-        return await self._t.request(self._record, self._cancel_spec(job_id, options))
+    async def cancel_local(self, job_id: str, **options: Unpack[CallOptions]) -> R:
+        """Local platform only: the async twin of :meth:`SyncJobResource.cancel_local`."""
+        spec = self._cancel_local_spec(self._t.base_url, job_id, options)
+        return await self._t.request(self._record, spec)
 
 
 N = TypeVar("N", bound=BaseModel)

@@ -1,17 +1,20 @@
 """What the current generation's resources share: entity reads, staging, error explanations.
 
-Every entity collection (``/datasets``, ``/teacher-evaluations``, ``/slms``...) answers the same
-reads: ``GET /<c>``, ``GET /<c>/{id}``, ``/{id}/status``, ``/{id}/logs``,
-``/{id}/download-metadata``. :class:`SyncEntityResource` / :class:`AsyncEntityResource` turn a
-collection's declaration into those methods and ``wait()``; request building and response
-parsing are plain functions both call.
+Every entity collection answers ``GET /<c>`` and ``GET /<c>/{id}``
+(:class:`SyncEntityReads` / :class:`AsyncEntityReads`); the collections of jobs
+(``/datasets``, ``/teacher-evaluations``, ``/slms``) also answer ``/{id}/status``,
+``/{id}/logs`` and ``/{id}/download-metadata``, which :class:`SyncEntityResource` /
+:class:`AsyncEntityResource` add with ``wait()``. Request building and response parsing are
+plain functions both call.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -36,14 +39,17 @@ from ._base import AsyncResource, SyncResource, WaitOptions, make_poller, seg
 from ._override import Override, OverrideKind, override_from_text
 
 __all__ = [
+    "AsyncEntityReads",
     "AsyncEntityResource",
     "Parent",
+    "SyncEntityReads",
     "SyncEntityResource",
     "explained",
     "fetch_spec",
     "put_spec",
     "staged_body",
     "staging_spec",
+    "write_atomic",
 ]
 
 logger = logging.getLogger("distil_sdk")
@@ -149,6 +155,16 @@ def fetch_spec(url: str, options: CallOptions) -> RequestSpec:
     return RequestSpec("GET", url, auth=False, headers={"Accept": "*/*"}, **options)
 
 
+def write_atomic(dest: Path, name: str, data: bytes) -> Path:
+    """Write ``dest/name`` through a hidden part file renamed into place: never a half-written
+    file under the real name."""
+    target = dest / name
+    part = dest / f".{name}.part"
+    part.write_bytes(data)
+    os.replace(part, target)
+    return target
+
+
 def staged_body(
     urls: StagingUrls, files: Mapping[str, bytes], keys: Mapping[str, str], route: str
 ) -> dict[str, tuple[str, bytes]]:
@@ -243,8 +259,8 @@ class _Collection(Generic[E, S, M]):
         return [parse_model(self._entity, item, spec, base_url) for item in items]
 
 
-class SyncEntityResource(SyncResource, _Collection[E, S, M]):
-    """get / list / status / wait / logs / download_metadata of one collection."""
+class SyncEntityReads(SyncResource, _Collection[E, S, M]):
+    """get / list of one collection."""
 
     _t: SyncTransport
 
@@ -257,6 +273,10 @@ class SyncEntityResource(SyncResource, _Collection[E, S, M]):
         """Every entity of the collection, newest first (``GET /<collection>``)."""
         spec = self._list_spec(options)
         return self._parse_list(self._t.json(spec), spec, self._t.base_url)
+
+
+class SyncEntityResource(SyncEntityReads[E, S, M]):
+    """get / list / status / wait / logs / download_metadata of a collection of jobs."""
 
     def status(self, entity_id: str, **options: Unpack[CallOptions]) -> S:
         """The job's status (``GET /<collection>/{id}/status``)."""
@@ -316,8 +336,8 @@ class SyncEntityResource(SyncResource, _Collection[E, S, M]):
             return None
 
 
-class AsyncEntityResource(AsyncResource, _Collection[E, S, M]):
-    """The async twin of :class:`SyncEntityResource`."""
+class AsyncEntityReads(AsyncResource, _Collection[E, S, M]):
+    """The async twin of :class:`SyncEntityReads`."""
 
     async def get(self, entity_id: str, **options: Unpack[CallOptions]) -> E:
         with explained(parent=Parent(self._kind, entity_id, self._list_key)):
@@ -326,6 +346,10 @@ class AsyncEntityResource(AsyncResource, _Collection[E, S, M]):
     async def list(self, **options: Unpack[CallOptions]) -> list[E]:
         spec = self._list_spec(options)
         return self._parse_list(await self._t.json(spec), spec, self._t.base_url)
+
+
+class AsyncEntityResource(AsyncEntityReads[E, S, M]):
+    """The async twin of :class:`SyncEntityResource`."""
 
     async def status(self, entity_id: str, **options: Unpack[CallOptions]) -> S:
         with explained(parent=Parent(self._kind, entity_id, self._list_key)):

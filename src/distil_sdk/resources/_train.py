@@ -6,6 +6,10 @@ complete, so a failed or interrupted run never leaves a half-written model folde
 The scores are read with ``results()`` rather than ``metrics()``: a job that succeeded without
 them raises :class:`~distil_sdk.JobResultsMissingError` (naming the job) before anything is
 downloaded, so :class:`~distil_sdk.TrainedModel`'s student scores are never ``None``.
+
+A ``KeyboardInterrupt`` (Ctrl-C) inside the run comes out as :class:`TrainInterrupted`, a
+``KeyboardInterrupt`` that says which step it stopped in and which remote job was running: the
+platform has no cancel route, so a submitted job keeps running (and has spent its credit).
 """
 
 from __future__ import annotations
@@ -28,11 +32,73 @@ if TYPE_CHECKING:
     from .._client import AsyncDistilClient, DistilClient
     from .datasets import TaskLike
 
-__all__ = ["train_async", "train_sync"]
+__all__ = ["TrainInterrupted", "TrainProgress", "train_async", "train_sync"]
 
 logger = logging.getLogger("distil_sdk")
 
 Say = Callable[[str], None]
+
+
+class TrainProgress:
+    """How far a ``train()`` run got: the step it is in and the ids of what it created.
+
+    ``step``: ``"dataset"`` (creating the dataset, then waiting for it), ``"teacher-evaluation"``,
+    ``"slm"`` (training) or ``"download"`` (the SLM succeeded; its model is being downloaded).
+    An id is ``None`` until the platform answered its create.
+    """
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.step = "dataset"
+        self.dataset_id: str | None = None
+        self.teacher_evaluation_id: str | None = None
+        self.slm_id: str | None = None
+
+    @property
+    def job(self) -> tuple[str, str | None]:
+        """The job of the current step: (``"dataset"`` | ``"teacher-evaluation"`` | ``"slm"``,
+        its id or ``None`` when its create had not answered). A download's job is the SLM."""
+        if self.step == "dataset":
+            return "dataset", self.dataset_id
+        if self.step == "teacher-evaluation":
+            return "teacher-evaluation", self.teacher_evaluation_id
+        return "slm", self.slm_id
+
+    def describe(self) -> str:
+        """One sentence on what became of the remote job."""
+        kind, job_id = self.job
+        what = {"dataset": "dataset", "teacher-evaluation": "teacher evaluation", "slm": "SLM"}[
+            kind
+        ]
+        where = self.base_url
+        if self.step == "download":
+            return (
+                f"the download of SLM {self.slm_id} was interrupted; the SLM is trained and "
+                f"stays on {where}, and nothing was written to the output folder"
+            )
+        if job_id is None:
+            parent = f" of dataset {self.dataset_id}" if self.dataset_id else ""
+            return (
+                f"interrupted while creating the {what}{parent} on {where}; it may or may not "
+                "have been created"
+            )
+        return (
+            f"{what} {job_id} keeps running on {where}: the platform has no cancel route, "
+            "so the job goes on (and its credit is spent)"
+        )
+
+
+class TrainInterrupted(KeyboardInterrupt):
+    """A ``KeyboardInterrupt`` (Ctrl-C) inside ``client.train()``, with how far it got.
+
+    ``progress``: a :class:`TrainProgress` (the step, the ids of the dataset, teacher evaluation
+    and SLM created so far, the platform's URL). The remote jobs are not stopped: there is no
+    cancel route. Catching ``KeyboardInterrupt`` catches this too.
+    """
+
+    def __init__(self, progress: TrainProgress) -> None:
+        super().__init__(progress.describe())
+        self.progress = progress
 
 
 def _prepare(output_dir: str | os.PathLike[str], force: bool) -> Path:
@@ -85,22 +151,48 @@ def train_sync(
     dest = _prepare(output_dir, force)
     say = _say(on_event)
     wait: WaitOptions = {"timeout": timeout, "progress": progress}
+    run = TrainProgress(client.base_url)
+    try:
+        return _train_sync(client, task, dest, run, say, wait, config, job_description,
+                           teacher_evaluation, smoke, progress)  # fmt: skip
+    except TrainInterrupted:
+        raise
+    except KeyboardInterrupt as exc:
+        raise TrainInterrupted(run) from exc
 
+
+def _train_sync(
+    client: DistilClient,
+    task: TaskLike,
+    dest: Path,
+    run: TrainProgress,
+    say: Say,
+    wait: WaitOptions,
+    config: Any,
+    job_description: Any,
+    teacher_evaluation: bool,
+    smoke: bool,
+    progress: bool,
+) -> TrainedModel:
     dataset = client.datasets.create(task)
+    run.dataset_id = dataset.id
     say(f"dataset {dataset.id} created on {client.base_url}")
     client.datasets.wait(dataset.id, **wait)
 
     teacher: Metrics | None = None
     evaluation_id = None
     if teacher_evaluation:
+        run.step = "teacher-evaluation"
         evaluation = client.teacher_evaluations.create(dataset.id, config, job_description)
-        evaluation_id = evaluation.id
+        evaluation_id = run.teacher_evaluation_id = evaluation.id
         say(f"teacher evaluation {evaluation.id} ...")
         client.teacher_evaluations.wait(evaluation.id, **wait)
         teacher = client.teacher_evaluations.results(evaluation.id).teacher_performance
         say(f"teacher {_acc(teacher)}")
 
+    run.step = "slm"
     slm = client.slms.create(dataset.id, config, job_description, smoke=smoke)
+    run.slm_id = slm.id
     say(f"SLM {slm.id}: training (distillation) ...")
     client.slms.wait(slm.id, **wait)
     metrics = client.slms.results(slm.id)
@@ -109,6 +201,7 @@ def train_sync(
         f"tuned student {_acc(metrics.tuned_model_performance)}"
     )
 
+    run.step = "download"
     with tempfile.TemporaryDirectory(prefix=".distil-download-", dir=dest.parent) as tmp:
         staging = Path(tmp) / "out"
         client.slms.download_model(slm.id, staging, progress=None if progress else False)
@@ -135,22 +228,48 @@ async def train_async(
     dest = _prepare(output_dir, force)
     say = _say(on_event)
     wait: WaitOptions = {"timeout": timeout, "progress": progress}
+    run = TrainProgress(client.base_url)
+    try:
+        return await _train_async(client, task, dest, run, say, wait, config, job_description,
+                                  teacher_evaluation, smoke, progress)  # fmt: skip
+    except TrainInterrupted:
+        raise
+    except KeyboardInterrupt as exc:
+        raise TrainInterrupted(run) from exc
 
+
+async def _train_async(
+    client: AsyncDistilClient,
+    task: TaskLike,
+    dest: Path,
+    run: TrainProgress,
+    say: Say,
+    wait: WaitOptions,
+    config: Any,
+    job_description: Any,
+    teacher_evaluation: bool,
+    smoke: bool,
+    progress: bool,
+) -> TrainedModel:
     dataset = await client.datasets.create(task)
+    run.dataset_id = dataset.id
     say(f"dataset {dataset.id} created on {client.base_url}")
     await client.datasets.wait(dataset.id, **wait)
 
     teacher: Metrics | None = None
     evaluation_id = None
     if teacher_evaluation:
+        run.step = "teacher-evaluation"
         evaluation = await client.teacher_evaluations.create(dataset.id, config, job_description)
-        evaluation_id = evaluation.id
+        evaluation_id = run.teacher_evaluation_id = evaluation.id
         say(f"teacher evaluation {evaluation.id} ...")
         await client.teacher_evaluations.wait(evaluation.id, **wait)
         teacher = (await client.teacher_evaluations.results(evaluation.id)).teacher_performance
         say(f"teacher {_acc(teacher)}")
 
+    run.step = "slm"
     slm = await client.slms.create(dataset.id, config, job_description, smoke=smoke)
+    run.slm_id = slm.id
     say(f"SLM {slm.id}: training (distillation) ...")
     await client.slms.wait(slm.id, **wait)
     metrics = await client.slms.results(slm.id)
@@ -159,6 +278,7 @@ async def train_async(
         f"tuned student {_acc(metrics.tuned_model_performance)}"
     )
 
+    run.step = "download"
     with tempfile.TemporaryDirectory(prefix=".distil-download-", dir=dest.parent) as tmp:
         staging = Path(tmp) / "out"
         await client.slms.download_model(slm.id, staging, progress=None if progress else False)

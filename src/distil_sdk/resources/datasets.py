@@ -37,6 +37,7 @@ from ._entity import (
     put_spec,
     staged_body,
     staging_spec,
+    write_atomic,
 )
 from ._override import resolve_override
 
@@ -171,14 +172,6 @@ def _from_traces(
     return RequestSpec("POST", "/datasets/from-prepared-traces", json=body, **options)
 
 
-def _write(dest: Path, name: str, data: bytes) -> Path:
-    target = dest / name
-    part = dest / f".{name}.part"
-    part.write_bytes(data)
-    os.replace(part, target)  # never a half-written file under the real name
-    return target
-
-
 class _Declaration:
     _kind = "dataset"
     _root = "/datasets"
@@ -271,7 +264,7 @@ class Datasets(_Declaration, SyncEntityResource[Dataset, EntityStatus, DownloadM
         out: dict[str, Path] = {}
         for field, url in self.download(dataset_id, **options).urls.items():
             data = self._t.send(fetch_spec(url, options)).content
-            out[field] = _write(folder, dataset_file(field).name, data)
+            out[field] = write_atomic(folder, dataset_file(field).name, data)
         return out
 
 
@@ -335,5 +328,5 @@ class AsyncDatasets(_Declaration, AsyncEntityResource[Dataset, EntityStatus, Dow
         out: dict[str, Path] = {}
         for field, url in (await self.download(dataset_id, **options)).urls.items():
             data = (await self._t.send(fetch_spec(url, options))).content
-            out[field] = _write(folder, dataset_file(field).name, data)
+            out[field] = write_atomic(folder, dataset_file(field).name, data)
         return out

@@ -1,18 +1,56 @@
 """``client.inference_endpoints``: OpenAI-compatible gateways that record traces and can put a
-deployed SLM in front of a fallback model."""
+deployed SLM in front of a fallback model.
+
+Besides create/get/list: the endpoint's records (:meth:`InferenceEndpoints.traces`, cursor
+paged), their exports (``.traces_exports``), linking API keys (a 409 while a key change
+propagates is waited out) and :meth:`InferenceEndpoints.openai_config`, the three strings an
+OpenAI client needs to call the endpoint on the inference host.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 from typing import Any
 
+from pydantic import SecretStr
 from typing_extensions import Unpack
 
-from .._http import CallOptions, RequestSpec
-from ..types.entities import CreateInferenceEndpointRequest, InferenceEndpoint
+from .._errors import ConflictError, DistilError
+from .._http import AsyncTransport, CallOptions, RequestSpec, SyncTransport, parse_model
+from ..types.entities import (
+    CreatedApiKey,
+    CreateInferenceEndpointRequest,
+    InferenceEndpoint,
+    OpenAIConfig,
+)
 from ._base import AsyncResource, SyncResource, seg
 from ._entity import Parent, explained, list_items
+from ._traces import AsyncTraces, SyncTraces, TimeLike, window
+from .api_keys import (
+    PROPAGATION_TIMEOUT_S,
+    link_action,
+    link_errors,
+    link_spec,
+    propagation_pauses,
+    still_propagating,
+)
+from .traces_exports import AsyncTracesExports, TracesExports
 
-__all__ = ["AsyncInferenceEndpoints", "InferenceEndpoints"]
+__all__ = [
+    "INFERENCE_BASE_URL",
+    "INFERENCE_URL_ENV",
+    "AsyncInferenceEndpoints",
+    "InferenceEndpoints",
+]
+
+logger = logging.getLogger("distil_sdk")
+
+#: The inference host (``execution/backend-api.md`` § The call the application makes): a
+#: different host from the API, taking a key's secret rather than an access token.
+INFERENCE_BASE_URL = "https://inference.distillabs.ai/v1"
+#: Environment variable overriding :data:`INFERENCE_BASE_URL` (a development environment).
+INFERENCE_URL_ENV = "DISTIL_INFERENCE_URL"
 
 
 def _create(
@@ -48,11 +86,30 @@ def _list(options: CallOptions) -> RequestSpec:
 
 def _parse(data: Any, spec: RequestSpec, base_url: str) -> list[InferenceEndpoint]:
     items = list_items(data, "inference_endpoints", "inference endpoints", spec, base_url)
-    return [InferenceEndpoint.model_validate(item) for item in items]
+    return [parse_model(InferenceEndpoint, item, spec, base_url) for item in items]
+
+
+# ---------------------------------------------------------------------------- the OpenAI call
+
+
+def openai_config_of(
+    endpoint: InferenceEndpoint, api_key: str | SecretStr | CreatedApiKey, base_url: str | None
+) -> OpenAIConfig:
+    """The base URL, key and model an OpenAI client calls ``endpoint`` with."""
+    secret = api_key.secret if isinstance(api_key, CreatedApiKey) else api_key
+    if not isinstance(secret, SecretStr):
+        secret = SecretStr(secret)
+    if not secret.get_secret_value():
+        raise DistilError("api_key is empty: give the secret of a key linked to the endpoint")
+    url = base_url or os.environ.get(INFERENCE_URL_ENV) or INFERENCE_BASE_URL
+    return OpenAIConfig(
+        base_url=url.rstrip("/"), api_key=secret, model=endpoint.unique_endpoint_name
+    )
 
 
 class InferenceEndpoints(SyncResource):
-    """Inference endpoints: ``create``, ``get`` (by unique name), ``list``.
+    """Inference endpoints: ``create``, ``get`` (by unique name), ``list``, ``traces``,
+    ``traces_exports``, ``link_api_key`` / ``unlink_api_key`` and ``openai_config``.
 
     An endpoint is permanent and cannot be edited; its ``id`` is ``unique_endpoint_name``.
 
@@ -61,7 +118,17 @@ class InferenceEndpoints(SyncResource):
         ...                                        trace_sample_rate=1)  # doctest: +SKIP
         >>> ep.id  # doctest: +SKIP
         'support-yeOdAS'
+        >>> key = client.api_keys.create("support-prod")  # doctest: +SKIP
+        >>> client.inference_endpoints.link_api_key(ep.id, key.name)  # doctest: +SKIP
+        >>> cfg = client.inference_endpoints.openai_config(ep.id, key)  # doctest: +SKIP
+        >>> openai.OpenAI(**cfg.client_kwargs())  # doctest: +SKIP
     """
+
+    traces_exports: TracesExports
+
+    def __init__(self, transport: SyncTransport) -> None:
+        super().__init__(transport)
+        self.traces_exports = TracesExports(transport)
 
     def create(
         self,
@@ -92,9 +159,106 @@ class InferenceEndpoints(SyncResource):
         spec = _list(options)
         return _parse(self._t.json(spec), spec, self._t.base_url)
 
+    def traces(
+        self,
+        name: str,
+        *,
+        since: TimeLike | None = None,
+        until: TimeLike | None = None,
+        limit: int | None = None,
+        **options: Unpack[CallOptions],
+    ) -> SyncTraces:
+        """The endpoint's records between ``since`` and ``until`` (``from-start-time`` /
+        ``to-start-time``; default: the last day), newest first, fetched page by page
+        (``GET /inference-endpoints/{name}/traces``) as the result is iterated.
+
+        ``limit`` caps the records yielded, not the pages fetched (the page size is the
+        platform's). Each record is an :class:`~distil_sdk.types.entities.EndpointTrace`.
+        """
+        return SyncTraces(self._t, name, window(since, until), limit, options)
+
+    def link_api_key(
+        self,
+        name: str,
+        key_name: str,
+        *,
+        propagation_timeout: float = PROPAGATION_TIMEOUT_S,
+        **options: Unpack[CallOptions],
+    ) -> None:
+        """Let key ``key_name`` call endpoint ``name``
+        (``PUT /inference-endpoints/{name}/api-keys/{key}``).
+
+        A 409 means the endpoint has not caught up with a key change moments earlier: it is
+        retried for up to ``propagation_timeout`` seconds, then raised as a
+        :class:`~distil_sdk.ConflictError` that says so. Even after success the endpoint may
+        take a moment longer to honour the key.
+        """
+        self._linking("PUT", name, key_name, propagation_timeout, options)
+
+    def unlink_api_key(
+        self,
+        name: str,
+        key_name: str,
+        *,
+        propagation_timeout: float = PROPAGATION_TIMEOUT_S,
+        **options: Unpack[CallOptions],
+    ) -> None:
+        """Stop key ``key_name`` calling endpoint ``name`` (``DELETE`` on the link path); 409s
+        are waited out as in :meth:`link_api_key`. The key itself stays
+        (``client.api_keys.delete`` revokes it everywhere)."""
+        self._linking("DELETE", name, key_name, propagation_timeout, options)
+
+    def _linking(
+        self, method: str, name: str, key_name: str, budget: float, options: CallOptions
+    ) -> None:
+        spec, pauses, waited = (
+            link_spec(method, name, key_name, options),
+            propagation_pauses(budget),
+            0.0,
+        )
+        with link_errors(name, key_name):
+            while True:
+                try:
+                    self._t.send(spec)
+                    return
+                except ConflictError as exc:
+                    pause = next(pauses, None)
+                    if pause is None:
+                        raise still_propagating(
+                            exc, link_action(method, name, key_name), waited
+                        ) from exc
+                    logger.info(
+                        "%s: 409 while the key propagates; again in %.0fs",
+                        link_action(method, name, key_name),
+                        pause,
+                    )
+                    self._t.sleep(pause)
+                    waited += pause
+
+    def openai_config(
+        self,
+        name: str,
+        api_key: str | SecretStr | CreatedApiKey,
+        *,
+        base_url: str | None = None,
+        **options: Unpack[CallOptions],
+    ) -> OpenAIConfig:
+        """What ``openai.OpenAI`` needs to call endpoint ``name``: the inference host's URL
+        (``base_url``, else ``$DISTIL_INFERENCE_URL``, else :data:`INFERENCE_BASE_URL`), the
+        secret of a key linked to it, and ``model`` = the endpoint's unique name. The endpoint
+        is read first (``GET /inference-endpoints/{name}``), so a wrong name fails here."""
+        return openai_config_of(self.get(name, **options), api_key, base_url)
+
 
 class AsyncInferenceEndpoints(AsyncResource):
-    """The async twin of :class:`InferenceEndpoints`."""
+    """The async twin of :class:`InferenceEndpoints` (``traces()`` returns an async
+    iterable: ``async for trace in client.inference_endpoints.traces(name)``)."""
+
+    traces_exports: AsyncTracesExports
+
+    def __init__(self, transport: AsyncTransport) -> None:
+        super().__init__(transport)
+        self.traces_exports = AsyncTracesExports(transport)
 
     async def create(
         self,
@@ -116,3 +280,71 @@ class AsyncInferenceEndpoints(AsyncResource):
     async def list(self, **options: Unpack[CallOptions]) -> list[InferenceEndpoint]:
         spec = _list(options)
         return _parse(await self._t.json(spec), spec, self._t.base_url)
+
+    def traces(
+        self,
+        name: str,
+        *,
+        since: TimeLike | None = None,
+        until: TimeLike | None = None,
+        limit: int | None = None,
+        **options: Unpack[CallOptions],
+    ) -> AsyncTraces:
+        return AsyncTraces(self._t, name, window(since, until), limit, options)
+
+    async def link_api_key(
+        self,
+        name: str,
+        key_name: str,
+        *,
+        propagation_timeout: float = PROPAGATION_TIMEOUT_S,
+        **options: Unpack[CallOptions],
+    ) -> None:
+        await self._linking("PUT", name, key_name, propagation_timeout, options)
+
+    async def unlink_api_key(
+        self,
+        name: str,
+        key_name: str,
+        *,
+        propagation_timeout: float = PROPAGATION_TIMEOUT_S,
+        **options: Unpack[CallOptions],
+    ) -> None:
+        await self._linking("DELETE", name, key_name, propagation_timeout, options)
+
+    async def _linking(
+        self, method: str, name: str, key_name: str, budget: float, options: CallOptions
+    ) -> None:
+        spec, pauses, waited = (
+            link_spec(method, name, key_name, options),
+            propagation_pauses(budget),
+            0.0,
+        )
+        with link_errors(name, key_name):
+            while True:
+                try:
+                    await self._t.send(spec)
+                    return
+                except ConflictError as exc:
+                    pause = next(pauses, None)
+                    if pause is None:
+                        raise still_propagating(
+                            exc, link_action(method, name, key_name), waited
+                        ) from exc
+                    logger.info(
+                        "%s: 409 while the key propagates; again in %.0fs",
+                        link_action(method, name, key_name),
+                        pause,
+                    )
+                    await self._t.sleep(pause)
+                    waited += pause
+
+    async def openai_config(
+        self,
+        name: str,
+        api_key: str | SecretStr | CreatedApiKey,
+        *,
+        base_url: str | None = None,
+        **options: Unpack[CallOptions],
+    ) -> OpenAIConfig:
+        return openai_config_of(await self.get(name, **options), api_key, base_url)

@@ -19,8 +19,8 @@ from ..types.entities import (
     StagingUrls,
 )
 from ._entity import (
-    AsyncEntityResource,
-    SyncEntityResource,
+    AsyncEntityReads,
+    SyncEntityReads,
     explained,
     put_spec,
     staged_body,
@@ -60,10 +60,11 @@ class _Declaration:
 
 
 class PreparedTracesResource(
-    _Declaration, SyncEntityResource[PreparedTraces, EntityStatus, DownloadMetadata]
+    _Declaration, SyncEntityReads[PreparedTraces, EntityStatus, DownloadMetadata]
 ):
     """Prepared traces: ``create`` (a staged ``traces.jsonl`` or an endpoint's name), ``get``,
-    ``list``, ``download``. A Dataset is made from one with
+    ``list``, ``download``: the routes the reference documents for them (a PreparedTraces has
+    no job, no log and no config of its own). A Dataset is made from one with
     ``client.datasets.from_prepared_traces``.
 
     Example:
@@ -102,7 +103,7 @@ class PreparedTracesResource(
 
 
 class AsyncPreparedTraces(
-    _Declaration, AsyncEntityResource[PreparedTraces, EntityStatus, DownloadMetadata]
+    _Declaration, AsyncEntityReads[PreparedTraces, EntityStatus, DownloadMetadata]
 ):
     """The async twin of :class:`PreparedTracesResource`."""
 

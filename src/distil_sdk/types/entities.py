@@ -29,17 +29,26 @@ from pydantic import BaseModel, ConfigDict, Field
 from ._dataset_files import staging_keys
 from ._results import Completed
 from ._serving import (
+    ApiKey,
+    CreateApiKeyRequest,
+    CreatedApiKey,
     CreateDeploymentRequest,
     CreateInferenceEndpointRequest,
     CreatePreparedTracesRequest,
+    CreateTracesExportRequest,
     CreditBalances,
     Deployment,
     DeploymentEndpoint,
     DeploymentStatus,
+    EndpointTrace,
+    EndpointTraceMetadata,
+    EndpointTracesPage,
     InferenceEndpoint,
     InferenceEndpointFallback,
+    OpenAIConfig,
     PreparedTraces,
     PreparedTracesDownload,
+    TracesExport,
 )
 from ._wire import DownloadMetadata, EntityStatus, JobLogs, _Entity, _Request, _Response
 from .jobs import Metrics
@@ -47,17 +56,22 @@ from .jobs import Metrics
 __all__ = [
     "DATASET_OPERATIONS",
     "DATASET_STAGING_KEYS",
+    "LEGACY_FILE_NAMES",
     "PREPARED_TRACES_STAGING_KEYS",
     "SLM",
     "SLM_STAGING_KEYS",
+    "ApiKey",
     "CompletedSLMMetrics",
     "CompletedTeacherEvaluationMetrics",
+    "CreateApiKeyRequest",
     "CreateDatasetRequest",
     "CreateDeploymentRequest",
     "CreateInferenceEndpointRequest",
     "CreatePreparedTracesRequest",
     "CreateSLMRequest",
     "CreateTeacherEvaluationRequest",
+    "CreateTracesExportRequest",
+    "CreatedApiKey",
     "CreditBalances",
     "Dataset",
     "DatasetDownload",
@@ -70,19 +84,28 @@ __all__ = [
     "DeploymentStatus",
     "DeriveDatasetRequest",
     "DownloadMetadata",
+    "EndpointTrace",
+    "EndpointTraceMetadata",
+    "EndpointTracesPage",
     "EntityStatus",
     "InferenceEndpoint",
     "InferenceEndpointFallback",
     "JobLogs",
+    "OpenAIConfig",
     "PreparedTraces",
     "PreparedTracesDownload",
     "SLMDownload",
     "SLMDownloadMetadata",
     "SLMMetrics",
+    "SeedDataset",
+    "SeedDatasetDownload",
     "StagingUrls",
     "TeacherEvaluation",
     "TeacherEvaluationMetrics",
+    "TracesExport",
     "TrainedModel",
+    "TrainingDataset",
+    "TrainingDatasetDownload",
     "UploadSLMRequest",
 ]
 
@@ -315,6 +338,68 @@ class SLMDownloadMetadata(DownloadMetadata):
     """``GET /slms/{id}/download-metadata``: also ``model_client_url`` (``model_client.py``)."""
 
     model_client_url: str | None = None
+
+
+# ------------------------------------------------------------------------------- old entities
+
+#: The file each download field of an old entity is written as (``migrating-old-entities.md``:
+#: a seed dataset is ``train.jsonl``, ``test.jsonl`` and an optional ``unstructured.jsonl``).
+LEGACY_FILE_NAMES: dict[str, str] = {
+    "train_data": "train.jsonl",
+    "test_data": "test.jsonl",
+    "unstructured_data": "unstructured.jsonl",
+    "config": "config.yaml",
+    "job_description": "job_description.json",
+}
+
+
+class SeedDataset(_Entity):
+    """A SeedDataset of the previous generation, readable only (``client.seed_datasets``); a
+    Dataset replaced it. Its parent (``prepared_traces_id``) and ``source`` as listed."""
+
+    prepared_traces_id: str | None = None
+    source: str | None = None
+
+
+class TrainingDataset(_Entity):
+    """A TrainingDataset of the previous generation, readable only
+    (``client.training_datasets``): the synthetic data made from ``seed_dataset_id``."""
+
+    seed_dataset_id: str | None = None
+    source: str | None = None
+
+
+class _FileUrls(_Response):
+    @property
+    def urls(self) -> dict[str, str]:
+        """The URLs present, by field name without ``_url`` (``train_data``, ``config``...)."""
+        declared = {name: getattr(self, name) for name in type(self).model_fields}
+        every = {**declared, **(self.model_extra or {})}
+        return {
+            name.removesuffix("_url"): value
+            for name, value in every.items()
+            if name.endswith("_url") and isinstance(value, str) and value
+        }
+
+
+class SeedDatasetDownload(_FileUrls):
+    """``GET /seed-datasets/{id}/download``: one presigned URL per file, null for a file the
+    seed dataset does not have."""
+
+    train_data_url: str | None = None
+    test_data_url: str | None = None
+    unstructured_data_url: str | None = None
+    config_url: str | None = None
+    job_description_url: str | None = None
+
+
+class TrainingDatasetDownload(_FileUrls):
+    """``GET /training-datasets/{id}/download``: one presigned URL per file."""
+
+    train_data_url: str | None = None
+    test_data_url: str | None = None
+    config_url: str | None = None
+    job_description_url: str | None = None
 
 
 # ----------------------------------------------------------------------------- client results

@@ -43,7 +43,8 @@ def not_finished(
 
 
 class SyncV2JobResource(SyncJobResource[R]):
-    """get / wait / cancel, with the job id filled into records that lack one."""
+    """get / wait (and the local platform's ``cancel_local``), with the job id filled into
+    records that lack one."""
 
     def _record_of(self, spec: RequestSpec, job_id: str) -> R:
         return parse_model(
@@ -54,9 +55,13 @@ class SyncV2JobResource(SyncJobResource[R]):
         """The job's status record (``GET /<jobs>/{id}/status``)."""
         return self._record_of(self._status_spec(job_id, options), job_id)
 
-    def cancel(self, job_id: str, **options: Unpack[CallOptions]) -> R:
-        """Stop the job (``POST /<jobs>/{id}/cancel``); returns its status record."""
-        return self._record_of(self._cancel_spec(job_id, options), job_id)
+    def cancel_local(self, job_id: str, **options: Unpack[CallOptions]) -> R:
+        """Local platform only: stop the job (``POST /<jobs>/{id}/cancel``, a route of the
+        embedded local platform that no public source documents for the hosted one); returns
+        its status record. Refuses (:class:`~distil_sdk.DistilError`, nothing sent) any base
+        URL that is not a loopback address."""
+        spec = self._cancel_local_spec(self._t.base_url, job_id, options)
+        return self._record_of(spec, job_id)
 
 
 class AsyncV2JobResource(AsyncJobResource[R]):
@@ -69,5 +74,7 @@ class AsyncV2JobResource(AsyncJobResource[R]):
     async def get(self, job_id: str, **options: Unpack[CallOptions]) -> R:
         return await self._record_of(self._status_spec(job_id, options), job_id)
 
-    async def cancel(self, job_id: str, **options: Unpack[CallOptions]) -> R:
-        return await self._record_of(self._cancel_spec(job_id, options), job_id)
+    async def cancel_local(self, job_id: str, **options: Unpack[CallOptions]) -> R:
+        """Local platform only: the async twin of :meth:`SyncV2JobResource.cancel_local`."""
+        spec = self._cancel_local_spec(self._t.base_url, job_id, options)
+        return await self._record_of(spec, job_id)

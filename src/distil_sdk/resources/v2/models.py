@@ -1,4 +1,4 @@
-"""``client.v2.models``: create, list, get and delete models."""
+"""``client.v2.models``: create, list and get models (and delete them on the local platform)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing_extensions import Unpack
 
 from ..._http import CallOptions, RequestSpec
 from ...types.jobs import CreateModelRequest, Model, ModelList
-from .._base import AsyncResource, SyncResource, seg
+from .._base import AsyncResource, SyncResource, require_local, seg
 
 __all__ = ["AsyncModels", "Models"]
 
@@ -15,6 +15,12 @@ def _create(name: str, options: CallOptions) -> RequestSpec:
     return RequestSpec(
         "POST", "/models", json=CreateModelRequest(name=name).model_dump(), **options
     )
+
+
+def _delete_local(base_url: str, model_id: str, options: CallOptions) -> RequestSpec:
+    # DELETE /models/{id} is the local platform's route only: no public source documents it.
+    require_local(base_url, f"delete_local() (model {model_id})")
+    return RequestSpec("DELETE", f"/models/{seg(model_id)}", **options)
 
 
 def _list(options: CallOptions) -> RequestSpec:
@@ -43,9 +49,12 @@ class Models(SyncResource):
         """One model (``GET /models/{id}``)."""
         return self._t.request(Model, RequestSpec("GET", f"/models/{seg(model_id)}", **options))
 
-    def delete(self, model_id: str, **options: Unpack[CallOptions]) -> None:
-        """Delete a model (``DELETE /models/{id}``)."""
-        self._t.send(RequestSpec("DELETE", f"/models/{seg(model_id)}", **options))
+    def delete_local(self, model_id: str, **options: Unpack[CallOptions]) -> None:
+        """Local platform only: delete a model with its uploads, jobs and artifacts
+        (``DELETE /models/{id}``, a route of the embedded local platform that no public source
+        documents for the hosted one). Refuses (:class:`~distil_sdk.DistilError`, nothing
+        sent) any base URL that is not a loopback address."""
+        self._t.send(_delete_local(self._t.base_url, model_id, options))
 
 
 class AsyncModels(AsyncResource):
@@ -62,5 +71,6 @@ class AsyncModels(AsyncResource):
             Model, RequestSpec("GET", f"/models/{seg(model_id)}", **options)
         )
 
-    async def delete(self, model_id: str, **options: Unpack[CallOptions]) -> None:
-        await self._t.send(RequestSpec("DELETE", f"/models/{seg(model_id)}", **options))
+    async def delete_local(self, model_id: str, **options: Unpack[CallOptions]) -> None:
+        """Local platform only: the async twin of :meth:`Models.delete_local`."""
+        await self._t.send(_delete_local(self._t.base_url, model_id, options))

@@ -53,7 +53,8 @@ def _completed(record: TeacherEvaluationStatus) -> CompletedTeacherEvaluationSta
 
 
 class TeacherEvaluations(SyncV2JobResource[TeacherEvaluationStatus]):
-    """Teacher evaluations of an upload: ``create``, ``get``, ``wait``, ``cancel``, ``predictions``.
+    """Teacher evaluations of an upload: ``create``, ``get``, ``wait``, ``predictions``
+    (and ``cancel_local`` on the local platform).
 
     Example:
         >>> ev = client.v2.teacher_evaluations.create(model.id, upload.id)  # doctest: +SKIP

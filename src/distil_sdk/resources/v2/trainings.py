@@ -84,8 +84,9 @@ def _predictions_url(training_id: str, results: EvaluationResults, which: str) -
 
 
 class Trainings(SyncV2JobResource[TrainingStatus]):
-    """Trainings (distillation of a student): ``create``, ``get``, ``wait``, ``cancel``,
-    ``evaluation_results``, ``predictions``, ``download_model``.
+    """Trainings (distillation of a student): ``create``, ``get``, ``wait``,
+    ``evaluation_results``, ``predictions``, ``download_model`` (and ``cancel_local`` on the
+    local platform).
 
     Example:
         >>> training = client.v2.trainings.create(model.id, upload.id)  # doctest: +SKIP
