@@ -425,7 +425,7 @@ def test_inference_endpoint_traces_and_download_traces(
     assert [r["id"] for r in records] == ["trace-1", "trace-2", "trace-3"]
     query = platform.api_calls("GET", f"/inference-endpoints/{ENDPOINT}/traces")[0].url.params
     assert query["from-start-time"] == "2026-09-01T00:00:00Z"
-    assert query["to-start-time"] == "2026-09-30"
+    assert query["to-start-time"] == "2026-09-30T00:00:00Z"  # a date is sent as UTC midnight
     out, _ = run_text(capsys, "inference-endpoint", "traces", ENDPOINT, "--count", "2")
     lines = out.splitlines()
     assert lines[0].split()[:3] == ["START", "TIME", "STATUS"] and len(lines) == 3

@@ -481,16 +481,16 @@ def test_printing_metrics_of_every_kind_does_not_fail() -> None:
     from distil_sdk.cli import _platform
     from distil_sdk.resources._train import _acc
 
-    chat = _platform._results_table({"teacher": Metrics.model_validate(CONVERSATION_PERFORMANCE)})
+    chat = _platform.results_table({"teacher": Metrics.model_validate(CONVERSATION_PERFORMANCE)})
     for column in ("LLM-AS-A-JUDGE-REFERENCE-FREE", "STAGED_TOOL_CALL", "TOOL_CALL_EQUIVALENCE"):
         assert column in chat
     assert "ACCURACY" not in chat and "0.500" in chat
     # Nothing computed: the primary metric's column, "-" for every model.
     nulls = Metrics.model_validate(NULL_CONVERSATION_PERFORMANCE)
-    table = _platform._results_table({"student-base": nulls, "student-tuned": nulls})
+    table = _platform.results_table({"student-base": nulls, "student-tuned": nulls})
     assert "LLM-AS-A-JUDGE-REFERENCE-FREE" in table and "ACCURACY" not in table
     assert table.count(" -") >= 2
-    unmeasured = _platform._results_table({"teacher": Metrics.model_validate({"accuracy": None})})
+    unmeasured = _platform.results_table({"teacher": Metrics.model_validate({"accuracy": None})})
     assert "ACCURACY" in unmeasured and "-" in unmeasured
 
     # What client.train() says after each job: the primary metric, by name.
