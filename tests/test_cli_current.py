@@ -531,3 +531,22 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["deployment", "create"]) == 2
     assert main(["inference-endpoint", "create", "--name", "x"]) == 2
     assert "--fallback-model" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- old entities
+
+
+def test_old_entities_are_readable_and_nothing_else(
+    platform: FakePlatform, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # migrating-old-entities.md: seed and training datasets stay readable with `list`, `show`,
+    # `download` and `download-metadata`; no other verb exists for them.
+    listed = run_json(capsys, "seed-dataset", "list")
+    assert [d["id"] for d in listed] == ["sd-old"]
+    assert run_json(capsys, "training-dataset", "show", "td-old")["id"] == "td-old"
+    saved = run_json(capsys, "seed-dataset", "download", "sd-old", str(tmp_path / "old"))
+    assert (tmp_path / "old" / "train.jsonl").read_bytes() == b'{"question": "q", "answer": "a"}\n'
+    assert saved["path"] == str(tmp_path / "old")
+    urls = run_json(capsys, "seed-dataset", "download-metadata", "sd-old")
+    assert urls["config_url"].endswith("config.yaml?sig=c")
+    assert main(["seed-dataset", "create", "x"]) == 2  # no such verb: a usage error

@@ -48,6 +48,8 @@ NOUNS = {
     "dataset": ("datasets", "dataset"),
     "teacher-evaluation": ("teacher_evaluations", "teacher evaluation"),
     "slm": ("slms", "SLM"),
+    "seed-dataset": ("seed_datasets", "seed dataset"),
+    "training-dataset": ("training_datasets", "training dataset"),
 }
 
 

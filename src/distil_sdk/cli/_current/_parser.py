@@ -23,6 +23,8 @@ from ._jobs import (
     teacher_evaluation_create,
     teacher_evaluation_metrics,
 )
+from ._legacy import legacy_download, legacy_download_metadata
+from ._reads import list_entities, show
 from ._serving import (
     deployment_create,
     deployment_delete,
@@ -246,6 +248,25 @@ def _credits(sub: Any) -> None:
     p.set_defaults(func=credits_balance)
 
 
+def _old_entities(sub: Any) -> None:
+    """The entities the Dataset replaced: readable, nothing else (migrating-old-entities.md)."""
+    for name, what in (("seed-dataset", "seed dataset"), ("training-dataset", "training dataset")):
+        noun = Noun(
+            sub, name, f"{what}s of the previous platform: read-only (list, show, download)"
+        )
+        noun.verb("list", list_entities(name), f"every {what}, newest first")
+        noun.verb("show", show(name), f"one {what}").add_argument("id", metavar="ID")
+        p = noun.verb("download", legacy_download(name), f"the {what}'s files, into DEST")
+        p.add_argument("id", metavar="ID")
+        dest_args(p, "ID-data")
+        p = noun.verb(
+            "download-metadata",
+            legacy_download_metadata(name),
+            f"the presigned URLs of the {what}'s config.yaml and job_description.json",
+        )
+        p.add_argument("id", metavar="ID")
+
+
 def register(sub: Any) -> None:
     """Add today's nouns to ``sub`` (the ``distil-sdk`` parser's subparsers)."""
     for add in (
@@ -256,5 +277,6 @@ def register(sub: Any) -> None:
         _inference_endpoint,
         _api_keys,
         _credits,
+        _old_entities,
     ):
         add(sub)

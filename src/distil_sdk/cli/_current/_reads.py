@@ -49,6 +49,14 @@ def _entities_table(noun: str, items: Sequence[Any]) -> str:
                 for d in items
             ],
         )
+    if noun in ("seed-dataset", "training-dataset"):
+        return table(
+            ("ID", "FROM", "CREATED"),
+            [
+                (e.id, getattr(e, "seed_dataset_id", None) or "upload", e.created_at or "")
+                for e in items
+            ],
+        )
     return table(
         ("ID", "DATASET", "CREATED"),
         [(e.id, e.dataset_id or "", e.created_at or "") for e in items],
