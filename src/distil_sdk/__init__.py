@@ -44,6 +44,7 @@ from ._errors import (
     UnprocessableEntityError,
     UnsafeArchiveError,
 )
+from ._version import __version__
 from .resources import Override
 from .resources._train import TrainInterrupted, TrainProgress
 from .types._task_types import TaskType
@@ -113,7 +114,6 @@ from .types.validation import Finding, ValidationReport, validate_bundle
 if TYPE_CHECKING:
     from .inference import EvaluationReport, LocalClassifier, ModelPrompt, Prediction
 
-__version__ = "0.1.0"
 
 __all__ = [
     "SLM",

@@ -70,6 +70,8 @@ class APIStatusError(APIError):
         status_code: the HTTP status.
         body: the decoded JSON body when there is one, else the text (truncated).
         response: the :class:`httpx.Response`, when available.
+        request_id: the server's id of the request (``x-request-id``, or AWS's
+            ``x-amzn-requestid``), to quote when asking for support; ``None`` when it sent none.
     """
 
     status_code: int = 0
@@ -88,6 +90,8 @@ class APIStatusError(APIError):
         self.status_code = status_code
         self.body = body
         self.response = response
+        headers = response.headers if response is not None else {}
+        self.request_id: str | None = headers.get("x-request-id") or headers.get("x-amzn-requestid")
 
     def __str__(self) -> str:
         where = f" ({self.method} {self.url})" if self.method and self.url else ""

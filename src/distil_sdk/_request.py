@@ -6,6 +6,7 @@ in :mod:`distil_sdk._http`, whose docstring states the policy.
 from __future__ import annotations
 
 import email.utils
+import platform
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from datetime import datetime, timezone
 from typing import Any, TypedDict
 
 import httpx
+
+from ._version import __version__
 
 __all__ = [
     "IDEMPOTENT_METHODS",
@@ -100,6 +103,13 @@ def redact(url: str | httpx.URL) -> str:
     return str(httpx.URL(str(url)).copy_with(query=None))
 
 
+#: Sent with every request, as openai-python and huggingface_hub do: which client and version
+#: asked, for the platform's logs and support.
+USER_AGENT = (
+    f"distil-sdk/{__version__} python/{platform.python_version()} httpx/{httpx.__version__}"
+)
+
+
 def build_request(
     http: httpx.Client | httpx.AsyncClient,
     spec: RequestSpec,
@@ -110,6 +120,10 @@ def build_request(
 ) -> httpx.Request:
     headers = dict(spec.headers or {})
     headers.setdefault("Accept", "application/json")
+    if "user-agent" not in {k.lower() for k in headers} and http.headers.get(
+        "user-agent", ""
+    ).startswith("python-httpx/"):
+        headers["User-Agent"] = USER_AGENT  # a caller's own http_client agent is kept
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     timeout = default_timeout if spec.timeout is None else spec.timeout
