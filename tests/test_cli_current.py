@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 from _current_platform import API, ENDPOINT, TOKEN, FakePlatform, endpoint_record
-from distil_sdk import JobDescription, LabelledDataset, TaskBundle
 from distil_sdk._client import DistilClient
 from distil_sdk.cli import _platform, main
 from test_client_support import FakeTime
+from test_current_client import make_bundle
 
 
 @pytest.fixture(autouse=True)
@@ -35,20 +35,7 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def make_task(root: Path) -> Path:
-    labels = ["billing", "tech"]
-    train = LabelledDataset.from_lists(
-        [f"train ticket {i} about {label}" for i in range(6) for label in labels],
-        [label for _ in range(6) for label in labels],
-    )
-    test = LabelledDataset.from_lists(
-        [f"test ticket {i} about {label}" for i in range(3) for label in labels],
-        [label for _ in range(3) for label in labels],
-    )
-    jd = JobDescription(
-        task_description="Route support tickets",
-        classes_description={"billing": "money matters", "tech": "computer problems"},
-    )
-    TaskBundle(jd, train, test).to_dir(root)
+    make_bundle().to_dir(root)  # two classes, 12 train and 6 test tickets
     return root
 
 

@@ -12,11 +12,9 @@ none | `train_data_url`, `test_data_url`, `unstructured_data_url`, `config_url`,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import respx
 
 from _current_platform import API, TOKEN, FakePlatform
 from distil_sdk import (
@@ -28,18 +26,6 @@ from distil_sdk import (
     SeedDatasetDownload,
     TrainingDataset,
 )
-
-
-@pytest.fixture
-def platform() -> Iterator[FakePlatform]:
-    with respx.mock(assert_all_called=False) as router:
-        yield FakePlatform(router)
-
-
-@pytest.fixture
-def client(platform: FakePlatform) -> Iterator[DistilClient]:
-    with DistilClient(base_url=API, api_key=TOKEN, _sleep=lambda _: None) as c:
-        yield c
 
 
 def test_seed_datasets_list_get_and_metadata(client: DistilClient) -> None:

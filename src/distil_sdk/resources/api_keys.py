@@ -9,6 +9,7 @@ linked to an endpoint (``client.inference_endpoints.link_api_key``); an account 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,6 +22,8 @@ from .._http import CallOptions, RequestSpec, full_url, parse_model, redact
 from ..types.entities import ApiKey, CreateApiKeyRequest, CreatedApiKey
 from ._base import AsyncResource, SyncResource, seg
 from ._entity import list_items
+
+logger = logging.getLogger("distil_sdk")
 
 __all__ = [
     "PROPAGATION_TIMEOUT_S",
@@ -133,6 +136,18 @@ def link_errors(name: str, key_name: str) -> Iterator[None]:
             body=exc.body,
             response=exc.response,
         ) from exc
+
+
+def next_link_pause(
+    exc: ConflictError, pauses: Iterator[float], action: str, waited: float
+) -> float:
+    """The pause before the next try of a link route that answered 409 (logged), or the
+    409 that outlasted the wait, raised."""
+    pause = next(pauses, None)
+    if pause is None:
+        raise still_propagating(exc, action, waited) from exc
+    logger.info("%s: 409 while the key propagates; again in %.0fs", action, pause)
+    return pause
 
 
 def link_action(method: str, name: str, key_name: str) -> str:

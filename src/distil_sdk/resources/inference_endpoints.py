@@ -32,8 +32,8 @@ from .api_keys import (
     link_action,
     link_errors,
     link_spec,
+    next_link_pause,
     propagation_pauses,
-    still_propagating,
 )
 from .traces_exports import AsyncTracesExports, TracesExports
 
@@ -222,16 +222,8 @@ class InferenceEndpoints(SyncResource):
                     self._t.send(spec)
                     return
                 except ConflictError as exc:
-                    pause = next(pauses, None)
-                    if pause is None:
-                        raise still_propagating(
-                            exc, link_action(method, name, key_name), waited
-                        ) from exc
-                    logger.info(
-                        "%s: 409 while the key propagates; again in %.0fs",
-                        link_action(method, name, key_name),
-                        pause,
-                    )
+                    action = link_action(method, name, key_name)
+                    pause = next_link_pause(exc, pauses, action, waited)
                     self._t.sleep(pause)
                     waited += pause
 
@@ -326,16 +318,8 @@ class AsyncInferenceEndpoints(AsyncResource):
                     await self._t.send(spec)
                     return
                 except ConflictError as exc:
-                    pause = next(pauses, None)
-                    if pause is None:
-                        raise still_propagating(
-                            exc, link_action(method, name, key_name), waited
-                        ) from exc
-                    logger.info(
-                        "%s: 409 while the key propagates; again in %.0fs",
-                        link_action(method, name, key_name),
-                        pause,
-                    )
+                    action = link_action(method, name, key_name)
+                    pause = next_link_pause(exc, pauses, action, waited)
                     await self._t.sleep(pause)
                     waited += pause
 
