@@ -163,6 +163,10 @@ def test_response_models() -> None:
     assert InferenceEndpoint.model_validate({"unique_endpoint_name": "a-b"}).id == "a-b"
     assert JobLogs.model_validate({"logs": ["a", "b"]}).text == "a\nb"
     assert JobLogs.model_validate({"logs": None}).tail() == ""
+    # Lines, as `tail -n` counts them (it counted characters once).
+    log = JobLogs.model_validate({"logs": "epoch 1\nepoch 2\nepoch 3\nTraceback: boom\n"})
+    assert log.tail(2) == "epoch 3\nTraceback: boom"
+    assert log.tail(0) == "" and log.tail(99) == log.text.rstrip("\n")
     download = DatasetDownload.model_validate({"train_data_url": "u", "test_data_url": None})
     assert download.urls == {"train_data": "u"}
 

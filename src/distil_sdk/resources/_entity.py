@@ -213,7 +213,7 @@ def list_items(data: Any, key: str, what: str, spec: RequestSpec, base_url: str)
 
 def with_log_tail(exc: JobFailedError, logs: JobLogs | None) -> JobFailedError:
     """The failure with the end of the job's log, which is where the cause is."""
-    tail = logs.tail(LOG_TAIL_CHARS).strip() if logs is not None else ""
+    tail = logs.text[-LOG_TAIL_CHARS:].strip() if logs is not None else ""
     if not tail:
         return exc
     new = JobFailedError(

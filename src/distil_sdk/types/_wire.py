@@ -63,9 +63,12 @@ class JobLogs(_Response):
             return "\n".join(str(line) for line in self.logs)
         return str(self.logs)
 
-    def tail(self, chars: int = 4000) -> str:
-        """The end of the log: a crash's cause is near it, though not always last."""
-        return self.text[-chars:]
+    def tail(self, lines: int = 40) -> str:
+        """The last ``lines`` lines of the log, as ``tail -n`` gives them: a crash's cause is
+        near the end, though not always last."""
+        if lines <= 0:
+            return ""
+        return "\n".join(self.text.splitlines()[-lines:])
 
 
 class DownloadMetadata(_Response):
