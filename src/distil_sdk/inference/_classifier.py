@@ -30,7 +30,7 @@ from ._loading import (
 from ._model_client import find_model_client, read_model_client, resolve_prompt
 from ._precision import DEFAULT_MIN_AGREEMENT, PrecisionCheck, validate_precision
 from ._prompt import ModelPrompt
-from ._runtime import limit_cpu_threads
+from ._runtime import limit_cpu_threads, require_local_extra
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -176,6 +176,7 @@ class LocalClassifier:
         load_options = {k: v for k, v in locals().items() if k not in ("cls", "source")}
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        require_local_extra()  # torch and transformers load here: name the extra if absent
         files = resolve_source(source, cache_dir)
         torch_device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, torch_device)

@@ -32,6 +32,21 @@ class MissingDependencyError(DistilError, ImportError):
     """An optional dependency is not installed; the message names the ``pip install`` to run."""
 
 
+#: The packages of ``distil-sdk[local]`` that loading a model needs.
+LOCAL_EXTRA = ("numpy", "torch", "transformers", "safetensors", "tokenizers", "sklearn")
+
+
+def local_extra_missing(exc: ModuleNotFoundError) -> MissingDependencyError | None:
+    """The error to raise instead of ``exc`` when the module missing is one of the local
+    extra's (the plain install, ``pip install distil-sdk``, has none of them)."""
+    if (exc.name or "").split(".")[0] not in LOCAL_EXTRA:
+        return None
+    return MissingDependencyError(
+        f"LocalClassifier needs the local extra ({exc.name} is not installed): "
+        "pip install 'distil-sdk[local]'"
+    )
+
+
 class ClassScores(BaseModel):
     """Precision, recall, F1 and support of one class (or of an average over classes)."""
 

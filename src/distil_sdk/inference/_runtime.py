@@ -13,9 +13,29 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["autocast", "length_batches", "limit_cpu_threads", "to_device"]
+__all__ = [
+    "autocast",
+    "length_batches",
+    "limit_cpu_threads",
+    "require_local_extra",
+    "to_device",
+]
 
 logger = logging.getLogger("distil_sdk")
+
+
+def require_local_extra() -> None:
+    """Import what loading a model needs, or say which extra installs it."""
+    from ._report import local_extra_missing
+
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ModuleNotFoundError as exc:
+        missing = local_extra_missing(exc)
+        if missing is None:
+            raise
+        raise missing from exc
 
 
 def length_batches(
