@@ -234,7 +234,8 @@ def _check_config(bundle: TaskBundle) -> list[Finding]:
         _warn(
             "unknown_config_key",
             "config.yaml",
-            "this key is not documented; it is sent to the platform as is - check its spelling.",
+            f"this key is not documented.{bundle.config.suggestion(key)} It is sent to the "
+            "platform as is - check its spelling.",
             column=key,
         )
         for key in bundle.config.unknown_keys()

@@ -13,9 +13,11 @@ after reading (:meth:`TaskConfig.source_text`).
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any, ClassVar, Literal
@@ -74,6 +76,12 @@ def _fatal(
     return DataValidationError(ValidationReport(findings=[finding]))
 
 
+def did_you_mean(key: str, known: Iterable[str]) -> str:
+    """`` did you mean 'x'?`` for the closest known name (a typo's likely fix), else ``""``."""
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.75)
+    return f" did you mean {close[0]!r}?" if close else ""
+
+
 def _warn_unknown(message: str) -> None:
     """Warn, pointing at the user's line rather than at pydantic or this package."""
     frame: FrameType | None = sys._getframe(0)
@@ -118,8 +126,9 @@ class _Section(_SdkModel):
     def _warn_unknown(self) -> _Section:
         for key in self.model_extra or {}:
             _warn_unknown(
-                f"Unknown key {key!r} in config section {self._section!r}: it is kept and sent to "
-                "the platform as is; check the spelling against docs/task-format.md."
+                f"Unknown key {key!r} in config section {self._section!r}."
+                f"{did_you_mean(key, type(self).model_fields)} It is kept and sent to the "
+                "platform as is; check the spelling against docs/task-format.md."
             )
         return self
 
@@ -391,6 +400,15 @@ class TaskConfig(_SdkModel):
             section: _Section = getattr(self, name)
             keys += [f"{name}.{key}" for key in section.model_extra or {}]
         return keys
+
+    def suggestion(self, dotted_key: str) -> str:
+        """`` did you mean 'tuning.learning_rate'?`` for an unknown key, or ``""``."""
+        section, _, key = dotted_key.rpartition(".")
+        if not section:
+            return did_you_mean(key, type(self).model_fields)
+        fields = type(getattr(self, section, None) or self).model_fields
+        hint = did_you_mean(key, fields)
+        return hint.replace(" did you mean '", f" did you mean '{section}.") if hint else ""
 
     def renamed_keys(self) -> list[tuple[str, str | None]]:
         """The old key names the file read used, as ``(old, current)`` pairs (``current`` is
