@@ -189,3 +189,12 @@ def test_resolve_override_kinds() -> None:
     ov["base"] = "oops"
     with pytest.raises(DistilError, match=r"base\.task"):
         resolve_override(ov, "config")
+
+
+def test_a_listed_entity_does_not_claim_a_status_it_was_not_given() -> None:
+    from distil_sdk.types.entities import SLM
+
+    listed = SLM.model_validate({"id": "slm-1", "created_at": "2026-01-01", "dataset_id": "ds-1"})
+    assert "status" not in repr(listed) and "dataset_id='ds-1'" in repr(listed)
+    shown = SLM.model_validate({"id": "slm-1", "status": "JOB_RUNNING"})
+    assert "status=<JobStatus.RUNNING" in repr(shown)

@@ -84,3 +84,8 @@ class _Entity(_Response):
     created_at: str | None = None
     # The list carries no status; GET /<collection>/{id} adds it.
     status: JobStatus | None = None
+
+    def __repr_args__(self) -> Any:
+        # What the answer left out is not shown as None: a listed entity has no status (the
+        # platform's list carries none), which "status=None" would misstate.
+        return [(k, v) for k, v in super().__repr_args__() if v is not None]
