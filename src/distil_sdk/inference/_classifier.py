@@ -187,7 +187,6 @@ class LocalClassifier:
         on_cpu = torch_device.type == "cpu"
         if on_cpu:
             limit_cpu_threads()
-        predictor: _Predictor
         adapter: Adapter | None = None
         if files.adapter:
             from ._adapter import read_adapter
@@ -198,113 +197,39 @@ class LocalClassifier:
             causal = adapter.causal
         else:
             causal = files.gguf_file is not None or is_causal_config(read_config(files.folder))
-        prompt: ModelPrompt | None = None
         if not causal:
-            from ._sequence import SequencePredictor
-
-            sequence: SequencePredictor
-            if adapter is not None:
-                if precision == "int8":
-                    raise ModelLoadError(
-                        f"{files.folder}: precision='int8' exports a merged model folder; "
-                        "this is a LoRA adapter (load the tarball's merged model/, or save the "
-                        "merged model first)"
-                    )
-                sequence = _adapter_sequence_predictor(
-                    adapter,
-                    job_description,
-                    device=torch_device,
-                    dtype=torch_dtype,
-                    batch_size=batch_size or (32 if on_cpu else 128),
-                    max_length=max_length,
-                    allow_pickle=allow_pickle,
-                    compile=compile,
-                )
-            else:
-                check_weights(files.folder, allow_pickle)
-                check_tokenizer(files.folder)
-                sequence = SequencePredictor.load(
-                    files.folder,
-                    device=torch_device,
-                    dtype=torch_dtype,
-                    batch_size=batch_size or (32 if on_cpu else 128),
-                    max_length=max_length,
-                    allow_pickle=allow_pickle,
-                    compile=compile,
-                )
-            predictor = sequence
-            if precision == "bf16":
-                from ._bf16 import bf16_predictor
-
-                predictor, precision_check = bf16_predictor(
-                    sequence,
-                    files.folder,
-                    check_texts=check_texts,
-                    min_agreement=min_agreement,
-                )
-            elif precision == "int8":
-                from ._onnx_int8 import cache_root, int8_predictor
-
-                predictor, precision_check = int8_predictor(
-                    sequence,
-                    files.folder,
-                    cache_root(cache_dir),
-                    check_texts=check_texts,
-                    min_agreement=min_agreement,
-                    allow_pickle=allow_pickle,
-                )
-            prompt = _informative_prompt(files.folder, model_client)
+            predictor, precision_check, prompt = _load_sequence(
+                files=files,
+                adapter=adapter,
+                job_description=job_description,
+                model_client=model_client,
+                torch_device=torch_device,
+                torch_dtype=torch_dtype,
+                on_cpu=on_cpu,
+                batch_size=batch_size,
+                max_length=max_length,
+                allow_pickle=allow_pickle,
+                compile=compile,
+                precision=precision,
+                check_texts=check_texts,
+                min_agreement=min_agreement,
+                cache_dir=cache_dir,
+            )
         else:
-            if precision != "exact":
-                raise ModelLoadError(
-                    f"{files.folder}: precision={precision!r} supports sequence classifiers "
-                    "only; this is a generative model (for a smaller one, use a quantized GGUF "
-                    "file)"
-                )
-            if files.gguf_file is None and adapter is None:
-                check_weights(files.folder, allow_pickle)
-                check_tokenizer(files.folder)
-            jd = load_job_description(job_description, files.folder)
-            prompt = resolve_prompt(files.folder, jd, model_client)
-            from ._generative import GenerativePredictor
-
-            gen_batch = batch_size or (8 if on_cpu else 32)
-            if adapter is not None:
-                from transformers import AutoModelForCausalLM
-
-                from ._adapter import load_adapter_model
-
-                tokenizer, model = load_adapter_model(
-                    AutoModelForCausalLM,
-                    adapter,
-                    device=torch_device,
-                    dtype=torch_dtype,
-                    allow_pickle=allow_pickle,
-                    compile=compile,
-                )
-                predictor = GenerativePredictor(
-                    model,
-                    tokenizer,
-                    jd,
-                    device=torch_device,
-                    dtype=torch_dtype,
-                    batch_size=gen_batch,
-                    max_length=max_length,
-                    prompt=prompt,
-                )
-            else:
-                predictor = GenerativePredictor.load(
-                    files.folder,
-                    files.gguf_file,
-                    jd,
-                    device=torch_device,
-                    dtype=torch_dtype,
-                    batch_size=gen_batch,
-                    max_length=max_length,
-                    allow_pickle=allow_pickle,
-                    compile=compile,
-                    prompt=prompt,
-                )
+            predictor, prompt = _load_generative(
+                files=files,
+                adapter=adapter,
+                job_description=job_description,
+                model_client=model_client,
+                torch_device=torch_device,
+                torch_dtype=torch_dtype,
+                on_cpu=on_cpu,
+                batch_size=batch_size,
+                max_length=max_length,
+                allow_pickle=allow_pickle,
+                compile=compile,
+                precision=precision,
+            )
         classifier = cls(predictor, files, torch_device, torch_dtype)
         classifier._precision = precision
         classifier._precision_check = precision_check
@@ -623,3 +548,152 @@ def _informative_prompt(
     except ValueError as exc:
         logger.debug("%s: no prompt read (%s)", path, exc)
         return None
+
+
+def _load_sequence(
+    *,
+    files: ModelFiles,
+    adapter: Adapter | None,
+    job_description: Any,
+    model_client: Any,
+    torch_device: torch.device,
+    torch_dtype: torch.dtype,
+    on_cpu: bool,
+    batch_size: int | None,
+    max_length: int | None,
+    allow_pickle: bool,
+    compile: bool,
+    precision: str,
+    check_texts: Any,
+    min_agreement: float,
+    cache_dir: Any,
+) -> tuple[_Predictor, PrecisionCheck | None, ModelPrompt | None]:
+    """The predictor of a sequence classifier (merged, or an adapter on its base), at the
+    asked precision, with its self-check and the informative prompt of its client."""
+    precision_check: PrecisionCheck | None = None
+    from ._sequence import SequencePredictor
+
+    sequence: SequencePredictor
+    if adapter is not None:
+        if precision == "int8":
+            raise ModelLoadError(
+                f"{files.folder}: precision='int8' exports a merged model folder; "
+                "this is a LoRA adapter (load the tarball's merged model/, or save the "
+                "merged model first)"
+            )
+        sequence = _adapter_sequence_predictor(
+            adapter,
+            job_description,
+            device=torch_device,
+            dtype=torch_dtype,
+            batch_size=batch_size or (32 if on_cpu else 128),
+            max_length=max_length,
+            allow_pickle=allow_pickle,
+            compile=compile,
+        )
+    else:
+        check_weights(files.folder, allow_pickle)
+        check_tokenizer(files.folder)
+        sequence = SequencePredictor.load(
+            files.folder,
+            device=torch_device,
+            dtype=torch_dtype,
+            batch_size=batch_size or (32 if on_cpu else 128),
+            max_length=max_length,
+            allow_pickle=allow_pickle,
+            compile=compile,
+        )
+    predictor = sequence
+    if precision == "bf16":
+        from ._bf16 import bf16_predictor
+
+        predictor, precision_check = bf16_predictor(
+            sequence,
+            files.folder,
+            check_texts=check_texts,
+            min_agreement=min_agreement,
+        )
+    elif precision == "int8":
+        from ._onnx_int8 import cache_root, int8_predictor
+
+        predictor, precision_check = int8_predictor(
+            sequence,
+            files.folder,
+            cache_root(cache_dir),
+            check_texts=check_texts,
+            min_agreement=min_agreement,
+            allow_pickle=allow_pickle,
+        )
+    prompt = _informative_prompt(files.folder, model_client)
+    return predictor, precision_check, prompt
+
+
+def _load_generative(
+    *,
+    files: ModelFiles,
+    adapter: Adapter | None,
+    job_description: Any,
+    model_client: Any,
+    torch_device: torch.device,
+    torch_dtype: torch.dtype,
+    on_cpu: bool,
+    batch_size: int | None,
+    max_length: int | None,
+    allow_pickle: bool,
+    compile: bool,
+    precision: str,
+) -> tuple[_Predictor, ModelPrompt | None]:
+    """The predictor of a generative student (a folder, a GGUF file or an adapter on its
+    base) with the prompt of its own ``model_client.py``."""
+    predictor: _Predictor
+    if precision != "exact":
+        raise ModelLoadError(
+            f"{files.folder}: precision={precision!r} supports sequence classifiers "
+            "only; this is a generative model (for a smaller one, use a quantized GGUF "
+            "file)"
+        )
+    if files.gguf_file is None and adapter is None:
+        check_weights(files.folder, allow_pickle)
+        check_tokenizer(files.folder)
+    jd = load_job_description(job_description, files.folder)
+    prompt = resolve_prompt(files.folder, jd, model_client)
+    from ._generative import GenerativePredictor
+
+    gen_batch = batch_size or (8 if on_cpu else 32)
+    if adapter is not None:
+        from transformers import AutoModelForCausalLM
+
+        from ._adapter import load_adapter_model
+
+        tokenizer, model = load_adapter_model(
+            AutoModelForCausalLM,
+            adapter,
+            device=torch_device,
+            dtype=torch_dtype,
+            allow_pickle=allow_pickle,
+            compile=compile,
+        )
+        predictor = GenerativePredictor(
+            model,
+            tokenizer,
+            jd,
+            device=torch_device,
+            dtype=torch_dtype,
+            batch_size=gen_batch,
+            max_length=max_length,
+            prompt=prompt,
+        )
+    else:
+        predictor = GenerativePredictor.load(
+            files.folder,
+            files.gguf_file,
+            jd,
+            device=torch_device,
+            dtype=torch_dtype,
+            batch_size=gen_batch,
+            max_length=max_length,
+            allow_pickle=allow_pickle,
+            compile=compile,
+            prompt=prompt,
+        )
+    return predictor, prompt
