@@ -7,7 +7,7 @@ check every member first - by our own rules, so the checks hold on Python 3.10.0
 place only when complete, so a reader never sees a half-extracted model. Python's ``"data"``
 filter is applied on top where it exists.
 
-Limits (:class:`ArchiveLimits`; generous for real models, environment variables to change them,
+Limits (`ArchiveLimits`; generous for real models, environment variables to change them,
 ``0`` for no limit):
 
 - ``DISTIL_ARCHIVE_MAX_SIZE``: total uncompressed size, default 20 GiB (``20G``, ``500M``, bytes);
@@ -15,8 +15,8 @@ Limits (:class:`ArchiveLimits`; generous for real models, environment variables 
 - ``DISTIL_ARCHIVE_MAX_RATIO``: uncompressed size / archive size, default 200 (checked only once
   the archive expands past 16 MiB, so small archives of text files never trip it).
 
-Every failure is a :class:`~distil_sdk.DistilError`: :class:`~distil_sdk.UnsafeArchiveError` for
-a hostile member or a limit, :class:`~distil_sdk.ModelLoadError` for a corrupt or truncated file.
+Every failure is a `DistilError`: `UnsafeArchiveError` for
+a hostile member or a limit, `ModelLoadError` for a corrupt or truncated file.
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def check_members(
 ) -> list[tarfile.TarInfo]:
     """The members of ``archive`` once all are safe to extract; raise otherwise.
 
-    Raises :class:`UnsafeArchiveError` for a member that could escape (absolute path, ``..``,
+    Raises `UnsafeArchiveError` for a member that could escape (absolute path, ``..``,
     a link pointing outside or through another link), a device or special file, a top-level
     ``model`` symlink, or a limit passed (``archive_size``, the file's size, enables the ratio
     check). Reading stops at the first problem, so a bomb is not read to its end.
@@ -300,8 +300,8 @@ def safe_extract(
     """Extract ``archive_path`` (tar, tar.gz, ...) into ``dest`` safely and atomically.
 
     ``dest`` must not exist yet, or is replaced only after a complete extraction. Returns ``dest``.
-    ``limits`` default to :meth:`ArchiveLimits.from_env`. Raises :class:`UnsafeArchiveError`
-    (hostile member, limit) or :class:`ModelLoadError` (corrupt, truncated, unwritable) and
+    ``limits`` default to `ArchiveLimits.from_env`. Raises `UnsafeArchiveError`
+    (hostile member, limit) or `ModelLoadError` (corrupt, truncated, unwritable) and
     leaves nothing behind.
 
     Example:

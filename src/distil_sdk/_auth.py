@@ -2,7 +2,7 @@
 caller's token provider (a callable, or the command in ``DISTIL_TOKEN_COMMAND``).
 
 The platform's access tokens last about an hour while a training takes hours, so only the two
-renewable kinds survive a long ``wait()``. An :class:`Auth` says whether it holds a valid token,
+renewable kinds survive a long ``wait()``. An `Auth` says whether it holds a valid token,
 and builds the request that obtains a new one (the sync and async transports in ``_http`` send
 it, so both clients share one implementation of the flow) - or, for a provider, fetches one
 itself. The transports hold the single-flight lock: concurrent calls share one login.
@@ -49,10 +49,10 @@ class Auth(Protocol):
         """Forget the cached token if it is still ``token`` (the server rejected that one)."""
 
     def refresh_request(self) -> RequestSpec | None:
-        """The request that obtains a new token, or None when :meth:`fetch` gets one itself."""
+        """The request that obtains a new token, or None when `fetch` gets one itself."""
 
     def accept(self, data: Any, now: float) -> str:
-        """Store the token from the decoded answer to :meth:`refresh_request` and return it."""
+        """Store the token from the decoded answer to `refresh_request` and return it."""
 
     def fetch(self, now: float) -> str:
         """Obtain, store and return a new token without an HTTP request of ours."""

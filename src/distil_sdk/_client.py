@@ -107,10 +107,10 @@ class DistilClient(_ClientBase):
         token_provider: a callable returning a fresh token; called at the first request and
             again whenever the platform rejects the token (``DISTIL_TOKEN_COMMAND`` runs a
             command instead).
-        timeout: seconds or an :class:`httpx.Timeout` for every request (per call: ``timeout=``).
+        timeout: seconds or an `httpx.Timeout` for every request (per call: ``timeout=``).
         max_retries: retries of a failed request, default 2 (per call: ``max_retries=``).
-        http_client: your own :class:`httpx.Client` (proxies, certificates...); not closed by us.
-        transport: an :class:`httpx.BaseTransport` for the client we create (tests, mocking).
+        http_client: your own `httpx.Client` (proxies, certificates...); not closed by us.
+        transport: an `httpx.BaseTransport` for the client we create (tests, mocking).
 
     Example:
         >>> from distil_sdk import DistilClient
@@ -200,7 +200,7 @@ class DistilClient(_ClientBase):
         """Train a classifier in one call: dataset, teacher evaluation, SLM, download.
 
         Args:
-            task: a :class:`~distil_sdk.TaskBundle` or a task folder (validated locally first).
+            task: a `TaskBundle` or a task folder (validated locally first).
             output_dir: where the model's whole layout goes (``model/``, ``config.yaml``...);
                 it is replaced only when the new model is complete.
             config, job_description: whole overrides for the jobs (``Override``, mapping...).
@@ -211,10 +211,10 @@ class DistilClient(_ClientBase):
             timeout: seconds each job may take (None: no limit).
             on_event: called with one human line per step (default: logged at INFO).
 
-        Returns a :class:`~distil_sdk.TrainedModel`: the ids, the three scores and
-        ``model_dir``, the folder :class:`~distil_sdk.LocalClassifier` loads. The student
+        Returns a `TrainedModel`: the ids, the three scores and
+        ``model_dir``, the folder `LocalClassifier` loads. The student
         scores (``base_model``, ``tuned_model``) are never ``None``: a job that succeeds
-        without its scores raises :class:`~distil_sdk.JobResultsMissingError` naming it,
+        without its scores raises `JobResultsMissingError` naming it,
         before anything is downloaded.
 
         Example:
@@ -237,7 +237,7 @@ class DistilClient(_ClientBase):
         )
 
     def close(self) -> None:
-        """Close the connections (and the local platform started by :meth:`local`)."""
+        """Close the connections (and the local platform started by `local`)."""
         self._transport.close()
         self._close_hooks()
 
@@ -254,7 +254,7 @@ class DistilClient(_ClientBase):
 
 
 class AsyncDistilClient(_ClientBase):
-    """Asynchronous client of the distil labs platform: :class:`DistilClient` with ``await``.
+    """Asynchronous client of the distil labs platform: `DistilClient` with ``await``.
 
     Example:
         >>> async with AsyncDistilClient() as client:  # doctest: +SKIP
@@ -336,7 +336,7 @@ class AsyncDistilClient(_ClientBase):
         timeout: float | None = DEFAULT_WAIT_TIMEOUT_S,
         on_event: Callable[[str], None] | None = None,
     ) -> TrainedModel:
-        """The async twin of :meth:`DistilClient.train`."""
+        """The async twin of `DistilClient.train`."""
         return await train_async(
             self,
             task,
@@ -352,7 +352,7 @@ class AsyncDistilClient(_ClientBase):
         )
 
     async def close(self) -> None:
-        """Close the connections (and the local platform started by :meth:`local`)."""
+        """Close the connections (and the local platform started by `local`)."""
         await self._transport.close()
         self._close_hooks()
 

@@ -4,8 +4,8 @@ The bytes go to ``dest/.model.tar.part``. A later call (or a retry after a dropp
 resumes it with ``Range: bytes=<size>-``; ``If-Range`` with the first answer's ETag makes the
 server send the whole file again if it changed. A 206 appends, a 200 (range ignored) rewrites.
 Only a complete file is renamed to ``model.tar`` and extracted with
-:func:`distil_sdk._archive.safe_extract` (limits, link checks); the ``model/`` folder is swapped
-in at the end. Every failure is a :class:`~distil_sdk.DistilError`: a connection that keeps
+`distil_sdk._archive.safe_extract` (limits, link checks); the ``model/`` folder is swapped
+in at the end. Every failure is a `DistilError`: a connection that keeps
 dropping or a body that cannot be decoded is an ``APIError``, a disk that cannot take the file a
 ``DistilError`` naming the folder, a broken archive a ``ModelLoadError``/``UnsafeArchiveError``.
 """
@@ -242,7 +242,7 @@ async def download_model_async(
     auth: bool = True,
     extract: Callable[[Path], Path] | None = None,
 ) -> Path:
-    """The async twin of :func:`download_model_sync`."""
+    """The async twin of `download_model_sync`."""
     folder = Path(dest)
     try:
         path = await _download_async(transport, url, folder, progress, options, auth)

@@ -1,6 +1,6 @@
 """The SDK's exception family.
 
-Every error the SDK raises on purpose derives from :class:`DistilError`, so callers can catch
+Every error the SDK raises on purpose derives from `DistilError`, so callers can catch
 one type. HTTP failures carry the status code, the server's message, the request method and
 URL - never the credentials used.
 """
@@ -69,7 +69,7 @@ class APIStatusError(APIError):
     Attributes:
         status_code: the HTTP status.
         body: the decoded JSON body when there is one, else the text (truncated).
-        response: the :class:`httpx.Response`, when available.
+        response: the `httpx.Response`, when available.
         request_id: the server's id of the request (``x-request-id``, or AWS's
             ``x-amzn-requestid``), to quote when asking for support; ``None`` when it sent none.
     """
@@ -175,7 +175,7 @@ class JobNotFinishedError(DistilError):
     """What was asked of a job (its results, its model) does not exist because it has not succeeded.
 
     The platform answers such a request with HTTP 200, ``null`` in place of the results or link,
-    and a message; this error carries that message (:attr:`platform_message`) and the job id.
+    and a message; this error carries that message (`platform_message`) and the job id.
     """
 
     def __init__(
@@ -193,7 +193,7 @@ class JobResultsMissingError(JobNotFinishedError):
     Raised where the SDK promises non-Optional results: ``client.v2.teacher_evaluations.wait()``,
     ``client.v2.trainings.evaluation_results()``, ``client.teacher_evaluations.results()`` and
     ``client.slms.results()`` (an uploaded SLM, which nothing evaluated, has none). A subclass of
-    :class:`JobNotFinishedError`, so ``except JobNotFinishedError`` catches every "no results".
+    `JobNotFinishedError`, so ``except JobNotFinishedError`` catches every "no results".
     """
 
 

@@ -1,8 +1,8 @@
 """One request pipeline for both clients: build -> send -> retry -> map errors -> parse.
 
 Every decision (URL, headers, which outcome is retried, how long to wait, which exception to
-raise, how to parse) is a plain function below. :class:`SyncTransport` and
-:class:`AsyncTransport` only differ in ``await``, so the two clients cannot drift apart.
+raise, how to parse) is a plain function below. `SyncTransport` and
+`AsyncTransport` only differ in ``await``, so the two clients cannot drift apart.
 
 Retry policy (documented in docs/client.md):
 
@@ -16,10 +16,10 @@ Retry policy (documented in docs/client.md):
   connection or any other 5xx may come after the server created the resource, so replaying it
   could create a duplicate: it is raised instead.
 
-Every failure reaches the caller as a :class:`~distil_sdk.DistilError`: transport errors as
-:class:`~distil_sdk.APIConnectionError`, error statuses by code, and everything else httpx can
+Every failure reaches the caller as a `DistilError`: transport errors as
+`APIConnectionError`, error statuses by code, and everything else httpx can
 raise (an undecodable compressed body, a redirect loop, an invalid URL) as
-:class:`~distil_sdk.APIError`, always with the httpx exception chained.
+`APIError`, always with the httpx exception chained.
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ class _Transport:
 
 
 class SyncTransport(_Transport):
-    """Sends :class:`RequestSpec` with an :class:`httpx.Client`."""
+    """Sends `RequestSpec` with an `httpx.Client`."""
 
     def __init__(
         self,
@@ -257,7 +257,7 @@ class SyncTransport(_Transport):
 
 
 class AsyncTransport(_Transport):
-    """Sends :class:`RequestSpec` with an :class:`httpx.AsyncClient`."""
+    """Sends `RequestSpec` with an `httpx.AsyncClient`."""
 
     def __init__(
         self,

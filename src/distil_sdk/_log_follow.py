@@ -2,13 +2,13 @@
 
 Each poll brings the job's log as one text: the whole log, or only its end (the local platform
 serves the last 256 KiB, so the start slides away, possibly mid-line), or a fresh log when the job
-was restarted. :class:`LogFollower` lines each text up against the previous one and hands out only
+was restarted. `LogFollower` lines each text up against the previous one and hands out only
 the lines that follow what was already shown:
 
 - the new text starts inside the previous one (it grew, or its start slid away): the lines after
   the overlap are new; a first line cut mid-way is recognised and skipped;
 - no overlap (the log restarted, or more than a window was written between two polls): the text
-  is new, and only its last :data:`MAX_LINES_PER_POLL` lines are shown.
+  is new, and only its last `MAX_LINES_PER_POLL` lines are shown.
 
 A last line without its newline may still be growing, so it waits for the next poll (or the final
 one). Blank lines are not shown; control characters (terminal escapes from a remote log) are

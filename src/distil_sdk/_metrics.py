@@ -75,5 +75,5 @@ def classification_report(
 
 
 def macro_f1(report: dict[str, Any]) -> float:
-    """The macro-averaged F1 of a report made by :func:`classification_report`."""
+    """The macro-averaged F1 of a report made by `classification_report`."""
     return float(report["macro avg"]["f1-score"])

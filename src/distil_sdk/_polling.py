@@ -1,17 +1,17 @@
 """Waiting for a job: the polling schedule, progress reporting and the final verdict.
 
-:class:`Poller` holds every decision; the sync and async ``wait()`` loops only fetch, ask the
+`Poller` holds every decision; the sync and async ``wait()`` loops only fetch, ask the
 poller, and sleep. Sleep and clock are injected so tests never wait for real.
 
 Outages: a training runs for hours while networks, proxies and the platform's own front door
 come and go. A poll that fails with a *transient* error (no connection, a timeout, 408/429/5xx -
 each after the request's own retries) does not end the wait: it is logged, shown on the progress
 line, and polled again with a growing pause, until the platform has been unreachable for
-``outage_budget`` seconds in a row. Only then :class:`~distil_sdk.JobWaitInterruptedError` says
+``outage_budget`` seconds in a row. Only then `JobWaitInterruptedError` says
 which job it was and how to resume. Any answer resets the budget.
 
 Job log: while the progress display is on, each poll's log (the status record's ``logs``, or
-the text ``wait()``'s ``logs`` callable fetches) goes through a :class:`~._log_follow.LogFollower`
+the text ``wait()``'s ``logs`` callable fetches) goes through a `LogFollower`
 and only the lines not shown before are printed - above the status line on a terminal, as plain
 lines elsewhere. The log is a bonus: a failed log fetch never ends the wait, and after a
 non-transient error (a platform without the route) or a few failures in a row it is not asked
@@ -128,7 +128,7 @@ class Poller:
 
     def logs_failed(self, exc: Exception) -> None:
         """A log fetch failed: never the wait's problem; after a non-transient error, or
-        :data:`MAX_LOG_FAILURES` in a row, this wait stops asking."""
+        `MAX_LOG_FAILURES` in a row, this wait stops asking."""
         self._log_failures += 1
         permanent = isinstance(exc, APIStatusError) and not is_transient(exc)
         if permanent or self._log_failures >= MAX_LOG_FAILURES:
@@ -184,7 +184,7 @@ class Poller:
         return True
 
     def next_delay(self) -> float:
-        """Seconds to sleep before the next poll; raises :class:`JobTimeoutError` past the deadline."""
+        """Seconds to sleep before the next poll; raises `JobTimeoutError` past the deadline."""
         elapsed = self.clock() - self.started
         delay = self.interval
         self.interval = min(self.interval * POLL_GROWTH, self.max_interval)
@@ -207,7 +207,7 @@ class Poller:
 
         Non-transient errors (a rejected token, a 404...) are re-raised as they are. Transient
         ones are retried until the platform has been unreachable for ``outage_budget`` seconds,
-        then :class:`JobWaitInterruptedError` is raised with ``exc`` as its cause.
+        then `JobWaitInterruptedError` is raised with ``exc`` as its cause.
         """
         if not is_transient(exc):
             raise exc
@@ -314,10 +314,10 @@ def wait_sync(
     sleep: Callable[[float], None],
     logs: Callable[[], str | None] | None = None,
 ) -> R:
-    """Poll ``fetch`` until the record is final; see :class:`Poller` for the rules.
+    """Poll ``fetch`` until the record is final; see `Poller` for the rules.
 
     ``logs``: fetches the job's log text, called after a record when the progress display
-    wants it (:meth:`Poller.wants_logs`); its failures never end the wait.
+    wants it (`Poller.wants_logs`); its failures never end the wait.
     """
     while True:
         try:
@@ -343,7 +343,7 @@ async def wait_async(
     sleep: Callable[[float], Any],
     logs: Callable[[], Awaitable[str | None]] | None = None,
 ) -> Any:
-    """The async twin of :func:`wait_sync` (``fetch``, ``sleep`` and ``logs`` return
+    """The async twin of `wait_sync` (``fetch``, ``sleep`` and ``logs`` return
     awaitables)."""
     while True:
         try:

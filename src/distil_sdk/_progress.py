@@ -39,7 +39,7 @@ def progress_enabled() -> bool:
 
 
 def resolve_progress(progress: bool | None) -> bool:
-    """``progress`` as asked (``None``: :func:`progress_enabled`); always off under
+    """``progress`` as asked (``None``: `progress_enabled`); always off under
     ``DISTIL_NO_PROGRESS=1``.
 
     Example:

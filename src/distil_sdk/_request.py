@@ -1,6 +1,6 @@
 """The request side of the pipeline: what one logical request is, where it goes, and the retry
 policy (which outcome is retried, how long to wait). Plain functions, shared by both transports
-in :mod:`distil_sdk._http`, whose docstring states the policy.
+in `distil_sdk._http`, whose docstring states the policy.
 """
 
 from __future__ import annotations

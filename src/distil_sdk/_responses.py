@@ -1,6 +1,6 @@
 """The response side of the pipeline: an answer (or a failure) to a result or a typed error.
 
-Every failure becomes a :class:`~distil_sdk.DistilError` with a message naming the request (the
+Every failure becomes a `DistilError` with a message naming the request (the
 URL without its query string, which for presigned URLs is a credential) and what to do.
 """
 

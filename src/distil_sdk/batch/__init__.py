@@ -1,7 +1,7 @@
 """Batch prediction over files and datasets, on this machine or on a Ray cluster.
 
-:func:`predict_dataset` runs ``LocalClassifier`` in a pool of Ray Data actors (install
-``distil-sdk[ray]``); :func:`predict_file` predicts one file into another, with the same columns,
+`predict_dataset` runs ``LocalClassifier`` in a pool of Ray Data actors (install
+``distil-sdk[ray]``); `predict_file` predicts one file into another, with the same columns,
 locally or on Ray. Importing this package is cheap: Ray, pyarrow and torch load on first use.
 
 Example:

@@ -20,7 +20,7 @@ __all__ = ["BatchInputError", "check_texts", "output_names", "prediction_columns
 class BatchInputError(DistilError, TypeError, ValueError):
     """The data to predict is unusable: no text column, a null or non-string text, a clash.
 
-    A ``TypeError`` like the one :meth:`LocalClassifier.predict_proba` raises for a bad item,
+    A ``TypeError`` like the one `LocalClassifier.predict_proba` raises for a bad item,
     and a ``ValueError`` for the rest; the message names the column and the row.
     """
 

@@ -1,7 +1,7 @@
 """``predict_file``: a file in, the same rows with predictions out, on this machine or on Ray.
 
 The local engine streams the input in chunks through one ``LocalClassifier`` (CSV and JSON Lines
-with the standard library, Parquet with pyarrow); the Ray engine runs :func:`predict_dataset`.
+with the standard library, Parquet with pyarrow); the Ray engine runs `predict_dataset`.
 Both write one output file through the same writer, into a temporary sibling renamed into place
 when complete, so a failed run never leaves a half-written file under the final name.
 """
@@ -242,7 +242,7 @@ def predict_file(
     ``engine="ray"`` it may also be a folder or a URI (``s3://bucket/out/``), which Ray's workers
     fill with Parquet files. Rows keep their input order in a single output file. Returns the
     rows written (``None`` for a folder). ``load_options`` go to
-    ``LocalClassifier.from_pretrained``; the Ray options are those of :func:`predict_dataset`,
+    ``LocalClassifier.from_pretrained``; the Ray options are those of `predict_dataset`,
     and ``address`` names the cluster (default ``$RAY_ADDRESS``, else a Ray instance started
     here for this run).
 

@@ -261,10 +261,10 @@ def predict_dataset(
 
     Args:
         dataset: a ``ray.data.Dataset``, or Parquet / CSV / JSON Lines paths or folders, local
-            or on object storage (``s3://bucket/tickets/``); see :func:`read_dataset`.
+            or on object storage (``s3://bucket/tickets/``); see `read_dataset`.
         model: a model folder, a ``*-model.tar``, or a ``LocalClassifier`` (pickled as its
             path); the path must be readable from every node.
-        text_column: the column holding the texts. Null texts raise :class:`BatchInputError`
+        text_column: the column holding the texts. Null texts raise `BatchInputError`
             (as ``predict_proba`` refuses ``None``); empty strings are classified.
         batch_size: rows per actor call.
         concurrency: actors in the pool; ``(min, max)`` autoscales. Default: one per

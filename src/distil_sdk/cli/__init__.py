@@ -1,10 +1,10 @@
 """The ``distil-sdk`` command.
 
-Subcommands come from ``register(subparsers)`` of :mod:`distil_sdk.cli._current` (today's
+Subcommands come from ``register(subparsers)`` of `distil_sdk.cli._current` (today's
 routes: ``dataset``, ``teacher-evaluation``, ``slm``, ``deployment``, ``inference-endpoint``,
-``api-keys``, ``credits``), :mod:`distil_sdk.cli._platform` (``v2``: the ``/models`` generation),
-:mod:`distil_sdk.cli._train` (``train``, offline or on a platform), :mod:`distil_sdk.cli._tools`
-and, when installed, :mod:`distil_sdk.cli._local` (``serve``, ``predict``). The old top-level
+``api-keys``, ``credits``), `distil_sdk.cli._platform` (``v2``: the ``/models`` generation),
+`distil_sdk.cli._train` (``train``, offline or on a platform), `distil_sdk.cli._tools`
+and, when installed, `distil_sdk.cli._local` (``serve``, ``predict``). The old top-level
 names of the ``/models`` generation (``distil-sdk models ...``) still run, as ``distil-sdk v2
 ...`` with a one-line deprecation notice on stderr. Every subcommand sets
 ``func(args) -> int``; errors are turned into exit codes here, in one place:

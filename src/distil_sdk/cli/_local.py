@@ -1,6 +1,6 @@
 """The embedded platform's commands: ``serve`` and ``predict``.
 
-``train`` (the main job, offline by default) is :mod:`._train`'s: it drives the local platform
+``train`` (the main job, offline by default) is `._train`'s: it drives the local platform
 through the same client and REST API as the hosted one (``DistilClient.local``), or a platform.
 """
 

@@ -1,8 +1,8 @@
 """What every platform command shares (the client from ``--base-url`` / ``--api-key`` and the
 environment, the results table, the global options after the command), and the ``/models``
 generation's commands under ``distil-sdk v2`` (``v2 models``, ``v2 upload-data``,
-``v2 run-training``...). Today's routes are :mod:`._current`'s nouns; the old top-level names
-(``distil-sdk models ...``) are aliases of ``v2`` that :func:`distil_sdk.cli.main` rewrites
+``v2 run-training``...). Today's routes are `._current`'s nouns; the old top-level names
+(``distil-sdk models ...``) are aliases of ``v2`` that `distil_sdk.cli.main` rewrites
 with a deprecation notice on stderr.
 """
 

@@ -1,7 +1,7 @@
 """Everyday commands: ``validate`` a task folder and ``evaluate`` a model on a labelled file.
 
 ``validate`` needs only the core package; ``evaluate`` loads the model with
-:class:`~distil_sdk.LocalClassifier` (``distil-sdk[local]``) and draws with matplotlib
+`LocalClassifier` (``distil-sdk[local]``) and draws with matplotlib
 (``distil-sdk[plot]``) when ``--plot`` asks.
 """
 

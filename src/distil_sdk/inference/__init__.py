@@ -1,4 +1,4 @@
-"""Local inference: :class:`LocalClassifier` and its :class:`Prediction` results.
+"""Local inference: `LocalClassifier` and its `Prediction` results.
 
 Importing this package is cheap; torch and transformers load on first use.
 """

@@ -67,7 +67,7 @@ class Adapter:
 
 
 def import_peft() -> Any:
-    """The ``peft`` module, or a :class:`ModelLoadError` saying how to install it."""
+    """The ``peft`` module, or a `ModelLoadError` saying how to install it."""
     try:
         return importlib.import_module("peft")
     except ImportError as exc:

@@ -73,12 +73,12 @@ class Prediction:
 class LocalClassifier:
     """A trained classifier running locally, with scikit-learn style ``predict``/``predict_proba``.
 
-    Load it with :meth:`from_pretrained` from what the platform ships: a ``*-model.tar``, the
+    Load it with `from_pretrained` from what the platform ships: a ``*-model.tar``, the
     ``model/`` folder inside it (or its parent), the LoRA adapter ``model-adapter/`` (merged into
     its base model at load), or a GGUF file. Sequence-classification students take labels from
     ``config.json``; generative students score every label of their job description as the
     answer ``<output>LABEL</output>``, in the prompt of the model's own ``model_client.py``
-    when it ships one (:attr:`prompt`).
+    when it ships one (`prompt`).
 
     Example:
         >>> clf = LocalClassifier.from_pretrained("my-model.tar")       # doctest: +SKIP
@@ -154,7 +154,7 @@ class LocalClassifier:
                 (at most 256 are used). Default: the class descriptions of the model's
                 ``job_description.json`` plus built-in texts of mixed lengths.
             min_agreement: the share of check texts whose label must be unchanged in a fast mode
-                (default 1.0: all of them), else the load fails. See :attr:`precision_check`.
+                (default 1.0: all of them), else the load fails. See `precision_check`.
             base_model: for a LoRA adapter, its base model: a local folder, a ``.gguf`` file or
                 a Hugging Face id already in the local cache (nothing is downloaded). Default:
                 ``base_model_name_or_path`` of ``adapter_config.json``.
@@ -261,12 +261,12 @@ class LocalClassifier:
 
     @property
     def labels(self) -> list[str]:
-        """Class labels; the columns of :meth:`predict_proba` are in this order."""
+        """Class labels; the columns of `predict_proba` are in this order."""
         return list(self._predictor.labels)
 
     @property
     def classes_(self) -> np.ndarray:
-        """:attr:`labels` as a numpy array, as in scikit-learn (``predict`` picks from it)."""
+        """`labels` as a numpy array, as in scikit-learn (``predict`` picks from it)."""
         return np.array(self._predictor.labels)
 
     @property
@@ -369,7 +369,7 @@ class LocalClassifier:
     ) -> np.ndarray: ...
 
     def predict_proba(self, texts: Any) -> Any:
-        """Probabilities of shape ``(n_texts, n_labels)``, columns in :attr:`labels` order.
+        """Probabilities of shape ``(n_texts, n_labels)``, columns in `labels` order.
 
         ``texts`` may be a list, tuple, numpy array or any iterable/generator of strings
         (consumed in chunks); a single string counts as one text. The result is a numpy
@@ -416,7 +416,7 @@ class LocalClassifier:
 
     def predict(self, texts: Any) -> Any:
         """The most probable label of each text, in input order, as a numpy array of strings
-        (items of :attr:`classes_`), like scikit-learn; ``.tolist()`` gives plain strings.
+        (items of `classes_`), like scikit-learn; ``.tolist()`` gives plain strings.
 
         pandas input (a ``Series``, or a ``DataFrame`` with a ``text`` column) gives a
         ``Series`` named ``label`` with the input's index.
@@ -440,7 +440,7 @@ class LocalClassifier:
     def classify(
         self, texts: Iterable[Any] | str, top_k: int | None = None
     ) -> Prediction | list[Prediction]:
-        """:class:`Prediction` objects: one for a string, a list for an iterable of strings.
+        """`Prediction` objects: one for a string, a list for an iterable of strings.
 
         Example:
             >>> clf.classify("lost my card", top_k=2)  # doctest: +SKIP
@@ -466,7 +466,7 @@ class LocalClassifier:
         *,
         classes: Sequence[str] | None = None,
     ) -> EvaluationReport:
-        """Score labelled texts; returns an :class:`EvaluationReport`.
+        """Score labelled texts; returns an `EvaluationReport`.
 
         Args:
             data: a pandas DataFrame with a text column (``text`` or ``question``) and a label
@@ -474,7 +474,7 @@ class LocalClassifier:
                 ``question``/``answer`` columns, or ``text``/``label``) or Parquet file; a
                 ``LabelledDataset``; a ``(texts, labels)`` pair; or texts, with ``labels``.
             labels: the gold labels, when ``data`` holds texts only.
-            classes: the labels to report on, in order (default :attr:`labels`). Gold labels
+            classes: the labels to report on, in order (default `labels`). Gold labels
                 outside them always count as wrong and are listed in ``unknown_labels``.
 
         Example:

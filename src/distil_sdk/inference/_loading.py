@@ -106,7 +106,7 @@ def _is_archive(path: Path) -> bool:
 def _extract_cached(archive: Path, cache_dir: Path | None) -> Path:
     """Extract ``archive`` once into a folder named by its sha256; later calls reuse it.
 
-    Limits, link checks and errors are :func:`~distil_sdk._archive.safe_extract`'s: a hostile
+    Limits, link checks and errors are `safe_extract`'s: a hostile
     archive is an ``UnsafeArchiveError``, a truncated or corrupt one a ``ModelLoadError``, and
     temporary folders left by a killed extraction are removed by the next one.
     """
@@ -373,7 +373,7 @@ def load_tokenizer_and_model(
 ) -> tuple[Any, Any]:
     """Load the tokenizer and the weights of ``folder`` with ``auto_class`` (an ``AutoModel...``).
 
-    Every failure becomes a :class:`ModelLoadError` naming ``where``. The model is moved to
+    Every failure becomes a `ModelLoadError` naming ``where``. The model is moved to
     ``device``, put in eval mode without gradients and, with ``compile``, ``torch.compile``d.
     """
     from transformers import AutoTokenizer

@@ -4,10 +4,10 @@ The platform generates a ``model_client.py`` for every model, matching the promp
 trained with: a system prompt (a ``SYSTEM_PROMPT`` constant, or a string inline in
 ``get_prompt()``), a user message wrapping the input (``<question>{question}</question>``,
 ``Context:\\n{text}``...) and chat options such as thinking off. A hand-built prompt fails
-quietly (the model answers, only worse), so :class:`~distil_sdk.LocalClassifier` scores with the
+quietly (the model answers, only worse), so `LocalClassifier` scores with the
 file's prompt whenever the model folder, or the tarball folder above it, has one.
 
-The file is read as data: it is parsed with :mod:`ast` and never imported or executed, so a
+The file is read as data: it is parsed with `ast` and never imported or executed, so a
 hostile ``model_client.py`` cannot run code. Only plain string expressions are understood
 (literals, f-strings, ``+``, ``.format(...)``, ``textwrap.dedent``, ``.strip()``, and names bound
 to those); anything else makes the file unreadable, and the SDK's own prompt is used with a
@@ -102,7 +102,7 @@ def resolve_prompt(
 
     ``model_client=False`` always gives the SDK's prompt. A found file whose prompt cannot be
     read gives the SDK's prompt with a ``UserWarning`` naming the file; a file passed explicitly
-    that cannot be read raises :class:`ModelLoadError`.
+    that cannot be read raises `ModelLoadError`.
     """
     if model_client is False:
         return default_prompt(job_description)
@@ -306,7 +306,7 @@ class _Reader:
         params: tuple[str, ...],
         depth: int = 0,
     ) -> list[_Part]:
-        """``node`` as literal text and input placeholders, or :class:`UnreadableModelClient`."""
+        """``node`` as literal text and input placeholders, or `UnreadableModelClient`."""
         if depth > 50:
             raise _fail(node, "string expression nested too deeply")
 

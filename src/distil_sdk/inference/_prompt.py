@@ -3,7 +3,7 @@
 Generative students are fine-tuned on exactly this chat; rewording it degrades their answers, so
 the teacher of the local platform and the local classifier both build it here. A model that
 ships its own ``model_client.py`` is scored with the prompt read from that file instead
-(:mod:`._model_client`); both are a :class:`ModelPrompt`.
+(`._model_client`); both are a `ModelPrompt`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ __all__ = [
     "output_continuation",
 ]
 
-#: :attr:`ModelPrompt.source` of the SDK's own prompt.
+#: `ModelPrompt.source` of the SDK's own prompt.
 SDK_DEFAULT = "sdk default"
 #: Chat-template options of the SDK's prompt: the platform trains students with thinking off.
 DEFAULT_TEMPLATE_OPTIONS: Mapping[str, Any] = {"enable_thinking": False}
@@ -136,7 +136,7 @@ class ModelPrompt:
 
 
 def default_prompt(job_description: Any) -> ModelPrompt:
-    """The SDK's own prompt for ``job_description`` (what :func:`build_classification_messages`
+    """The SDK's own prompt for ``job_description`` (what `build_classification_messages`
     builds), with thinking off."""
     system = build_classification_messages(job_description, "")[0]["content"]
     return ModelPrompt(system, USER_TEMPLATE, SDK_DEFAULT, dict(DEFAULT_TEMPLATE_OPTIONS))

@@ -1,7 +1,7 @@
 """The embedded local platform: the platform's REST API, jobs and artifacts on this machine.
 
 Start it with ``distil-sdk serve`` or let ``DistilClient.local(data_dir)`` start it embedded
-(:func:`~distil_sdk.local.server.ensure_local_server`). See ``docs/local-platform.md``.
+(`ensure_local_server`). See ``docs/local-platform.md``.
 
 Nothing heavy is imported here: job subprocesses import this package too, and they must not pay
 for the web stack.

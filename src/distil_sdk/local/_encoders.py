@@ -98,7 +98,7 @@ def model_max_length(tokenizer: Any, config: Any, wanted: int) -> int:
 
 
 def load_encoder(name: str | None, *, max_length: int = DEFAULT_MAX_LENGTH) -> Encoder:
-    """Load the encoder body (no head) named by ``name`` (see :func:`resolve_encoder_path`)."""
+    """Load the encoder body (no head) named by ``name`` (see `resolve_encoder_path`)."""
     from transformers import AutoModel, AutoTokenizer
 
     path = resolve_encoder_path(name)

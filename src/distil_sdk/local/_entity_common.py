@@ -35,7 +35,7 @@ _LABELS = {"datasets": "dataset", "teacher-evaluations": "teacher evaluation", "
 
 
 def get_entities(request: Request) -> EntityStore:
-    """The :class:`EntityStore` of the app serving ``request`` (a FastAPI dependency)."""
+    """The `EntityStore` of the app serving ``request`` (a FastAPI dependency)."""
     entities: EntityStore = request.app.state.entities
     return entities
 
@@ -83,7 +83,7 @@ def file_url(request: Request, ctx: LocalContext, entity_id: str, name: str) -> 
 
 
 def job_logs(ctx: LocalContext, job: dict[str, Any] | None) -> str:
-    """The tail (at most :data:`LOG_LIMIT_BYTES`) of the job's ``stderr.log``; "" when none."""
+    """The tail (at most `LOG_LIMIT_BYTES`) of the job's ``stderr.log``; "" when none."""
     if job is None:
         return ""
     path: Path = ctx.store.job_dir(job["id"]) / "stderr.log"

@@ -3,7 +3,7 @@
 A dataset is kept as staged (``entities/<id>/``, today's Dataset folder: what its downloads
 serve). A job on it reads a Dataset folder of its own, ``uploads/<input id>/``: the dataset's
 files with any config or job description override applied, written at submission
-(:func:`write_job_input`), read by :meth:`TaskBundle.from_dir` in the job process.
+(`write_job_input`), read by `TaskBundle.from_dir` in the job process.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class BundleRejected(ValueError):
 
 def bundle_from_files(files: Mapping[str, bytes]) -> TaskBundle:
     """Read a Dataset's files (name -> bytes; an empty file is an empty split) into a
-    validated :class:`TaskBundle`.
+    validated `TaskBundle`.
 
     Raises:
         BundleRejected: the files cannot be read, or the task breaks a validation rule.
@@ -386,7 +386,7 @@ def model_client_py(
 
 
 #: ``model_client.py`` for a model whose job description is unknown (a generic prompt); an SLM
-#: with a job description gets :func:`model_client_py` of it.
+#: with a job description gets `model_client_py` of it.
 MODEL_CLIENT_PY = model_client_py()
 
 

@@ -2,9 +2,9 @@
 
 The hosted platform answers an error with ``{"message": "..."}`` (its recorded 500,
 ``tests/fixtures/platform/recorded/2025-06-30-error-500.json``). Every error body of the local
-server is made here, by :func:`error_body`: the human text under ``message`` and, beside it,
+server is made here, by `error_body`: the human text under ``message`` and, beside it,
 the structured extras a client can act on (``findings`` of a rejected bundle, ``errors`` of an
-invalid request). :func:`install_error_handlers` turns every ``HTTPException`` a route raises
+invalid request). `install_error_handlers` turns every ``HTTPException`` a route raises
 (and Starlette's own 404 and 405), every request-validation error and every unexpected
 exception into such a body, so routes raise ``HTTPException(status, message)`` and never
 shape a body themselves.
@@ -58,7 +58,7 @@ def error_body(message: str, **extra: Any) -> dict[str, Any]:
 def error_response(
     status_code: int, message: str, *, headers: dict[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
-    """A JSON response of status ``status_code`` with :func:`error_body` ``(message, **extra)``."""
+    """A JSON response of status ``status_code`` with `error_body` ``(message, **extra)``."""
     return JSONResponse(
         status_code=status_code, content=error_body(message, **extra), headers=headers
     )
@@ -120,7 +120,7 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Make every error answer of ``app`` an :func:`error_body`: HTTP errors (Starlette's 404
+    """Make every error answer of ``app`` an `error_body`: HTTP errors (Starlette's 404
     and 405 included), request-validation errors (422, with ``errors``) and unexpected
     exceptions (500)."""
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -8,7 +8,7 @@ has the teacher label them (the embedded encoder teacher, or the LLM teacher whe
 ``$DISTIL_TEACHER_BASE_URL`` is set; it is fitted on the parent's train rows and the class
 descriptions, so it works on an empty train split too), appends the new rows to the split,
 removes the used traces, validates the new dataset and publishes its five files as artifacts.
-The server copies them into the child dataset once the job succeeds (:func:`materialize`).
+The server copies them into the child dataset once the job succeeds (`materialize`).
 
 Synthetic generation needs an LLM writing new examples and stays a hosted feature (501).
 """

@@ -2,10 +2,10 @@
 
 FastAPI reads and parses a request body *before* it runs a route's dependencies, so a token
 check in a dependency comes too late: a 256 MB body without a token would be buffered and
-parsed only to be refused. :class:`RequestGuard` is a plain ASGI middleware in front of every
+parsed only to be refused. `RequestGuard` is a plain ASGI middleware in front of every
 route that
 
-- answers 401 from the headers alone unless the route is public (:data:`PUBLIC_ROUTES`);
+- answers 401 from the headers alone unless the route is public (`PUBLIC_ROUTES`);
 - answers 413 when ``Content-Length`` announces more than the limit, and counts a streamed
   (chunked) body as the route reads it, refusing it as soon as it passes the limit.
 
@@ -88,7 +88,7 @@ PUBLIC_ROUTES: list[PublicRoute] = [
 
 
 def public_route(method: str, path: str) -> PublicRoute | None:
-    """The :data:`PUBLIC_ROUTES` entry covering ``method path``, or ``None``."""
+    """The `PUBLIC_ROUTES` entry covering ``method path``, or ``None``."""
     for route in PUBLIC_ROUTES:
         if route.matches(method, path):
             return route
@@ -113,7 +113,7 @@ def parse_size(text: str) -> int:
 
 
 def resolve_limit(value: int | None, env: str, default: int) -> int:
-    """``value`` when given, else ``$env`` (see :func:`parse_size`), else ``default``."""
+    """``value`` when given, else ``$env`` (see `parse_size`), else ``default``."""
     if value is not None:
         limit = value
     elif os.environ.get(env, "").strip():

@@ -48,7 +48,7 @@ class ApiKeyStore:
 
     def create(self, name: str) -> tuple[dict[str, Any], str] | None:
         """Record key ``name``; its row and its secret, or None when the name is taken.
-        Raises ``ValueError`` when the account already holds :data:`MAX_API_KEYS`."""
+        Raises ``ValueError`` when the account already holds `MAX_API_KEYS`."""
         secret = "dl-local-" + secrets.token_urlsafe(32)
         digest = hashlib.sha256(secret.encode()).hexdigest()
         created = time.time()
@@ -84,7 +84,7 @@ class ApiKeyStore:
 
 
 def get_api_keys(request: Request) -> ApiKeyStore:
-    """The app's :class:`ApiKeyStore` (a FastAPI dependency)."""
+    """The app's `ApiKeyStore` (a FastAPI dependency)."""
     keys: ApiKeyStore = request.app.state.api_keys
     return keys
 

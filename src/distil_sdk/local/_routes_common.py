@@ -38,7 +38,7 @@ class LocalContext:
 
 
 def get_context(request: Request) -> LocalContext:
-    """The :class:`LocalContext` of the app serving ``request`` (a FastAPI dependency)."""
+    """The `LocalContext` of the app serving ``request`` (a FastAPI dependency)."""
     ctx: LocalContext = request.app.state.ctx
     return ctx
 

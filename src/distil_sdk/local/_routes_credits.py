@@ -41,7 +41,7 @@ METERED_ROUTES = (
 
 @router.get("/credits/endpoints", response_model=CreditBalances, tags=["credits"])
 def credit_balances() -> dict[str, Any]:
-    """Remaining calls per metered route; locally always :data:`LOCAL_BALANCE` (never spent)."""
+    """Remaining calls per metered route; locally always `LOCAL_BALANCE` (never spent)."""
     return {"balances": dict.fromkeys(METERED_ROUTES, LOCAL_BALANCE)}
 
 

@@ -56,7 +56,7 @@ def torch_threads() -> int:
 
 
 def set_torch_threads() -> None:
-    """Apply :func:`torch_threads` to torch (and log it)."""
+    """Apply `torch_threads` to torch (and log it)."""
     import torch
 
     threads = torch_threads()

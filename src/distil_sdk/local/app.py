@@ -1,6 +1,6 @@
 """The local platform's ASGI app: the platform's v2 REST API over this machine.
 
-Build it with :func:`create_app`; serve it with :mod:`distil_sdk.local.server`. The routes live
+Build it with `create_app`; serve it with `distil_sdk.local.server`. The routes live
 in ``_routes_models`` (models, uploads), ``_routes_jobs`` (teacher evaluations, trainings,
 deployments) and ``_routes_artifacts`` (presigned downloads, health).
 """

@@ -1,6 +1,6 @@
 """Entities of the current route generation: datasets, teacher evaluations, SLMs.
 
-A companion of :class:`~distil_sdk.local.store.Store`: its table lives in the same database and
+A companion of `Store`: its table lives in the same database and
 every write goes through the store's connection and lock (``Store.transaction``), so the two
 never disagree. Jobs are not duplicated here: a teacher evaluation or a trained SLM *is* a row
 of the store's ``jobs`` table (kind ``teacher_evaluation`` / ``training``) whose id is the

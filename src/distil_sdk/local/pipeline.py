@@ -172,7 +172,7 @@ class PipelineOptions:
 
 @dataclass
 class TeacherEvaluationOutput:
-    """What :func:`run_teacher_evaluation` returns."""
+    """What `run_teacher_evaluation` returns."""
 
     results: dict[str, Any]
     predictions_path: Path
@@ -180,7 +180,7 @@ class TeacherEvaluationOutput:
 
 @dataclass
 class TrainingOutput:
-    """What :func:`run_training` returns."""
+    """What `run_training` returns."""
 
     evaluation_results: dict[str, dict[str, Any]]
     predictions: dict[str, Path]

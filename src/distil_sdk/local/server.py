@@ -2,7 +2,7 @@
 
 One server per data dir: the serving process holds an exclusive lock on
 ``<data_dir>/server.lock`` for its whole life and publishes ``<data_dir>/server.json``
-(``host``, ``port``, ``pid``, ``instance``). :func:`ensure_local_server` starts an embedded
+(``host``, ``port``, ``pid``, ``instance``). `ensure_local_server` starts an embedded
 server on a free loopback port when none holds the lock, otherwise attaches to the one that
 does. Because the OS drops the lock when a process dies, a stale ``server.json`` is recognised
 and a crashed server never blocks the next one.
@@ -86,7 +86,7 @@ def _listening_socket(host: str) -> socket.socket:
 class LocalServerHandle:
     """How a client reaches a local server: ``base_url`` and ``token``; ``close()`` when done.
 
-    A handle from :func:`ensure_local_server` that attached to another process's server does
+    A handle from `ensure_local_server` that attached to another process's server does
     nothing on close; one that started the server stops it on the last close.
     """
 

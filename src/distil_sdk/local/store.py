@@ -213,7 +213,7 @@ class Store:
     def create_upload(
         self, upload_id: str, model_id: str, status: str, message: str, warnings: list[Any]
     ) -> dict[str, Any]:
-        """Record an upload whose files are already in :meth:`upload_dir`."""
+        """Record an upload whose files are already in `upload_dir`."""
         with self._tx() as conn:
             conn.execute(
                 "INSERT INTO uploads (id, model_id, status, message, warnings, created_at)"

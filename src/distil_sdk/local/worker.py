@@ -46,7 +46,7 @@ class Worker:
     Args:
         store: the data dir's store.
         poll_interval: how long the idle thread waits before looking for work again; new jobs
-            call :meth:`wake` so this only bounds the delay for jobs queued by another process.
+            call `wake` so this only bounds the delay for jobs queued by another process.
     """
 
     def __init__(self, store: Store, *, poll_interval: float = 1.0) -> None:

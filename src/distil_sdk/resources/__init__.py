@@ -3,7 +3,7 @@
 The current route generation (datasets, teacher evaluations, SLMs, deployments, inference
 endpoints with their traces exports, API keys, prepared traces, credits) sits at the client's
 top level, beside the entities it replaced, readable only (seed datasets, training datasets);
-the ``/models`` generation lives in :mod:`.v2` (``client.v2``).
+the ``/models`` generation lives in `.v2` (``client.v2``).
 """
 
 from ._override import Override

@@ -65,7 +65,7 @@ def require_local(base_url: str, what: str) -> None:
 class WaitOptions(TypedDict, total=False):
     """Options of every ``wait()``.
 
-    timeout: overall seconds before :class:`~distil_sdk.JobTimeoutError` (None: no limit).
+    timeout: overall seconds before `JobTimeoutError` (None: no limit).
     poll_interval: first pause between polls; it grows by 1.5x up to ``max_interval``.
     on_progress: called with every record fetched.
     progress: show a status line on stderr, with the job log's new lines (each training
@@ -75,7 +75,7 @@ class WaitOptions(TypedDict, total=False):
         runs in a notebook, off otherwise; ``DISTIL_NO_PROGRESS=1`` turns it off.
     outage_budget: seconds the platform may stay unreachable (connection errors, timeouts,
         408/429/5xx after each request's own retries) before
-        :class:`~distil_sdk.JobWaitInterruptedError`; default 900 (15 minutes), None: no limit.
+        `JobWaitInterruptedError`; default 900 (15 minutes), None: no limit.
         Failed polls are retried with a growing pause, logged and shown on the progress line.
     """
 
@@ -116,7 +116,7 @@ R = TypeVar("R", bound=BaseModel)
 
 class _Job(Generic[R]):
     """What a kind of job declares; the job resources below turn it into get/wait (and the
-    local platform's stop, :meth:`SyncJobResource.cancel_local`)."""
+    local platform's stop, `SyncJobResource.cancel_local`)."""
 
     _kind: ClassVar[str]  # "training", for messages
     _root: ClassVar[str]  # "/trainings"
@@ -142,11 +142,11 @@ class SyncJobResource(SyncResource, _Job[R]):
     def wait(self, job_id: str, **options: Unpack[WaitOptions]) -> R:
         """Poll until done; return the final record.
 
-        Raises :class:`~distil_sdk.JobFailedError` (failure or stopped, with the platform's
-        message), :class:`~distil_sdk.JobTimeoutError`, or
-        :class:`~distil_sdk.JobWaitInterruptedError` when the platform stayed unreachable longer
+        Raises `JobFailedError` (failure or stopped, with the platform's
+        message), `JobTimeoutError`, or
+        `JobWaitInterruptedError` when the platform stayed unreachable longer
         than ``outage_budget`` (the job keeps running: call ``wait()`` again). Options: see
-        :class:`WaitOptions`.
+        `WaitOptions`.
         """
         poller = make_poller(self._kind, job_id, self._t.clock, options)
         return wait_sync(poller, lambda: self.get(job_id), self._t.sleep)
@@ -154,7 +154,7 @@ class SyncJobResource(SyncResource, _Job[R]):
     def cancel_local(self, job_id: str, **options: Unpack[CallOptions]) -> R:
         """Local platform only: stop the job (``POST /<jobs>/{id}/cancel``, a route of the
         embedded local platform that no public source documents for the hosted one); returns
-        its status record. Raises :class:`~distil_sdk.DistilError` without sending anything
+        its status record. Raises `DistilError` without sending anything
         when the client's base URL is not a loopback address."""
         return self._t.request(
             self._record, self._cancel_local_spec(self._t.base_url, job_id, options)
@@ -162,7 +162,7 @@ class SyncJobResource(SyncResource, _Job[R]):
 
 
 class AsyncJobResource(AsyncResource, _Job[R]):
-    """The async twin of :class:`SyncJobResource`."""
+    """The async twin of `SyncJobResource`."""
 
     async def get(self, job_id: str, **options: Unpack[CallOptions]) -> R:
         return await self._t.request(self._record, self._status_spec(job_id, options))
@@ -173,7 +173,7 @@ class AsyncJobResource(AsyncResource, _Job[R]):
         return result
 
     async def cancel_local(self, job_id: str, **options: Unpack[CallOptions]) -> R:
-        """Local platform only: the async twin of :meth:`SyncJobResource.cancel_local`."""
+        """Local platform only: the async twin of `SyncJobResource.cancel_local`."""
         spec = self._cancel_local_spec(self._t.base_url, job_id, options)
         return await self._t.request(self._record, spec)
 
@@ -219,11 +219,11 @@ def _rows_of_document(text: str) -> list[Any] | None:
 
 
 def parse_predictions(text: str, source: str) -> list[Prediction]:
-    """A predictions file, one :class:`Prediction` per row.
+    """A predictions file, one `Prediction` per row.
 
     Reads JSONL (one row per line) and the platform's ``metrics-eval-full.json`` (one JSON
     document holding the rows); rows are ``question``/``answer`` or ``prompt``/``completion``.
-    Raises :class:`~distil_sdk.APIError` naming the row that is not a prediction record.
+    Raises `APIError` naming the row that is not a prediction record.
     """
     rows = _rows_of_document(text)
     numbered = (

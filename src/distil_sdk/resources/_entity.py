@@ -1,10 +1,10 @@
 """What the current generation's resources share: entity reads, staging, error explanations.
 
 Every entity collection answers ``GET /<c>`` and ``GET /<c>/{id}``
-(:class:`SyncEntityReads` / :class:`AsyncEntityReads`); the collections of jobs
+(`SyncEntityReads` / `AsyncEntityReads`); the collections of jobs
 (``/datasets``, ``/teacher-evaluations``, ``/slms``) also answer ``/{id}/status``,
-``/{id}/logs`` and ``/{id}/download-metadata``, which :class:`SyncEntityResource` /
-:class:`AsyncEntityResource` add with ``wait()``. Request building and response parsing are
+``/{id}/logs`` and ``/{id}/download-metadata``, which `SyncEntityResource` /
+`AsyncEntityResource` add with ``wait()``. Request building and response parsing are
 plain functions both call.
 """
 
@@ -124,7 +124,7 @@ def explain(exc: APIStatusError, *, route_key: str | None, parent: Parent | None
 
 @contextmanager
 def explained(*, route_key: str | None = None, parent: Parent | None = None) -> Iterator[None]:
-    """Re-raise the documented error statuses with :func:`explain`'s message (cause chained)."""
+    """Re-raise the documented error statuses with `explain`'s message (cause chained)."""
     try:
         yield
     except (PaymentRequiredError, ConflictError, NotFoundError, GoneError, BadRequestError) as exc:
@@ -294,8 +294,8 @@ class SyncEntityResource(SyncEntityReads[E, S, M]):
     def wait(self, entity_id: str, **options: Unpack[WaitOptions]) -> S:
         """Poll the status until the job is done; return the final status record.
 
-        Raises :class:`~distil_sdk.JobFailedError` (with the end of the job's log) or
-        :class:`~distil_sdk.JobTimeoutError`. Options: see :class:`WaitOptions`.
+        Raises `JobFailedError` (with the end of the job's log) or
+        `JobTimeoutError`. Options: see `WaitOptions`.
         """
         poller = make_poller(self._kind, entity_id, self._t.clock, options)
         try:
@@ -312,11 +312,11 @@ class SyncEntityResource(SyncEntityReads[E, S, M]):
             raise new from exc
 
     def config_override(self, entity_id: str, **options: Unpack[CallOptions]) -> Override:
-        """The entity's whole config as an :class:`Override` to edit and send (free)."""
+        """The entity's whole config as an `Override` to edit and send (free)."""
         return self._override(entity_id, "config", options)
 
     def job_description_override(self, entity_id: str, **options: Unpack[CallOptions]) -> Override:
-        """The entity's whole job description as an :class:`Override` to edit and send (free)."""
+        """The entity's whole job description as an `Override` to edit and send (free)."""
         return self._override(entity_id, "job_description", options)
 
     def _override(self, entity_id: str, kind: OverrideKind, options: CallOptions) -> Override:
@@ -337,7 +337,7 @@ class SyncEntityResource(SyncEntityReads[E, S, M]):
 
 
 class AsyncEntityReads(AsyncResource, _Collection[E, S, M]):
-    """The async twin of :class:`SyncEntityReads`."""
+    """The async twin of `SyncEntityReads`."""
 
     async def get(self, entity_id: str, **options: Unpack[CallOptions]) -> E:
         with explained(parent=Parent(self._kind, entity_id, self._list_key)):
@@ -349,7 +349,7 @@ class AsyncEntityReads(AsyncResource, _Collection[E, S, M]):
 
 
 class AsyncEntityResource(AsyncEntityReads[E, S, M]):
-    """The async twin of :class:`SyncEntityResource`."""
+    """The async twin of `SyncEntityResource`."""
 
     async def status(self, entity_id: str, **options: Unpack[CallOptions]) -> S:
         with explained(parent=Parent(self._kind, entity_id, self._list_key)):

@@ -1,7 +1,7 @@
 """Overrides: a parent's whole config or job description, read, edited and sent back entire.
 
 The platform replaces the parent's file with an override whole, never merging: a key left out
-reverts to the library default without any error. :class:`Override` starts from the parent's
+reverts to the library default without any error. `Override` starts from the parent's
 own file (read through ``download-metadata``) and refuses to be sent when a key the parent had
 is missing, so a forgotten key is an error here instead of a silent change there.
 """
@@ -41,10 +41,10 @@ class Override:
     """A parent's whole ``config`` or ``job_description``, to edit and pass to a create.
 
     Get one with ``client.datasets.config_override(dataset_id)`` (or
-    ``job_description_override``); edit it like a dict or with :meth:`set`; pass it as
+    ``job_description_override``); edit it like a dict or with `set`; pass it as
     ``config=`` / ``job_description=``. Sending it checks that every key the parent had is still
-    there (raises :class:`~distil_sdk.OverrideError` otherwise): delete a key on purpose with
-    :meth:`reset`, which records that you meant it.
+    there (raises `OverrideError` otherwise): delete a key on purpose with
+    `reset`, which records that you meant it.
 
     Example:
         >>> ov = Override("config", "dataset ds1", {"base": {"task": "classification"},
@@ -111,7 +111,7 @@ class Override:
         return self
 
     def dropped(self) -> list[str]:
-        """Dotted keys of the parent's file missing from :attr:`data` (not :meth:`reset`)."""
+        """Dotted keys of the parent's file missing from `data` (not `reset`)."""
         return [
             key
             for key in _dropped(self._parent, self.data, "")
@@ -119,7 +119,7 @@ class Override:
         ]
 
     def to_dict(self) -> dict[str, Any]:
-        """The override to send; raises :class:`~distil_sdk.OverrideError` if keys were dropped."""
+        """The override to send; raises `OverrideError` if keys were dropped."""
         dropped = self.dropped()
         if dropped:
             raise OverrideError(
@@ -135,7 +135,7 @@ class Override:
 
 
 def override_from_text(kind: OverrideKind, source: str, text: str, url: str) -> Override:
-    """Parse a downloaded ``config.yaml`` / ``job_description.json`` into an :class:`Override`."""
+    """Parse a downloaded ``config.yaml`` / ``job_description.json`` into an `Override`."""
     try:
         data = yaml.safe_load(text) if kind == "config" else json.loads(text)
     except (yaml.YAMLError, ValueError) as exc:
@@ -150,8 +150,8 @@ def override_from_text(kind: OverrideKind, source: str, text: str, url: str) -> 
 def resolve_override(value: Any, kind: OverrideKind) -> dict[str, Any] | None:
     """The JSON object a create sends for ``config=`` / ``job_description=``.
 
-    Accepts None, an :class:`Override` (checked), a mapping (sent as given: it is your whole
-    file), a :class:`~distil_sdk.TaskConfig` or a :class:`~distil_sdk.JobDescription`.
+    Accepts None, an `Override` (checked), a mapping (sent as given: it is your whole
+    file), a `TaskConfig` or a `JobDescription`.
     """
     if value is None:
         return None

@@ -129,8 +129,8 @@ def _parent(name: str) -> Parent:
 
 
 class SyncTraces:
-    """An endpoint's records in a window, newest first: iterate it for :class:`EndpointTrace`
-    records, or :meth:`pages` for whole pages. Nothing is fetched until it is iterated; each
+    """An endpoint's records in a window, newest first: iterate it for `EndpointTrace`
+    records, or `pages` for whole pages. Nothing is fetched until it is iterated; each
     iteration starts again from the first page.
 
     Example:
@@ -173,7 +173,7 @@ class SyncTraces:
 
 
 class AsyncTraces:
-    """The async twin of :class:`SyncTraces`: ``async for trace in ...``, or
+    """The async twin of `SyncTraces`: ``async for trace in ...``, or
     ``async for page in ....pages()``."""
 
     def __init__(

@@ -4,10 +4,10 @@ The steps are the public resources' own calls, in the order the platform's refer
 the model is downloaded into a temporary sibling of ``output_dir`` and swapped in only when
 complete, so a failed or interrupted run never leaves a half-written model folder behind.
 The scores are read with ``results()`` rather than ``metrics()``: a job that succeeded without
-them raises :class:`~distil_sdk.JobResultsMissingError` (naming the job) before anything is
-downloaded, so :class:`~distil_sdk.TrainedModel`'s student scores are never ``None``.
+them raises `JobResultsMissingError` (naming the job) before anything is
+downloaded, so `TrainedModel`'s student scores are never ``None``.
 
-A ``KeyboardInterrupt`` (Ctrl-C) inside the run comes out as :class:`TrainInterrupted`, a
+A ``KeyboardInterrupt`` (Ctrl-C) inside the run comes out as `TrainInterrupted`, a
 ``KeyboardInterrupt`` that says which step it stopped in and which remote job was running: the
 platform has no cancel route, so a submitted job keeps running (and has spent its credit).
 """
@@ -91,7 +91,7 @@ class TrainProgress:
 class TrainInterrupted(KeyboardInterrupt):
     """A ``KeyboardInterrupt`` (Ctrl-C) inside ``client.train()``, with how far it got.
 
-    ``progress``: a :class:`TrainProgress` (the step, the ids of the dataset, teacher evaluation
+    ``progress``: a `TrainProgress` (the step, the ids of the dataset, teacher evaluation
     and SLM created so far, the platform's URL). The remote jobs are not stopped: there is no
     cancel route. Catching ``KeyboardInterrupt`` catches this too.
     """
@@ -147,7 +147,7 @@ def train_sync(
     timeout: float | None = DEFAULT_WAIT_TIMEOUT_S,
     on_event: Say | None = None,
 ) -> TrainedModel:
-    """See :meth:`distil_sdk.DistilClient.train`."""
+    """See `distil_sdk.DistilClient.train`."""
     dest = _prepare(output_dir, force)
     say = _say(on_event)
     wait: WaitOptions = {"timeout": timeout, "progress": progress}
@@ -224,7 +224,7 @@ async def train_async(
     timeout: float | None = DEFAULT_WAIT_TIMEOUT_S,
     on_event: Say | None = None,
 ) -> TrainedModel:
-    """See :meth:`distil_sdk.AsyncDistilClient.train`."""
+    """See `distil_sdk.AsyncDistilClient.train`."""
     dest = _prepare(output_dir, force)
     say = _say(on_event)
     wait: WaitOptions = {"timeout": timeout, "progress": progress}

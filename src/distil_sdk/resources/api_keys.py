@@ -45,10 +45,10 @@ def _create(name: str, options: CallOptions) -> RequestSpec:
 
 
 def _created(data: Any, name: str, spec: RequestSpec, base_url: str) -> CreatedApiKey:
-    """The create's answer as a :class:`CreatedApiKey`, named after the key asked for when the
+    """The create's answer as a `CreatedApiKey`, named after the key asked for when the
     answer does not say.
 
-    A body that does not fit raises an :class:`~distil_sdk.APIError` naming only the fields at
+    A body that does not fit raises an `APIError` naming only the fields at
     fault: pydantic's own error would quote the input, and the input holds the secret.
     """
     if isinstance(data, dict) and not any(data.get(key) for key in _NAME_KEYS):
@@ -168,7 +168,7 @@ class ApiKeys(SyncResource):
 
     def create(self, name: str, **options: Unpack[CallOptions]) -> CreatedApiKey:
         """Create key ``name`` (``POST /api-keys``). Its secret (``.secret``, a
-        :class:`~pydantic.SecretStr`) is in this answer and nowhere else: store it now."""
+        `SecretStr`) is in this answer and nowhere else: store it now."""
         spec = _create(name, options)
         return _created(self._t.json(spec), name, spec, self._t.base_url)
 
@@ -184,7 +184,7 @@ class ApiKeys(SyncResource):
 
 
 class AsyncApiKeys(AsyncResource):
-    """The async twin of :class:`ApiKeys`."""
+    """The async twin of `ApiKeys`."""
 
     async def create(self, name: str, **options: Unpack[CallOptions]) -> CreatedApiKey:
         spec = _create(name, options)

@@ -30,7 +30,7 @@ class Credits(SyncResource):
 
 
 class AsyncCredits(AsyncResource):
-    """The async twin of :class:`Credits`."""
+    """The async twin of `Credits`."""
 
     async def balances(self, **options: Unpack[CallOptions]) -> CreditBalances:
         return await self._t.request(CreditBalances, _spec(options))

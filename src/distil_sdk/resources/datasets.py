@@ -55,13 +55,13 @@ def dataset_files(task: TaskLike, *, validate: bool = True) -> dict[str, bytes]:
     """The files of a Dataset (field -> bytes), validated: ``config``, ``job_description`` and
     the ``train_data`` / ``test_data`` / ``traces`` that have rows (a split left out is empty).
 
-    ``task``: a :class:`~distil_sdk.TaskBundle`, a folder (today's Dataset folder, or the
+    ``task``: a `TaskBundle`, a folder (today's Dataset folder, or the
     seed's CSV folder), or the files themselves (``{"train_data": b"...", "config": b"...",
     ...}``, checked by parsing them back; a field that is no file of a Dataset is left out with
     a warning). The seed's unlabelled texts (``unstructured.csv``, or an ``unstructured_data``
     file) go into the traces, one user turn each, with a warning in the log saying so: today's
     Dataset has no file for them.
-    Raises :class:`~distil_sdk.DataValidationError` with every finding, before anything is sent.
+    Raises `DataValidationError` with every finding, before anything is sent.
     """
     # Imported here: the data layer pulls in more than a client that only reads statuses needs.
     from ..types.data import TaskBundle
@@ -222,7 +222,7 @@ class Datasets(_Declaration, SyncEntityResource[Dataset, EntityStatus, DownloadM
         """A new Dataset by relabelling traces or generating data from ``dataset_id``
         (``POST /datasets/from-datasets[-smoke]``).
 
-        ``config`` / ``job_description``: whole overrides (see :meth:`config_override`).
+        ``config`` / ``job_description``: whole overrides (see `config_override`).
         ``smoke``: the platform caps the count at 128 and spends the smoke route's credit.
         """
         spec, key = _derive(dataset_id, operation, config, job_description, smoke, options)
@@ -269,7 +269,7 @@ class Datasets(_Declaration, SyncEntityResource[Dataset, EntityStatus, DownloadM
 
 
 class AsyncDatasets(_Declaration, AsyncEntityResource[Dataset, EntityStatus, DownloadMetadata]):
-    """The async twin of :class:`Datasets`."""
+    """The async twin of `Datasets`."""
 
     async def create(
         self, task: TaskLike, *, validate: bool = True, **options: Unpack[CallOptions]

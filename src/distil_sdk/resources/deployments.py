@@ -92,7 +92,7 @@ class Deployments(SyncResource):
 
 
 class AsyncDeployments(AsyncResource):
-    """The async twin of :class:`Deployments`."""
+    """The async twin of `Deployments`."""
 
     async def create(self, slm_id: str, **options: Unpack[CallOptions]) -> Deployment:
         with explained(

@@ -1,9 +1,9 @@
 """``client.inference_endpoints``: OpenAI-compatible gateways that record traces and can put a
 deployed SLM in front of a fallback model.
 
-Besides create/get/list: the endpoint's records (:meth:`InferenceEndpoints.traces`, cursor
+Besides create/get/list: the endpoint's records (`InferenceEndpoints.traces`, cursor
 paged), their exports (``.traces_exports``), linking API keys (a 409 while a key change
-propagates is waited out) and :meth:`InferenceEndpoints.openai_config`, the three strings an
+propagates is waited out) and `InferenceEndpoints.openai_config`, the three strings an
 OpenAI client needs to call the endpoint on the inference host.
 """
 
@@ -49,7 +49,7 @@ logger = logging.getLogger("distil_sdk")
 #: The inference host (``execution/backend-api.md`` § The call the application makes): a
 #: different host from the API, taking a key's secret rather than an access token.
 INFERENCE_BASE_URL = "https://inference.distillabs.ai/v1"
-#: Environment variable overriding :data:`INFERENCE_BASE_URL` (a development environment).
+#: Environment variable overriding `INFERENCE_BASE_URL` (a development environment).
 INFERENCE_URL_ENV = "DISTIL_INFERENCE_URL"
 
 
@@ -173,7 +173,7 @@ class InferenceEndpoints(SyncResource):
         (``GET /inference-endpoints/{name}/traces``) as the result is iterated.
 
         ``limit`` caps the records yielded, not the pages fetched (the page size is the
-        platform's). Each record is an :class:`~distil_sdk.types.entities.EndpointTrace`.
+        platform's). Each record is an `EndpointTrace`.
         """
         return SyncTraces(self._t, name, window(since, until), limit, options)
 
@@ -190,7 +190,7 @@ class InferenceEndpoints(SyncResource):
 
         A 409 means the endpoint has not caught up with a key change moments earlier: it is
         retried for up to ``propagation_timeout`` seconds, then raised as a
-        :class:`~distil_sdk.ConflictError` that says so. Even after success the endpoint may
+        `ConflictError` that says so. Even after success the endpoint may
         take a moment longer to honour the key.
         """
         self._linking("PUT", name, key_name, propagation_timeout, options)
@@ -204,7 +204,7 @@ class InferenceEndpoints(SyncResource):
         **options: Unpack[CallOptions],
     ) -> None:
         """Stop key ``key_name`` calling endpoint ``name`` (``DELETE`` on the link path); 409s
-        are waited out as in :meth:`link_api_key`. The key itself stays
+        are waited out as in `link_api_key`. The key itself stays
         (``client.api_keys.delete`` revokes it everywhere)."""
         self._linking("DELETE", name, key_name, propagation_timeout, options)
 
@@ -236,14 +236,14 @@ class InferenceEndpoints(SyncResource):
         **options: Unpack[CallOptions],
     ) -> OpenAIConfig:
         """What ``openai.OpenAI`` needs to call endpoint ``name``: the inference host's URL
-        (``base_url``, else ``$DISTIL_INFERENCE_URL``, else :data:`INFERENCE_BASE_URL`), the
+        (``base_url``, else ``$DISTIL_INFERENCE_URL``, else `INFERENCE_BASE_URL`), the
         secret of a key linked to it, and ``model`` = the endpoint's unique name. The endpoint
         is read first (``GET /inference-endpoints/{name}``), so a wrong name fails here."""
         return openai_config_of(self.get(name, **options), api_key, base_url)
 
 
 class AsyncInferenceEndpoints(AsyncResource):
-    """The async twin of :class:`InferenceEndpoints` (``traces()`` returns an async
+    """The async twin of `InferenceEndpoints` (``traces()`` returns an async
     iterable: ``async for trace in client.inference_endpoints.traces(name)``)."""
 
     traces_exports: AsyncTracesExports

@@ -157,10 +157,10 @@ class TrainingDatasets(_TrainingDeclaration, _SyncLegacy[TrainingDataset, Traini
 
 
 class AsyncSeedDatasets(_SeedDeclaration, _AsyncLegacy[SeedDataset, SeedDatasetDownload]):
-    """The async twin of :class:`SeedDatasets`."""
+    """The async twin of `SeedDatasets`."""
 
 
 class AsyncTrainingDatasets(
     _TrainingDeclaration, _AsyncLegacy[TrainingDataset, TrainingDatasetDownload]
 ):
-    """The async twin of :class:`TrainingDatasets`."""
+    """The async twin of `TrainingDatasets`."""

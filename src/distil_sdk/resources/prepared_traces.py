@@ -105,7 +105,7 @@ class PreparedTracesResource(
 class AsyncPreparedTraces(
     _Declaration, AsyncEntityReads[PreparedTraces, EntityStatus, DownloadMetadata]
 ):
-    """The async twin of :class:`PreparedTracesResource`."""
+    """The async twin of `PreparedTracesResource`."""
 
     async def create(
         self,

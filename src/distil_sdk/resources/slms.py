@@ -86,7 +86,7 @@ def extract_layout(dest: Path) -> Path:
 
     ``model/``, ``model-adapter/``, ``model_client.py``, ``Modelfile``, ``README.md`` (whatever
     the tarball holds) land in ``dest``, each swapped in only once the whole archive extracted
-    safely. Returns ``dest/model`` (the folder :class:`~distil_sdk.LocalClassifier` loads), or
+    safely. Returns ``dest/model`` (the folder `LocalClassifier` loads), or
     ``dest`` for a tarball without a ``model/`` folder.
     """
     tar = dest / TAR_NAME
@@ -200,12 +200,12 @@ class SLMs(_Declaration, SyncEntityResource[SLM, EntityStatus, SLMDownloadMetada
         return self._t.request(SLMMetrics, self._spec(slm_id, "metrics", options))
 
     def results(self, slm_id: str, **options: Unpack[CallOptions]) -> CompletedSLMMetrics:
-        """:meth:`metrics` of an SLM whose training succeeded: ``base_model_performance`` and
+        """`metrics` of an SLM whose training succeeded: ``base_model_performance`` and
         ``tuned_model_performance`` are never ``None``, so
         ``results(id).tuned_model_performance.accuracy`` type-checks.
 
-        Raises :class:`~distil_sdk.JobNotFinishedError` while it trains or after it failed (its
-        status is read to say which), :class:`~distil_sdk.JobResultsMissingError` when it
+        Raises `JobNotFinishedError` while it trains or after it failed (its
+        status is read to say which), `JobResultsMissingError` when it
         succeeded without scores (an uploaded SLM).
         """
         metrics = self.metrics(slm_id, **options)
@@ -260,7 +260,7 @@ def _write_config(dest: Path, data: bytes) -> None:
 
 
 class AsyncSLMs(_Declaration, AsyncEntityResource[SLM, EntityStatus, SLMDownloadMetadata]):
-    """The async twin of :class:`SLMs`."""
+    """The async twin of `SLMs`."""
 
     async def create(
         self,

@@ -72,7 +72,7 @@ def results_error(
     kind: str, list_key: str, entity_id: str, missing: str, status: EntityStatus, why: str = ""
 ) -> JobNotFinishedError:
     """Why a job's metrics lack ``missing``, from its status: still running or failed
-    (:class:`JobNotFinishedError`), or succeeded without them (:class:`JobResultsMissingError`,
+    (`JobNotFinishedError`), or succeeded without them (`JobResultsMissingError`,
     with ``why`` when the cause is known)."""
     said = f"; the platform says {status.message!r}" if status.message else ""
     state = status.status
@@ -149,11 +149,11 @@ class TeacherEvaluations(
     def results(
         self, evaluation_id: str, **options: Unpack[CallOptions]
     ) -> CompletedTeacherEvaluationMetrics:
-        """:meth:`metrics` of a teacher evaluation that succeeded: ``teacher_performance`` is
+        """`metrics` of a teacher evaluation that succeeded: ``teacher_performance`` is
         never ``None``, so ``results(id).teacher_performance.accuracy`` type-checks.
 
-        Raises :class:`~distil_sdk.JobNotFinishedError` while it runs or after it failed (its
-        status is read to say which), :class:`~distil_sdk.JobResultsMissingError` when it
+        Raises `JobNotFinishedError` while it runs or after it failed (its
+        status is read to say which), `JobResultsMissingError` when it
         succeeded without them.
         """
         metrics = self.metrics(evaluation_id, **options)
@@ -177,7 +177,7 @@ class TeacherEvaluations(
 class AsyncTeacherEvaluations(
     _Declaration, AsyncEntityResource[TeacherEvaluation, EntityStatus, DownloadMetadata]
 ):
-    """The async twin of :class:`TeacherEvaluations`."""
+    """The async twin of `TeacherEvaluations`."""
 
     async def create(
         self,

@@ -52,7 +52,7 @@ def _parse_list(data: Any, spec: RequestSpec, base_url: str) -> list[TracesExpor
 
 
 def _settled(export: TracesExport) -> TracesExport:
-    """The record with ``status`` set to what it means (:meth:`TracesExport.state`), which is
+    """The record with ``status`` set to what it means (`TracesExport.state`), which is
     what ``wait()`` polls on."""
     return export.model_copy(update={"status": export.state()})
 
@@ -87,7 +87,7 @@ def _parent(name: str) -> Parent:
 class TracesExports(SyncResource):
     """Traces exports of an inference endpoint: ``create``, ``list``, ``get``, ``wait``,
     ``download``. The file holds endpoint records (one JSON object per line), not a trace
-    file: convert each with :meth:`~distil_sdk.types.entities.EndpointTrace.to_trace_row`.
+    file: convert each with `to_trace_row`.
 
     Example:
         >>> exports = client.inference_endpoints.traces_exports
@@ -123,7 +123,7 @@ class TracesExports(SyncResource):
     def wait(self, name: str, export_id: str, **options: Unpack[WaitOptions]) -> TracesExport:
         """Poll the export until its file can be downloaded; return the record, its
         ``status`` settled (``JOB_SUCCESS``). Options: see
-        :class:`~distil_sdk.resources._base.WaitOptions`."""
+        `WaitOptions`."""
         poller = make_poller(_KIND, export_id, self._t.clock, options)
         return wait_sync(poller, lambda: _settled(self.get(name, export_id)), self._t.sleep)
 
@@ -136,7 +136,7 @@ class TracesExports(SyncResource):
     ) -> Path:
         """Fetch the export's file from its presigned URL (no API token sent) into ``dest`` (a
         file, or a folder for ``<name>-traces.jsonl``; default: that name here), written
-        atomically. Raises :class:`~distil_sdk.JobNotFinishedError` while it has no URL."""
+        atomically. Raises `JobNotFinishedError` while it has no URL."""
         url = _url(name, self.get(name, export_id, **options))
         target = _target(name, dest)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -145,7 +145,7 @@ class TracesExports(SyncResource):
 
 
 class AsyncTracesExports(AsyncResource):
-    """The async twin of :class:`TracesExports`."""
+    """The async twin of `TracesExports`."""
 
     async def create(
         self,

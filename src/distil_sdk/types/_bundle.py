@@ -205,7 +205,7 @@ class TaskBundle:
         Each dataset keeps the format it was read from (CSV otherwise) unless ``format``
         (``"csv"``, ``"jsonl"`` or ``"chat"``: a Dataset folder of today, chat rows, the
         unlabelled texts as traces) is given. An empty split is left out. Refuses to leave both
-        ``train.csv`` and ``train.jsonl`` behind, which :meth:`from_dir` could not read.
+        ``train.csv`` and ``train.jsonl`` behind, which `from_dir` could not read.
         """
         from ._io import atomic_write_text
 
@@ -268,7 +268,7 @@ class TaskBundle:
 
     @classmethod
     def from_dataset_files(cls, files: Mapping[str, bytes]) -> TaskBundle:
-        """Read the files of a ``POST /datasets`` body (see :meth:`to_dataset_files`); flat
+        """Read the files of a ``POST /datasets`` body (see `to_dataset_files`); flat
         ``question``/``answer`` rows and the seed's ``unstructured_data`` are read too. Findings
         name the file as the platform stores it (``train_data`` is ``"train.jsonl"``).
 
@@ -305,7 +305,7 @@ class TaskBundle:
 
     @classmethod
     def from_upload_payload(cls, body: Mapping[str, Any]) -> TaskBundle:
-        """Parse an upload body with the same readers as :meth:`from_dir`; findings name the
+        """Parse an upload body with the same readers as `from_dir`; findings name the
         part as a file (``train_data`` of type csv is ``"train.csv"``).
 
         Raises:

@@ -5,7 +5,7 @@ what every task type shares (a list of message objects with known roles, at leas
 turn, ending with the assistant's turn), keeps the row as written, and gives the SDK's
 ``question``/``answer`` view of it: the last user turn and the final assistant turn. What each
 task type adds (classification: exactly one user and one assistant message; chat completion:
-the role sequence and the tool calls) is checked by :func:`conversation_problem`.
+the role sequence and the tool calls) is checked by `conversation_problem`.
 
 A classification row is ``{"messages": [{"role": "user", "content": TEXT}, {"role":
 "assistant", "content": LABEL}]}``.

@@ -1,4 +1,4 @@
-"""The content checks behind :meth:`TaskBundle.validate`.
+"""The content checks behind `TaskBundle.validate`.
 
 Severities follow what the distil labs platform does with an upload: what it rejects is an
 error here (unknown labels, a class missing from train or test, a class below the per-class

@@ -3,12 +3,12 @@
 Defaults, ranges and names follow the platform's configuration reference of 2026
 (docs/task-format.md lists them; the newest reference is ``configuration.md`` of
 ``distil-labs/distil-cli-skill``). ``base.task`` must be one of the four task types
-(:mod:`distil_sdk.types._task_types`): a retired name is refused naming its replacement.
+(`distil_sdk.types._task_types`): a retired name is refused naming its replacement.
 A config written for the previous platform still loads: every deprecated key the reference
-lists ("Deprecated keys") raises a :class:`UserWarning` naming its replacement; a key with a
+lists ("Deprecated keys") raises a `UserWarning` naming its replacement; a key with a
 replacement is moved to its new name (and reported as a warning finding), the others are kept
 as given. What is uploaded is the text the user wrote, as long as the config was not changed
-after reading (:meth:`TaskConfig.source_text`).
+after reading (`TaskConfig.source_text`).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ RENAMED_KEYS: dict[str, str | None] = {
 
 #: Every deprecated key of configuration.md § Deprecated keys ("These keys are not part of the
 #: config. Each one has a replacement or no equivalent") -> what to use instead (``None``: no
-#: equivalent). A key of :data:`RENAMED_KEYS` is moved to its replacement; ``traces_to_test_set``
+#: equivalent). A key of `RENAMED_KEYS` is moved to its replacement; ``traces_to_test_set``
 #: is a removed section, so its other keys are dropped; the rest are kept and sent as given.
 DEPRECATED_KEYS: dict[str, str | None] = {
     "synthgen.generation_target": "synthgen.train_generation_target",
@@ -95,7 +95,7 @@ def _warn_unknown(message: str) -> None:
 
 
 def _deprecated_message(key: str, *, moved: bool, dropped: bool = False) -> str:
-    """The warning for a deprecated key of :data:`DEPRECATED_KEYS` (or a dropped
+    """The warning for a deprecated key of `DEPRECATED_KEYS` (or a dropped
     ``traces_to_test_set.*`` key)."""
     use = DEPRECATED_KEYS.get(key)
     head = f"Deprecated config key {key!r}: "
@@ -111,7 +111,7 @@ def _deprecated_message(key: str, *, moved: bool, dropped: bool = False) -> str:
 
 
 def _warn_deprecated(moved: list[tuple[str, str | None]]) -> None:
-    """Warn for each ``(old, new)`` pair :func:`rename_old_keys` moved or dropped."""
+    """Warn for each ``(old, new)`` pair `rename_old_keys` moved or dropped."""
     for old, new in moved:
         _warn_unknown(_deprecated_message(old, moved=new is not None, dropped=new is None))
 
@@ -286,7 +286,7 @@ class SynthgenConfig(_Section):
 
     @property
     def generation_target(self) -> int:
-        """The old name of :attr:`train_generation_target`."""
+        """The old name of `train_generation_target`."""
         return self.train_generation_target
 
     @generation_target.setter
@@ -327,7 +327,7 @@ class TaskConfig(_SdkModel):
     ``evaluation``, ``synthgen`` and ``trace_processing``, every value defaulted as on the
     platform.
 
-    Out-of-range values raise :class:`~distil_sdk.DataValidationError` (``0 <=
+    Out-of-range values raise `DataValidationError` (``0 <=
     teacher_temperature <= 1``, ``learning_rate > 0``, ``num_train_epochs >= 1``...).
     ``trace_processing`` is kept as given.
 
@@ -419,7 +419,7 @@ class TaskConfig(_SdkModel):
         """Every deprecated key this config holds or was read with, as ``(key, use instead)``
         pairs (``None``: no equivalent); configuration.md § Deprecated keys lists them.
 
-        The moved ones are also in :meth:`renamed_keys`; the others are still in the config
+        The moved ones are also in `renamed_keys`; the others are still in the config
         and sent as given.
         """
         found = [(old, DEPRECATED_KEYS.get(old)) for old, _ in self.renamed_keys()]
@@ -456,11 +456,11 @@ class TaskConfig(_SdkModel):
         return {"base": base, **data}
 
     def to_yaml(self, *, full: bool = False) -> str:
-        """The ``config.yaml`` content (see :meth:`to_dict` for ``full``)."""
+        """The ``config.yaml`` content (see `to_dict` for ``full``)."""
         return yaml.safe_dump(self.to_dict(full=full), sort_keys=False, allow_unicode=True)
 
     def source_format(self) -> Literal["yaml", "json"]:
-        """The format of :meth:`source_text`: ``"json"`` for an unchanged config read from
+        """The format of `source_text`: ``"json"`` for an unchanged config read from
         JSON, else ``"yaml"``."""
         meta = self._origin
         if "text" in meta and meta.get("snapshot") == self.model_dump(mode="json"):
@@ -470,7 +470,7 @@ class TaskConfig(_SdkModel):
     def source_text(self) -> str:
         """What to upload: the text this config was read from when it is unchanged since (so
         the platform gets what the user wrote, aliases and comments included), else
-        :meth:`to_yaml`."""
+        `to_yaml`."""
         meta = self._origin
         if "text" in meta and meta.get("snapshot") == self.model_dump(mode="json"):
             return str(meta["text"])
@@ -484,7 +484,7 @@ class TaskConfig(_SdkModel):
         format: Literal["yaml", "json"] = "yaml",
         file: str = "config.yaml",
     ) -> TaskConfig:
-        """Parse config content; problems raise :class:`DataValidationError` naming ``file``."""
+        """Parse config content; problems raise `DataValidationError` naming ``file``."""
         if len(text) > LIMITS.max_config_file_bytes:
             limit = file_too_large(
                 len(text), LIMITS.max_config_file_bytes, "DISTIL_MAX_CONFIG_FILE_BYTES"

@@ -6,7 +6,7 @@ optional ``train.jsonl``, ``test.jsonl`` and ``traces.jsonl`` (a file left out i
 split). The staging answer names each file by extension (``train_data_jsonl``), a create body
 by field (``train_data``). The seed's unlabelled texts (``unstructured.csv|jsonl``) are a part
 of the ``/models`` upload body only: a Dataset has no place for them, and they travel as
-traces (:func:`to_dataset_files`, docs/task-format.md says why).
+traces (`to_dataset_files`, docs/task-format.md says why).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Examples and datasets: labelled rows (any task type's chat rows) and unlabelled texts.
 
 Datasets read CSV or JSONL (by suffix) tolerantly: rows that cannot be read are skipped and
-described in :attr:`LabelledDataset.findings`; only a file that cannot become a dataset at all
-(empty, a required column missing...) raises :class:`~distil_sdk.DataValidationError`.
+described in `LabelledDataset.findings`; only a file that cannot become a dataset at all
+(empty, a required column missing...) raises `DataValidationError`.
 
 Example:
     >>> train = LabelledDataset.from_lists(["card declined", "fee on transfer"], ["card", "fee"])
@@ -279,7 +279,7 @@ class LabelledDataset(_Table[Example]):
 
     def to_text(self, format: TextFormat = "csv") -> str:
         """The CSV (with header) or JSONL content; ``"chat"``: chat rows, each row read from
-        chat JSONL written as it was read (see :class:`Example`)."""
+        chat JSONL written as it was read (see `Example`)."""
         if format != "chat":
             return super().to_text(format)
         return "".join(

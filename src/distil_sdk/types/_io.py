@@ -1,7 +1,7 @@
 """Tolerant reading and atomic writing of the task's files.
 
 Reading never lets a ``csv``/``json``/``UnicodeDecodeError`` escape: every problem becomes a
-:class:`Finding` with the file, the row a user sees (CSV: header is row 1, first data row is
+`Finding` with the file, the row a user sees (CSV: header is row 1, first data row is
 row 2, as in a spreadsheet; JSONL: the line number) and the column, and the readable rows are
 kept so that one run reports everything. A table is *fatal* only when nothing sensible can be
 built from it (empty file, a required column missing from the header).

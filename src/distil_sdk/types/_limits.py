@@ -3,11 +3,11 @@
 ``json.loads`` and PyYAML trust their input: JSON nested 100 000 deep raises ``RecursionError``,
 a 5000-digit integer raises ``ValueError``, and a 700-byte YAML file of nested aliases expands
 into a document of hundreds of millions of nodes once validated or re-dumped. Every reader of
-the task's files goes through :func:`load_json` / :func:`load_yaml` here, which refuse such
-input with a :class:`LimitError` whose message says what to do; the callers turn it into a
+the task's files goes through `load_json` / `load_yaml` here, which refuse such
+input with a `LimitError` whose message says what to do; the callers turn it into a
 finding with the file and row.
 
-The limits are module attributes of :data:`LIMITS` (tests and embedders may change them); the
+The limits are module attributes of `LIMITS` (tests and embedders may change them); the
 file-size limits also read ``DISTIL_MAX_DATA_FILE_BYTES`` and ``DISTIL_MAX_CONFIG_FILE_BYTES``
 from the environment (see docs/task-format.md).
 """

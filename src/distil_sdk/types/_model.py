@@ -1,7 +1,7 @@
 """The base of the task models: pydantic's errors become the SDK's own.
 
-Building a :class:`JobDescription` or :class:`TaskConfig` (or a section) with bad values, or
-assigning one, raises :class:`~distil_sdk.DataValidationError` - a ``DistilError`` and a
+Building a `JobDescription` or `TaskConfig` (or a section) with bad values, or
+assigning one, raises `DataValidationError` - a ``DistilError`` and a
 ``ValueError`` - naming each bad key, with pydantic's ``ValidationError`` chained as the cause.
 """
 
@@ -59,7 +59,7 @@ class _SdkModelMeta(ModelMetaclass):
 
 
 class _SdkModel(BaseModel, metaclass=_SdkModelMeta):
-    """Pydantic model whose validation errors are :class:`DataValidationError`."""
+    """Pydantic model whose validation errors are `DataValidationError`."""
 
     #: Finding code and the dotted prefix of keys in findings ("tuning." for a section).
     _error_code: ClassVar[str] = "invalid_config"
@@ -70,7 +70,7 @@ class _SdkModel(BaseModel, metaclass=_SdkModelMeta):
 
     @classmethod
     def model_validate(cls: type[_M], obj: Any, *args: Any, **kwargs: Any) -> _M:
-        """Pydantic's ``model_validate``; errors are :class:`DataValidationError`."""
+        """Pydantic's ``model_validate``; errors are `DataValidationError`."""
         return _sdk_errors(cls, lambda: super(_SdkModel, cls).model_validate(obj, *args, **kwargs))
 
     @classmethod

@@ -1,5 +1,5 @@
 """Wire models of job results: metrics (classification and other tasks), predictions rows,
-deployments. Re-exported by :mod:`distil_sdk.types.jobs`, which documents the contract.
+deployments. Re-exported by `distil_sdk.types.jobs`, which documents the contract.
 
 The reference for the shapes is the platform's skill (``distil-labs/distil-cli-skill``):
 ``references/evaluation-metrics.md`` (metric names per task, the primary metric),
@@ -130,8 +130,8 @@ class Metrics(_Response):
     (``{"teacher": ..., "student-base": ..., "student-tuned": ...}``).
 
     A metric the run did not compute is ``null`` on the wire and ``None`` here; an SLM trained
-    on a Dataset without a test split has nothing but nulls, which :attr:`available` tells
-    (report such a model as unmeasured). :attr:`primary` is the score to judge a model by.
+    on a Dataset without a test split has nothing but nulls, which `available` tells
+    (report such a model as unmeasured). `primary` is the score to judge a model by.
 
     Serialises back to the wire shape (wire names, class names and averages at the top level;
     a metric sent as null stays null, one never sent stays absent).
@@ -231,7 +231,7 @@ class Metrics(_Response):
 
     @property
     def primary(self) -> float | None:
-        """The score of :attr:`primary_metric`; ``None`` when it was not computed."""
+        """The score of `primary_metric`; ``None`` when it was not computed."""
         value = self.scores.get(self.primary_metric)
         return value if _is_score(value) else None
 
@@ -239,7 +239,7 @@ class Metrics(_Response):
     def scores(self) -> dict[str, float | None]:
         """Every top-level score the answer carried, by wire name, nulls included:
         ``accuracy`` and the flat metrics (numeric extra fields too); class rows and averages
-        are left out (see :attr:`per_class`)."""
+        are left out (see `per_class`)."""
         out: dict[str, float | None] = {}
         if "accuracy" in self.model_fields_set or self.accuracy is not None:
             out["accuracy"] = self.accuracy
@@ -417,16 +417,16 @@ class Prediction(_Sparse):
     - classification rows of 2025: ``{"question", "answer" (gold), "prediction", "scores"}``
       (``scores``: the label probabilities);
     - rows of the current platform: ``{"prompt", "completion" (gold), "prediction", ...}`` plus
-      that row's score under each metric name (:attr:`metrics`). ``prompt``, ``completion``
+      that row's score under each metric name (`metrics`). ``prompt``, ``completion``
       and ``prediction`` are plain text, or chat messages: the prompt a message list (the test
       row's messages before the scored turn), completion and prediction an assistant message
       (or a list of them), possibly JSON-encoded as a string.
 
-    The fields keep the value as sent (typed: ``str`` or :class:`ChatMessage` / a list of
-    them) and a row serialises back to the keys it had; :attr:`input`, :attr:`expected` and :attr:`predicted` read any form as text (of a
+    The fields keep the value as sent (typed: ``str`` or `ChatMessage` / a list of
+    them) and a row serialises back to the keys it had; `input`, `expected` and `predicted` read any form as text (of a
     message list: the last ``user`` message for the input, the last ``assistant`` message for
-    the outputs, rendered by :attr:`ChatMessage.text`), and :attr:`prompt_messages`,
-    :attr:`completion_messages`, :attr:`prediction_messages` as messages.
+    the outputs, rendered by `ChatMessage.text`), and `prompt_messages`,
+    `completion_messages`, `prediction_messages` as messages.
 
     Example:
         >>> row = Prediction.model_validate({
@@ -492,7 +492,7 @@ class Prediction(_Sparse):
     @property
     def metrics(self) -> Metrics:
         """This row's own scores (its extra fields that are numbers or null, e.g. ``rouge``,
-        ``llm-as-a-judge-reference-free``, ``staged_tool_call``) as :class:`Metrics`."""
+        ``llm-as-a-judge-reference-free``, ``staged_tool_call``) as `Metrics`."""
         extra = self.model_extra or {}
         return Metrics.model_validate(
             {

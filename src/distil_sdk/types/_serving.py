@@ -1,5 +1,5 @@
 """Deployments, inference endpoints (their records, traces exports and API keys), prepared
-traces and credits of the current generation (re-exported by :mod:`.entities`, whose docstring
+traces and credits of the current generation (re-exported by `.entities`, whose docstring
 says which reference the shapes follow).
 
 The endpoint shapes are those of ``execution/backend-api.md`` § Inference endpoints (newest
@@ -73,7 +73,7 @@ class Deployment(_Response):
 
 class DeploymentStatus(_Response):
     """``GET /deployments/{id}/status``: ``deployment_status`` (a job status) and
-    ``endpoint_status``. :attr:`status` is ``deployment_status``, so ``wait()`` works as for any
+    ``endpoint_status``. `status` is ``deployment_status``, so ``wait()`` works as for any
     job."""
 
     id: str | None = None
@@ -155,7 +155,7 @@ class EndpointTrace(_Response):
     """One recorded call of an inference endpoint (``GET /inference-endpoints/{name}/traces``).
 
     Not a trace-file row: ``input`` is the request body and ``output`` the chat completions
-    response, each a JSON string; :meth:`to_trace_row` converts a record the way the reference
+    response, each a JSON string; `to_trace_row` converts a record the way the reference
     does (``data-preparation/traces.md`` § From an inference endpoint).
 
     Example:
@@ -228,7 +228,7 @@ class TracesExport(_Response):
 
     The reference shows the create answering with ``download_url`` at once; a platform that
     answers before the file is written may leave it null (and may send a job ``status``), which
-    :meth:`state` reads as still running.
+    `state` reads as still running.
     """
 
     id: str
@@ -348,7 +348,7 @@ class PreparedTracesDownload(_Response):
 class CreditBalances(_Response):
     """``GET /credits/endpoints``: remaining calls per metered route key.
 
-    A route the platform never charges for is absent (not unlimited): use :meth:`get`.
+    A route the platform never charges for is absent (not unlimited): use `get`.
 
     Example:
         >>> CreditBalances.model_validate({"balances": {"datasets_post": 99}}).get("slms_post")

@@ -120,7 +120,7 @@ def task_type_error(value: object) -> str | None:
 
 
 def parse_task_type(value: object) -> TaskType:
-    """``value`` as a :data:`TaskType`.
+    """``value`` as a `TaskType`.
 
     Raises:
         ValueError: a retired name (the message names its replacement) or an unknown one (the
@@ -142,12 +142,12 @@ def _as_task_type(value: str) -> TaskType:
 
 def task_type_from_config(config: Mapping[str, Any] | None) -> TaskType:
     """The task type of a config given as plain data (the parsed ``config.yaml``, or a config
-    the platform returned): ``base.task``, :data:`DEFAULT_TASK_TYPE` when it is absent.
+    the platform returned): ``base.task``, `DEFAULT_TASK_TYPE` when it is absent.
 
-    For a :class:`~distil_sdk.types.TaskConfig` read ``config.base.task`` (already checked).
+    For a `TaskConfig` read ``config.base.task`` (already checked).
 
     Raises:
-        ValueError: ``base.task`` is retired or unknown (see :func:`parse_task_type`).
+        ValueError: ``base.task`` is retired or unknown (see `parse_task_type`).
     """
     base = (config or {}).get("base")
     task = base.get("task") if isinstance(base, Mapping) else None

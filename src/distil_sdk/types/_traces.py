@@ -13,7 +13,7 @@ The platform reads a Dataset's traces according to ``trace_processing.observatio
 Rows are kept exactly as written (they are sent as they are); reading never raises for a bad
 row, it records a finding. The texts of the user turns are what the local platform labels with
 its teacher (its unlabelled pool), and what the seed's ``unstructured.csv`` becomes
-(:meth:`Traces.from_texts`).
+(`Traces.from_texts`).
 """
 
 from __future__ import annotations
@@ -311,7 +311,7 @@ def _trace_problem(row: Mapping[str, Any], observation_format: str, images: bool
 
 
 def observation_format_of(config: Any) -> str:
-    """``trace_processing.observation_format`` of a :class:`TaskConfig` (the default when it
+    """``trace_processing.observation_format`` of a `TaskConfig` (the default when it
     is unset or not a known format: the config's own checks report that)."""
     section = getattr(config, "trace_processing", None)
     value = section.get("observation_format") if isinstance(section, Mapping) else None

@@ -1,4 +1,4 @@
-"""Bases and shared reads of the current generation's wire models (see :mod:`.entities`)."""
+"""Bases and shared reads of the current generation's wire models (see `.entities`)."""
 
 from __future__ import annotations
 

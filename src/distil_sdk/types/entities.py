@@ -9,7 +9,7 @@ id and message of a status record) the ``/models`` generation's conventions are 
 ``{"id", "status", "message"}``; error bodies are ``{"message": ...}`` as in the recorded answers.
 
 Response models accept unknown fields (``extra="allow"``); request bodies forbid them. Every
-entity has one :attr:`id` whatever its wire name (an inference endpoint's is
+entity has one `id` whatever its wire name (an inference endpoint's is
 ``unique_endpoint_name``).
 
 Example:
@@ -129,7 +129,7 @@ class StagingUrls(_Response):
     """
 
     # The keys the reference's staging maps name; any other key a newer platform adds is kept
-    # (extra fields are allowed) and reported by :attr:`urls` as well.
+    # (extra fields are allowed) and reported by `urls` as well.
     config_yaml: str | None = None
     job_description_json: str | None = None
     train_data_jsonl: str | None = None
@@ -263,7 +263,7 @@ class TeacherEvaluationMetrics(_Response):
     """``GET /teacher-evaluations/{id}/metrics``.
 
     For classification ``teacher_performance`` is scikit-learn's report (``accuracy`` plus one
-    row per class), parsed into :class:`~distil_sdk.Metrics`; other tasks' flat scores are kept
+    row per class), parsed into `Metrics`; other tasks' flat scores are kept
     as its extra fields.
     """
 
@@ -272,7 +272,7 @@ class TeacherEvaluationMetrics(_Response):
 
 
 class CompletedTeacherEvaluationMetrics(Completed, TeacherEvaluationMetrics):
-    """The metrics of a teacher evaluation that succeeded: :attr:`teacher_performance` is never
+    """The metrics of a teacher evaluation that succeeded: `teacher_performance` is never
     ``None``. What ``client.teacher_evaluations.results()`` returns.
 
     Example:
@@ -315,8 +315,8 @@ class SLMMetrics(_Response):
 
 
 class CompletedSLMMetrics(Completed, SLMMetrics):
-    """The metrics of an SLM whose training succeeded: :attr:`base_model_performance` and
-    :attr:`tuned_model_performance` are never ``None``. What ``client.slms.results()`` returns.
+    """The metrics of an SLM whose training succeeded: `base_model_performance` and
+    `tuned_model_performance` are never ``None``. What ``client.slms.results()`` returns.
 
     Example:
         >>> m = client.slms.results(slm.id)  # doctest: +SKIP
@@ -406,14 +406,14 @@ class TrainingDatasetDownload(_FileUrls):
 
 
 class TrainedModel(BaseModel):
-    """What :meth:`DistilClient.train` returns: the ids of the chain, the scores and the model.
+    """What `DistilClient.train` returns: the ids of the chain, the scores and the model.
 
-    ``model_dir`` is the folder :class:`~distil_sdk.LocalClassifier` loads (``<dest>/model``);
+    ``model_dir`` is the folder `LocalClassifier` loads (``<dest>/model``);
     ``artifacts_dir`` holds the whole tarball layout (``model/``, ``model-adapter/``,
     ``model_client.py``...).
 
     ``base_model`` and ``tuned_model`` are never ``None``: ``train()`` reads them with
-    ``client.slms.results()``, which raises :class:`~distil_sdk.JobResultsMissingError` when
+    ``client.slms.results()``, which raises `JobResultsMissingError` when
     the platform sent none. ``teacher`` and ``teacher_evaluation_id`` are ``None`` exactly when
     ``teacher_evaluation=False`` skipped the teacher evaluation.
 
@@ -439,6 +439,6 @@ class TrainedModel(BaseModel):
 
         ``None`` only for a task whose report has no accuracy (not a classification task; its
         scores are ``tuned_model``'s ``llm_as_a_judge``, ``rouge``...), as in
-        :class:`~distil_sdk.Metrics`.
+        `Metrics`.
         """
         return self.tuned_model.accuracy

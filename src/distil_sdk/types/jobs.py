@@ -320,11 +320,11 @@ class TeacherEvaluationStatus(_JobRecord):
 
 
 class CompletedTeacherEvaluationStatus(Completed, TeacherEvaluationStatus):
-    """The final record of a teacher evaluation that succeeded: :attr:`results` is never ``None``.
+    """The final record of a teacher evaluation that succeeded: `results` is never ``None``.
 
     What ``client.v2.teacher_evaluations.wait()`` returns, so ``done.results.accuracy`` type-checks
     without a ``None`` test; a success whose ``results`` is null raises
-    :class:`~distil_sdk.JobResultsMissingError` instead. A :class:`TeacherEvaluationStatus`, so
+    `JobResultsMissingError` instead. A `TeacherEvaluationStatus`, so
     code written for that keeps working.
 
     Example:
@@ -346,10 +346,10 @@ class TrainingStatus(_JobRecord):
     """``GET /trainings/{id}/status``.
 
     The platform sends ``status`` either as a ``JOB_*`` string or as an object ``{"dag",
-    "start_time", "end_time", "tasks", "logs"}``; :attr:`status` is always a :class:`JobStatus`
+    "start_time", "end_time", "tasks", "logs"}``; `status` is always a `JobStatus`
     (the object's ``dag``, else one derived from its tasks) and the object is
-    :attr:`status_detail` (with shortcuts :attr:`tasks`, :attr:`logs`, :attr:`dag`,
-    :attr:`start_time`, :attr:`end_time`). It serialises back to the object form.
+    `status_detail` (with shortcuts `tasks`, `logs`, `dag`,
+    `start_time`, `end_time`). It serialises back to the object form.
     """
 
     training_id: str | None = None
@@ -410,8 +410,8 @@ class TrainingStatus(_JobRecord):
 class EvaluationResults(_Response):
     """``GET /trainings/{id}/evaluation-results``: metrics of the teacher and both students.
 
-    ``evaluation_results`` is ``None`` (with a :attr:`message`) until the training succeeded;
-    the client raises :class:`~distil_sdk.JobNotFinishedError` then.
+    ``evaluation_results`` is ``None`` (with a `message`) until the training succeeded;
+    the client raises `JobNotFinishedError` then.
 
     Example:
         >>> results = client.v2.trainings.evaluation_results("t1")  # doctest: +SKIP
@@ -463,12 +463,12 @@ class CompletedEvaluationResults(Completed, EvaluationResults):
     """The evaluation results of a training that succeeded: what
     ``client.v2.trainings.evaluation_results()`` returns.
 
-    :attr:`evaluation_results` is never ``None`` and :attr:`student_tuned` (the model the
+    `evaluation_results` is never ``None`` and `student_tuned` (the model the
     training made) is never ``None``: an answer without them raises
-    :class:`~distil_sdk.JobNotFinishedError` (or its subclass
-    :class:`~distil_sdk.JobResultsMissingError`). ``teacher`` and ``student_base`` stay
+    `JobNotFinishedError` (or its subclass
+    `JobResultsMissingError`). ``teacher`` and ``student_base`` stay
     ``Optional`` (the answer may leave them out); ``results["teacher"]`` is typed
-    :class:`Metrics` and raises ``KeyError`` when absent.
+    `Metrics` and raises ``KeyError`` when absent.
 
     Example:
         >>> results = client.v2.trainings.evaluation_results("t1")  # doctest: +SKIP

@@ -6,7 +6,7 @@ the platform evolves faster than the SDK - but each config key triggers a warnin
 and its section, because an unknown key is usually a typo.
 
 The job description is typed per task type (``job-description.md`` of the platform reference):
-:func:`job_description_findings` checks what a task type requires of it (classification needs
+`job_description_findings` checks what a task type requires of it (classification needs
 ``classes_description``, ``chat-completion-agentic`` needs ``tools``...).
 
 Example:
@@ -129,13 +129,13 @@ class JobDescription(_OmitsUnsetNone):
 
     Every task type has ``task_description``; classification has ``classes_description``, the
     chat completion tasks ``tools``; the other keys are optional. Which keys a task type needs
-    or refuses is checked by :func:`job_description_findings`, not when the file is read, so a
+    or refuses is checked by `job_description_findings`, not when the file is read, so a
     question-answering job description (no classes) reads too. Keys this SDK does not know are
     kept as they are (the platform rejects them: the findings say so).
 
     ``labels`` keeps the order of ``classes_description`` as written in the file, which is the
     label order of trained models (``[]`` without classes). Optional keys that were not given
-    are left out of :meth:`to_json` and ``model_dump()``, so a file round-trips unchanged.
+    are left out of `to_json` and ``model_dump()``, so a file round-trips unchanged.
 
     Example:
         >>> jd = JobDescription.from_file("my-task/job_description.json")  # doctest: +SKIP
@@ -159,7 +159,7 @@ class JobDescription(_OmitsUnsetNone):
     #: All task types: guidance for the relabelling of traces.
     trace_processing_instructions: str | None = None
     #: Retired keys of the previous platform's QA job description; read so that an old file
-    #: loads, reported by :func:`job_description_findings`.
+    #: loads, reported by `job_description_findings`.
     input_description: str | None = None
     context_description: str | None = None
 
@@ -212,7 +212,7 @@ class JobDescription(_OmitsUnsetNone):
         Raises:
             DataValidationError: the file is missing, not UTF-8 JSON, not a JSON object, lacks
                 ``task_description`` or holds a malformed value; the report's finding names the
-                file and the key. What a task type requires is :func:`job_description_findings`.
+                file and the key. What a task type requires is `job_description_findings`.
         """
         path = Path(path)
         try:

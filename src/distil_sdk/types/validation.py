@@ -1,9 +1,9 @@
 """Validation findings and the report that collects them.
 
-A :class:`Finding` is one problem in a task bundle: how bad it is (``"error"`` blocks an upload,
+A `Finding` is one problem in a task bundle: how bad it is (``"error"`` blocks an upload,
 ``"warning"`` does not), a stable ``code``, where it is (``file``, ``row``, ``column``) and a
-message that says what to do. :func:`validate_bundle` runs every check; reading a file already
-turns unreadable content into findings (see :mod:`distil_sdk.types._io`).
+message that says what to do. `validate_bundle` runs every check; reading a file already
+turns unreadable content into findings (see `distil_sdk.types._io`).
 
 Row numbers are the row a user sees when opening the file: in a CSV the header is row 1 and the
 first data row is row 2 (as in a spreadsheet); in a JSONL file the row is the line number; for a
@@ -142,7 +142,7 @@ class ValidationReport(BaseModel):
         return "\n".join(line.rstrip() for line in lines)
 
     def raise_for_errors(self) -> None:
-        """Raise :class:`~distil_sdk.DataValidationError` (carrying this report) on any error."""
+        """Raise `DataValidationError` (carrying this report) on any error."""
         if not self.ok:
             raise DataValidationError(self)
 
@@ -150,7 +150,7 @@ class ValidationReport(BaseModel):
 def validate_bundle(bundle: TaskBundle) -> ValidationReport:
     """Every check on a bundle: what reading found plus the content checks.
 
-    Same as :meth:`TaskBundle.validate`.
+    Same as `TaskBundle.validate`.
     """
     from ._checks import check_bundle
 

@@ -10,7 +10,7 @@ short forms the SDK adds: ``create`` for ``create-from-dataset`` / ``create-from
 positional ``DEST`` for ``--destination``, ``--wait`` on the creates and on ``status``.
 
 Every command takes ``--json`` (the result alone on stdout) and the global options after the
-command; the exit codes are :mod:`distil_sdk.cli`'s: a command that shows a failed job (``status``,
+command; the exit codes are `distil_sdk.cli`'s: a command that shows a failed job (``status``,
 ``show``, ``--wait``) exits 1.
 
 The layers, each importing only those above it:
@@ -22,7 +22,7 @@ The layers, each importing only those above it:
 - ``_datasets``, ``_jobs`` (teacher evaluation and SLM), ``_serving`` (deployment and inference
   endpoint), ``_account`` (API keys and credits): each noun's own commands;
 - ``_builder``: the argparse builder (``Noun``), the shared flags and the reads' verbs;
-- ``_parser``: each noun's verbs, and :func:`register`.
+- ``_parser``: each noun's verbs, and `register`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The argparse builder of today's nouns: :class:`Noun` (a noun's parser and its verbs, each
+"""The argparse builder of today's nouns: `Noun` (a noun's parser and its verbs, each
 with the global options after it), the flags several verbs share (``--wait``, the overrides,
 ``DEST``), and the verbs of the reads every entity noun has."""
 

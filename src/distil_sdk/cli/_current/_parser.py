@@ -1,5 +1,5 @@
 """The parser of today's nouns: one function per noun that adds its verbs (over
-:mod:`._builder`), and :func:`register`, which adds them all."""
+`._builder`), and `register`, which adds them all."""
 
 from __future__ import annotations
 

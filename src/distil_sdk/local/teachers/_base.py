@@ -31,7 +31,7 @@ __all__ = [
 class Teacher(Protocol):
     """Scores texts with class probabilities.
 
-    ``labels`` is ``job.labels`` once :meth:`fit` has run; :meth:`predict_proba` returns an array
+    ``labels`` is ``job.labels`` once `fit` has run; `predict_proba` returns an array
     of shape ``(len(texts), len(labels))`` whose rows sum to 1, columns in ``labels`` order.
     """
 
@@ -68,7 +68,7 @@ class SupportsSynthesis(Protocol):
 class SupportsUnlabelled(Protocol):
     """Optional: a teacher that also learns from unlabelled texts (transductive self-training).
 
-    The pipeline calls it after :meth:`Teacher.fit` with every text it will ask the teacher
+    The pipeline calls it after `Teacher.fit` with every text it will ask the teacher
     about (unlabelled and test texts; never the test labels).
     """
 
@@ -92,7 +92,7 @@ class SupportsLinearHead(Protocol):
         ...
 
     def linear_head(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """``(weight (k, dim), bias (k,))`` whose softmax gives :meth:`Teacher.predict_proba`
+        """``(weight (k, dim), bias (k,))`` whose softmax gives `Teacher.predict_proba`
         (columns in ``labels`` order), or ``None`` when the fitted model is not of that form."""
         ...
 
@@ -105,7 +105,7 @@ def normalise_rows(scores: np.ndarray) -> np.ndarray:
     return np.where(sums > 0, scores / np.where(sums > 0, sums, 1.0), uniform)
 
 
-#: Cap on how much one pseudo-labelled row may be up- or down-weighted by :func:`prior_weights`;
+#: Cap on how much one pseudo-labelled row may be up- or down-weighted by `prior_weights`;
 #: keeps a class with a handful of confident rows from dominating the fit.
 MAX_PRIOR_WEIGHT = 5.0
 

@@ -73,7 +73,7 @@ DEFAULT_CANDIDATES: tuple[Recipe, ...] = (
 
 
 #: Work allowed for the self-training candidates' cross-validation, in row x class units of
-#: logistic-regression fitting (:func:`self_training_work`): all five candidates of a 48-row,
+#: logistic-regression fitting (`self_training_work`): all five candidates of a 48-row,
 #: 8-class task with 1000 unlabelled texts (2.5M, about 15 s on one core), two of a 616-row,
 #: 77-class one (2.5M each, about 20 s each).
 DEFAULT_MAX_WORK = 6e6
@@ -117,7 +117,7 @@ class RecipeChoice:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RecipeChoice:
-        """The inverse of :meth:`to_json`."""
+        """The inverse of `to_json`."""
         fields = {k: v for k, v in data["recipe"].items() if k != "name"}
         return cls(
             Recipe(**fields),
@@ -241,7 +241,7 @@ def choose_recipe(
     ``x_desc`` (one row per class, in label order) joins every training fold; ``x_pool`` is the
     unlabelled texts' embeddings (subsampled to ``max_pool`` for the CV). Repeats shrink as rows
     grow (3 for a few dozen rows, 1 from 300), and self-training candidates are dropped, last
-    first, once their estimated work passes ``max_work`` (see :func:`self_training_work`). With
+    first, once their estimated work passes ``max_work`` (see `self_training_work`). With
     fewer than 6 labelled rows there is nothing to validate on and ``fallback`` is used.
     ``known``: an earlier choice on the same labelled rows and seed, whose scores for candidates
     without self-training (which never see the pool) are reused instead of refitted.

@@ -5,11 +5,11 @@ regression on mean-pooled MiniLM vectors is a strong few-shot baseline; two addi
 
 * each class description is added as one more training example of its class, so a class with
   few (or no) gold rows is still anchored where the job description says it is;
-* self-training on the unlabelled texts (:meth:`EmbeddedTeacher.adapt`): confident
+* self-training on the unlabelled texts (`EmbeddedTeacher.adapt`): confident
   pseudo-labels are added and the model refitted, a few rounds, each pseudo-label weighted so
-  the pseudo-labelled rows follow the gold rows' class distribution (:func:`prior_weights`).
+  the pseudo-labelled rows follow the gold rows' class distribution (`prior_weights`).
 
-Which of these a task gets is chosen per task (:mod:`._recipes`): repeated k-fold
+Which of these a task gets is chosen per task (`._recipes`): repeated k-fold
 cross-validation over the task's own labelled rows among plain logistic regression at five
 strengths and self-training variants, best CV accuracy wins. A fixed recipe (C=30, prior-weighted
 self-training), chosen on the three shared tasks, had lifted them but cost a 7-class
@@ -106,14 +106,14 @@ class EmbeddedTeacher:
     ) -> None:
         self.encoder_name = encoder_name
         #: ``c=None`` (default): the recipe is chosen per task by cross-validation (see
-        #: :mod:`._recipes`). A number fixes the recipe: that ``C``, self-training with the
-        #: settings below when :meth:`adapt` gets texts.
+        #: `._recipes`). A number fixes the recipe: that ``C``, self-training with the
+        #: settings below when `adapt` gets texts.
         self.c = c
         self.self_training_rounds = self_training_rounds
         self.confidence_threshold = confidence_threshold
         self.balance_pseudo_labels = balance_pseudo_labels
         self.cv_max_work = cv_max_work
-        #: How the recipe was chosen (``None`` until :meth:`fit`); logged and saved with the model.
+        #: How the recipe was chosen (``None`` until `fit`); logged and saved with the model.
         self.recipe_choice: RecipeChoice | None = None
         # The plain candidates' CV scores from fit(), exact (a cached choice is rounded).
         self._plain_choice: RecipeChoice | None = None
@@ -201,7 +201,7 @@ class EmbeddedTeacher:
         """Fit on the gold rows plus one example per class description.
 
         With ``c=None`` the strength is chosen by cross-validation over ``train``;
-        :meth:`adapt` then reconsiders, self-training variants included.
+        `adapt` then reconsiders, self-training variants included.
         """
         self.labels = list(job.labels)
         self._seed = int(getattr(getattr(config, "base", None), "random_seed", 0) or 0)
@@ -243,7 +243,7 @@ class EmbeddedTeacher:
     def linear_head(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The fitted logistic regression as ``(weight (k, dim), bias (k,))`` in label order.
 
-        Softmax of ``embed(texts) @ weight.T + bias`` equals :meth:`predict_proba` wherever every
+        Softmax of ``embed(texts) @ weight.T + bias`` equals `predict_proba` wherever every
         class had training rows (a class the model never saw gets a bias far below the rest).
         """
         if self._model is None:

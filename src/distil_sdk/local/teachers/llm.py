@@ -1,7 +1,7 @@
 """The LLM teacher: few-shot classification and synthetic data over an OpenAI-compatible chat API.
 
 Chosen by the local platform when ``DISTIL_TEACHER_BASE_URL`` is set (see
-:func:`distil_sdk.local.teachers.make_teacher`). Environment:
+`distil_sdk.local.teachers.make_teacher`). Environment:
 
 - ``DISTIL_TEACHER_BASE_URL``: the API root, e.g. ``http://localhost:11434/v1`` (Ollama);
 - ``DISTIL_TEACHER_API_KEY``: bearer token, when the server needs one;
@@ -175,7 +175,7 @@ class LLMTeacher:
     ) -> LabelledDataset:
         """Write ``synthgen.generation_target`` new examples, each confirmed by the teacher.
 
-        See :func:`distil_sdk.local.teachers._synthgen.generate_examples` for the rules.
+        See `distil_sdk.local.teachers._synthgen.generate_examples` for the rules.
         """
         from ...types.data import LabelledDataset
 

@@ -9,13 +9,13 @@ the [CLS] states scores 0.563, on the mean-pooled embeddings 0.771, and student-
 
 Two ways to give the student the teacher's view, the first preferred:
 
-* :func:`append_mean_pool_layer` adds one encoder layer whose weights make it a pooling step:
+* `append_mean_pool_layer` adds one encoder layer whose weights make it a pooling step:
   its [CLS] output is the layer-normalised mean of the tokens, which the pooler and classifier
-  turn into the teacher's logits with no fit (:func:`init_pooled_from_teacher`). The student
+  turn into the teacher's logits with no fit (`init_pooled_from_teacher`). The student
   starts *as* the teacher (seed 0: 0.774 against the teacher's 0.775 on the 77 intents, 0.865
   against 0.875 on a 4-shot mental-health task, whose long posts the student truncates earlier
   than the teacher).
-* :func:`init_from_teacher` keeps the architecture and fits ``pooler.dense`` by ridge
+* `init_from_teacher` keeps the architecture and fits ``pooler.dense`` by ridge
   regression (in ``atanh`` space) from the [CLS] state to the teacher's embedding, on the task's
   own texts: 0.686 on the 77 intents, 0.812 on that 4-shot task.
 """
@@ -182,7 +182,7 @@ def init_from_teacher(
     student's pooled output and the teacher's embedding on them).
 
     Raises:
-        ValueError: the student has no BERT-style pooler (see :func:`supports_teacher_init`),
+        ValueError: the student has no BERT-style pooler (see `supports_teacher_init`),
             the shapes disagree, or there are fewer texts than two.
     """
     import torch
@@ -229,7 +229,7 @@ def init_pooled_from_teacher(
     check_texts: Sequence[str] = (),
     check_embeddings: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Copy a linear teacher's head onto a student ending in :func:`append_mean_pool_layer`.
+    """Copy a linear teacher's head onto a student ending in `append_mean_pool_layer`.
 
     That layer's [CLS] state is the standardised mean-pooled vector, ``sqrt(hidden)`` times the
     (centred) unit embedding the teacher reads, so no fit is needed: ``pooler.dense`` scales it
@@ -269,7 +269,7 @@ def init_pooled_from_teacher(
 
 
 def snapshot_weights(model: Any) -> dict[str, Any]:
-    """A detached copy of ``model``'s state, for :func:`average_with_start`."""
+    """A detached copy of ``model``'s state, for `average_with_start`."""
     return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
 
 

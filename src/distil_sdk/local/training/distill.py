@@ -53,7 +53,7 @@ class EpochLog:
 
     stage: str
     epoch: int
-    #: ``None`` on a row that trained nothing (see :func:`evaluate_held_out`).
+    #: ``None`` on a row that trained nothing (see `evaluate_held_out`).
     train_loss: float | None
     eval_loss: float | None = None
     eval_accuracy: float | None = None

@@ -49,7 +49,7 @@ class V2:
 
 
 class AsyncV2:
-    """The async twin of :class:`V2`."""
+    """The async twin of `V2`."""
 
     def __init__(self, transport: AsyncTransport) -> None:
         self.models = AsyncModels(transport)

@@ -58,14 +58,14 @@ class SyncV2JobResource(SyncJobResource[R]):
     def cancel_local(self, job_id: str, **options: Unpack[CallOptions]) -> R:
         """Local platform only: stop the job (``POST /<jobs>/{id}/cancel``, a route of the
         embedded local platform that no public source documents for the hosted one); returns
-        its status record. Refuses (:class:`~distil_sdk.DistilError`, nothing sent) any base
+        its status record. Refuses (`DistilError`, nothing sent) any base
         URL that is not a loopback address."""
         spec = self._cancel_local_spec(self._t.base_url, job_id, options)
         return self._record_of(spec, job_id)
 
 
 class AsyncV2JobResource(AsyncJobResource[R]):
-    """The async twin of :class:`SyncV2JobResource`."""
+    """The async twin of `SyncV2JobResource`."""
 
     async def _record_of(self, spec: RequestSpec, job_id: str) -> R:
         data = await self._t.json(spec)
@@ -75,6 +75,6 @@ class AsyncV2JobResource(AsyncJobResource[R]):
         return await self._record_of(self._status_spec(job_id, options), job_id)
 
     async def cancel_local(self, job_id: str, **options: Unpack[CallOptions]) -> R:
-        """Local platform only: the async twin of :meth:`SyncV2JobResource.cancel_local`."""
+        """Local platform only: the async twin of `SyncV2JobResource.cancel_local`."""
         spec = self._cancel_local_spec(self._t.base_url, job_id, options)
         return await self._record_of(spec, job_id)

@@ -36,7 +36,7 @@ class Deployments(SyncResource):
 
 
 class AsyncDeployments(AsyncResource):
-    """The async twin of :class:`Deployments`."""
+    """The async twin of `Deployments`."""
 
     async def create(self, training_id: str, **options: Unpack[CallOptions]) -> Deployment:
         return await self._t.request(Deployment, _spec("POST", training_id, options))

@@ -52,13 +52,13 @@ class Models(SyncResource):
     def delete_local(self, model_id: str, **options: Unpack[CallOptions]) -> None:
         """Local platform only: delete a model with its uploads, jobs and artifacts
         (``DELETE /models/{id}``, a route of the embedded local platform that no public source
-        documents for the hosted one). Refuses (:class:`~distil_sdk.DistilError`, nothing
+        documents for the hosted one). Refuses (`DistilError`, nothing
         sent) any base URL that is not a loopback address."""
         self._t.send(_delete_local(self._t.base_url, model_id, options))
 
 
 class AsyncModels(AsyncResource):
-    """The async twin of :class:`Models`."""
+    """The async twin of `Models`."""
 
     async def create(self, name: str, **options: Unpack[CallOptions]) -> Model:
         return await self._t.request(Model, _create(name, options))
@@ -72,5 +72,5 @@ class AsyncModels(AsyncResource):
         )
 
     async def delete_local(self, model_id: str, **options: Unpack[CallOptions]) -> None:
-        """Local platform only: the async twin of :meth:`Models.delete_local`."""
+        """Local platform only: the async twin of `Models.delete_local`."""
         await self._t.send(_delete_local(self._t.base_url, model_id, options))

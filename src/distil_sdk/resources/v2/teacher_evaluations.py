@@ -75,9 +75,9 @@ class TeacherEvaluations(SyncV2JobResource[TeacherEvaluationStatus]):
     def wait(self, job_id: str, **options: Unpack[WaitOptions]) -> CompletedTeacherEvaluationStatus:
         """Poll until done; return the final record, whose ``results`` is never ``None``.
 
-        Raises :class:`~distil_sdk.JobFailedError`, :class:`~distil_sdk.JobTimeoutError`,
-        :class:`~distil_sdk.JobWaitInterruptedError` (see ``SyncJobResource.wait``) and
-        :class:`~distil_sdk.JobResultsMissingError` for a success without results.
+        Raises `JobFailedError`, `JobTimeoutError`,
+        `JobWaitInterruptedError` (see ``SyncJobResource.wait``) and
+        `JobResultsMissingError` for a success without results.
         """
         return _completed(super().wait(job_id, **options))
 
@@ -90,7 +90,7 @@ class TeacherEvaluations(SyncV2JobResource[TeacherEvaluationStatus]):
 
 
 class AsyncTeacherEvaluations(AsyncV2JobResource[TeacherEvaluationStatus]):
-    """The async twin of :class:`TeacherEvaluations`."""
+    """The async twin of `TeacherEvaluations`."""
 
     _kind = TeacherEvaluations._kind
     _root = TeacherEvaluations._root

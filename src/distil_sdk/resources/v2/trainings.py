@@ -110,8 +110,8 @@ class Trainings(SyncV2JobResource[TrainingStatus]):
         """Teacher, base student and tuned student metrics (``GET /trainings/{id}/evaluation-results``).
 
         ``evaluation_results`` and ``student_tuned`` are never ``None`` on the answer. Raises
-        :class:`~distil_sdk.JobNotFinishedError` (with the platform's message) until the
-        training succeeded, and its subclass :class:`~distil_sdk.JobResultsMissingError` for
+        `JobNotFinishedError` (with the platform's message) until the
+        training succeeded, and its subclass `JobResultsMissingError` for
         results without the tuned student's.
         """
         return _completed(training_id, self._fetch(training_id, options))
@@ -143,7 +143,7 @@ class Trainings(SyncV2JobResource[TrainingStatus]):
         """Download and safely extract the trained model; return the ``model/`` folder.
 
         ``progress``: a tqdm bar (None: only on a terminal). An interrupted download resumes.
-        Raises :class:`~distil_sdk.JobNotFinishedError` until the training succeeded.
+        Raises `JobNotFinishedError` until the training succeeded.
         """
         link = self._t.request(ModelDownload, _model(training_id, options))
         url = _model_url(training_id, link)
@@ -151,7 +151,7 @@ class Trainings(SyncV2JobResource[TrainingStatus]):
 
 
 class AsyncTrainings(AsyncV2JobResource[TrainingStatus]):
-    """The async twin of :class:`Trainings`."""
+    """The async twin of `Trainings`."""
 
     _kind = Trainings._kind
     _root = Trainings._root

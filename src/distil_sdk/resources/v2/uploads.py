@@ -25,9 +25,9 @@ BundleLike = Union["TaskBundle", str, "os.PathLike[str]", Mapping[str, Any]]
 def upload_payload(data: BundleLike) -> dict[str, Any]:
     """The ``POST /models/{id}/uploads`` body for ``data``, validated locally first.
 
-    ``data`` is a :class:`~distil_sdk.TaskBundle`, a task directory, or an already built upload
+    ``data`` is a `TaskBundle`, a task directory, or an already built upload
     body (a mapping, re-parsed and validated the way the platform would). Raises
-    :class:`~distil_sdk.DataValidationError` carrying the report when it has errors, so nothing
+    `DataValidationError` carrying the report when it has errors, so nothing
     is sent that the platform would reject.
     """
     # Imported here: the data layer pulls in more than a client that only reads statuses needs.
@@ -90,7 +90,7 @@ class Uploads(SyncResource):
 
 
 class AsyncUploads(AsyncResource):
-    """The async twin of :class:`Uploads`."""
+    """The async twin of `Uploads`."""
 
     async def create(
         self, model_id: str, data: BundleLike, **options: Unpack[CallOptions]
