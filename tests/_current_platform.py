@@ -5,7 +5,7 @@ Object storage is a separate origin by default (as S3 is); ``same_origin=True`` 
 presigned URLs on the API's own origin, as the local platform does. Every request is recorded
 so tests can check what was sent, and with which headers.
 
-Inference endpoints (:class:`ServingRoutes`) follow ``execution/backend-api.md`` § Inference
+Inference endpoints (`ServingRoutes`) follow ``execution/backend-api.md`` § Inference
 endpoints of the newest version (stored id 71207846318, commit 8848a333, SKILL.md 10.0.3): the
 traces page ``{"traces": [...], "pagination_cursor": ...}`` with the ``from-start-time`` /
 ``to-start-time`` / ``pagination-cursor`` query; traces exports answering 201 with ``id``,

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from ._errors import DistilError
-from ._http import RequestSpec
+from ._request import RequestSpec  # not via _http, which reaches back here through _config
 
 __all__ = [
     "DEFAULT_COGNITO_CLIENT_ID",

@@ -35,6 +35,7 @@ import httpx
 import tenacity
 from pydantic import BaseModel
 
+from ._logging import install_httpx_redaction
 from ._request import (
     IDEMPOTENT_METHODS,
     INITIAL_BACKOFF_S,
@@ -113,6 +114,8 @@ class _Transport:
     def __init__(self, settings: Settings, clock: Callable[[], float]) -> None:
         self.settings = settings
         self.clock = clock
+        # httpx logs every URL at INFO, presigned query strings (credentials) included.
+        install_httpx_redaction()
 
     @property
     def base_url(self) -> str:

@@ -31,6 +31,7 @@ __all__ = [
     "SyncJobResource",
     "SyncResource",
     "WaitOptions",
+    "id_name",
     "make_poller",
     "narrowed",
     "parse_predictions",
@@ -40,11 +41,32 @@ __all__ = [
 ]
 
 
-def seg(value: str) -> str:
-    """An id as one URL path segment (ids come from users and must not inject path parts)."""
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"expected a non-empty id string, got {value!r}")
+def seg(value: str, name: str = "id") -> str:
+    """An id as one URL path segment, refused unless it can be one.
+
+    Ids come from users: an empty one turns ``/slms/{id}/status`` into ``/slms//status`` (another
+    route, or a confusing 404), and a '/' or a dot segment would reach another resource.
+
+    Args:
+        value: the id the caller passed.
+        name: the caller's argument, named in the error (``slm_id``).
+
+    Raises:
+        ValueError: `value` is not a string, is empty or blank, contains '/', or is '.' or '..'.
+    """
+    if not isinstance(value, str) or not value.strip() or "/" in value or value in (".", ".."):
+        # An entity passed where its id belongs is the usual slip: say what to pass instead.
+        hint = "; pass its `.id`" if hasattr(value, "id") else ""
+        raise ValueError(
+            f"{name} must be a non-empty id (a string without '/'), got {value!r}{hint}"
+        )
     return quote(value, safe="")
+
+
+def id_name(kind: str) -> str:
+    """The argument name an id of ``kind`` goes by in messages: "teacher evaluation" ->
+    ``teacher_evaluation_id``."""
+    return kind.lower().replace(" ", "_") + "_id"
 
 
 def require_local(base_url: str, what: str) -> None:
@@ -123,13 +145,15 @@ class _Job(Generic[R]):
     _record: type[R]  # the status record
 
     def _status_spec(self, job_id: str, options: Any) -> RequestSpec:
-        return RequestSpec("GET", f"{self._root}/{seg(job_id)}/status", **options)
+        path = f"{self._root}/{seg(job_id, id_name(self._kind))}/status"
+        return RequestSpec("GET", path, **options)
 
     def _cancel_local_spec(self, base_url: str, job_id: str, options: Any) -> RequestSpec:
         # POST .../cancel is the local platform's route only; stopping twice is harmless, so
         # the request may be retried like a GET.
         require_local(base_url, f"cancel_local() ({self._kind} {job_id})")
-        return RequestSpec("POST", f"{self._root}/{seg(job_id)}/cancel", idempotent=True, **options)
+        path = f"{self._root}/{seg(job_id, id_name(self._kind))}/cancel"
+        return RequestSpec("POST", path, idempotent=True, **options)
 
 
 class SyncJobResource(SyncResource, _Job[R]):

@@ -35,7 +35,7 @@ from .._http import CallOptions, RequestSpec, SyncTransport, parse_model, redact
 from .._log_follow import log_text
 from .._polling import wait_async, wait_sync
 from ..types.entities import DownloadMetadata, JobLogs, StagingUrls
-from ._base import AsyncResource, SyncResource, WaitOptions, make_poller, seg
+from ._base import AsyncResource, SyncResource, WaitOptions, id_name, make_poller, seg
 from ._override import Override, OverrideKind, override_from_text
 
 __all__ = [
@@ -236,7 +236,7 @@ class _Collection(Generic[E, S, M]):
     _metadata: type[M]
 
     def _spec(self, entity_id: str, sub: str, options: Any) -> RequestSpec:
-        path = f"{self._root}/{seg(entity_id)}" + (f"/{sub}" if sub else "")
+        path = f"{self._root}/{seg(entity_id, id_name(self._kind))}" + (f"/{sub}" if sub else "")
         return RequestSpec("GET", path, **options)
 
     def _list_spec(self, options: Any) -> RequestSpec:

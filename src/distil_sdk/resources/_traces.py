@@ -90,7 +90,9 @@ def traces_spec(
     params = {"from-start-time": bounds[0], "to-start-time": bounds[1]}
     if cursor is not None:
         params["pagination-cursor"] = cursor
-    return RequestSpec("GET", f"/inference-endpoints/{seg(name)}/traces", params=params, **options)
+    return RequestSpec(
+        "GET", f"/inference-endpoints/{seg(name, 'name')}/traces", params=params, **options
+    )
 
 
 class _Cursor:

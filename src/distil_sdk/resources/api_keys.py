@@ -77,7 +77,7 @@ def _parse(data: Any, spec: RequestSpec, base_url: str) -> list[ApiKey]:
 
 
 def _delete(name: str, options: CallOptions) -> RequestSpec:
-    return RequestSpec("DELETE", f"/api-keys/{seg(name)}", **options)
+    return RequestSpec("DELETE", f"/api-keys/{seg(name, 'name')}", **options)
 
 
 # --------------------------------------------------------------- links to endpoints (409s)
@@ -91,7 +91,9 @@ _FIRST_PAUSE_S, _MAX_PAUSE_S = 1.0, 8.0
 def link_spec(method: str, name: str, key_name: str, options: CallOptions) -> RequestSpec:
     """``PUT`` (link) or ``DELETE`` (unlink) ``/inference-endpoints/{name}/api-keys/{key}``."""
     return RequestSpec(
-        method, f"/inference-endpoints/{seg(name)}/api-keys/{seg(key_name)}", **options
+        method,
+        f"/inference-endpoints/{seg(name, 'name')}/api-keys/{seg(key_name, 'key_name')}",
+        **options,
     )
 
 

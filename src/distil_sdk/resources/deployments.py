@@ -28,11 +28,13 @@ def _create(slm_id: str, options: CallOptions) -> RequestSpec:
 
 
 def _get(deployment_id: str, sub: str, options: CallOptions) -> RequestSpec:
-    return RequestSpec("GET", f"/deployments/{seg(deployment_id)}/{sub}", **options)
+    return RequestSpec(
+        "GET", f"/deployments/{seg(deployment_id, 'deployment_id')}/{sub}", **options
+    )
 
 
 def _delete(deployment_id: str, options: CallOptions) -> RequestSpec:
-    return RequestSpec("DELETE", f"/deployments/{seg(deployment_id)}", **options)
+    return RequestSpec("DELETE", f"/deployments/{seg(deployment_id, 'deployment_id')}", **options)
 
 
 class Deployments(SyncResource):

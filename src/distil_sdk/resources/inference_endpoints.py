@@ -77,7 +77,7 @@ def _parent(primary: str | dict[str, str] | None) -> Parent | None:
 
 
 def _get(name: str, options: CallOptions) -> RequestSpec:
-    return RequestSpec("GET", f"/inference-endpoints/{seg(name)}", **options)
+    return RequestSpec("GET", f"/inference-endpoints/{seg(name, 'name')}", **options)
 
 
 def _list(options: CallOptions) -> RequestSpec:

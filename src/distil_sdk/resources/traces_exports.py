@@ -29,7 +29,7 @@ _KIND = "traces export"
 
 
 def _root(name: str) -> str:
-    return f"/inference-endpoints/{seg(name)}/traces-exports"
+    return f"/inference-endpoints/{seg(name, 'name')}/traces-exports"
 
 
 def _create(
@@ -43,7 +43,7 @@ def _create(
 
 
 def _get(name: str, export_id: str, options: CallOptions) -> RequestSpec:
-    return RequestSpec("GET", f"{_root(name)}/{seg(export_id)}", **options)
+    return RequestSpec("GET", f"{_root(name)}/{seg(export_id, 'export_id')}", **options)
 
 
 def _parse_list(data: Any, spec: RequestSpec, base_url: str) -> list[TracesExport]:

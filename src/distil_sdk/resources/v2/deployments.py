@@ -12,7 +12,9 @@ __all__ = ["AsyncDeployments", "Deployments"]
 
 
 def _spec(method: str, training_id: str, options: CallOptions) -> RequestSpec:
-    return RequestSpec(method, f"/trainings/{seg(training_id)}/deployment", **options)
+    return RequestSpec(
+        method, f"/trainings/{seg(training_id, 'training_id')}/deployment", **options
+    )
 
 
 class Deployments(SyncResource):

@@ -20,7 +20,7 @@ def _create(name: str, options: CallOptions) -> RequestSpec:
 def _delete_local(base_url: str, model_id: str, options: CallOptions) -> RequestSpec:
     # DELETE /models/{id} is the local platform's route only: no public source documents it.
     require_local(base_url, f"delete_local() (model {model_id})")
-    return RequestSpec("DELETE", f"/models/{seg(model_id)}", **options)
+    return RequestSpec("DELETE", f"/models/{seg(model_id, 'model_id')}", **options)
 
 
 def _list(options: CallOptions) -> RequestSpec:
@@ -47,7 +47,9 @@ class Models(SyncResource):
 
     def get(self, model_id: str, **options: Unpack[CallOptions]) -> Model:
         """One model (``GET /models/{id}``)."""
-        return self._t.request(Model, RequestSpec("GET", f"/models/{seg(model_id)}", **options))
+        return self._t.request(
+            Model, RequestSpec("GET", f"/models/{seg(model_id, 'model_id')}", **options)
+        )
 
     def delete_local(self, model_id: str, **options: Unpack[CallOptions]) -> None:
         """Local platform only: delete a model with its uploads, jobs and artifacts
@@ -68,7 +70,7 @@ class AsyncModels(AsyncResource):
 
     async def get(self, model_id: str, **options: Unpack[CallOptions]) -> Model:
         return await self._t.request(
-            Model, RequestSpec("GET", f"/models/{seg(model_id)}", **options)
+            Model, RequestSpec("GET", f"/models/{seg(model_id, 'model_id')}", **options)
         )
 
     async def delete_local(self, model_id: str, **options: Unpack[CallOptions]) -> None:

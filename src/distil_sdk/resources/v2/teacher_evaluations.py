@@ -21,7 +21,9 @@ __all__ = ["AsyncTeacherEvaluations", "TeacherEvaluations"]
 
 def _create(model_id: str, upload_id: str, options: CallOptions) -> RequestSpec:
     body = JobCreateRequest(upload_id=upload_id).model_dump()
-    return RequestSpec("POST", f"/models/{seg(model_id)}/teacher-evaluations", json=body, **options)
+    return RequestSpec(
+        "POST", f"/models/{seg(model_id, 'model_id')}/teacher-evaluations", json=body, **options
+    )
 
 
 def _predictions_url(record: TeacherEvaluationStatus) -> str:

@@ -30,15 +30,19 @@ Which = Literal["student-tuned", "student-base", "teacher"]
 
 def _create(model_id: str, upload_id: str, options: CallOptions) -> RequestSpec:
     body = JobCreateRequest(upload_id=upload_id).model_dump()
-    return RequestSpec("POST", f"/models/{seg(model_id)}/training", json=body, **options)
+    return RequestSpec(
+        "POST", f"/models/{seg(model_id, 'model_id')}/training", json=body, **options
+    )
 
 
 def _results(training_id: str, options: CallOptions) -> RequestSpec:
-    return RequestSpec("GET", f"/trainings/{seg(training_id)}/evaluation-results", **options)
+    return RequestSpec(
+        "GET", f"/trainings/{seg(training_id, 'training_id')}/evaluation-results", **options
+    )
 
 
 def _model(training_id: str, options: CallOptions) -> RequestSpec:
-    return RequestSpec("GET", f"/trainings/{seg(training_id)}/model", **options)
+    return RequestSpec("GET", f"/trainings/{seg(training_id, 'training_id')}/model", **options)
 
 
 def _finished(training_id: str, results: EvaluationResults) -> EvaluationResults:

@@ -43,7 +43,7 @@ def upload_payload(data: BundleLike) -> dict[str, Any]:
 
 def _create(model_id: str, data: BundleLike, options: CallOptions) -> RequestSpec:
     return RequestSpec(
-        "POST", f"/models/{seg(model_id)}/uploads", json=upload_payload(data), **options
+        "POST", f"/models/{seg(model_id, 'model_id')}/uploads", json=upload_payload(data), **options
     )
 
 
@@ -62,7 +62,7 @@ def _server_findings(exc: UnprocessableEntityError) -> DataValidationError | Non
 
 
 def _status(upload_id: str, options: CallOptions) -> RequestSpec:
-    return RequestSpec("GET", f"/uploads/{seg(upload_id)}/status", **options)
+    return RequestSpec("GET", f"/uploads/{seg(upload_id, 'upload_id')}/status", **options)
 
 
 class Uploads(SyncResource):
