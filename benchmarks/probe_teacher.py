@@ -3,7 +3,7 @@
 Each probe changes one thing about the embedded teacher and prints test rows right (out of the
 test set's size) on one seed's task build, against the current teacher's recipe candidates. They
 answer "would this lift the teacher?" cheaply, without a whole flow; see "What did not lift
-mental-health" in ``docs/local-platform.md`` for the figures and what was concluded.
+mental-health" in ``docs/benchmark-results.md`` for the figures and what was concluded.
 
 Usage::
 
@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _variants as variants
 from bench_offline_training import Builder
 
-from distil_sdk.local._encoders import load_encoder, mean_pool
+from distil_sdk.local._jobs.encoders import load_encoder, mean_pool
 from distil_sdk.local.teachers._recipes import (
     DEFAULT_CANDIDATES,
     Recipe,
