@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from distil_sdk.local import pipeline
-from distil_sdk.local._threads import torch_threads
+from distil_sdk.local._jobs.threads import torch_threads
 from distil_sdk.types.data import TaskBundle
 
 MODELS = ["teacher", "student-base", "student-tuned"]

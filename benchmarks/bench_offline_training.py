@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _variants as variants
 
 from distil_sdk.local import pipeline
-from distil_sdk.local._threads import set_torch_threads, torch_threads
+from distil_sdk.local._jobs.threads import set_torch_threads, torch_threads
 from distil_sdk.local.teachers._recipes import single_thread_blas
 from distil_sdk.local.teachers.embedded import EmbeddedTeacher
 from distil_sdk.types.data import TaskBundle

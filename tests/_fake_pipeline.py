@@ -1,31 +1,36 @@
 """A stand-in for ``distil_sdk.local.pipeline`` used by the local server tests.
 
-Selected with ``DISTIL_LOCAL_PIPELINE=_fake_pipeline`` (``tests/`` on ``PYTHONPATH``). It follows
-the pipeline contract, predicts the gold label, and writes a real tiny model. Controls:
+Selected with ``DISTIL_LOCAL_PIPELINE=_fake_pipeline`` (``tests/`` on ``PYTHONPATH``). It
+satisfies the `distil_sdk.local.pipeline.Pipeline` protocol (``tests/test_pipeline_protocol.py``
+checks it), predicts the gold label, and writes a real tiny model. It has no ``label_texts``:
+relabelling jobs use the real pipeline's teacher. Controls:
 
 - ``FAKE_PIPELINE_GATE``: a file path; each job reports its first stage as running and then
   blocks until that file exists (so tests can stop or restart mid-job deterministically);
 - ``FAKE_PIPELINE_FAIL``: a message to raise with instead of succeeding;
 - ``FAKE_PIPELINE_PIDFILE``: where to write this process's pid;
 - ``FAKE_PIPELINE_EPOCH_GATE``: a file path; a training logs the first of its
-  :data:`FAKE_EPOCHS` student-base epoch lines, then blocks until that file exists (so a test can
+  ``FAKE_EPOCHS`` student-base epoch lines, then blocks until that file exists (so a test can
   see the job's log grow while it waits).
 
 The student stages log one line per epoch into the job's log the way the real training loop
-does (:func:`distil_sdk.local._epochs.epoch_line`).
+does (`distil_sdk.local._jobs.epochs.epoch_line`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from distil_sdk._metrics import classification_report
-from distil_sdk.local._epochs import epoch_line
+from distil_sdk.local._jobs.epochs import epoch_line
 
 # The real pipeline's result types and callback type: the fake must not drift from the contract.
 from distil_sdk.local.pipeline import ProgressFn, TeacherEvaluationOutput, TrainingOutput
@@ -81,9 +86,35 @@ def run_teacher_evaluation(
     return TeacherEvaluationOutput(results=results, predictions_path=path)
 
 
-def run_training(bundle: Any, work_dir: Path, progress: ProgressFn) -> TrainingOutput:
-    from tiny_models import build_tiny_bert
+def _tiny_model(path: Path, labels: list[str]) -> Path:
+    """A tiny BERT classifier with ``labels`` at ``path``.
 
+    Building one imports torch and transformers (about 5 s of CPU in each job's subprocess), so
+    with ``FAKE_PIPELINE_MODEL_CACHE`` set (``conftest.py`` sets it for the session) the first
+    job with these labels builds it into the cache and every later one copies it.
+    """
+    import tiny_models  # build_tiny_bert is looked up at call time: _doc_pipeline swaps it
+
+    cache = os.environ.get("FAKE_PIPELINE_MODEL_CACHE")
+    if not cache:
+        return tiny_models.build_tiny_bert(path, labels)
+    entry = Path(cache) / hashlib.sha256(json.dumps(labels).encode()).hexdigest()[:16]
+    if not entry.is_dir():
+        Path(cache).mkdir(parents=True, exist_ok=True)
+        build = Path(tempfile.mkdtemp(dir=cache, prefix=".build-"))
+        try:
+            tiny_models.build_tiny_bert(build / "model", labels)
+            os.rename(build / "model", entry)  # atomic; a concurrent job's copy may win
+        except OSError:
+            if not entry.is_dir():
+                raise
+        finally:
+            shutil.rmtree(build, ignore_errors=True)
+    shutil.copytree(entry, path)
+    return path
+
+
+def run_training(bundle: Any, work_dir: Path, progress: ProgressFn) -> TrainingOutput:
     _start(progress)
     results: dict[str, dict[str, Any]] = {}
     predictions: dict[str, Path] = {}
@@ -99,7 +130,7 @@ def run_training(bundle: Any, work_dir: Path, progress: ProgressFn) -> TrainingO
         results[key] = _predict(bundle, predictions[key])
         progress(stage, "JOB_SUCCESS", "done")
     progress("export", "JOB_RUNNING", "saving the model")
-    model_dir = build_tiny_bert(work_dir / "model", bundle.job_description.labels)
+    model_dir = _tiny_model(work_dir / "model", bundle.job_description.labels)
     (model_dir / "training-logs.json").write_text("[]")
     (model_dir / "training-logs.csv").write_text("epoch,loss\n")
     (model_dir / "job_description.json").write_text(bundle.job_description.model_dump_json())

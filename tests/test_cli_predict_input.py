@@ -19,7 +19,7 @@ from distil_sdk.inference import LocalClassifier
 
 TEXTS = [
     "my card payment was charged a fee",
-    "",
+    "  padded with spaces  ",
     "a cotton shirt with long sleeves",
     "007",
     "where is my new card, it has not arrived",
@@ -69,7 +69,7 @@ def test_csv_to_jsonl_every_row_once_in_order_with_exact_probabilities(
     assert code == 0
     rows = _read_jsonl(out)
     assert [r["id"] for r in rows] == [str(i) for i in range(len(TEXTS))]
-    assert [r["text"] for r in rows] == TEXTS  # empty text and embedded newline kept as given
+    assert [r["text"] for r in rows] == TEXTS  # spaces and embedded newline kept as given
     assert [r["source"] for r in rows] == [f"src-{i % 3}" for i in range(len(TEXTS))]
     ref = clf.predict_proba(TEXTS)
     got = np.array([[r[f"prob_{label}"] for label in TINY_LABELS] for r in rows])
@@ -140,7 +140,7 @@ def test_missing_text_column_is_named(
     ("extra", "message"),
     [
         (["some text"], "not both"),
-        (["--out-missing"], None),
+        (["--input-missing"], "--out needs --input PATH"),
         (["--engine", "local", "--concurrency", "2"], "need --engine ray"),
         (["--top-k", "0"], "--top-k must be >= 1"),
     ],
@@ -151,26 +151,26 @@ def test_usage_errors_exit_2(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     extra: list[str],
-    message: str | None,
+    message: str,
 ) -> None:
     argv = ["predict", str(tiny_bert_classifier)]
     if extra == ["some text"]:  # TEXT arguments come before the options
         argv += extra
-    argv += ["--input", str(csv_input)]
-    if extra not in (["--out-missing"], ["some text"]):
+    if extra != ["--input-missing"]:
+        argv += ["--input", str(csv_input)]
+    if extra not in (["--input-missing"], ["some text"]):
         argv += extra
-    if extra != ["--out-missing"]:
-        argv += ["--out", str(tmp_path / "o.jsonl")]
+    argv += ["--out", str(tmp_path / "o.jsonl")]
     assert main(argv) == 2
-    assert (message or "--input and --out go together") in capsys.readouterr().err
+    assert message in capsys.readouterr().err
 
 
 def test_output_must_be_a_file_for_the_local_engine(
     tiny_bert_classifier: Path, csv_input: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = ["predict", str(tiny_bert_classifier), "--input", str(csv_input)]
-    assert main([*argv, "--out", str(tmp_path / "folder")]) == 1
-    assert "need --engine ray" in capsys.readouterr().err
+    assert main([*argv, "--out", str(tmp_path / "folder")]) == 2  # a usage error
+    assert "needs --engine ray" in capsys.readouterr().err
 
 
 def test_text_arguments_still_work(

@@ -1,4 +1,4 @@
-"""`distil-sdk validate`, `evaluate`, `--version`, `--json` and one-line usage errors."""
+"""`distil-sdk validate`, `evaluate`, `--version`, `--json` and argparse-style usage errors."""
 
 from __future__ import annotations
 
@@ -48,6 +48,16 @@ def _one_line(err: str) -> str:
     assert len(lines) == 1, err
     assert "Traceback" not in err
     return lines[0]
+
+
+def _usage_error(err: str, command: str) -> str:
+    """argparse's form: the command's usage, then ``distil-sdk COMMAND: error: MESSAGE``."""
+    prog = f"distil-sdk {command}".strip()
+    assert "Traceback" not in err
+    assert err.startswith(f"usage: {prog} "), err
+    last = err.rstrip("\n").splitlines()[-1]
+    assert last.startswith(f"{prog}: error: "), err
+    return last.removeprefix(f"{prog}: error: ")
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -107,16 +117,17 @@ def test_unreadable_task_in_json_mode_still_prints_a_json_document(
     assert "job_description.json" in captured.err
 
 
-def test_usage_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_errors_print_the_usage_and_the_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["validate", str(tmp_path / "nowhere")]) == 2
-    assert "not a folder" in _one_line(capsys.readouterr().err)
-    assert main(["no-such-command"]) == 2
-    assert "invalid choice" in _one_line(capsys.readouterr().err)
+    assert "not a folder" in _usage_error(capsys.readouterr().err, "validate")
     assert main(["validate"]) == 2
-    assert "TASK_DIR" in _one_line(capsys.readouterr().err)
+    assert "TASK_DIR" in _usage_error(capsys.readouterr().err, "validate")
     assert main(["--json", "validate", str(tmp_path / "nowhere")]) == 2
     captured = capsys.readouterr()
     assert json.loads(captured.out)["error"].endswith("not a folder (expected a task folder)")
+    assert "not a folder" in _usage_error(captured.err, "validate")
 
 
 def test_json_flag_moves_before_the_command_but_never_past_a_double_dash() -> None:
@@ -165,19 +176,19 @@ def test_evaluate_plot_draws_a_png(
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"drawn into {png}" in capsys.readouterr().err
     assert main(["evaluate", str(tiny_bert_classifier), str(data), "--plot", "cm.txt"]) == 2
-    assert ".png" in _one_line(capsys.readouterr().err)
+    assert ".png" in _usage_error(capsys.readouterr().err, "evaluate")
     assert main(["evaluate", str(tiny_bert_classifier), str(tmp_path / "none.csv")]) == 2
-    assert "no such file" in _one_line(capsys.readouterr().err)
+    assert "no such file" in _usage_error(capsys.readouterr().err, "evaluate")
 
 
-def test_predict_top_k_zero_is_a_one_line_error(
+def test_predict_top_k_zero_is_a_usage_error(
     tiny_bert_classifier: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["predict", str(tiny_bert_classifier), "a text", "--top-k", "0"]) == 2
-    line = _one_line(capsys.readouterr().err)
+    line = _usage_error(capsys.readouterr().err, "predict")
     assert "--top-k must be >= 1, got 0" in line
     assert main(["predict", str(tiny_bert_classifier), "a text", "--top-k", "two"]) == 2
-    assert "invalid int value: 'two'" in _one_line(capsys.readouterr().err)
+    assert "invalid int value: 'two'" in _usage_error(capsys.readouterr().err, "predict")
 
 
 def test_predict_warns_when_a_text_is_an_existing_file(

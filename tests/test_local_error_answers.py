@@ -21,11 +21,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from _local_support import rows
-from distil_sdk.local._auth import sign_artifact_path
-from distil_sdk.local._error_answers import error_body
-from distil_sdk.local._staging import sign_path
+from distil_sdk.local._api.auth import sign_artifact_path
+from distil_sdk.local._api.errors import error_body
+from distil_sdk.local._storage.entity_store import EntityStore
+from distil_sdk.local._storage.staging import sign_path
 from distil_sdk.local.app import create_app
-from distil_sdk.local.entity_store import EntityStore
 from test_local_entities import dataset_files
 
 TOKEN = "error-answers-token"

@@ -1,21 +1,28 @@
-"""The local server against hostile input and long use: token before body, body limit, answers
-that never echo the body, private files, TCP_NODELAY, orphan cleanup, queue order."""
+"""The local server against hostile input and long use: token before body, body limits (1 MiB
+JSON, spooled uploads), unreadable bodies and control characters as a 422 naming the problem,
+answers that never echo the body, private files, TCP_NODELAY, orphan cleanup, queue order."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import socket
 import stat
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from _local_support import running_server, upload_payload, use_fake_pipeline, wait_status
-from distil_sdk.local._limits import PUBLIC_ROUTES, PublicRoute, parse_size, resolve_limit
+from distil_sdk.local._api.limits import PUBLIC_ROUTES, PublicRoute, parse_size, resolve_limit
+from distil_sdk.local._storage.store import Store
+from distil_sdk.local.app import create_app
 from distil_sdk.local.server import LocalServer
-from distil_sdk.local.store import Store
 
 MiB = 2**20
 
@@ -277,7 +284,7 @@ def test_the_queue_runs_oldest_first(store: Store) -> None:
 def test_the_queue_keeps_insertion_order_when_clock_ticks_tie(
     monkeypatch: pytest.MonkeyPatch, store: Store
 ) -> None:
-    import distil_sdk.local.store as store_module
+    import distil_sdk.local._storage.store as store_module
 
     monkeypatch.setattr(store_module.time, "time", lambda: 1_000_000.0)
     queued = _queue(store, 6)
@@ -309,3 +316,174 @@ def test_a_failed_job_fails_its_running_stage_only(store: Store) -> None:
         "train": "JOB_FAILURE",
         "export": "JOB_NOT_STARTED",
     }
+
+
+# -- bodies that cannot be read, bodies that are large ------------------------------------------
+TOKEN = "hardening-token"
+
+
+@pytest.fixture
+def app_client(tmp_path: Path) -> Iterator[TestClient]:
+    """The app in process (no worker), with its default limits."""
+    app = create_app(tmp_path / "data", TOKEN, run_worker=False)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        client.headers["Authorization"] = f"Bearer {TOKEN}"
+        yield client
+
+
+UNREADABLE = {
+    "nested-100000-deep": (b"[" * 100_000 + b"]" * 100_000, "json_too_deep", "nested deeper than"),
+    "nested-65-deep": (b'{"name": ' + b"[" * 64 + b"]" * 64 + b"}", "json_too_deep", "than 64"),
+    "5000-digit-integer": (
+        b'{"name": ' + b"7" * 5000 + b"}",
+        "json_number_too_large",
+        "integer with 5000 digits",
+    ),
+    "invalid-utf8": (b'{"name": "caf\xe9"}', "utf8_invalid", "not valid UTF-8"),
+    "lone-surrogate": (b'{"name": "a\\udc00b"}', "json_lone_surrogate", "lone surrogate"),
+}
+
+
+@pytest.mark.parametrize("route", ["/models", "/api-keys", "/models/{model_id}/uploads"])
+@pytest.mark.parametrize("case", list(UNREADABLE))
+def test_an_unreadable_json_body_is_422_saying_what_is_wrong(
+    app_client: TestClient, route: str, case: str
+) -> None:
+    body, code, says = UNREADABLE[case]
+    model_id = app_client.post("/models", json={"name": "m"}).json()["id"]
+    answer = app_client.post(
+        route.format(model_id=model_id),
+        content=body,
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 422, answer.text
+    [error] = answer.json()["errors"]
+    assert error["loc"] == ["body"] and error["type"] == code and error["msg"]
+    assert answer.json()["message"] == f"invalid request: body: {error['msg']}"
+    assert says in answer.json()["message"]
+    assert [m["name"] for m in app_client.get("/models").json()["models"]] == ["m"]
+    assert app_client.get(f"/models/{model_id}").json()["upload_ids"] == []
+    assert app_client.get("/api-keys").json() == []
+
+
+def _post_chunked(
+    app: Any, path: str, chunks: Iterator[bytes], at_last_chunk: Any = None
+) -> tuple[int, Any, int]:
+    """POST ``chunks`` to ``app`` over ASGI as a chunked body (no Content-Length), one
+    ``receive`` per chunk as a server delivers them; the status, JSON answer and the bytes the
+    app pulled. ``at_last_chunk()`` runs when the app asks for the last one."""
+    pulled = 0
+    answer: dict[str, Any] = {"body": b""}
+    source = iter(chunks)
+    upcoming = next(source, None)
+
+    async def receive() -> dict[str, Any]:
+        nonlocal pulled, upcoming
+        if upcoming is None:
+            return {"type": "http.disconnect"}
+        chunk, upcoming = upcoming, next(source, None)
+        if upcoming is None and at_last_chunk is not None:
+            at_last_chunk()
+        pulled += len(chunk)
+        return {"type": "http.request", "body": chunk, "more_body": upcoming is not None}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            answer["status"] = message["status"]
+        elif message["type"] == "http.response.body":
+            answer["body"] += message.get("body", b"")
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"authorization", f"Bearer {TOKEN}".encode()),
+            (b"content-type", b"application/json"),
+            (b"transfer-encoding", b"chunked"),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    asyncio.run(app(scope, receive, send))
+    return answer["status"], json.loads(answer["body"]), pulled
+
+
+def _spaces(total: int, chunk: int = 64 * 1024) -> Iterator[bytes]:
+    # A fresh object per chunk, as a server delivers them: a route keeping them grows.
+    for _ in range(total // chunk):
+        yield b" " * chunk
+
+
+def test_a_chunked_json_body_over_the_json_limit_is_413_before_the_rest_is_read(
+    tmp_path: Path,
+) -> None:
+    app = create_app(tmp_path / "data", TOKEN, run_worker=False)
+    try:
+        chunks = itertools.chain([b'{"name": "m"'], _spaces(16 * MiB))
+        status, answer, pulled = _post_chunked(app, "/models", chunks)
+    finally:
+        app.state.ctx.store.close()
+    assert status == 413, answer
+    assert "1 MiB" in answer["message"] and "DISTIL_LOCAL_MAX_JSON_BYTES" in answer["message"]
+    # Refused at the first read past 1 MiB: the other 15 MiB were never pulled.
+    assert MiB < pulled <= MiB + 64 * 1024 + 16
+
+
+def test_an_upload_over_the_json_limit_is_spooled_to_disk_as_it_arrives(tmp_path: Path) -> None:
+    app = create_app(tmp_path / "data", TOKEN, run_worker=False)
+    store = app.state.ctx.store
+    growth: list[int] = []
+    try:
+        model_id = store.create_model("m")["id"]
+        payload = json.dumps(upload_payload()).encode("utf-8")
+        chunks = itertools.chain([payload], _spaces(16 * MiB))  # JSON may end in blanks
+        tracemalloc.start()
+        baseline = tracemalloc.get_traced_memory()[0]
+        try:
+            status, answer, pulled = _post_chunked(
+                app,
+                f"/models/{model_id}/uploads",
+                chunks,
+                # What the route holds while the body still arrives.
+                at_last_chunk=lambda: growth.append(tracemalloc.get_traced_memory()[0] - baseline),
+            )
+        finally:
+            tracemalloc.stop()
+        assert status == 201, answer
+        assert store.upload_ids(model_id) == [answer["id"]]
+    finally:
+        store.close()
+    assert pulled > 16 * MiB
+    # 16 MiB received, at most the spool's 1 MiB of it in memory (plus the app's own).
+    assert growth and growth[0] < 4 * MiB, f"{growth[0] / MiB:.1f} MiB held while receiving"
+
+
+def test_names_with_control_characters_are_refused_naming_the_field(
+    app_client: TestClient,
+) -> None:
+    for name in ("a\x00b", "tab\there", "new\nline", "esc\x1b[31m", "para\u2029graph", "\x7f"):
+        answer = app_client.post("/models", json={"name": name})
+        assert answer.status_code == 422, (name, answer.text)
+        [error] = answer.json()["errors"]
+        assert error["loc"] == ["body", "name"] and error["type"] == "control_character"
+        assert error["msg"].startswith("holds the control character U+")
+        assert answer.json()["message"] == f"invalid request: body.name: {error['msg']}"
+    for name in ("key\n", "a\x00b", "\tkey"):
+        answer = app_client.post("/api-keys", json={"api-key-name": name})
+        assert answer.status_code == 422, (name, answer.text)
+        [error] = answer.json()["errors"]
+        assert error["loc"] == ["body", "api-key-name"] and error["type"] == "control_character"
+        assert error["msg"].startswith("holds the control character U+")
+    assert app_client.get("/models").json()["models"] == []
+    assert app_client.get("/api-keys").json() == []
+    # Printable names, any script, are kept as sent.
+    for name in ("Billing model", "Modèle de facturation", "請求モデル"):
+        assert app_client.post("/models", json={"name": name}).status_code == 201

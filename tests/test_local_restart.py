@@ -20,8 +20,8 @@ from _local_support import (
     wait_for,
     wait_status,
 )
-from distil_sdk.local.server import ensure_local_server
-from distil_sdk.local.store import RESTART_MESSAGE, Store
+from distil_sdk.local._storage.store import RESTART_MESSAGE, Store
+from distil_sdk.local.server import LocalServer, ensure_local_server
 
 
 def _queue_two_jobs(client: httpx.Client) -> tuple[str, str]:
@@ -203,3 +203,116 @@ def test_kill_9_of_a_served_platform_mid_training_loses_nothing(
     # Only the stage that was running failed; the ones that never ran did not.
     assert stages.pop("load") == "JOB_FAILURE"
     assert stages and set(stages.values()) == {"JOB_NOT_STARTED"}
+
+
+# -- a job that finished while its server died ------------------------------------------------
+def test_a_job_whose_result_outlived_its_server_is_recorded_as_finished(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The window a kill -9 can hit: the job published its result, the worker never recorded it.
+
+    The job process is run exactly as the worker starts it, to its end; the server that would
+    have read its exit is gone. The restarted server records it with its result; a job that
+    published nothing is failed as abandoned.
+    """
+    use_fake_pipeline(monkeypatch, tmp_path).touch()
+    data_dir = tmp_path / "data"
+    server = LocalServer(data_dir, run_worker=False).start()
+    try:
+        client = httpx.Client(
+            base_url=server.base_url, headers={"Authorization": f"Bearer {server.token}"}
+        )
+        with client:
+            finished, cut_short = _queue_two_jobs(client)
+    finally:
+        server.close()
+
+    store = Store(data_dir)
+    try:
+        for _ in range(2):  # what the worker records before it starts each job
+            assert store.claim_next_pending() is not None
+        store.set_stages(finished, ["load", "teacher-evaluation"])
+        store.report_progress(finished, "load", "JOB_RUNNING", "reading the task")
+        job = store.get_job(finished)
+        assert job is not None
+        job_dir = store.job_dir(finished)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "distil_sdk.local._jobs.main",
+                "--kind",
+                "teacher_evaluation",
+                "--upload-dir",
+                str(store.upload_dir(job["upload_id"])),
+                "--job-dir",
+                str(job_dir),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    finally:
+        store.close()
+    published = (job_dir / "artifacts" / "evaluation-predictions.jsonl").read_bytes()
+    result = json.loads((job_dir / "result.json").read_text())
+
+    with running_server(data_dir) as (_, client):
+        status = client.get(f"/teacher-evaluations/{finished}/status").json()
+        assert status["status"] == "JOB_SUCCESS", status["message"]
+        assert status["results"]["accuracy"] == result["results"]["accuracy"] == 1.0
+        assert httpx.get(status["evaluation_predictions_download_url"]).content == published
+        # Its last progress reports died with the server: the result says every stage ended.
+        assert status["tasks"] == [
+            {"load": {"status": "JOB_SUCCESS", "reason": "reading the task"}},
+            {"teacher-evaluation": {"status": "JOB_SUCCESS", "reason": ""}},
+        ]
+        failed = client.get(f"/teacher-evaluations/{cut_short}/status").json()
+        assert failed["status"] == "JOB_FAILURE" and failed["message"] == RESTART_MESSAGE
+
+
+def _running_job(store: Store, kind: str = "teacher_evaluation") -> tuple[str, Path]:
+    job_id = str(store.create_job(kind, "model", "upload")["id"])
+    assert store.claim_next_pending() is not None
+    job_dir = store.job_dir(job_id)
+    (job_dir / "artifacts").mkdir(parents=True)
+    (job_dir / "artifacts" / "predictions.jsonl").write_text("{}\n")
+    return job_id, job_dir
+
+
+_COMPLETE = {"results": {"accuracy": 1.0}, "artifacts": {"predictions": "predictions.jsonl"}}
+
+
+@pytest.mark.parametrize(
+    ("result_text", "recorded"),
+    [
+        (json.dumps(_COMPLETE), "JOB_SUCCESS"),
+        (json.dumps(_COMPLETE)[:-5], "JOB_FAILURE"),  # truncated
+        (json.dumps({**_COMPLETE, "artifacts": {"model": "model.tar"}}), "JOB_FAILURE"),
+        (json.dumps({**_COMPLETE, "artifacts": {"p": "../../distil.db"}}), "JOB_FAILURE"),
+        (json.dumps({"artifacts": _COMPLETE["artifacts"]}), "JOB_FAILURE"),  # no results
+        (json.dumps([_COMPLETE]), "JOB_FAILURE"),
+        (None, "JOB_FAILURE"),  # killed before it wrote any result
+    ],
+    ids=["complete", "truncated", "missing-artifact", "outside", "no-results", "list", "none"],
+)
+def test_only_a_complete_result_makes_an_abandoned_job_finished(
+    tmp_path: Path, result_text: str | None, recorded: str
+) -> None:
+    store = Store(tmp_path / "data")
+    try:
+        job_id, job_dir = _running_job(store)
+        if result_text is not None:
+            (job_dir / "result.json").write_text(result_text)
+        failed = store.fail_abandoned_jobs()
+        job = store.get_job(job_id)
+        assert job is not None and job["status"] == recorded
+        if recorded == "JOB_SUCCESS":
+            assert failed == [] and job["result"] == _COMPLETE and job["message"] == "done"
+            assert (job_dir / "artifacts" / "predictions.jsonl").is_file()  # still served
+        else:
+            assert failed == [job_id] and job["result"] is None
+            assert job["message"] == RESTART_MESSAGE
+            assert not (job_dir / "artifacts").exists()
+    finally:
+        store.close()

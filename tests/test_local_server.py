@@ -22,7 +22,7 @@ from _local_support import (
     wait_for,
     wait_status,
 )
-from distil_sdk.local._auth import check_authorization, load_or_create_token, sign_artifact_path
+from distil_sdk.local._api.auth import check_authorization, load_or_create_token, sign_artifact_path
 from distil_sdk.local.server import LocalServer
 from distil_sdk.types.jobs import TrainingStatus
 

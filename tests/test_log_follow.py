@@ -16,7 +16,7 @@ import respx
 from distil_sdk._errors import APIConnectionError, NotFoundError
 from distil_sdk._log_follow import MAX_LINE_CHARS, LogFollower, log_text
 from distil_sdk._polling import MAX_LOG_FAILURES, Poller, wait_sync
-from distil_sdk.local._epochs import epoch_line, format_duration
+from distil_sdk.local._jobs.epochs import epoch_line, format_duration
 from distil_sdk.types.jobs import JobStatus, TrainingStatus
 from test_client_support import BASE, FakeTime, async_client, sync_client
 

@@ -32,7 +32,7 @@ from distil_sdk.inference._model_client import (  # noqa: E402
     read_model_client,
 )
 from distil_sdk.inference._prompt import default_prompt, output_continuation  # noqa: E402
-from distil_sdk.local._entity_files import MODEL_CLIENT_PY, model_client_py  # noqa: E402
+from distil_sdk.local._storage.dataset_files import MODEL_CLIENT_PY, model_client_py  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from tiny_models import build_tiny_bert, generative_folder, write_job_description  # noqa: E402

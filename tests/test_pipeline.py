@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from distil_sdk.local import pipeline
-from distil_sdk.local._threads import busy_cores, torch_threads
+from distil_sdk.local._jobs.threads import busy_cores, torch_threads
 from distil_sdk.types.data import LabelledDataset, TaskBundle, UnlabelledDataset
 from distil_sdk.types.task import JobDescription, TaskConfig
 
@@ -465,3 +465,114 @@ def test_too_few_texts_keep_only_a_fitted_pooler_from_the_teacher(
         _bundle(tiny_bert_encoder), tmp_path / "b", Recorder(), options=FAST
     )
     assert any("mean-pooling layer" in note for note in out.notes)
+
+
+class ClosingTeacher:
+    """A real teacher that counts its closes and refuses (and records) any use after one."""
+
+    def __init__(self, inner: Any, *, fail_fit: bool = False) -> None:
+        self._inner = inner
+        self._fail_fit = fail_fit
+        self.closes = 0
+        self.used_after_close: list[str] = []
+
+    def _live(self, what: str) -> Any:
+        if self.closes:
+            self.used_after_close.append(what)
+            raise RuntimeError(f"teacher.{what} used after close")
+        return self._inner
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self._live("labels").labels)
+
+    @property
+    def recipe_choice(self) -> Any:
+        return self._live("recipe_choice").recipe_choice
+
+    def fit(self, job: Any, train: Any, config: Any) -> None:
+        if self._fail_fit:
+            raise ValueError("the teacher cannot read these rows")
+        self._live("fit").fit(job, train, config)
+
+    def adapt(self, texts: Any) -> None:
+        self._live("adapt").adapt(texts)
+
+    def predict_proba(self, texts: Any) -> np.ndarray:
+        return np.asarray(self._live("predict_proba").predict_proba(texts))
+
+    def embed(self, texts: Any) -> np.ndarray:
+        return np.asarray(self._live("embed").embed(texts))
+
+    def linear_head(self) -> Any:
+        return self._live("linear_head").linear_head()
+
+    def close(self) -> None:
+        self.closes += 1
+
+
+@pytest.fixture
+def closing_teachers(monkeypatch: pytest.MonkeyPatch) -> list[ClosingTeacher]:
+    """Every teacher the pipeline makes, wrapped in a `ClosingTeacher`."""
+    made: list[ClosingTeacher] = []
+    real = pipeline.make_teacher
+
+    def make(*args: Any, **kwargs: Any) -> ClosingTeacher:
+        made.append(ClosingTeacher(real(*args, **kwargs)))
+        return made[-1]
+
+    monkeypatch.setattr(pipeline, "make_teacher", make)
+    return made
+
+
+def test_the_teacher_is_closed_once_after_its_last_use(
+    tiny_bert_encoder: Path, tmp_path: Path, closing_teachers: list[ClosingTeacher]
+) -> None:
+    """The distilled student starts from the teacher (its head and embeddings), so the teacher
+    stays open through ``distillation`` and is closed once, after it."""
+    progress = Recorder()
+    out = pipeline.run_training(_bundle(tiny_bert_encoder), tmp_path, progress, options=FAST)
+    [teacher] = closing_teachers
+    assert teacher.used_after_close == [] and teacher.closes == 1
+    assert any("mean-pooling layer" in note for note in out.notes)  # embed() was used
+    assert out.teacher_recipe is not None  # recipe_choice was read while the teacher was open
+    assert [s for s, st in progress.events if st == "JOB_SUCCESS"] == pipeline.TRAINING_STAGES
+
+    evaluation = pipeline.run_teacher_evaluation(
+        _bundle(tiny_bert_encoder), tmp_path / "evaluation", Recorder()
+    )
+    assert evaluation.results["accuracy"] >= 0.0
+    labels = pipeline.label_texts(_bundle(tiny_bert_encoder), UNLABELLED[:3], tmp_path / "label")
+    assert len(labels) == 3 and set(labels) <= set(LABELS)
+    assert [(t.closes, t.used_after_close) for t in closing_teachers] == [(1, [])] * 3
+
+
+def test_a_failing_stage_or_fit_still_closes_the_teacher_once(
+    tiny_bert_encoder: Path,
+    tmp_path: Path,
+    closing_teachers: list[ClosingTeacher],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bundle = _bundle(tiny_bert_encoder)
+    bundle.config.base.student_model_name = str(tmp_path / "no-such-model")
+    progress = Recorder()
+    with pytest.raises(RuntimeError, match="no-such-model"):
+        pipeline.run_training(bundle, tmp_path / "run", progress, options=FAST)
+    assert ("student_base", "JOB_FAILURE") in progress.events
+    assert [t.closes for t in closing_teachers] == [1]
+
+    # A teacher whose fit fails reaches no caller that could close it: the fit closes it.
+    from distil_sdk.local.teachers import make_teacher as real
+
+    failing: list[ClosingTeacher] = []
+
+    def make(*args: Any, **kwargs: Any) -> ClosingTeacher:
+        failing.append(ClosingTeacher(real(*args, **kwargs), fail_fit=True))
+        return failing[-1]
+
+    monkeypatch.setattr(pipeline, "make_teacher", make)
+    progress = Recorder()
+    with pytest.raises(ValueError, match="cannot read these rows"):
+        pipeline.run_teacher_evaluation(bundle, tmp_path / "evaluation", progress)
+    assert ("teacher_fit", "JOB_FAILURE") in progress.events
+    assert [t.closes for t in failing] == [1]

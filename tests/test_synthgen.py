@@ -14,10 +14,16 @@ import pytest
 import respx
 
 from distil_sdk.local.teachers._chat import ChatClient
-from distil_sdk.local.teachers._synthgen import _NearDuplicates, class_targets, parse_examples
+from distil_sdk.local.teachers._synthgen import (
+    SYNTHGEN_KEYS,
+    _NearDuplicates,
+    class_targets,
+    generate_examples,
+    parse_examples,
+)
 from distil_sdk.local.teachers.llm import LLMTeacher
 from distil_sdk.types.data import LabelledDataset, UnlabelledDataset
-from distil_sdk.types.task import JobDescription, TaskConfig
+from distil_sdk.types.task import JobDescription, SynthgenConfig, TaskConfig
 
 BASE = "http://llm.test/v1"
 URL = f"{BASE}/chat/completions"
@@ -232,3 +238,72 @@ def test_near_duplicates_are_rejected_by_similarity() -> None:
     assert seen.add("where is my parcel")
     assert not seen.add("   ")
     assert _NearDuplicates(1.0).add("x")
+
+
+class _ScriptedChat:
+    """Answers every generation call with three texts drawn from the call's seed."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[Any, ...]] = []
+
+    def complete_many(self, requests: list[Any]) -> list[Any]:
+        replies = []
+        for request in requests:
+            self.requests.append((request.seed, request.temperature, request.max_tokens))
+            self.requests.append(tuple(m["content"] for m in request.messages))
+            rng = random.Random(request.seed)
+            texts = [" ".join(rng.sample(WORDS, 5)) for _ in range(3)]
+            replies.append(type("Reply", (), {"content": json.dumps(texts)})())
+        return replies
+
+
+def _generate(
+    job: JobDescription, train: LabelledDataset, synthgen: SynthgenConfig
+) -> tuple[Any, ...]:
+    def label_fn(texts: Any) -> Any:
+        import numpy as np
+
+        return np.eye(len(LABELS))[[len(t) % len(LABELS) for t in texts]]
+
+    chat = _ScriptedChat()
+    out = generate_examples(
+        chat,  # type: ignore[arg-type]
+        job,
+        train,
+        ["is there a fee for cards"],
+        synthgen,
+        label_fn=label_fn,
+        seed=3,
+    )
+    return out, chat.requests
+
+
+@pytest.mark.filterwarnings("ignore:Deprecated config key")
+def test_synthgen_keys_outside_synthgen_keys_change_nothing(
+    job: JobDescription, train: LabelledDataset
+) -> None:
+    # SYNTHGEN_KEYS is what the model card calls read; every other synthgen key must leave the
+    # generation alone. A new synthgen key needs a decision here.
+    changed: dict[str, Any] = {
+        "test_generation_target": 5,
+        "use_traces_as_context": False,
+        "generation_per_unstructured_context": 2,
+        "validation_max_total_length": 100,
+        "num_distractor_context_blocks": 2,
+        "output_is_json": True,
+        "mutators": ["x"],
+        "mutator_update_frequency": 2,
+        "max_tool_calls_per_turn": 3,
+        "clean_training_targets": True,
+        "basic_mutators_to_use": [],
+        "mutation_topics": ["t"],
+        "validation_max_answer_length": 10,
+        "parallel_llm_calls": 2,
+    }
+    read = {key.split(".", 1)[1] for key in SYNTHGEN_KEYS}
+    assert set(SynthgenConfig.model_fields) == read | set(changed)
+    base = {"train_generation_target": 9, "generation_in_single_call": 2}
+    baseline = _generate(job, train, SynthgenConfig(**base))
+    assert baseline[0][0] and baseline[1]
+    for key, value in changed.items():
+        assert _generate(job, train, SynthgenConfig(**base, **{key: value})) == baseline, key

@@ -336,3 +336,101 @@ def test_warnings_do_not_block() -> None:
     report.raise_for_errors()
     assert ValidationReport().to_table() == "No problems found."
     assert ValidationReport().summary() == "0 errors, 0 warnings."
+
+
+# -- the names other tools use, and English --------------------------------------------------
+
+
+def test_text_and_label_columns_are_named_with_the_rename_to_make(tmp_path: Path) -> None:
+    findings = fatal_findings(
+        tmp_path,
+        train__csv=GOOD_TRAIN.replace("question,answer", "text,label"),
+        test__csv=GOOD_TEST.replace("question,answer", "text,label"),
+    )
+    got = {(f.file, f.column): f.message for f in findings if f.code == "missing_column"}
+    assert set(got) == {
+        (file, col) for file in ("train.csv", "test.csv") for col in ("question", "answer")
+    }
+    assert (
+        "rename 'text' to 'question' (the platform's name for the input text)"
+        in got[("train.csv", "question")]
+    )
+    assert (
+        "rename 'label' to 'answer' (the platform's name for the label)"
+        in got[("test.csv", "answer")]
+    )
+    # Renaming is the advice: no "remove it" warning for the very columns to rename.
+    assert [f for f in findings if f.code == "extra_column"] == []
+    summary = DataValidationError(ValidationReport(findings=findings)).args[0]
+    assert "train.csv row 1, column question: " in summary
+
+
+def test_a_text_column_in_unstructured_is_named_as_context(tmp_path: Path) -> None:
+    findings = fatal_findings(tmp_path, unstructured__csv="text\nsome text\n")
+    finding = only(findings, "missing_column")
+    assert (finding.file, finding.column) == ("unstructured.csv", "context")
+    assert "rename 'text' to 'context'" in finding.message
+
+
+def test_jsonl_with_text_and_label_keys_gives_one_finding_per_rename(tmp_path: Path) -> None:
+    lines = "".join(
+        json.dumps({"text": t, "label": a}) + "\n"
+        for t, a in [("test card", "card"), ("test fee", "fee"), ("a third", "fee")]
+    )
+    findings = fatal_findings(tmp_path, test__csv=None, test__jsonl=lines)
+    got = sorted((f.code, f.file, f.row, f.column) for f in findings)
+    assert got == [
+        ("missing_field", "test.jsonl", 1, "answer"),
+        ("missing_field", "test.jsonl", 1, "question"),
+    ]
+    question = next(f for f in findings if f.column == "question")
+    assert question.message.startswith(
+        "the key 'question' is missing: 3 lines (this is the first) have 'text' instead; "
+        "rename 'text' to 'question' on every line"
+    )
+    assert question.message.endswith("The lines were skipped.")
+
+
+def test_a_missing_column_without_a_known_rename_takes_an_article(tmp_path: Path) -> None:
+    finding = only(
+        fatal_findings(tmp_path, test__csv="question,category\nx,card\n"), "missing_column"
+    )
+    assert "; add an 'answer' column." in finding.message
+    finding = only(fatal_findings(tmp_path, test__csv="body,answer\nx,card\n"), "missing_column")
+    assert "; add a 'question' column." in finding.message
+
+
+def test_a_number_where_text_belongs_takes_an_article(tmp_path: Path) -> None:
+    lines = '{"question": {"a": 1}, "answer": "fee"}\n{"question": "ok", "answer": "card"}\n'
+    bundle = TaskBundle.from_dir(write_task(tmp_path / "t", test__csv=None, test__jsonl=lines))
+    finding = only(bundle.validate().findings, "not_a_string")
+    assert finding.message.startswith("is a dict, expected text")
+    from distil_sdk.types import LabelledDataset
+
+    records = LabelledDataset.from_records([7, {"question": "ok", "answer": "card"}])
+    assert only(records.findings, "not_a_record").message.startswith("is an int, not a mapping")
+
+
+def test_counts_in_messages_are_singular_for_one(tmp_path: Path) -> None:
+    train = "question,answer\n" + "".join(f"card {i},card\n" for i in range(6)) + "one fee,fee\n"
+    config = "synthgen:\n  num_positive_exemplars_per_generation: 2\n"
+    findings = findings_for(tmp_path, train__csv=train, config__yaml=config)
+    assert "has 1 training example, fewer than the 2" in only(findings, "too_few_examples").message
+    assert "'card' has 6 examples but 'fee' only 1" in only(findings, "class_imbalance").message
+    pool = findings_for(
+        tmp_path / "pool",
+        unstructured__csv="context\nan unlabelled text\n",
+        config__yaml="synthgen:\n  num_unlabelled_exemplars_per_generation: 2\n",
+    )
+    assert "the 1 text goes to traces.jsonl" in only(pool, "unstructured_as_traces").message
+    assert only(pool, "too_few_rows").message.startswith("1 unlabelled row; ")
+
+
+def test_one_finding_over_the_cap_names_its_row_not_a_span(tmp_path: Path) -> None:
+    from distil_sdk.types._checks import MAX_FINDINGS_PER_CODE
+
+    blanks = '"   ",card\n' * (MAX_FINDINGS_PER_CODE + 1)
+    findings = findings_for(tmp_path, test__csv=GOOD_TEST + blanks)
+    rest = [f for f in findings if f.code == "empty_text" and f.row is None]
+    last_row = 3 + MAX_FINDINGS_PER_CODE + 1  # header and two good rows, then the blanks
+    assert [f.message for f in rest] == [f"1 more like the above (row {last_row}); fix those too."]

@@ -53,6 +53,20 @@ def _train_wordpiece(corpus: list[str]):  # type: ignore[no-untyped-def]
     return tok
 
 
+#: SmolLM2's classification task in the tests: two easy product classes, and two texts of them.
+SMOL_JD = {
+    "task_description": "Classify the product descriptions into one of the provided classes.",
+    "classes_description": {
+        "books": "Descriptions of books: novels, textbooks, biographies.",
+        "electronics": "Descriptions of electronics: phones, chargers, cables, computers.",
+    },
+}
+SMOL_TEXTS = [
+    "A paperback novel about a family across three generations",
+    "USB-C charger, 65W fast charging for laptops and phones",
+]
+
+
 def build_tiny_bert(
     path: Path,
     labels: list[str] | None = None,

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ._errors import DistilError, ModelLoadError, UnsafeArchiveError
+from ._fs import ensure_free_space, human_size, publish_folder
 
 __all__ = ["ArchiveLimits", "check_members", "clean_orphans", "safe_extract"]
 
@@ -96,14 +97,6 @@ def _env_number(
     return value
 
 
-def _human(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size} B"  # pragma: no cover - the loop always returns
-
-
 def _walk(parts: tuple[str, ...], links: set[str]) -> tuple[bool, str | None]:
     """Resolve ``parts`` lexically from the archive root: (escapes the root?, first symlink
     member passed *through* on the way, if any)."""
@@ -161,7 +154,7 @@ def check_members(
             total += sizes.get(_norm(member.linkname), 0)
         if limits.max_total_size is not None and total > limits.max_total_size:
             raise UnsafeArchiveError(
-                f"{source}: expands to more than {_human(limits.max_total_size)}; refusing to "
+                f"{source}: expands to more than {human_size(limits.max_total_size)}; refusing to "
                 "extract. If you trust it, raise DISTIL_ARCHIVE_MAX_SIZE (e.g. 50G; 0: no limit)"
             )
         if (
@@ -171,7 +164,7 @@ def check_members(
             and total / archive_size > limits.max_ratio
         ):
             raise UnsafeArchiveError(
-                f"{source}: {_human(archive_size)} expands to more than {_human(total)} (over "
+                f"{source}: {human_size(archive_size)} expands to more than {human_size(total)} (over "
                 f"{limits.max_ratio:.0f}x, a compression bomb?); refusing to extract. If you "
                 "trust it, raise DISTIL_ARCHIVE_MAX_RATIO (0: no limit)"
             )
@@ -325,6 +318,10 @@ def safe_extract(
             members = check_members(archive, archive_path, limits=limits, archive_size=size)
         except _READ_ERRORS as exc:
             raise _corrupt(archive_path, exc) from exc
+        expanded = sum(max(m.size, 0) for m in members if m.isfile())
+        ensure_free_space(
+            dest.parent, expanded, what=f"extracting {archive_path}", error=ModelLoadError
+        )
         # The pid in the name lets a later extraction tell our folder from a killed one's.
         try:
             tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.{os.getpid()}.", dir=dest.parent))
@@ -351,12 +348,7 @@ def safe_extract(
                     ) from exc
                 raise _corrupt(archive_path, exc) from exc
             try:
-                if dest.exists() or dest.is_symlink():
-                    if dest.is_dir() and not dest.is_symlink():
-                        shutil.rmtree(dest)
-                    else:
-                        dest.unlink()
-                os.replace(tmp, dest)
+                publish_folder(tmp, dest)
             except OSError as exc:
                 raise ModelLoadError(
                     f"{archive_path}: could not move the extracted files to {dest} ({exc})"

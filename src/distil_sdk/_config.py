@@ -11,7 +11,8 @@ Both clients resolve their settings here so they read the environment the same w
 | ``DISTIL_COGNITO_URL`` / ``DISTIL_COGNITO_CLIENT_ID`` | override the Cognito endpoint / app client |
 | ``DISTIL_ARCHIVE_MAX_SIZE`` / ``_MAX_MEMBERS`` / ``_MAX_RATIO`` | model archive limits (see ``_archive``) |
 | ``DISTIL_LOG`` | ``debug`` or ``info``: log the SDK's HTTP traffic to stderr (never the token) |
-| ``DISTIL_NO_PROGRESS`` | ``1``: no progress display anywhere (``wait()``, downloads) |
+| ``DISTIL_NO_PROGRESS`` | ``1``: no progress display anywhere (``wait()``, downloads, batch) |
+| ``DISTIL_RAY_LOG_LEVEL`` | batch prediction on Ray: its console log level (default ``WARNING``) |
 """
 
 from __future__ import annotations

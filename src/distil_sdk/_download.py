@@ -4,10 +4,15 @@ The bytes go to ``dest/.model.tar.part``. A later call (or a retry after a dropp
 resumes it with ``Range: bytes=<size>-``; ``If-Range`` with the first answer's ETag makes the
 server send the whole file again if it changed. A 206 appends, a 200 (range ignored) rewrites.
 Only a complete file is renamed to ``model.tar`` and extracted with
-`distil_sdk._archive.safe_extract` (limits, link checks); the ``model/`` folder is swapped
-in at the end. Every failure is a `DistilError`: a connection that keeps
-dropping or a body that cannot be decoded is an ``APIError``, a disk that cannot take the file a
-``DistilError`` naming the folder, a broken archive a ``ModelLoadError``/``UnsafeArchiveError``.
+`distil_sdk._archive.safe_extract` (limits, link checks); `finish_download` swaps the model
+in at the end. One download at a time per folder: a second one waits for the lock
+``dest/.model.tar.lock`` (`LOCK_TIMEOUT_S`, then a `DistilError` naming the folder), then
+runs in turn - resuming the part a failed first one left, or swapping its own complete copy
+in. A size the server announces that the disk cannot hold is refused before a byte is
+written (`distil_sdk._fs.ensure_free_space`). Every failure
+is a `DistilError`: a connection that keeps dropping or a body that cannot be decoded is an
+``APIError``, a disk that cannot take the file a ``DistilError`` naming the folder, a broken
+archive a ``ModelLoadError``/``UnsafeArchiveError``.
 """
 
 from __future__ import annotations
@@ -16,15 +21,15 @@ import asyncio
 import os
 import re
 import shutil
-from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
 
 import httpx
 
-from ._archive import safe_extract
+from ._archive import clean_orphans, safe_extract
 from ._errors import APIError, APIStatusError, DistilError, UnsafeArchiveError
+from ._fs import FolderLock, ensure_free_space, publish_file, publish_folder
 from ._http import (
     AsyncTransport,
     CallOptions,
@@ -36,11 +41,18 @@ from ._http import (
 )
 from ._progress import resolve_progress
 
-__all__ = ["download_model_async", "download_model_sync"]
+__all__ = ["download_model_async", "download_model_sync", "finish_download"]
 
 PART_NAME = ".model.tar.part"
 ETAG_NAME = ".model.tar.part.etag"
 TAR_NAME = "model.tar"
+LOCK_NAME = ".model.tar.lock"
+EXTRACT_NAME = ".model.extract"
+_RESERVED = frozenset({PART_NAME, ETAG_NAME, TAR_NAME, LOCK_NAME, EXTRACT_NAME})
+#: How long a download waits for another one into the same folder to finish.
+LOCK_TIMEOUT_S = 900.0
+#: What `finish_download` publishes: the ``model/`` folder, or the tarball's whole layout.
+Keep = Literal["layout", "model"]
 CHUNK = 1 << 20
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
@@ -65,19 +77,28 @@ def _open_part(response: httpx.Response, dest: Path) -> tuple[BinaryIO, int, int
     part = dest / PART_NAME
     offset = part.stat().st_size if part.exists() else 0
     length = response.headers.get("content-length")
+    sent = int(length) if length and length.isdigit() else None
     if response.status_code == 206:
         match = _CONTENT_RANGE.match(response.headers.get("content-range", ""))
+        # Bytes that do not start where the part ends cannot be appended to it.
         if not match or int(match.group(1)) != offset:
             raise _Restart
         total = None if match.group(3) == "*" else int(match.group(3))
+        _ensure_room(dest, sent if total is None else total - offset)
         return part.open("ab"), offset, total
     # 200: the server ignored the range (or the file changed): rewrite from the start.
+    _ensure_room(dest, None if sent is None else sent - offset)  # the part's bytes are reused
     etag = response.headers.get("etag")
     if etag:
         (dest / ETAG_NAME).write_text(etag)
     else:
         (dest / ETAG_NAME).unlink(missing_ok=True)
-    return part.open("wb"), 0, int(length) if length and length.isdigit() else None
+    return part.open("wb"), 0, sent
+
+
+def _ensure_room(dest: Path, needed: int | None) -> None:
+    if needed is not None and needed > 0:
+        ensure_free_space(dest, needed, what="the model download")
 
 
 def _bar(progress: bool | None, total: int | None, initial: int) -> AbstractContextManager[Any]:
@@ -140,33 +161,108 @@ def _check_size(dest: Path, total: int | None, url: str) -> None:
         )
 
 
-def extract_model(dest: Path) -> Path:
-    """Rename the part to ``model.tar``, extract it safely, return ``dest/model``."""
+def _layout_root(tmp: Path) -> Path:
+    """The folder whose entries are the tarball's layout: ``tmp``, or the one folder a tarball
+    wraps everything in (``slm-1234/model/...``)."""
+    entries = list(tmp.iterdir())
+    if len(entries) == 1 and _is_real_dir(entries[0]) and _is_real_dir(entries[0] / "model"):
+        return entries[0]
+    return tmp
+
+
+def _is_real_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
+
+
+def _check_links_stay_in(root: Path, tar: Path) -> None:
+    """`safe_extract` kept every link inside the archive; the entries move out of ``root`` (which
+    may be a folder inside it), so a link must stay inside ``root`` too, or once moved it would
+    point out of the download folder."""
+    base = root.absolute()
+    for folder, dirs, files in os.walk(base):  # links to folders are listed, never entered
+        for name in dirs + files:
+            path = Path(folder) / name
+            if not path.is_symlink():
+                continue
+            link = os.readlink(path)
+            target = Path(os.path.normpath(Path(folder) / link))
+            if os.path.isabs(link) or not target.is_relative_to(base):
+                raise UnsafeArchiveError(
+                    f"{tar}: link {path.relative_to(base).as_posix()!r} points outside the "
+                    f"model's layout ({link!r}); refusing to extract"
+                )
+
+
+def _publish_layout(root: Path, dest: Path, keep: Keep, tar: Path) -> Path:
+    if keep == "model":
+        # safe_extract refuses a top-level link and a wrapped model/ is a folder; checked all
+        # the same, as a link moved out of the archive would dangle or point anywhere.
+        if (root / "model").is_symlink():
+            raise UnsafeArchiveError(f"{tar}: the top-level 'model' is a symbolic link")
+        # The platform packs everything under model/; a flat archive is the model folder.
+        source = root / "model" if (root / "model").is_dir() else root
+        clean_orphans(dest / "model")
+        return publish_folder(source, dest / "model")
+    entries = sorted(root.iterdir())
+    reserved = [e.name for e in entries if e.name in _RESERVED]
+    if reserved:
+        raise UnsafeArchiveError(
+            f"{tar}: top-level {reserved[0]!r} is a name the download itself uses; refusing "
+            "to extract"
+        )
+    for entry in entries:
+        clean_orphans(dest / entry.name)
+        publish_folder(entry, dest / entry.name)
+    model = dest / "model"
+    return model if model.is_dir() else dest
+
+
+def finish_download(dest: Path, keep: Keep = "model") -> Path:
+    """Turn the complete ``dest/.model.tar.part`` into the model; return its folder.
+
+    The part becomes ``dest/model.tar`` (its ETag file is removed), which is checked and
+    extracted with `safe_extract` into ``dest/.model.extract`` (a tarball wrapping everything
+    in one folder is unwrapped); then ``keep`` says what is published, each entry swapped in
+    whole (`distil_sdk._fs.publish_folder`) only once the whole archive extracted safely:
+
+    - ``"model"`` (``client.v2``): the ``model/`` folder (a flat archive: all of it) as
+      ``dest/model``; ``model.tar`` stays, holding the rest.
+    - ``"layout"`` (``client.slms``): every top-level entry (``model/``, ``model-adapter/``,
+      ``model_client.py``, ``Modelfile``, ``README.md``...) into ``dest``; ``model.tar`` is
+      then removed, as it holds nothing more. Returns ``dest/model``, or ``dest`` without one.
+
+    Raises `UnsafeArchiveError`/`ModelLoadError` for a hostile or broken archive (nothing is
+    published then) and a `DistilError` naming ``dest`` when the disk refuses a write.
+    """
     tar = dest / TAR_NAME
     try:
-        os.replace(dest / PART_NAME, tar)
+        publish_file(dest / PART_NAME, tar)
         (dest / ETAG_NAME).unlink(missing_ok=True)
     except OSError as exc:
         raise _disk_error(dest, exc) from exc
-    tmp = dest / ".model.extract"
+    tmp = dest / EXTRACT_NAME
     safe_extract(tar, tmp)
     try:
-        # The platform packs everything under a top-level model/; accept a flat archive too.
-        # A symlink there would leave a dangling model/ once moved (safe_extract refuses it).
-        if (tmp / "model").is_symlink():
-            raise UnsafeArchiveError(f"{tar}: the top-level 'model' is a symbolic link")
-        root = tmp / "model" if (tmp / "model").is_dir() else tmp
-        target = dest / "model"
-        if target.is_symlink():
-            target.unlink()
-        elif target.exists():
-            shutil.rmtree(target)
-        os.replace(root, target)
+        root = _layout_root(tmp)
+        _check_links_stay_in(root, tar)
+        model = _publish_layout(root, dest, keep, tar)
+        if keep == "layout":
+            tar.unlink(missing_ok=True)  # everything it held is in place: no second copy
+    except DistilError:
+        raise
     except OSError as exc:
         raise _disk_error(dest, exc) from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return model
+
+
+def _lock(folder: Path) -> FolderLock:
+    # Two downloads into one folder would append to one part file and swap one extraction
+    # folder: the second waits for the first to finish.
+    return FolderLock(
+        folder / LOCK_NAME, timeout=LOCK_TIMEOUT_S, what=f"the download folder {folder}"
+    )
 
 
 def download_model_sync(
@@ -177,18 +273,22 @@ def download_model_sync(
     progress: bool | None,
     options: CallOptions,
     auth: bool = True,
-    extract: Callable[[Path], Path] | None = None,
+    keep: Keep = "model",
 ) -> Path:
-    """Download ``url`` (resuming) into ``dest`` and extract it; see the module docstring."""
+    """Download ``url`` (resuming) into ``dest`` and extract it; see the module docstring.
+
+    ``keep``: what of the tarball is published (`finish_download`).
+    """
     folder = Path(dest)
     try:
-        path = _download_sync(transport, url, folder, progress, options, auth)
+        folder.mkdir(parents=True, exist_ok=True)
+        with _lock(folder):
+            _download_sync(transport, url, folder, progress, options, auth)
+            return finish_download(folder, keep)
     except DistilError:
         raise
-    except OSError as exc:  # writing the part file, creating the folder
+    except OSError as exc:  # writing the part file, creating the folder, the lock
         raise _disk_error(folder, exc) from exc
-    # extract: what to make of the complete model.tar (default: its model/ folder only).
-    return (extract or extract_model)(path)
 
 
 def _download_sync(
@@ -199,7 +299,6 @@ def _download_sync(
     options: CallOptions,
     auth: bool,
 ) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
     attempts = 1 + options.get("max_retries", transport.settings.max_retries)
     for attempt in range(attempts):
         try:
@@ -240,17 +339,33 @@ async def download_model_async(
     progress: bool | None,
     options: CallOptions,
     auth: bool = True,
-    extract: Callable[[Path], Path] | None = None,
+    keep: Keep = "model",
 ) -> Path:
     """The async twin of `download_model_sync`."""
     folder = Path(dest)
+    lock = _lock(folder)
     try:
-        path = await _download_async(transport, url, folder, progress, options, auth)
-    except DistilError:
+        folder.mkdir(parents=True, exist_ok=True)
+        await lock.acquire_async()
+        await _download_async(transport, url, folder, progress, options, auth)
+    except BaseException as exc:
+        lock.release()
+        if isinstance(exc, OSError) and not isinstance(exc, DistilError):
+            raise _disk_error(folder, exc) from exc
         raise
-    except OSError as exc:
-        raise _disk_error(folder, exc) from exc
-    return await asyncio.to_thread(extract or extract_model, path)
+    # From here the extraction thread owns the lock: were this task cancelled, the thread
+    # would still finish, and only then release it (shield: the thread is never dropped).
+    work = asyncio.get_running_loop().run_in_executor(
+        None, _finish_then_release, folder, keep, lock
+    )
+    return await asyncio.shield(work)
+
+
+def _finish_then_release(folder: Path, keep: Keep, lock: FolderLock) -> Path:
+    try:
+        return finish_download(folder, keep)
+    finally:
+        lock.release()
 
 
 async def _download_async(
@@ -261,7 +376,6 @@ async def _download_async(
     options: CallOptions,
     auth: bool,
 ) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
     attempts = 1 + options.get("max_retries", transport.settings.max_retries)
     for attempt in range(attempts):
         try:

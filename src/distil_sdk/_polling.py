@@ -35,6 +35,7 @@ from ._errors import (
     JobWaitInterruptedError,
 )
 from ._log_follow import LogFollower, log_text
+from .types._words import plural
 from .types.jobs import JobStatus
 
 __all__ = [
@@ -151,10 +152,10 @@ class Poller:
         """
         if self.outage_started is not None:
             logger.info(
-                "%s %s: the platform answers again after %d failed poll(s) over %.0fs",
+                "%s %s: the platform answers again after %s over %.0fs",
                 self.kind,
                 self.job_id,
-                self.failed_polls,
+                plural(self.failed_polls, "failed poll"),
                 self.clock() - self.outage_started,
             )
             self.outage_started, self.failed_polls = None, 0
@@ -221,7 +222,7 @@ class Poller:
         if budget is not None and down >= budget:
             raise JobWaitInterruptedError(
                 f"{self.kind} {self.job_id}: lost contact with the platform for {down:.0f}s "
-                f"({self.failed_polls} failed polls; last error: {exc}). The job was "
+                f"({plural(self.failed_polls, 'failed poll')}; last error: {exc}). The job was "
                 f"{status or 'not yet seen'} and keeps running on the platform: call wait("
                 f"{self.job_id!r}) again to resume waiting (or pass a larger outage_budget=)",
                 job_id=self.job_id,

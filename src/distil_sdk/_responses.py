@@ -21,6 +21,7 @@ from ._errors import (
     status_error_class,
 )
 from ._request import RequestSpec, full_url, redact, wants_auth
+from .types._words import plural
 
 if TYPE_CHECKING:
     from ._config import Settings
@@ -139,7 +140,8 @@ def parse_model(cls: type[T], data: Any, spec: RequestSpec, base_url: str) -> T:
     except ValidationError as exc:
         url = redact(full_url(base_url, spec))
         raise APIError(
-            f"{spec.method} {url} returned an unexpected {cls.__name__}: {exc.error_count()} problem(s): "
+            f"{spec.method} {url} returned an unexpected {cls.__name__}: "
+            f"{plural(exc.error_count(), 'problem')}: "
             f"{exc.errors()[0]['msg']}",
             method=spec.method,
             url=url,

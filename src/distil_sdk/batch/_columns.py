@@ -14,25 +14,54 @@ import numpy as np
 
 from .._errors import DistilError
 
-__all__ = ["BatchInputError", "check_texts", "output_names", "prediction_columns"]
+__all__ = [
+    "EMPTY_TEXT_ADVICE",
+    "BatchInputError",
+    "as_strings",
+    "blank_positions",
+    "check_texts",
+    "output_names",
+    "prediction_columns",
+]
 
 
 class BatchInputError(DistilError, TypeError, ValueError):
-    """The data to predict is unusable: no text column, a null or non-string text, a clash.
+    """The data to predict is unusable: no text column, a null, non-string or empty text, a
+    column clash.
 
     A ``TypeError`` like the one `LocalClassifier.predict_proba` raises for a bad item,
     and a ``ValueError`` for the rest; the message names the column and the row.
     """
 
 
+EMPTY_TEXT_ADVICE = (
+    "A model cannot classify an empty text: drop those rows or fill in their text first"
+)
+
+
 def check_texts(
     values: Sequence[Any], column: str, describe_row: Callable[[int], str]
 ) -> list[str]:
-    """``values`` as strings; a null, NaN or non-string raises naming ``describe_row(i)``.
+    """``values`` as strings; a null, NaN, non-string or empty text raises naming its row.
 
-    Empty strings are texts like any other (``LocalClassifier`` classifies them too); a missing
-    value is refused rather than guessed at, as the single-machine path refuses ``None``.
+    A missing value is refused rather than guessed at, as ``LocalClassifier`` refuses ``None``;
+    an empty or whitespace-only text too, since any label it got would mean nothing. The
+    rows are named by ``describe_row(i)`` (the first three empty ones).
     """
+    texts = as_strings(values, column, describe_row)
+    blank = blank_positions(texts)
+    if blank:
+        shown = "; ".join(describe_row(i) for i in blank[:3])
+        more = f" (and {len(blank) - 3} more)" if len(blank) > 3 else ""
+        raise BatchInputError(
+            f"column {column!r}: {len(blank)} text(s) empty or only whitespace: {shown}{more}. "
+            f"{EMPTY_TEXT_ADVICE}"
+        )
+    return texts
+
+
+def as_strings(values: Sequence[Any], column: str, describe_row: Callable[[int], str]) -> list[str]:
+    """``values`` as strings; the first null, NaN or non-string raises naming its row."""
     texts: list[str] = []
     for i, value in enumerate(values):
         if isinstance(value, str):
@@ -44,9 +73,14 @@ def check_texts(
             what = f"is a {type(value).__name__}, not a string"
         raise BatchInputError(
             f"column {column!r}, {describe_row(i)}: the text {what}; every text must be a "
-            "string - drop or fill missing texts first (empty strings are accepted)"
+            "string - drop or fill missing texts first"
         )
     return texts
+
+
+def blank_positions(texts: Sequence[str]) -> list[int]:
+    """Positions of the empty and whitespace-only texts."""
+    return [i for i, text in enumerate(texts) if not text or text.isspace()]
 
 
 def output_names(

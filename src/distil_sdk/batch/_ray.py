@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -17,7 +18,15 @@ if TYPE_CHECKING:
 
     from ..inference import LocalClassifier
 
-__all__ = ["InputFormat", "predict_dataset", "read_dataset"]
+__all__ = [
+    "RAY_LOG_LEVEL_ENV",
+    "InputFormat",
+    "predict_dataset",
+    "quiet_ray_data",
+    "ray_log_level",
+    "read_dataset",
+    "start_ray",
+]
 
 logger = logging.getLogger("distil_sdk")
 
@@ -27,6 +36,10 @@ InputFormat = Literal["parquet", "csv", "json"]
 # LocalClassifier sorts each call's texts by length before batching them, so larger calls pad
 # less; 1024 rows still split a modest file into enough blocks to keep several actors busy.
 DEFAULT_BATCH_SIZE = 1024
+
+# Ray's own logs (ray.init's, Ray Data's execution plans and progress lines) start at this level
+# on the console; a value here (DEBUG, INFO, ...) or ``ray_log_level=`` shows more.
+RAY_LOG_LEVEL_ENV = "DISTIL_RAY_LOG_LEVEL"
 
 _SUFFIXES: dict[str, InputFormat] = {
     ".parquet": "parquet",
@@ -48,6 +61,76 @@ def _import_ray() -> Any:
             "batch prediction on Ray needs Ray Data: pip install 'distil-sdk[ray]'"
         ) from exc
     return ray
+
+
+def ray_log_level(level: int | str | None) -> int:
+    """The console level for Ray's logs: ``level``, else ``$DISTIL_RAY_LOG_LEVEL``, else WARNING."""
+    where = "ray_log_level"
+    if level is None:
+        level, where = os.environ.get(RAY_LOG_LEVEL_ENV) or logging.WARNING, RAY_LOG_LEVEL_ENV
+    if isinstance(level, int):
+        return level
+    number = logging.getLevelName(level.strip().upper())
+    if not isinstance(number, int):
+        raise ValueError(f"{where}={level!r} is not a log level; use DEBUG, INFO, WARNING or ERROR")
+    return number
+
+
+def start_ray(
+    ray: Any, level: int, *, address: str | None = None, num_cpus: int | None = None
+) -> None:
+    """``ray.init``, quiet by default: Ray's INFO lines and the actors' own output
+    (``log_to_driver``) only when ``level`` is INFO or lower; never a dashboard.
+
+    ``address`` joins a cluster; without it a Ray instance starts here (``num_cpus`` CPUs).
+    Ray Data's console follows ``level`` from then on (its log files keep everything).
+    """
+    verbose = level <= logging.INFO
+    if address or os.environ.get("RAY_ADDRESS"):
+        ray.init(address=address, logging_level=level, log_to_driver=verbose)
+    else:
+        ray.init(
+            num_cpus=num_cpus,
+            logging_level=level,
+            log_to_driver=verbose,
+            include_dashboard=False,
+        )
+    _ray_data_console(level)
+
+
+class _HideDisabledBars(logging.Filter):
+    # Ray Data warns that its progress bars are off, which is what a quiet run asked for.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Progress bars disabled")
+
+
+def _ray_data_console(level: int) -> list[tuple[logging.Handler, int, logging.Filter | None]]:
+    """Set Ray Data's console handlers to ``level``; returns what `quiet_ray_data` restores."""
+    changed: list[tuple[logging.Handler, int, logging.Filter | None]] = []
+    for handler in logging.getLogger("ray.data").handlers:
+        # Console handlers only: Ray Data's session log file keeps every line for debugging.
+        if isinstance(handler, logging.StreamHandler) and not isinstance(
+            handler, logging.FileHandler
+        ):
+            hide = _HideDisabledBars() if level > logging.INFO else None
+            if hide is not None:
+                handler.addFilter(hide)
+            changed.append((handler, handler.level, hide))
+            handler.setLevel(level)
+    return changed
+
+
+@contextmanager
+def quiet_ray_data(level: int) -> Iterator[None]:
+    """Ray Data's console at ``level`` while a run executes, as it was afterwards."""
+    changed = _ray_data_console(level)
+    try:
+        yield
+    finally:
+        for handler, before, hide in changed:
+            handler.setLevel(before)
+            if hide is not None:
+                handler.removeFilter(hide)
 
 
 def infer_format(path: str) -> InputFormat | None:
@@ -206,9 +289,9 @@ def _model_source(model: str | os.PathLike[str] | LocalClassifier) -> Any:
     return str(path.absolute())
 
 
-def _cluster(ray: Any) -> dict[str, float]:
+def _cluster(ray: Any, log_level: int | str | None) -> dict[str, float]:
     if not ray.is_initialized():
-        ray.init()
+        start_ray(ray, ray_log_level(log_level))
     return dict(ray.cluster_resources())
 
 
@@ -248,14 +331,15 @@ def predict_dataset(
     prefix: str = "",
     input_format: InputFormat | None = None,
     load_options: dict[str, Any] | None = None,
+    ray_log_level: int | str | None = None,
 ) -> ray.data.Dataset:
     """Classify every row of a Ray Dataset (or files Ray reads) with a pool of model actors.
 
     Each actor loads the model once (``LocalClassifier.from_pretrained(model, **load_options)``)
     and predicts ``batch_size`` rows per call. The result is lazy: rows are predicted when it is
     consumed (``write_parquet``, ``iter_batches``, ...). Every input column is kept and
-    ``label`` and ``score`` are added; ``top_k=k`` adds ``top_labels``/``top_scores`` (the k best,
-    best first) and ``probabilities=True`` one ``prob_<label>`` column per class. Values equal
+    ``label``/``score`` are added, plus ``top_labels``/``top_scores`` with ``top_k=k`` and one
+    ``prob_<label>`` column per class with ``probabilities=True``; values equal
     ``LocalClassifier.predict_proba`` on the same texts. Rows come out in any order unless
     ``ray.data.DataContext.get_current().execution_options.preserve_order = True``.
 
@@ -264,8 +348,8 @@ def predict_dataset(
             or on object storage (``s3://bucket/tickets/``); see `read_dataset`.
         model: a model folder, a ``*-model.tar``, or a ``LocalClassifier`` (pickled as its
             path); the path must be readable from every node.
-        text_column: the column holding the texts. Null texts raise `BatchInputError`
-            (as ``predict_proba`` refuses ``None``); empty strings are classified.
+        text_column: the column holding the texts. A null, empty or whitespace-only text
+            raises `BatchInputError` naming the row.
         batch_size: rows per actor call.
         concurrency: actors in the pool; ``(min, max)`` autoscales. Default: one per
             ``num_gpus`` GPUs of the cluster; on CPUs one per ``num_cpus`` CPUs, less one CPU
@@ -273,25 +357,55 @@ def predict_dataset(
         num_gpus: GPUs per actor (``1`` on a GPU cluster; the model loads with
             ``device="auto"``, so each actor uses the GPU Ray gives it).
         num_cpus: CPUs per actor; Ray sets the actor's torch threads to this.
+        top_k: add the ``top_k`` best labels and their scores, best first.
+        probabilities: add one ``prob_<label>`` column per class.
         prefix: put before every added column's name (``"pred_"``) when names would clash.
         input_format: ``"parquet"``, ``"csv"`` or ``"json"`` when the paths don't say.
         load_options: keywords for ``LocalClassifier.from_pretrained`` in every actor
-            (``{"dtype": "float32", "batch_size": 64, "max_length": 256}``; its ``batch_size``
-            is texts per forward pass, this function's is rows per actor call).
+            (``{"dtype": "float32", "batch_size": 64}``; its ``batch_size`` is texts per
+            forward pass, this function's is rows per actor call).
+        ray_log_level: when this call starts Ray (none is running), the level its console logs
+            start at: default ``$DISTIL_RAY_LOG_LEVEL``, else ``"WARNING"``; ``"INFO"`` shows
+            all of Ray's output.
 
     Example:
-        >>> import ray
-        >>> from distil_sdk.batch import predict_dataset
         >>> ds = predict_dataset("s3://bucket/tickets/", "/shared/my-model.tar",
         ...                      num_gpus=1, top_k=3)                      # doctest: +SKIP
         >>> ds.write_parquet("s3://bucket/tickets-labelled/")             # doctest: +SKIP
     """
     ray = _import_ray()
-    if top_k is not None and top_k < 1:
-        raise ValueError(f"top_k must be >= 1, got {top_k}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    _check_counts(top_k=top_k, batch_size=batch_size)
     source = _model_source(model)
+    from ray.data import Dataset
+
+    # Ray first: reading files would start it with Ray's own (loud) defaults.
+    resources = _cluster(ray, ray_log_level)
+    ds = _input_dataset(dataset, text_column, input_format, prefix)
+    size = concurrency if concurrency is not None else _pool_size(resources, num_gpus, num_cpus)
+    _warn_if_starving(resources, size, num_gpus, num_cpus)
+    actor_args = (source, dict(load_options or {}), text_column, top_k, probabilities, prefix)
+    predicted: Dataset = ds.map_batches(
+        _ClassifierActor,
+        fn_constructor_args=actor_args,
+        batch_size=batch_size,
+        batch_format="pyarrow",
+        compute=_actor_pool(ray, size),
+        num_gpus=num_gpus,
+        num_cpus=num_cpus,
+    )
+    return predicted
+
+
+def _check_counts(**counts: int | None) -> None:
+    for name, value in counts.items():
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+
+
+def _input_dataset(
+    dataset: Any, text_column: str, input_format: InputFormat | None, prefix: str
+) -> ray.data.Dataset:
+    """``dataset`` itself, or the files it names read; a wrong text column fails here."""
     from ray.data import Dataset
 
     ds: Dataset
@@ -307,28 +421,11 @@ def predict_dataset(
     if schema is not None:
         # Known without running anything: report a wrong column now, not from inside an actor.
         _check_columns(schema.names, text_column, [f"{prefix}label", f"{prefix}score"])
-    resources = _cluster(ray)
-    size = concurrency if concurrency is not None else _pool_size(resources, num_gpus, num_cpus)
-    _warn_if_starving(resources, size, num_gpus, num_cpus)
-    compute = (
-        ray.data.ActorPoolStrategy(min_size=size[0], max_size=size[1])
-        if isinstance(size, tuple)
-        else ray.data.ActorPoolStrategy(size=size)
-    )
-    predicted: Dataset = ds.map_batches(
-        _ClassifierActor,
-        fn_constructor_args=(
-            source,
-            dict(load_options or {}),
-            text_column,
-            top_k,
-            probabilities,
-            prefix,
-        ),
-        batch_size=batch_size,
-        batch_format="pyarrow",
-        compute=compute,
-        num_gpus=num_gpus,
-        num_cpus=num_cpus,
-    )
-    return predicted
+    return ds
+
+
+def _actor_pool(ray: Any, size: int | tuple[int, int]) -> Any:
+    """Ray Data's compute strategy: a fixed pool of ``size`` actors, or ``(min, max)``."""
+    if isinstance(size, tuple):
+        return ray.data.ActorPoolStrategy(min_size=size[0], max_size=size[1])
+    return ray.data.ActorPoolStrategy(size=size)

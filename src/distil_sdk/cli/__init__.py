@@ -14,6 +14,9 @@ names of the ``/models`` generation (``distil-sdk models ...``) still run, as ``
 - 2: usage error (bad arguments, missing credentials) or a task that fails validation
 - 130: interrupted
 
+A usage error prints argparse's form on stderr, whether argparse or the command found it: the
+usage of the command at fault, then ``distil-sdk COMMAND: error: MESSAGE``.
+
 ``--json`` (anywhere on the line; ``--output json`` is the same) prints the command's result as
 JSON on stdout - on failure ``{"ok": false, "error": ..., "exit_code": ..., "findings": [...]}``
 - while progress, warnings and findings go to stderr.
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import itertools
 import json
 import logging
 import os
@@ -31,17 +35,36 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from .._errors import DataValidationError, DistilError, JobFailedError, JobTimeoutError
+from ..types._words import plural
 from . import _current, _platform, _tools, _train
 from ._output import UsageError, json_mode
 
 __all__ = ["build_parser", "main"]
 
 
+class _ArgumentsRefused(Exception):
+    """argparse refused the line; `main` prints it, as it prints a command's `UsageError`."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+
+
 class _Parser(argparse.ArgumentParser):
-    """One line per usage error (``distil-sdk predict: error: ...``), never a usage dump."""
+    """Usage errors go to `main` (not ``sys.exit``), which also writes the JSON document."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        raise _ArgumentsRefused(self, message)
+
+
+def _own_parsers(parser: argparse.ArgumentParser) -> None:
+    """Give every (sub)command's namespace its parser (``args._parser``): a usage error found
+    after parsing prints the usage of the command at fault, not the top-level one."""
+    parser.set_defaults(_parser=parser)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _own_parsers(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         local.register(sub)
+    _own_parsers(parser)
     return parser
 
 
@@ -98,27 +122,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     if legacy is not None:
         sys.stderr.write(_platform.legacy_notice(legacy) + "\n")
     try:
-        args = parser.parse_args(line)
-    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 for --help
+        args = _parse(parser, line)
+    except _ArgumentsRefused as exc:
+        return _usage_failed(exc.parser, str(exc), json=_json_wanted(line))
+    except SystemExit as exc:  # --help and --version exit 0
         return exc.code if isinstance(exc.code, int) else 2
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
         return 2
+    return _run(args, parser)
+
+
+def _parse(parser: argparse.ArgumentParser, line: list[str]) -> argparse.Namespace:
+    """Parse ``line``; words argparse left over go to a command that takes any number of them
+    (``predict MODEL --top-k 2 TEXT...``), else they are refused by the command they follow."""
+    args, extras = parser.parse_known_args(line)
+    if extras:
+        more = getattr(args, "_more_positionals", None)
+        if more is not None and not any(e.startswith("-") and e != "-" for e in extras):
+            getattr(args, more).extend(extras)
+        else:
+            owner: argparse.ArgumentParser = getattr(args, "_parser", parser)
+            owner.error(f"unrecognized arguments: {' '.join(extras)}")
+    return args
+
+
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """The command's exit code, its exceptions turned into codes (module docstring)."""
     try:
         return int(args.func(args) or 0)
     except DataValidationError as exc:
         report = exc.report
         sys.stderr.write(report.to_table() + "\n")
+        subject = getattr(exc, "subject", None) or "the task"
         message = (
-            f"the task is invalid ({len(report.errors)} errors, "
-            f"{len(report.warnings)} warnings); fix the errors above and try again"
+            f"{subject} is invalid ({plural(len(report.errors), 'error')}, "
+            f"{plural(len(report.warnings), 'warning')}); fix the errors above and try again"
         )
         sys.stderr.write(f"error: {message}\n")
         findings = [f.model_dump(mode="json") for f in report.findings]
         return _failed(args, message, 2, findings=findings)
     except UsageError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return _failed(args, str(exc), 2)
+        return _usage_failed(getattr(args, "_parser", parser), str(exc), json=json_mode(args))
     except (JobFailedError, JobTimeoutError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return _failed(args, str(exc), 1)
@@ -137,6 +182,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `distil-sdk ... | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+
+
+def _usage_failed(parser: argparse.ArgumentParser, message: str, *, json: bool) -> int:
+    """argparse's form on stderr (the usage, then ``PROG: error: MESSAGE``); exit code 2."""
+    sys.stderr.write(parser.format_usage())
+    sys.stderr.write(f"{parser.prog}: error: {message}\n")
+    if json:
+        _document(message, 2)
+    return 2
+
+
+def _json_wanted(line: list[str]) -> bool:
+    """``--json`` / ``--output json`` on a line argparse refused (there is no namespace)."""
+    end = line.index("--") if "--" in line else len(line)
+    head = line[:end]
+    pairs = itertools.pairwise(head)
+    return "--json" in head or "--output=json" in head or ("--output", "json") in pairs
 
 
 def _json_first(argv: list[str]) -> list[str]:
@@ -190,9 +252,13 @@ def _failed(
 ) -> int:
     """In JSON mode, the failure as JSON on stdout too, so a script always gets a document."""
     if json_mode(args):
-        body: dict[str, Any] = {"ok": False, "error": message, "exit_code": code}
-        if findings is not None:
-            body["findings"] = findings
-        sys.stdout.write(json.dumps(body, indent=2) + "\n")
-        sys.stdout.flush()
+        _document(message, code, findings=findings)
     return code
+
+
+def _document(message: str, code: int, *, findings: list[Any] | None = None) -> None:
+    body: dict[str, Any] = {"ok": False, "error": message, "exit_code": code}
+    if findings is not None:
+        body["findings"] = findings
+    sys.stdout.write(json.dumps(body, indent=2) + "\n")
+    sys.stdout.flush()

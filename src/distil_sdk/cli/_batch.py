@@ -1,15 +1,22 @@
-"""``distil-sdk predict MODEL --input PATH --out PATH``: a whole file, locally or on Ray."""
+"""``distil-sdk predict MODEL --input PATH [--out PATH]``: a whole file, locally or on Ray.
+
+Without ``--out`` the rows go to ``STEM-predictions.jsonl`` in the current folder, as the
+other commands' default files (``ID-traces.jsonl``...) do.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
+from ..types._words import plural
 from ._output import UsageError, emit
 
-__all__ = ["add_file_arguments", "predict_file_command"]
+__all__ = ["add_file_arguments", "default_out", "predict_file_command", "require_model"]
 
 
 def add_file_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,8 +35,9 @@ def add_file_arguments(parser: argparse.ArgumentParser) -> None:
         "--out",
         default=None,
         metavar="PATH",
-        help="output .parquet or .jsonl file: every input column plus label, score, ... "
-        "(with --engine ray also a folder or URI, filled with Parquet files)",
+        help="output .jsonl, .csv or .parquet file: every input column plus label, score, ... "
+        "(default: INPUT-predictions.jsonl in the current folder; with --engine ray also a "
+        "folder or URI, filled with Parquet files)",
     )
     group.add_argument(
         "--text-column", default="text", help="the column holding the texts (default: text)"
@@ -64,20 +72,97 @@ def add_file_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--num-gpus", type=float, default=0, help="ray: GPUs per actor (1 on a GPU cluster)"
     )
+    group.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a bar of rows done on stderr (default: only on a terminal; "
+        "DISTIL_NO_PROGRESS=1 turns it off)",
+    )
+    group.add_argument(
+        "--ray-log-level",
+        default=None,
+        metavar="LEVEL",
+        help="ray: where Ray's console logs start: DEBUG, INFO, WARNING or ERROR (default "
+        "$DISTIL_RAY_LOG_LEVEL, else WARNING; INFO shows all of Ray's output)",
+    )
 
 
-def predict_file_command(args: argparse.Namespace) -> int:
-    """Run ``predict --input ... --out ...``; prints where the rows went and how fast."""
+def default_out(source: str) -> str:
+    """Where ``--input SOURCE`` goes without ``--out``: ``STEM-predictions.jsonl`` here
+    (``tickets.csv.gz`` -> ``tickets-predictions.jsonl``)."""
+    name = source.rstrip("/").rsplit("/", 1)[-1]
+    if name.lower().endswith(".gz"):
+        name = name[:-3]
+    stem = Path(name).stem if Path(name).suffix else name
+    return f"{stem or 'input'}-predictions.jsonl"
+
+
+def require_model(model: Path) -> None:
+    """A MODEL that is not there is a usage error, said before anything loads."""
+    if not model.expanduser().exists():
+        raise UsageError(
+            f"MODEL {model}: no such folder or file; give the folder train saved "
+            "(its -o DIR, or DIR/model) or a *-model.tar"
+        )
+
+
+def _check_out(out: str, engine: str) -> None:
+    """Refuse an output the writer cannot write, before the model loads."""
+    from ..batch._files import output_format
+
+    if output_format(out) is not None:
+        return
+    suffix = "" if out.endswith(("/", os.sep)) else Path(out).suffix
+    if "://" not in out and suffix:
+        raise UsageError(
+            f"--out {out}: predict writes JSON Lines (.jsonl), CSV (.csv, .tsv) or Parquet "
+            f"(.parquet), not {suffix}; use --out {Path(out).with_suffix('.csv')} for a "
+            f"spreadsheet, or --out {Path(out).with_suffix('.jsonl')}"
+        )
+    if engine == "local":
+        raise UsageError(
+            f"--out {out}: the local engine writes one .jsonl, .csv or .parquet file; a folder "
+            "or URI needs --engine ray"
+        )
+
+
+def _check_options(args: argparse.Namespace) -> None:
     if args.texts:
         raise UsageError("give TEXT arguments or --input, not both")
-    if args.input is None or args.out is None:
-        raise UsageError("--input and --out go together: predict --input PATH --out PATH")
+    if args.input is None:
+        raise UsageError("--out needs --input PATH, the file whose rows to predict")
+    if args.engine == "local" and not Path(args.input).expanduser().is_file():
+        raise UsageError(f"--input {args.input}: no such file (a .csv, .jsonl or .parquet file)")
     for name in ("batch_size", "concurrency", "top_k"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
-    if args.engine == "local" and (args.address or args.concurrency or args.num_gpus):
-        raise UsageError("--address, --concurrency and --num-gpus need --engine ray")
+    if args.engine == "local" and (
+        args.address or args.concurrency or args.num_gpus or args.ray_log_level
+    ):
+        raise UsageError(
+            "--address, --concurrency, --num-gpus and --ray-log-level need --engine ray"
+        )
+    if args.ray_log_level is not None:
+        from ..batch._ray import ray_log_level
+
+        try:
+            ray_log_level(args.ray_log_level)
+        except ValueError:
+            raise UsageError(
+                f"--ray-log-level {args.ray_log_level}: not a log level; use DEBUG, INFO, "
+                "WARNING or ERROR"
+            ) from None
+
+
+def predict_file_command(args: argparse.Namespace) -> int:
+    """Run ``predict --input ... [--out ...]``; prints where the rows went and how fast."""
+    _check_options(args)
+    out = args.out if args.out is not None else default_out(args.input)
+    _check_out(out, args.engine)
+    if args.engine == "local":  # a Ray cluster may see paths this machine does not
+        require_model(args.model_dir)
     from transformers.utils import logging as hf_logging
 
     from ..batch import predict_file
@@ -89,29 +174,31 @@ def predict_file_command(args: argparse.Namespace) -> int:
             "address": args.address,
             "concurrency": args.concurrency,
             "num_gpus": args.num_gpus,
+            "ray_log_level": args.ray_log_level,
         }
     started = time.monotonic()
     rows = predict_file(
         args.model_dir,
         args.input,
-        args.out,
+        out,
         engine=args.engine,
         text_column=args.text_column,
         top_k=args.top_k,
         probabilities=args.probabilities,
         prefix=args.prefix,
         batch_size=args.batch_size,
+        progress=args.progress,
         **options,
     )
     elapsed = time.monotonic() - started
     summary = {
         "input": str(args.input),
-        "out": str(args.out),
+        "out": str(out),
         "engine": args.engine,
         "rows": rows,
         "elapsed_s": round(elapsed, 2),
     }
-    counted = f"{rows} rows" if rows is not None else "rows"
+    counted = plural(rows, "row") if rows is not None else "rows"
     sys.stderr.flush()
-    emit(args, summary, f"{counted} predicted into {args.out} in {elapsed:.1f}s ({args.engine})")
+    emit(args, summary, f"{counted} predicted into {out} in {elapsed:.1f}s ({args.engine})")
     return 0

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._batch import add_file_arguments, predict_file_command
-from ._output import UsageError, emit, table
+from ._batch import add_file_arguments, predict_file_command, require_model
+from ._output import UsageError, emit, port, table
 from ._tools import warn_file_texts
 
 __all__ = ["register"]
@@ -27,7 +27,7 @@ def register(subparsers: Any) -> None:
         "The token is $DISTIL_API_KEY or the `token` file in the data dir.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default loopback)")
-    serve.add_argument("--port", type=int, default=8700, help="TCP port (default 8700)")
+    serve.add_argument("--port", type=port, default=8700, help="TCP port (default 8700)")
     _data_dir_arg(serve)
     serve.set_defaults(func=_serve)
 
@@ -35,15 +35,20 @@ def register(subparsers: Any) -> None:
         "predict",
         help="classify texts, or every row of a file, with a trained model",
         description="Print the label and scores of each TEXT ('-' reads one text per line from "
-        "stdin), or, with --input/--out, predict every row of a Parquet/CSV/JSONL file into a "
-        "Parquet/JSONL file, here or on a Ray cluster (--engine ray).",
+        "stdin), or, with --input, predict every row of a Parquet/CSV/JSONL file into a "
+        "JSONL, CSV or Parquet file (--out; default INPUT-predictions.jsonl here), on this "
+        "machine or on a Ray cluster (--engine ray).",
     )
-    predict.add_argument("model_dir", type=Path, metavar="MODEL")
-    predict.add_argument("texts", nargs="*", metavar="TEXT")
+    predict.add_argument(
+        "model_dir", type=Path, metavar="MODEL", help="model folder (train's -o DIR) or .tar"
+    )
+    # default=[]: TEXT is optional, so argparse does not list it as a missing argument.
+    predict.add_argument("texts", nargs="*", default=[], metavar="TEXT")
     predict.add_argument("--top-k", type=int, default=None, help="show the K best labels")
     _output_arg(predict)
     add_file_arguments(predict)
-    predict.set_defaults(func=_predict)
+    # TEXTs after an option (predict MODEL --top-k 2 TEXT) are TEXTs too: see cli.main.
+    predict.set_defaults(func=_predict, _more_positionals="texts")
 
 
 def _data_dir_arg(parser: argparse.ArgumentParser) -> None:
@@ -85,9 +90,10 @@ def _predict(args: argparse.Namespace) -> int:
     if args.input is not None or args.out is not None:
         return predict_file_command(args)
     if not args.texts:
-        raise UsageError("give TEXT arguments ('-' for stdin) or --input PATH --out PATH")
+        raise UsageError("give TEXT arguments ('-' for stdin) or --input PATH [--out PATH]")
     if args.top_k is not None and args.top_k < 1:
         raise UsageError(f"--top-k must be >= 1, got {args.top_k}")
+    require_model(args.model_dir)
     from transformers.utils import logging as hf_logging
 
     from ..inference import LocalClassifier

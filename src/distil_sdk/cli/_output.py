@@ -10,13 +10,85 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .._errors import DistilError
+from .._errors import DataValidationError, DistilError
+from ..types.validation import ValidationReport
 
-__all__ = ["UsageError", "emit", "json_mode", "table", "to_jsonable"]
+__all__ = [
+    "FileInvalidError",
+    "UsageError",
+    "add_json_flag",
+    "emit",
+    "iso_time",
+    "json_mode",
+    "port",
+    "sample_rate",
+    "table",
+    "to_jsonable",
+]
 
 
 class UsageError(DistilError):
     """A problem with how the command was called (exit code 2)."""
+
+
+class FileInvalidError(DataValidationError):
+    """A file the command was given (not a task folder) cannot be used; ``subject`` names it
+    in the last line (``test.csv is invalid (...)``) under the findings table. Exit code 2."""
+
+    def __init__(self, report: ValidationReport, subject: str) -> None:
+        super().__init__(report)
+        self.subject = subject
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    """``--json`` on a subcommand too (``distil-sdk validate DIR --json``); SUPPRESS keeps a
+    global ``--json`` given before the subcommand."""
+    parser.add_argument(
+        "--json",
+        dest="output",
+        action="store_const",
+        const="json",
+        default=argparse.SUPPRESS,
+        help="print the result as JSON on stdout (progress and findings go to stderr)",
+    )
+
+
+# argparse ``type=`` checks: a bad value is a usage error before anything runs or is sent.
+
+
+def port(value: str) -> int:
+    """A TCP port number, 0-65535 (0: the system picks a free port, as for any server)."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0-65535 (0 picks a free one), got {number}")
+    return number
+
+
+def iso_time(value: str) -> str:
+    """An ISO 8601 date or time (``2025-06-01``, ``2025-06-01T12:00:00Z``), kept as written."""
+    import datetime as dt
+
+    try:  # Python 3.10's fromisoformat does not read a trailing Z
+        dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not an ISO 8601 time: {value!r} (e.g. 2025-06-01 or 2025-06-01T12:00:00Z)"
+        ) from None
+    return value
+
+
+def sample_rate(value: str) -> float:
+    """A share between 0 and 1."""
+    try:
+        rate = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not 0.0 <= rate <= 1.0:
+        raise argparse.ArgumentTypeError(f"a rate is between 0 and 1, got {value}")
+    return rate
 
 
 def to_jsonable(value: Any) -> Any:

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..types._words import plural
 from ._output import UsageError, emit, json_mode, table, to_jsonable
 from ._platform import client_from_args, platform_options
 
@@ -151,7 +152,7 @@ def _train(args: argparse.Namespace) -> int:
         _err(report.to_table())
     say(
         f"validated {task_dir}: {len(bundle.train)} train / {len(bundle.test)} test rows, "
-        f"{len(bundle.job_description.labels)} classes"
+        f"{plural(len(bundle.job_description.labels), 'class', 'classes')}"
     )
 
     # The current route generation end to end: dataset -> teacher evaluation -> SLM -> model.

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ModelLoadError
+from .._fs import publish_folder
 from ._precision import PrecisionCheck, checked_fast_copy
 
 if TYPE_CHECKING:
@@ -183,10 +184,12 @@ def int8_model_file(
         for name in ("model.onnx", "fused.onnx"):
             (work / name).unlink()
         try:
-            work.rename(final_dir)  # complete or absent: a killed export leaves only .tmp-*
-        except OSError:
+            # Complete or absent: a killed export leaves only .tmp-*. One another process
+            # published meanwhile is kept (it may be loading it); only a broken one is replaced.
+            publish_folder(work, final_dir, replace=False)
+        except FileExistsError:
             if not (final_dir / MODEL_FILE).is_file():
-                raise
+                publish_folder(work, final_dir)
     except ModelLoadError:
         raise
     except Exception as exc:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .._errors import DistilError
 from .._metrics import classification_report, confusion_matrix
+from ..types._words import plural
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -167,7 +168,12 @@ class EvaluationReport(BaseModel):
                 for label, counts in zip(self.labels, self.confusion_matrix, strict=True)
             ],
         )
-        lines = [f"accuracy: {self.accuracy:.3f} on {self.n_samples} texts", "", scores, ""]
+        lines = [
+            f"accuracy: {self.accuracy:.3f} on {plural(self.n_samples, 'text')}",
+            "",
+            scores,
+            "",
+        ]
         lines += ["confusion matrix (rows: gold, columns: predicted)", matrix]
         if self.unknown_labels:
             lines += ["", f"gold labels unknown to the model: {', '.join(self.unknown_labels)}"]
@@ -202,7 +208,7 @@ class EvaluationReport(BaseModel):
             ax=ax,
             normalize=normalize,
             path=path,
-            title=title or f"accuracy {self.accuracy:.3f} on {self.n_samples} texts",
+            title=title or f"accuracy {self.accuracy:.3f} on {plural(self.n_samples, 'text')}",
         )
 
 
@@ -267,21 +273,31 @@ def _require(module: str, install: str, what: str) -> Any:
         ) from exc
 
 
-def labelled_inputs(data: Any, labels: Any = None) -> tuple[list[str], list[str]]:
+def labelled_inputs(
+    data: Any, labels: Any = None, *, text_column: str | None = None
+) -> tuple[list[str], list[str]]:
     """``(texts, gold)`` from what ``evaluate`` accepts.
 
     ``data`` may be a pandas DataFrame (``text`` or ``question`` column, ``label`` or
     ``answer`` column), a CSV/JSONL file path (the platform's ``question``/``answer``
     columns; ``text``/``label`` also work when pandas is installed), a Parquet path (needs
     pandas), a ``LabelledDataset``, a ``(texts, labels)`` pair, or texts with ``labels=``
-    given separately.
+    given separately. ``text_column`` names a DataFrame's text column.
     """
+    if text_column is not None and not (hasattr(data, "columns") and hasattr(data, "iloc")):
+        raise TypeError(
+            f"text_column={text_column!r} names a DataFrame column, but data is a "
+            f"{type(data).__name__}; pass a DataFrame, or leave text_column out"
+        )
     if labels is not None:
+        if text_column is not None:
+            _frame_column(data, text_column)
+            data = data[text_column]
         return _pair(data, labels)
     if isinstance(data, (str, os.PathLike)):
         return _from_file(Path(data))
     if hasattr(data, "columns") and hasattr(data, "iloc"):  # a pandas DataFrame
-        return _from_frame(data, "the DataFrame")
+        return _from_frame(data, "the DataFrame", text_column)
     if hasattr(data, "texts") and hasattr(data, "labels"):
         return list(data.texts), [str(x) for x in data.labels]
     if isinstance(data, tuple) and len(data) == 2:
@@ -301,9 +317,13 @@ def _pair(texts: Any, gold: Any) -> tuple[list[str], list[str]]:
     return texts, gold_list
 
 
-def _from_frame(frame: Any, where: str) -> tuple[list[str], list[str]]:
+def _from_frame(
+    frame: Any, where: str, text_column: str | None = None
+) -> tuple[list[str], list[str]]:
     columns = [str(c) for c in frame.columns]
-    text = next((c for c in TEXT_COLUMNS if c in columns), None)
+    if text_column is not None:
+        _frame_column(frame, text_column, where)
+    text = text_column or next((c for c in TEXT_COLUMNS if c in columns), None)
     label = next((c for c in LABEL_COLUMNS if c in columns), None)
     if text is None or label is None:
         raise ValueError(
@@ -311,6 +331,12 @@ def _from_frame(frame: Any, where: str) -> tuple[list[str], list[str]]:
             f"({' or '.join(LABEL_COLUMNS)}); it has: {', '.join(columns) or 'no columns'}"
         )
     return list(frame[text]), [str(x) for x in frame[label]]
+
+
+def _frame_column(frame: Any, name: str, where: str = "the DataFrame") -> None:
+    columns = [str(c) for c in frame.columns]
+    if name not in columns:
+        raise ValueError(f"{where} has no text column {name!r}; it has: {', '.join(columns)}")
 
 
 def _from_file(path: Path) -> tuple[list[str], list[str]]:

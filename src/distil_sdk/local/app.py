@@ -1,33 +1,36 @@
-"""The local platform's ASGI app: the platform's v2 REST API over this machine.
+"""The local platform's ASGI app: the platform's REST API over this machine.
 
-Build it with `create_app`; serve it with `distil_sdk.local.server`. The routes live
-in ``_routes_models`` (models, uploads), ``_routes_jobs`` (teacher evaluations, trainings,
-deployments) and ``_routes_artifacts`` (presigned downloads, health).
+Build it with `create_app`; serve it with `distil_sdk.local.server`. The routes live in
+``_api``: one module per entity (``models``, ``jobs``, ``datasets``, ``slms``, ...), behind the
+front door of ``_api/limits.py`` (token, body limits) and the error answers of
+``_api/errors.py``.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 
-from ._error_answers import install_error_handlers
-from ._limits import (
+from ._api.common import LocalContext
+from ._api.errors import install_error_handlers
+from ._api.limits import (
     DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_JSON_BYTES,
     MAX_BODY_ENV,
+    MAX_JSON_ENV,
     RequestGuard,
     public_route,
     resolve_limit,
 )
-from ._routes_common import LocalContext
-from ._staging import max_staged_bytes
-from .store import Store
-from .worker import Worker
+from ._jobs.worker import Worker
+from ._storage.staging import max_staged_bytes
+from ._storage.store import Store
 
 __all__ = ["LocalContext", "create_app"]
 
@@ -42,43 +45,67 @@ def create_app(
     instance_id: str = "",
     poll_interval: float = 1.0,
     max_body_bytes: int | None = None,
+    max_json_bytes: int | None = None,
     max_staging_bytes: int | None = None,
 ) -> FastAPI:
     """Build the app serving ``data_dir``; every API route requires ``token``.
 
-    On startup, jobs left ``JOB_RUNNING`` by a previous server are marked ``JOB_FAILURE`` (the
-    caller must make sure no other server serves ``data_dir``, see ``server.py``) and pending
-    ones are picked up by the runner. ``run_worker=False`` serves the API without running jobs.
+    On startup, jobs left ``JOB_RUNNING`` by a previous server are recorded as they finished
+    when their result was written, else marked ``JOB_FAILURE`` (the caller must make sure no
+    other server serves ``data_dir``, see ``server.py``), and pending ones are picked up by the
+    runner. ``run_worker=False`` serves the API without running jobs.
 
     The token is checked, and the body size bounded, before any route reads a body (see
-    ``_limits``): ``max_body_bytes`` (default ``$DISTIL_LOCAL_MAX_BODY_BYTES``, else 64 MiB)
-    for API requests, ``max_staging_bytes`` (default ``$DISTIL_LOCAL_MAX_STAGED_BYTES``, else
-    4 GiB) for presigned staging PUTs. Beyond them: 413.
+    ``_api/limits.py``): ``max_json_bytes`` (default ``$DISTIL_LOCAL_MAX_JSON_BYTES``, else
+    1 MiB) for JSON API requests, ``max_body_bytes`` (default ``$DISTIL_LOCAL_MAX_BODY_BYTES``,
+    else 64 MiB) for ``/models`` uploads and as the ceiling of both, ``max_staging_bytes``
+    (default ``$DISTIL_LOCAL_MAX_STAGED_BYTES``, else 4 GiB) for presigned staging PUTs.
+    Beyond them: 413.
 
     Example:
         >>> app = create_app(Path("/tmp/distil"), token="secret")  # doctest: +SKIP
         >>> uvicorn.run(app, host="127.0.0.1", port=8700)  # doctest: +SKIP
     """
-    from . import (
-        _routes_api_keys,
-        _routes_artifacts,
-        _routes_credits,
-        _routes_datasets,
-        _routes_endpoints,
-        _routes_jobs,
-        _routes_legacy,
-        _routes_models,
-        _routes_slms,
-        _routes_staging,
-        _routes_teacher_evaluations,
-    )
-    from .entity_store import EntityStore
+    from ._api.api_keys import ApiKeyStore
+    from ._storage.entity_store import EntityStore
 
-    request_limit = resolve_limit(max_body_bytes, MAX_BODY_ENV, DEFAULT_MAX_BODY_BYTES)
+    # Resolved first: a malformed $DISTIL_LOCAL_MAX_*_BYTES stops here, before the store opens.
+    body_limit = resolve_limit(max_body_bytes, MAX_BODY_ENV, DEFAULT_MAX_BODY_BYTES)
+    json_limit = resolve_limit(max_json_bytes, MAX_JSON_ENV, DEFAULT_MAX_JSON_BYTES)
     staging_limit = max_staging_bytes if max_staging_bytes is not None else max_staged_bytes()
     store = Store(Path(data_dir))
     worker = Worker(store, poll_interval=poll_interval)
-    ctx = LocalContext(Path(data_dir), store, worker, token, instance_id)
+    app = FastAPI(
+        title="distil_sdk local platform",
+        version="2",
+        description=(
+            "The distil labs platform's v2 REST API served from this machine. Authenticate with "
+            "`Authorization: Bearer <token>` (the bare token is accepted too)."
+        ),
+        lifespan=_lifespan(store, worker, run_worker=run_worker),
+    )
+    app.state.ctx = LocalContext(Path(data_dir), store, worker, token, instance_id)
+    app.openapi = _documented_openapi(app)  # type: ignore[method-assign]
+    # The current route generation's entities share the store's database and lock.
+    app.state.entities = EntityStore(store)
+    app.state.api_keys = ApiKeyStore(store)
+    app.add_middleware(
+        RequestGuard,
+        token=token,
+        max_body_bytes=body_limit,
+        max_json_bytes=json_limit,
+        max_staging_bytes=staging_limit,
+    )
+    # Every error answer is the platform's `{"message": ...}` (see `_api/errors.py`).
+    install_error_handlers(app)
+    _include_routes(app)
+    return app
+
+
+def _lifespan(
+    store: Store, worker: Worker, *, run_worker: bool
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: settle what a previous server left, run the worker, close."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -97,52 +124,47 @@ def create_app(
             worker.stop()
             store.close()
 
-    app = FastAPI(
-        title="distil_sdk local platform",
-        version="2",
-        description=(
-            "The distil labs platform's v2 REST API served from this machine. Authenticate with "
-            "`Authorization: Bearer <token>` (the bare token is accepted too)."
-        ),
-        lifespan=lifespan,
-    )
-    app.state.ctx = ctx
-    app.openapi = _documented_openapi(app)  # type: ignore[method-assign]
-    # The current route generation's entities share the store's database and lock.
-    app.state.entities = EntityStore(store)
-    app.state.api_keys = _routes_api_keys.ApiKeyStore(store)
-    app.add_middleware(
-        RequestGuard,
-        token=token,
-        max_body_bytes=request_limit,
-        max_staging_bytes=staging_limit,
+    return lifespan
+
+
+def _include_routes(app: FastAPI) -> None:
+    """Mount every route module's router on ``app``."""
+    from ._api import (
+        api_keys,
+        artifacts,
+        credits,
+        datasets,
+        endpoints,
+        jobs,
+        legacy,
+        models,
+        slms,
+        staging,
+        teacher_evaluations,
     )
 
-    # Every error answer is the platform's `{"message": ...}` (see `_error_answers`).
-    install_error_handlers(app)
-
-    app.include_router(_routes_models.router)
-    app.include_router(_routes_jobs.router)
-    app.include_router(_routes_artifacts.router)
-    # The current route generation (datasets, teacher evaluations, SLMs, credits, staging,
-    # inference endpoints and API keys) and the reads of the entities it replaced.
+    # The /models generation, then the current one (datasets, teacher evaluations, SLMs,
+    # credits, staging, inference endpoints and API keys) and the reads of the entities it
+    # replaced.
     for module in (
-        _routes_staging,
-        _routes_datasets,
-        _routes_teacher_evaluations,
-        _routes_slms,
-        _routes_credits,
-        _routes_endpoints,
-        _routes_api_keys,
-        _routes_legacy,
+        models,
+        jobs,
+        artifacts,
+        staging,
+        datasets,
+        teacher_evaluations,
+        slms,
+        credits,
+        endpoints,
+        api_keys,
+        legacy,
     ):
         app.include_router(module.router)
-    return app
 
 
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorAnswer"}
 _ANSWER_SCHEMAS: dict[str, Any] = {
-    # Every error answer (``_error_answers.error_body``): the platform's ``{"message": ...}``.
+    # Every error answer (``_api/errors.error_body``): the platform's ``{"message": ...}``.
     "ErrorAnswer": {
         "title": "ErrorAnswer",
         "type": "object",
@@ -197,7 +219,7 @@ _NOT_READY_READS = frozenset(
 def _documented_openapi(app: FastAPI) -> Any:
     """``app.openapi`` plus the answers every route can give that no route declares itself.
 
-    The guard's 401 and 413, 400 for an unreadable or refused body, 404 for a route with an id
+    The guard's 401 and 413, 400 for a refused body, 404 for a route with an id
     in its path, 404 and 409 for a create naming its parent in the body (missing, not ready),
     402 for a metered create (the platform's; never sent locally), 403 for a presigned URL (a
     ``signature`` parameter), 500 everywhere, the real shape of a 422 answer, the error schema
@@ -273,7 +295,7 @@ def _names_parent(operation: dict[str, Any], components: dict[str, Any]) -> bool
 def _metered(method: str, path: str) -> bool:
     """Whether the platform meters ``method path`` (a key of ``METERED_ROUTES``, e.g.
     ``datasets_post``, or one per operation, ``datasets_from_datasets_relabel_traces_post``)."""
-    from ._routes_credits import METERED_ROUTES
+    from ._api.credits import METERED_ROUTES
 
     slug = path.strip("/").replace("/", "_").replace("-", "_")
     for key in METERED_ROUTES:
@@ -284,7 +306,7 @@ def _metered(method: str, path: str) -> bool:
 
 
 _ERROR_DESCRIPTIONS = {
-    "400": "the body cannot be read (not UTF-8 JSON) or is refused (`findings` say why)",
+    "400": "the body is refused (`findings` say why)",
     "401": "missing or invalid API token",
     "402": (
         "the route's credits are spent (the platform's answer; the local platform meters "

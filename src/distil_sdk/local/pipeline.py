@@ -1,6 +1,8 @@
 """The local platform's ML pipeline: teacher evaluation and distillation training.
 
-Called by the worker inside a subprocess (see ``local/_job_main.py``); also usable directly::
+The job subprocess (``local/_jobs/main.py``) runs the module ``$DISTIL_LOCAL_PIPELINE`` names,
+this one by default; any module that satisfies `Pipeline` can stand in for it (tests use fast
+fakes). Also usable directly::
 
     from distil_sdk.types.data import TaskBundle
     from distil_sdk.local import pipeline
@@ -14,56 +16,65 @@ rows with a recipe chosen by cross-validation (optionally self-trained on the un
 the student (a sequence-classification model over ``base.student_model_name``) is fine-tuned on
 the gold rows alone (student-base, the comparison figure), and the distilled student starts as a
 copy of the teacher (``PipelineOptions.student_init``) and is trained on the gold rows (hard
-labels) plus the teacher-labelled unlabelled/synthetic texts (soft targets, KL term).
+labels) plus the teacher-labelled unlabelled/synthetic texts (soft targets, KL term). The
+training's stages are functions of ``local/_jobs/training_stages.py``; `run_training` runs them
+in order.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import os
-import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import numpy as np
-
-from .._metrics import classification_report
 from ..types.jobs import JobStatus
-from ._threads import set_torch_threads
-from .teachers import (
-    SupportsLinearHead,
-    SupportsSynthesis,
-    SupportsUnlabelled,
-    Teacher,
-    make_teacher,
-    prior_weights,
+from ._jobs.threads import set_torch_threads
+from ._jobs.training_stages import (
+    TEACHER_RECIPE_FILE,
+    GoldSplit,
+    TrainingRun,
+    distil_student,
+    evaluate_student,
+    final_notes,
+    label_transfer_set,
+    package_model_dir,
+    pick_student_length,
+    split_gold,
+    student_findings,
+    train_settings,
+    train_student_base,
+    write_predictions,
 )
+from .teachers import SupportsUnlabelled, Teacher, make_teacher
 
 if TYPE_CHECKING:
-    from ..types.data import LabelledDataset, TaskBundle
-    from ..types.task import TaskConfig
-    from .training import Student, TrainSettings
+    from ..types.data import TaskBundle
 
 logger = logging.getLogger("distil_sdk")
 
-#: The embedded teacher's recipe choice and CV scores, saved beside the weights.
-TEACHER_RECIPE_FILE = "teacher-recipe.json"
-
 __all__ = [
     "TEACHER_EVALUATION_STAGES",
+    "TEACHER_RECIPE_FILE",
     "TRAINING_STAGES",
+    "Pipeline",
     "PipelineOptions",
     "ProgressFn",
+    "SupportsLabelTexts",
     "TeacherEvaluationOutput",
     "TrainingOutput",
+    "label_texts",
+    "pick_student_length",
     "run_teacher_evaluation",
     "run_training",
+    "split_gold",
     "student_findings",
+    "train_settings",
+    "write_predictions",
 ]
 
 ProgressFn = Callable[[str, str, str], None]
@@ -194,12 +205,56 @@ class TrainingOutput:
     notes: list[str] = field(default_factory=list)
 
 
-class _Stages:
-    """Reports each stage's start/end and times it."""
+@runtime_checkable
+class Pipeline(Protocol):
+    """The pipeline plug-in: what the job subprocess calls on the module it runs.
 
-    def __init__(self, progress: ProgressFn) -> None:
+    The module ``$DISTIL_LOCAL_PIPELINE`` names (default ``distil_sdk.local.pipeline``) must
+    satisfy it, with module-level names: the two stage lists (announced to the worker before
+    a job starts; ``progress`` reports each stage by these names) and the two job functions.
+    Each job function raises an exception with a human message on failure. A module that
+    also has `SupportsLabelTexts`'s ``label_texts`` labels the traces of relabelling jobs;
+    otherwise this module's `label_texts` does.
+
+    Example::
+
+        from distil_sdk.local.pipeline import Pipeline
+        import my_pipeline
+
+        assert isinstance(my_pipeline, Pipeline)  # names only; mypy checks the signatures
+    """
+
+    TEACHER_EVALUATION_STAGES: list[str]
+    TRAINING_STAGES: list[str]
+
+    def run_teacher_evaluation(
+        self, bundle: TaskBundle, work_dir: Path, progress: ProgressFn
+    ) -> TeacherEvaluationOutput:
+        """Fit the teacher and score it on ``bundle.test`` (predictions inside ``work_dir``)."""
+        ...
+
+    def run_training(
+        self, bundle: TaskBundle, work_dir: Path, progress: ProgressFn
+    ) -> TrainingOutput:
+        """Train the student; the test results, predictions and ``model/`` folder."""
+        ...
+
+
+@runtime_checkable
+class SupportsLabelTexts(Protocol):
+    """Optional part of a `Pipeline`: the teacher's labels for relabelling jobs' traces."""
+
+    def label_texts(self, bundle: TaskBundle, texts: Sequence[str], work_dir: Path) -> list[str]:
+        """One label of ``bundle.job_description.labels`` per text of ``texts``."""
+        ...
+
+
+class _Stages:
+    """Reports each stage's start/end and times it (into ``timings``)."""
+
+    def __init__(self, progress: ProgressFn, timings: dict[str, float] | None = None) -> None:
         self.progress = progress
-        self.timings: dict[str, float] = {}
+        self.timings: dict[str, float] = {} if timings is None else timings
 
     def run(self, stage: str, message: str, fn: Callable[[], Any]) -> Any:
         self.progress(stage, JobStatus.RUNNING.value, message)
@@ -212,11 +267,6 @@ class _Stages:
         self.timings[stage] = round(time.perf_counter() - started, 2)
         self.progress(stage, JobStatus.SUCCESS.value, f"{stage} done in {self.timings[stage]:.1f}s")
         return result
-
-
-def _seed(config: TaskConfig) -> int:
-    seed = getattr(config.base, "random_seed", None)
-    return 0 if seed is None else int(seed)
 
 
 EMBEDDING_CACHE_ENV = "DISTIL_EMBEDDING_CACHE"
@@ -239,42 +289,66 @@ def embedding_cache_dir(work_dir: Path) -> Path:
     return work_dir.parent / "embedding-cache"
 
 
-def _fit_teacher(bundle: TaskBundle, work_dir: Path) -> Teacher:
-    teacher = make_teacher(
-        bundle.config,
-        cache_dir=work_dir / "teacher-cache",
-        embedding_cache_dir=embedding_cache_dir(work_dir),
-    )
-    teacher.fit(bundle.job_description, bundle.train, bundle.config)
-    unlabelled = bundle.unlabelled
-    if isinstance(teacher, SupportsUnlabelled) and unlabelled is not None:
-        teacher.adapt(unlabelled.texts)
-    return teacher
-
-
 def _close(teacher: Teacher) -> None:
     close = getattr(teacher, "close", None)
     if callable(close):
         close()
 
 
-def write_predictions(
-    path: Path, texts: Sequence[str], gold: Sequence[str], probs: np.ndarray, labels: Sequence[str]
+@contextmanager
+def _open_teacher(teacher: Teacher) -> Iterator[Teacher]:
+    """``teacher`` for the block, closed once when it ends however it ends (the LLM teacher
+    holds an HTTP pool). Nothing may use the teacher after the block."""
+    try:
+        yield teacher
+    finally:
+        _close(teacher)
+
+
+def _fit_teacher(bundle: TaskBundle, work_dir: Path) -> Teacher:
+    """The task's teacher, fitted on the gold rows (and adapted to the unlabelled texts);
+    closed here when fitting fails, since no caller gets it to close."""
+    teacher = make_teacher(
+        bundle.config,
+        cache_dir=work_dir / "teacher-cache",
+        embedding_cache_dir=embedding_cache_dir(work_dir),
+    )
+    try:
+        teacher.fit(bundle.job_description, bundle.train, bundle.config)
+        unlabelled = bundle.unlabelled
+        if isinstance(teacher, SupportsUnlabelled) and unlabelled is not None:
+            teacher.adapt(unlabelled.texts)
+    except BaseException:
+        _close(teacher)
+        raise
+    return teacher
+
+
+def label_texts(bundle: TaskBundle, texts: Sequence[str], work_dir: Path) -> list[str]:
+    """The teacher's label for each of ``texts`` (the default pipeline's `SupportsLabelTexts`).
+
+    The teacher is the one `run_teacher_evaluation` uses, fitted on ``bundle.train`` and the
+    class descriptions (so an empty train split works too); it is closed before this returns.
+    ``bundle.test`` is not read. Relabelling jobs (``relabel_traces_*``) call it.
+    """
+    set_torch_threads()
+    with _open_teacher(_fit_teacher(bundle, Path(work_dir))) as teacher:
+        probs = teacher.predict_proba(list(texts))
+        return [teacher.labels[int(i)] for i in probs.argmax(axis=1)]
+
+
+def _evaluate_teacher(
+    bundle: TaskBundle, teacher: Teacher, work_dir: Path
 ) -> tuple[Path, dict[str, Any]]:
-    """Write the predictions JSONL (one test row per line) and return it with the Metrics."""
-    preds = [labels[i] for i in np.asarray(probs).argmax(axis=1)] if len(texts) else []
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as fh:
-        for text, answer, pred, row in zip(texts, gold, preds, probs, strict=True):
-            scores = {label: round(float(p), 6) for label, p in zip(labels, row, strict=True)}
-            fh.write(
-                json.dumps(
-                    {"question": text, "answer": answer, "prediction": pred, "scores": scores},
-                    ensure_ascii=False,
-                )
-                + "\n"
-            )
-    return path, classification_report(list(gold), preds, list(labels))
+    """``teacher_evaluation``: the teacher's test-set predictions file and Metrics."""
+    test = bundle.test
+    return write_predictions(
+        work_dir / "teacher-predictions.jsonl",
+        test.texts,
+        test.labels,
+        teacher.predict_proba(test.texts),
+        bundle.job_description.labels,
+    )
 
 
 def run_teacher_evaluation(
@@ -287,93 +361,13 @@ def run_teacher_evaluation(
     teacher: Teacher = stages.run(
         "teacher_fit", "fitting the teacher", lambda: _fit_teacher(bundle, work_dir)
     )
-    labels = bundle.job_description.labels
-
-    def evaluate() -> tuple[Path, dict[str, Any]]:
-        probs = teacher.predict_proba(bundle.test.texts)
-        return write_predictions(
-            work_dir / "teacher-predictions.jsonl",
-            bundle.test.texts,
-            bundle.test.labels,
-            probs,
-            labels,
-        )
-
-    try:
+    with _open_teacher(teacher):
         path, metrics = stages.run(
-            "teacher_evaluation", "evaluating the teacher on the test set", evaluate
+            "teacher_evaluation",
+            "evaluating the teacher on the test set",
+            lambda: _evaluate_teacher(bundle, teacher, work_dir),
         )
-    finally:
-        _close(teacher)
     return TeacherEvaluationOutput(results=metrics, predictions_path=path)
-
-
-def train_settings(
-    config: TaskConfig, options: PipelineOptions, *, epochs: int | None, scale: float
-) -> TrainSettings:
-    """The student's optimisation settings from the task's ``tuning`` section.
-
-    ``epochs`` (when set) wins; otherwise ``scale * tuning.num_train_epochs``, at least 1.
-    """
-    from .training import TrainSettings
-
-    tuning = config.tuning
-    if epochs is None:
-        epochs = max(1, math.ceil(scale * int(tuning.num_train_epochs)))
-    return TrainSettings(
-        learning_rate=float(tuning.learning_rate),
-        scheduler=str(tuning.learning_rate_scheduler),
-        weight_decay=float(tuning.weight_decay),
-        warmup_ratio=float(tuning.warmup_ratio),
-        epochs=epochs,
-        batch_size=max(int(tuning.per_device_train_batch_size), options.min_batch_size),
-        seed=_seed(config),
-        temperature=options.temperature,
-    )
-
-
-def split_gold(
-    texts: Sequence[str], labels: Sequence[str], fraction: float, seed: int
-) -> tuple[list[int], list[int]]:
-    """Stratified (train, eval) row indices; every class keeps at least one training row."""
-    rng = random.Random(seed)
-    by_class: dict[str, list[int]] = {}
-    for i, label in enumerate(labels):
-        by_class.setdefault(label, []).append(i)
-    train_idx: list[int] = []
-    eval_idx: list[int] = []
-    for rows in by_class.values():
-        rows = rows[:]
-        rng.shuffle(rows)
-        n_eval = min(round(len(rows) * fraction), len(rows) - 1)
-        eval_idx += rows[:n_eval]
-        train_idx += rows[n_eval:]
-    return sorted(train_idx), sorted(eval_idx)
-
-
-def pick_student_length(tokenizer: Any, texts: Sequence[str], options: PipelineOptions) -> int:
-    """The student's truncation: the longest of ``options.student_max_lengths`` whose ``texts``
-    fit ``options.student_token_budget`` word pieces, else ``options.student_max_length``."""
-    floor = options.student_max_length
-    if not options.student_token_budget or not texts or not options.student_max_lengths:
-        return floor
-    longest = max(options.student_max_lengths)
-    ids = tokenizer(list(texts), truncation=True, max_length=longest)["input_ids"]
-    lengths = np.array([len(x) for x in ids])
-    for candidate in sorted(options.student_max_lengths, reverse=True):
-        if (
-            candidate > floor
-            and int(np.minimum(lengths, candidate).sum()) <= options.student_token_budget
-        ):
-            return candidate
-    return floor
-
-
-def _one_hot(labels: Sequence[str], order: Sequence[str]) -> np.ndarray:
-    index = {label: i for i, label in enumerate(order)}
-    out = np.zeros((len(labels), len(order)))
-    out[np.arange(len(labels)), [index[x] for x in labels]] = 1.0
-    return out
 
 
 def run_training(
@@ -383,296 +377,49 @@ def run_training(
     *,
     options: PipelineOptions | None = None,
 ) -> TrainingOutput:
-    """Teacher → labels → student-base → distilled student → evaluation → ``model/`` folder."""
-    from ._encoders import model_max_length
-    from .training import build_student, save_model_dir, train_student
+    """Teacher → labels → student-base → distilled student → evaluation → ``model/`` folder.
 
+    Each of ``TRAINING_STAGES`` is one function of ``local/_jobs/training_stages.py`` over a
+    shared `TrainingRun`; ``progress`` gets each stage's start, end (or failure) and time.
+    The teacher is closed once, after ``distillation``, its last use.
+    """
     set_torch_threads()
     options = options or PipelineOptions()
-    stages = _Stages(progress)
     work_dir = Path(work_dir)
-    config, job = bundle.config, bundle.job_description
-    labels, seed = job.labels, _seed(config)
-    test_texts, test_gold = bundle.test.texts, bundle.test.labels
-    results: dict[str, dict[str, Any]] = {}
-    predictions: dict[str, Path] = {}
-
+    stages = _Stages(progress)
     teacher: Teacher = stages.run(
         "teacher_fit", "fitting the teacher", lambda: _fit_teacher(bundle, work_dir)
     )
-
-    def label_transfer_set() -> tuple[list[str], np.ndarray]:
-        unlabelled = bundle.unlabelled
-        texts = list(unlabelled.texts) if unlabelled is not None else []
-        if isinstance(teacher, SupportsSynthesis) and config.synthgen.generation_target > 0:
-            synthetic: LabelledDataset = teacher.synthesize(job, bundle.train, unlabelled, config)
-            texts += list(synthetic.texts)
-        gold = set(bundle.train.texts) | set(test_texts)  # never distil on the test set
-        texts = [t for t in dict.fromkeys(texts) if t not in gold]
-        path, results["teacher"] = write_predictions(
-            work_dir / "teacher-predictions.jsonl",
-            test_texts,
-            test_gold,
-            teacher.predict_proba(test_texts),
-            labels,
+    with _open_teacher(teacher):
+        run = TrainingRun(
+            bundle, options, work_dir, teacher, GoldSplit.of(bundle), timings=stages.timings
         )
-        predictions["teacher"] = path
-        return texts, teacher.predict_proba(texts) if texts else np.zeros((0, len(labels)))
-
-    try:
-        transfer_texts, transfer_probs = stages.run(
-            "teacher_labelling", "the teacher labels the unlabelled texts", label_transfer_set
+        transfer = stages.run(
+            "teacher_labelling",
+            "the teacher labels the unlabelled texts",
+            lambda: label_transfer_set(run),
         )
-    finally:
-        _close(teacher)  # the LLM teacher holds an HTTP pool; the student needs no teacher
-
-    fraction = float(config.tuning.train_eval_split)
-    tr_idx, ev_idx = split_gold(bundle.train.texts, bundle.train.labels, fraction, seed)
-    gold_texts = [bundle.train.texts[i] for i in tr_idx]
-    gold_labels = [bundle.train.labels[i] for i in tr_idx]
-    eval_texts = [bundle.train.texts[i] for i in ev_idx]
-    eval_labels = [bundle.train.labels[i] for i in ev_idx]
-    logs: list[Any] = []
-
-    def evaluate(name: str, student: Student) -> None:
-        path, results[name] = write_predictions(
-            work_dir / f"{name}-predictions.jsonl",
-            test_texts,
-            test_gold,
-            student.predict_proba(test_texts),
-            labels,
+        base = stages.run(
+            "student_base",
+            "training the student on the labelled rows",
+            lambda: train_student_base(run, transfer),
         )
-        predictions[name] = path
-
-    student_length = options.student_max_length
-
-    def train_base() -> Student:
-        nonlocal student_length
-        student = build_student(
-            config.base.student_model_name, labels, max_length=options.student_max_length, seed=seed
+        tuned = stages.run(
+            "distillation",
+            "distilling the teacher into the student",
+            lambda: distil_student(run, base, transfer),
         )
-        student_length = pick_student_length(
-            student.tokenizer, gold_texts + transfer_texts, options
-        )
-        student.max_length = model_max_length(
-            student.tokenizer, student.model.config, student_length
-        )
-        logger.info("student truncation: %d word pieces", student.max_length)
-        settings = train_settings(
-            config, options, epochs=options.base_epochs, scale=options.base_epoch_scale
-        )
-        if options.base_max_steps and options.base_epochs is None:
-            per_epoch = math.ceil(len(gold_texts) / settings.batch_size)
-            fit = max(3, math.ceil(options.base_max_steps / per_epoch))
-            if fit < settings.epochs:
-                logger.info(
-                    "student-base: %d epochs instead of %d (%d labelled rows, %d steps each)",
-                    fit,
-                    settings.epochs,
-                    len(gold_texts),
-                    per_epoch,
-                )
-                settings.epochs = fit
-        logs.extend(
-            train_student(
-                student,
-                gold_texts,
-                _one_hot(gold_labels, labels),
-                np.ones(len(gold_texts)),
-                settings,
-                eval_texts=eval_texts,
-                eval_labels=eval_labels,
-                stage="student-base",
-            )
-        )
-        evaluate("student-base", student)
-        return student
-
-    base: Student = stages.run(
-        "student_base", "training the student on the labelled rows", train_base
-    )
-
-    init_notes: list[str] = []
-
-    def teacher_initialised_student() -> Student | None:
-        from .training import (
-            append_mean_pool_layer,
-            init_from_teacher,
-            init_pooled_from_teacher,
-            supports_teacher_init,
-        )
-
-        if options.student_init != "teacher" or not isinstance(teacher, SupportsLinearHead):
-            return None
-        head = teacher.linear_head()
-        if head is None:
-            return None
-        student = build_student(
-            config.base.student_model_name, labels, max_length=student_length, seed=seed
-        )
-        if not supports_teacher_init(student):
-            logger.info("student-tuned starts from student-base: no BERT-style pooler to fit")
-            return None
-        texts = list(dict.fromkeys(list(bundle.train.texts) + transfer_texts))
-
-        def started(how: str) -> Student:
-            init_notes.append(f"student-tuned started from the teacher: {how}")
-            logger.info("%s", init_notes[-1])
-            return student
-
-        if options.student_mean_pool_layer and append_mean_pool_layer(student.model):
-            check = texts[: options.teacher_init_check_texts]
-            info = init_pooled_from_teacher(
-                student,
-                head[0],
-                head[1],
-                check_texts=check,
-                check_embeddings=teacher.embed(check) if check else None,
-            )
-            return started(
-                "a mean-pooling layer on its encoder, the teacher's head (mean cosine "
-                f"{info['cosine']} to the teacher's embeddings on {info['texts']} texts)"
-            )
-        hidden = int(student.model.config.hidden_size)
-        if len(texts) < options.teacher_init_min_texts_per_unit * hidden:
-            logger.info(
-                "student-tuned starts from student-base: %d texts are too few to fit a "
-                "%d-unit pooler to the teacher",
-                len(texts),
-                hidden,
-            )
-            return None
-        try:
-            info = init_from_teacher(
-                student, texts, teacher.embed(texts), head[0], head[1], seed=seed
-            )
-        except ValueError as exc:
-            logger.info("student-tuned starts from student-base: %s", exc)
-            return None
-        return started(
-            f"pooler fitted to the teacher's embeddings on {info['texts']} texts (mean cosine "
-            f"{info['cosine']:.3f}), teacher's head"
-        )
-
-    def distil() -> Student:
-        import copy
-
-        from .training import average_with_start, evaluate_held_out, snapshot_weights
-
-        student = teacher_initialised_student()
-        from_teacher = student is not None
-        if student is None:
-            student = (
-                copy.deepcopy(base)
-                if options.warm_start
-                else build_student(
-                    config.base.student_model_name, labels, max_length=student_length, seed=seed
-                )
-            )
-        texts = gold_texts + transfer_texts
-        targets = np.vstack([_one_hot(gold_labels, labels), transfer_probs])
-        transfer_weights = np.ones(len(transfer_texts))
-        if options.balance_transfer and len(transfer_texts):
-            gold_prior = _one_hot(gold_labels, labels).sum(axis=0) + 1.0  # +1: no class at zero
-            transfer_weights = prior_weights(transfer_probs.argmax(axis=1), gold_prior)
-        weights = np.concatenate([np.full(len(gold_texts), options.gold_weight), transfer_weights])
-        soft = np.concatenate([np.zeros(len(gold_texts), bool), np.ones(len(transfer_texts), bool)])
-        settings = train_settings(
-            config,
-            options,
-            epochs=options.distillation_epochs,
-            scale=(
-                options.teacher_init_epoch_scale
-                if from_teacher
-                else options.distillation_epoch_scale
-            ),
-        )
-        settings.max_steps_per_epoch = options.distillation_max_steps_per_epoch
-        start = None
-        if from_teacher:
-            settings.learning_rate *= options.teacher_init_lr_scale
-            settings.head_lr_multiplier = 1.0
-            if options.teacher_init_keep < 1.0:
-                start = snapshot_weights(student.model)
-        logs.extend(
-            train_student(
-                student,
-                texts,
-                targets,
-                weights,
-                settings,
-                soft=soft,
-                eval_texts=eval_texts,
-                eval_labels=eval_labels,
-                stage="student-tuned",
-            )
-        )
-        if start is not None:
-            average_with_start(student.model, start, options.teacher_init_keep)
-            row = evaluate_held_out(
-                student,
-                eval_texts,
-                eval_labels,
-                stage="student-tuned-average",
-                epoch=settings.epochs,
-            )
-            if row is not None:  # training-logs.csv ends with the saved weights' figures
-                logs.append(row)
-                logger.info(
-                    "student-tuned after the average: eval_acc %.3f on %d held-out rows",
-                    row.eval_accuracy,
-                    len(eval_texts),
-                )
-            init_notes.append(
-                "student-tuned: the average of the teacher copy it started from and its "
-                f"distilled weights ({options.teacher_init_keep:g} of the way to the latter)"
-            )
-            logger.info("%s", init_notes[-1])
-        return student
-
-    tuned: Student = stages.run("distillation", "distilling the teacher into the student", distil)
+        choice = getattr(teacher, "recipe_choice", None)
     stages.run(
         "evaluation",
         "evaluating the students on the test set",
-        lambda: evaluate("student-tuned", tuned),
+        lambda: evaluate_student(run, "student-tuned", tuned),
     )
-    choice = getattr(teacher, "recipe_choice", None)
     recipe = choice.to_json() if choice is not None else None
-    findings = student_findings(results, len(test_texts))
-    for finding in findings:
-        logger.warning("%s", finding)
-    notes = ([choice.summary()] if choice is not None else []) + init_notes + findings
-
-    def package() -> Path:
-        from .training._card import write_model_card
-
-        folder = save_model_dir(tuned, work_dir / "model", logs, job.to_json())
-        if recipe is not None:
-            (folder / TEACHER_RECIPE_FILE).write_text(json.dumps(recipe, indent=2), "utf-8")
-        write_model_card(
-            folder,
-            job=job,
-            config=config,
-            results=results,
-            predictions=predictions.get("student-tuned"),
-            notes=notes,
-        )
-        return folder
-
-    model_dir: Path = stages.run("packaging", "writing the model folder", package)
-    return TrainingOutput(results, predictions, model_dir, stages.timings, recipe, notes)
-
-
-def student_findings(results: Mapping[str, Mapping[str, Any]], n_test: int) -> list[str]:
-    """A finding when student-tuned ends below the teacher on the test set (else none)."""
-    teacher = (results.get("teacher") or {}).get("accuracy")
-    tuned = (results.get("student-tuned") or {}).get("accuracy")
-    if not isinstance(teacher, float | int) or not isinstance(tuned, float | int):
-        return []
-    if tuned >= teacher:
-        return []
-    rows = f" ({round((teacher - tuned) * n_test)} of {n_test} test rows)" if n_test else ""
-    return [
-        f"student-tuned ends below the teacher on the test set: {tuned:.3f} against "
-        f"{teacher:.3f}{rows}"
-    ]
+    notes = final_notes(run, choice.summary() if choice is not None else None)
+    model_dir: Path = stages.run(
+        "packaging",
+        "writing the model folder",
+        lambda: package_model_dir(run, tuned, recipe, notes),
+    )
+    return TrainingOutput(run.results, run.predictions, model_dir, run.timings, recipe, notes)

@@ -24,9 +24,9 @@ from types import FrameType, TracebackType
 from typing import IO, Any
 
 from .._errors import DistilError
-from ._auth import load_or_create_token
-from ._private import make_private_dir
-from .packaging import publish_bytes
+from ._api.auth import load_or_create_token
+from ._jobs.packaging import publish_bytes
+from ._storage.private import make_private_dir
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -123,8 +123,11 @@ class LocalServer(LocalServerHandle):
         host: interface to bind; loopback by default, as the API has a single shared token.
         port: TCP port; 0 picks a free one.
         poll_interval: the job runner's idle poll interval.
-        max_body_bytes: largest API request body (default ``$DISTIL_LOCAL_MAX_BODY_BYTES``,
-            else 64 MiB); larger ones are refused with 413 before they are read.
+        max_body_bytes: largest ``/models`` upload body, and ceiling of every API body
+            (default ``$DISTIL_LOCAL_MAX_BODY_BYTES``, else 64 MiB); larger ones are refused
+            with 413 before they are read.
+        max_json_bytes: largest body of every other API request (default
+            ``$DISTIL_LOCAL_MAX_JSON_BYTES``, else 1 MiB); larger ones are refused with 413.
         run_worker: run queued jobs (``False`` serves the API only, e.g. to test it).
     """
 
@@ -136,6 +139,7 @@ class LocalServer(LocalServerHandle):
         *,
         poll_interval: float = 1.0,
         max_body_bytes: int | None = None,
+        max_json_bytes: int | None = None,
         run_worker: bool = True,
     ) -> None:
         data_dir = Path(data_dir).expanduser().resolve()
@@ -143,6 +147,7 @@ class LocalServer(LocalServerHandle):
         self.host, self.port = host, port
         self.poll_interval = poll_interval
         self.max_body_bytes = max_body_bytes
+        self.max_json_bytes = max_json_bytes
         self.run_worker = run_worker
         self._lock_file: IO[str] | None = None
         self._server: Any = None
@@ -174,6 +179,7 @@ class LocalServer(LocalServerHandle):
                 instance_id=self.instance_id,
                 poll_interval=self.poll_interval,
                 max_body_bytes=self.max_body_bytes,
+                max_json_bytes=self.max_json_bytes,
                 run_worker=self.run_worker,
             )
             config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
@@ -245,10 +251,15 @@ def serve(
     data_dir: Path | None = None,
     *,
     max_body_bytes: int | None = None,
+    max_json_bytes: int | None = None,
 ) -> None:
     """Serve ``data_dir`` on ``host:port`` in the foreground until Ctrl-C or SIGTERM."""
     server = LocalServer(
-        data_dir or default_data_dir(), host, port, max_body_bytes=max_body_bytes
+        data_dir or default_data_dir(),
+        host,
+        port,
+        max_body_bytes=max_body_bytes,
+        max_json_bytes=max_json_bytes,
     ).start()
 
     def _graceful(signum: int, frame: FrameType | None) -> None:

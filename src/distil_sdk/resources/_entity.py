@@ -11,7 +11,6 @@ plain functions both call.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +30,7 @@ from .._errors import (
     NotFoundError,
     PaymentRequiredError,
 )
+from .._fs import write_bytes_atomic
 from .._http import CallOptions, RequestSpec, SyncTransport, parse_model, redact
 from .._log_follow import log_text
 from .._polling import wait_async, wait_sync
@@ -156,13 +156,9 @@ def fetch_spec(url: str, options: CallOptions) -> RequestSpec:
 
 
 def write_atomic(dest: Path, name: str, data: bytes) -> Path:
-    """Write ``dest/name`` through a hidden part file renamed into place: never a half-written
-    file under the real name."""
-    target = dest / name
-    part = dest / f".{name}.part"
-    part.write_bytes(data)
-    os.replace(part, target)
-    return target
+    """Write ``dest/name`` through a hidden temporary file renamed into place: never a
+    half-written file under the real name."""
+    return write_bytes_atomic(dest / name, data)
 
 
 def staged_body(

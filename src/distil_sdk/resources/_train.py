@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._errors import DistilError
+from .._fs import publish_folder
 from .._polling import DEFAULT_WAIT_TIMEOUT_S
 from ..types.entities import CompletedSLMMetrics, TrainedModel
 from ..types.jobs import Metrics
@@ -112,14 +112,6 @@ def _prepare(output_dir: str | os.PathLike[str], force: bool) -> Path:
     return dest
 
 
-def _swap_in(staging: Path, dest: Path) -> None:
-    if dest.is_dir() and not dest.is_symlink():
-        shutil.rmtree(dest)
-    elif dest.exists() or dest.is_symlink():
-        dest.unlink()
-    shutil.move(str(staging), str(dest))
-
-
 def _acc(metrics: Metrics | None) -> str:
     """``<primary metric>: <score>``: accuracy for classification, the reference-free judge for
     the other tasks; ``-`` for a score not computed."""
@@ -205,7 +197,7 @@ def _train_sync(
     with tempfile.TemporaryDirectory(prefix=".distil-download-", dir=dest.parent) as tmp:
         staging = Path(tmp) / "out"
         client.slms.download_model(slm.id, staging, progress=None if progress else False)
-        _swap_in(staging, dest)
+        publish_folder(staging, dest)
     say(f"model saved to {dest}")
     return _result(dataset.id, evaluation_id, slm.id, dest, teacher, metrics)
 
@@ -282,7 +274,7 @@ async def _train_async(
     with tempfile.TemporaryDirectory(prefix=".distil-download-", dir=dest.parent) as tmp:
         staging = Path(tmp) / "out"
         await client.slms.download_model(slm.id, staging, progress=None if progress else False)
-        _swap_in(staging, dest)
+        publish_folder(staging, dest)
     say(f"model saved to {dest}")
     return _result(dataset.id, evaluation_id, slm.id, dest, teacher, metrics)
 

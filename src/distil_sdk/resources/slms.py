@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 from typing_extensions import Unpack
 
-from .._archive import safe_extract
-from .._download import ETAG_NAME, PART_NAME, TAR_NAME, download_model_async, download_model_sync
+from .._download import download_model_async, download_model_sync, finish_download
 from .._errors import APIError, DistilError
+from .._fs import write_bytes_atomic
 from .._http import CallOptions, RequestSpec
 from ..types.entities import (
     SLM,
@@ -82,39 +81,9 @@ def _upload_files(model_tar: str | os.PathLike[str] | bytes, config: Any) -> dic
 
 
 def extract_layout(dest: Path) -> Path:
-    """Extract a complete ``model.tar`` keeping its whole layout; return the model folder.
-
-    ``model/``, ``model-adapter/``, ``model_client.py``, ``Modelfile``, ``README.md`` (whatever
-    the tarball holds) land in ``dest``, each swapped in only once the whole archive extracted
-    safely. Returns ``dest/model`` (the folder `LocalClassifier` loads), or
-    ``dest`` for a tarball without a ``model/`` folder.
-    """
-    tar = dest / TAR_NAME
-    os.replace(dest / PART_NAME, tar)
-    (dest / ETAG_NAME).unlink(missing_ok=True)
-    tmp = dest / ".slm.extract"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    safe_extract(tar, tmp)
-    try:
-        root = tmp
-        entries = list(tmp.iterdir())
-        # A tarball wrapping everything in one folder (slm-1234/model/...) is unwrapped.
-        if len(entries) == 1 and entries[0].is_dir() and (entries[0] / "model").is_dir():
-            root = entries[0]
-        for entry in root.iterdir():
-            target = dest / entry.name
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            elif target.exists() or target.is_symlink():
-                target.unlink()
-            os.replace(entry, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    # Everything the tarball held is now in place; a second copy of a multi-GB file is waste.
-    tar.unlink(missing_ok=True)
-    model = dest / "model"
-    return model if model.is_dir() else dest
+    """Extract a complete ``dest/.model.tar.part`` keeping its whole layout; return the model
+    folder (`distil_sdk._download.finish_download` with ``keep="layout"``)."""
+    return finish_download(dest, "layout")
 
 
 def _model_url(download: SLMDownload, slm_id: str) -> str:
@@ -245,7 +214,7 @@ class SLMs(_Declaration, SyncEntityResource[SLM, EntityStatus, SLMDownloadMetada
         url = _model_url(download, slm_id)
         model = download_model_sync(
             self._t, url, dest, progress=progress, options=options, auth=False,
-            extract=extract_layout,
+            keep="layout",
         )  # fmt: skip
         if download.config_url:
             data = self._t.send(fetch_spec(download.config_url, options)).content
@@ -254,9 +223,7 @@ class SLMs(_Declaration, SyncEntityResource[SLM, EntityStatus, SLMDownloadMetada
 
 
 def _write_config(dest: Path, data: bytes) -> None:
-    part = dest / ".config.yaml.part"
-    part.write_bytes(data)
-    os.replace(part, dest / "config.yaml")
+    write_bytes_atomic(dest / "config.yaml", data)
 
 
 class AsyncSLMs(_Declaration, AsyncEntityResource[SLM, EntityStatus, SLMDownloadMetadata]):
@@ -324,7 +291,7 @@ class AsyncSLMs(_Declaration, AsyncEntityResource[SLM, EntityStatus, SLMDownload
         url = _model_url(download, slm_id)
         model = await download_model_async(
             self._t, url, dest, progress=progress, options=options, auth=False,
-            extract=extract_layout,
+            keep="layout",
         )  # fmt: skip
         if download.config_url:
             data = (await self._t.send(fetch_spec(download.config_url, options))).content

@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ._words import plural, with_article
 from .validation import Finding
 
 __all__ = [
@@ -104,14 +105,12 @@ def _shape_problem(messages: Any) -> str | None:
     """What no task type accepts: not a list of message objects, no user turn, no final
     assistant turn, a message without content or tool calls."""
     if not isinstance(messages, list):
-        return f"'messages' is a {type(messages).__name__}, not a list"
+        return f"'messages' is {with_article(type(messages).__name__)}, not a list"
     if len(messages) < 2:
-        return (
-            f"'messages' has {len(messages)} message(s), expected at least 2 (user, then assistant)"
-        )
+        return f"'messages' has {plural(len(messages), 'message')}, expected at least 2 (user, then assistant)"
     for i, message in enumerate(messages):
         if not isinstance(message, dict):
-            return f"messages[{i}] is a {type(message).__name__}, not an object"
+            return f"messages[{i}] is {with_article(type(message).__name__)}, not an object"
         if message.get("role") not in ROLES:
             return f"messages[{i}] has role {message.get('role')!r}, expected one of {', '.join(ROLES)}"
         if "content" not in message and not message.get("tool_calls"):
@@ -270,7 +269,7 @@ def _assistant_problem(
             return f"{where} calls {name!r}, which is not among the declared tools ({', '.join(declared)})"
         arguments = function.get("arguments")
         if not isinstance(arguments, dict):
-            return f"{where}.function.arguments is a {type(arguments).__name__}; it must be a JSON object, not a string"
+            return f"{where}.function.arguments is {with_article(type(arguments).__name__)}; it must be a JSON object, not a string"
         problem = _arguments_problem(arguments, declared[name])
         if problem:
             return f"{where} ({name!r}): {problem}"
@@ -294,7 +293,10 @@ def _arguments_problem(arguments: Mapping[str, Any], schema: Mapping[str, Any]) 
     properties: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     missing = [p for p in schema.get("required") or [] if p not in arguments]
     if missing:
-        return f"the required argument(s) {', '.join(map(str, missing))} are missing"
+        names = ", ".join(map(str, missing))
+        if len(missing) == 1:
+            return f"the required argument {names} is missing"
+        return f"the required arguments {names} are missing"
     for key, value in arguments.items():
         spec = properties.get(key)
         if spec is None:
@@ -305,7 +307,7 @@ def _arguments_problem(arguments: Mapping[str, Any], schema: Mapping[str, Any]) 
         kinds = _JSON_TYPES.get(expected) if isinstance(expected, str) else None
         wrong_bool = isinstance(value, bool) and expected in ("integer", "number")
         if kinds is not None and (not isinstance(value, kinds) or wrong_bool):
-            return f"the argument {key!r} is a {type(value).__name__}, the schema wants {expected}"
+            return f"the argument {key!r} is {with_article(type(value).__name__)}, the schema wants {expected}"
     return None
 
 

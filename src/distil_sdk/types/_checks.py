@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from ._chat import CHAT_ROW_SHAPE, conversation_problem, message_text
 from ._limits import find_surrogate
 from ._traces import observation_format_of
+from ._words import plural
 from .validation import Finding
 
 if TYPE_CHECKING:
@@ -367,7 +368,8 @@ def _check_classes(bundle: TaskBundle) -> list[Finding]:
                     "too_few_examples",
                     train_file,
                     f"the class {label!r} has "
-                    f"{count} training example(s), fewer than the {floor} each generation call "
+                    f"{plural(count, 'training example')}, fewer than the {floor} each "
+                    "generation call "
                     "samples (synthgen.num_positive/negative_exemplars_per_generation; the "
                     "platform lowers it to the rows there are). Add more.",
                     column="answer",
@@ -389,7 +391,7 @@ def _check_classes(bundle: TaskBundle) -> list[Finding]:
             _warn(
                 "few_rows",
                 train_file,
-                f"only {len(bundle.train)} training rows; "
+                f"only {plural(len(bundle.train), 'training row')}; "
                 f"{RECOMMENDED_MIN_TRAIN_ROWS}+ diverse examples give a better "
                 "teacher and student.",
             )
@@ -402,8 +404,8 @@ def _check_classes(bundle: TaskBundle) -> list[Finding]:
             _warn(
                 "class_imbalance",
                 train_file,
-                f"{big!r} has {train_counts[big]} "
-                f"examples but {small!r} only {train_counts[small]} (more than "
+                f"{big!r} has {plural(train_counts[big], 'example')} "
+                f"but {small!r} only {train_counts[small]} (more than "
                 f"{IMBALANCE_RATIO:g}x); add examples of the small classes, or set "
                 "synthgen.match_generated_distribution_to_seed knowingly.",
                 column="answer",
@@ -458,7 +460,8 @@ def _check_unstructured(bundle: TaskBundle, pool: UnlabelledDataset) -> list[Fin
         _warn(
             "unstructured_as_traces",
             file,
-            f"today's Dataset has no file for unlabelled texts: the {len(pool)} texts go to "
+            "today's Dataset has no file for unlabelled texts: the "
+            f"{plural(len(pool), 'text goes', 'texts go')} to "
             "traces.jsonl, one user message each (trace_processing.observation_format "
             f"{observation_format_of(bundle.config)!r}); teachers label them from there "
             "(the local one directly, the hosted one with relabel_traces_train).",
@@ -470,7 +473,7 @@ def _check_unstructured(bundle: TaskBundle, pool: UnlabelledDataset) -> list[Fin
             _err(
                 "too_few_rows",
                 file,
-                f"{len(pool)} unlabelled rows; the platform "
+                f"{plural(len(pool), 'unlabelled row')}; the platform "
                 f"needs at least {need} (synthgen.num_unlabelled_exemplars_per_"
                 "generation). Add rows or leave the file out.",
             )
@@ -489,7 +492,7 @@ def _check_unstructured(bundle: TaskBundle, pool: UnlabelledDataset) -> list[Fin
                 _warn(
                     "text_too_long",
                     file,
-                    f"{len(text)} characters, over "
+                    f"{plural(len(text), 'character')}, over "
                     "synthgen.validation_max_total_length "
                     f"({synthgen.validation_max_total_length}); it may be skipped "
                     "or truncated. Shorten it.",
@@ -536,7 +539,8 @@ def _cap(findings: list[Finding]) -> list[Finding]:
             dropped[key].append(finding)
     for (file, code, severity), rest in dropped.items():
         rows = [f.row for f in rest if f.row is not None]
-        span = f" (rows {rows[0]}-{rows[-1]})" if rows else ""
+        span = f" (rows {rows[0]}-{rows[-1]})" if len(rows) > 1 else ""
+        span = f" (row {rows[0]})" if len(rows) == 1 else span
         kept.append(
             Finding(
                 severity=severity,  # type: ignore[arg-type]

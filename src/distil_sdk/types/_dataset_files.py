@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._datasets import LabelledDataset, UnlabelledDataset
 from ._traces import Traces
+from ._words import plural
 from .task import JobDescription, TaskConfig
 from .validation import Finding
 
@@ -178,7 +179,7 @@ def _refuse_flat_rows(dataset: LabelledDataset) -> None:
         file=dataset.source,
         row=dataset.row_of(flat[0]),
         column="messages",
-        message=f"{len(flat)} flat question/answer row(s) (rows {rows}); a Dataset's rows are "
+        message=f"{plural(len(flat), 'flat question/answer row')} (rows {rows}); a Dataset's rows are "
         'chat conversations, {"messages": [{"role": "user", ...}, {"role": "assistant", ...}]}. '
         "Read the folder with TaskBundle.from_dir (or pass the folder to datasets.create), "
         "which converts them.",

@@ -9,20 +9,19 @@ built from it (empty file, a required column missing from the header).
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .._fs import write_text_atomic
 from ._chat import is_chat_row, messages_to_record
 from ._limits import LIMITS, LimitError, file_too_large, find_surrogate, load_json
+from ._words import plural, with_article
 from .validation import Finding
 
 TableFormat = Literal["csv", "jsonl"]
@@ -32,6 +31,20 @@ _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 # Bytes that are not UTF-8 decode (with surrogateescape) to lone surrogates U+DC80..U+DCFF,
 # which valid UTF-8 can never produce: they mark exactly the undecodable spots.
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+
+# Other names for the platform's columns: the SDK's own ``evaluate`` and ``predict`` read
+# ``text`` / ``label``, so a file with them needs only a rename, which the finding names.
+RENAMES: dict[str, tuple[str, ...]] = {
+    "question": ("text",),
+    "answer": ("label",),
+    "context": ("text",),
+}
+_ROLES = {"question": "the input text", "answer": "the label", "context": "an unlabelled text"}
+
+
+def _rename_hint(old: str, new: str, where: str = "") -> str:
+    role = f" (the platform's name for {_ROLES[new]})" if new in _ROLES else ""
+    return f"rename {old!r} to {new!r}{where}{role}"
 
 
 def _error(
@@ -238,10 +251,15 @@ def _check_header(header: list[str], parsed: ParsedTable, columns: Sequence[str]
             )
             parsed.fatal = True
         index.setdefault(name, i)
+    renamed: set[str] = set()  # columns a finding asks to rename: no "remove it" for them
     for name in columns:
         if name not in index:
-            near = [h for h in header if h.strip().lower() == name]
-            hint = f"rename {near[0]!r} to {name!r}" if near else f"add a {name!r} column"
+            old = _renamable(header, name, columns)
+            if old is not None:
+                renamed.add(old)
+                hint = _rename_hint(old, name)
+            else:
+                hint = f"add {with_article(repr(name))} column"
             parsed.findings.append(
                 _error(
                     "missing_column",
@@ -254,7 +272,7 @@ def _check_header(header: list[str], parsed: ParsedTable, columns: Sequence[str]
             )
             parsed.fatal = True
     for name in header:
-        if name not in columns:
+        if name not in columns and name not in renamed:
             label = repr(name) if name.strip() else "an unnamed column (trailing comma?)"
             parsed.findings.append(
                 _warning(
@@ -268,87 +286,146 @@ def _check_header(header: list[str], parsed: ParsedTable, columns: Sequence[str]
     return index
 
 
+def _renamable(header: Sequence[str], name: str, columns: Sequence[str]) -> str | None:
+    """The header's column that is ``name`` under another spelling (``Question``) or another
+    tool's name for it (``text`` for ``question``); ``None`` when there is none."""
+    free = [h for h in header if h not in columns]
+    near = [h for h in free if h.strip().lower() == name]
+    alias = [h for h in free if h.strip().lower() in RENAMES.get(name, ())]
+    found = near or alias
+    return found[0] if found else None
+
+
 def _object_shape(columns: Sequence[str]) -> str:
     return "{" + ", ".join(f'"{c}": "..."' for c in columns) + "}"
 
 
 def _parse_jsonl(text: str, parsed: ParsedTable, columns: Sequence[str]) -> None:
-    file = parsed.file
     extra: dict[str, int] = {}  # unknown key -> first line, reported once per key
+    renames: dict[tuple[str, str], list[int]] = {}  # (missing key, key to rename) -> lines
     lines_with_content = 0
     for row, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         lines_with_content += 1
-        if _ESCAPED_BYTE.search(line):
-            # Bad bytes first: left in, they would read as lone surrogates below.
-            parsed.findings.append(
-                _error(
-                    "not_utf8",
-                    file,
-                    "contains bytes that are not UTF-8 (shown as \ufffd); save the file as UTF-8.",
-                    row=row,
-                )
-            )
-            line = _ESCAPED_BYTE.sub("\ufffd", line)
-        try:
-            obj = load_json(line, line=row)
-        except LimitError as exc:
-            parsed.findings.append(
-                _error(exc.code, file, f"{exc.message} The line was skipped.", row=row)
-            )
-            continue
-        except json.JSONDecodeError as exc:
-            parsed.findings.append(
-                _error(
-                    "invalid_json",
-                    file,
-                    f"not valid JSON ({exc.msg} at character {exc.colno}); "
-                    "each line must be one complete JSON object. The line was skipped.",
-                    row=row,
-                )
-            )
-            continue
-        if not isinstance(obj, dict):
-            parsed.findings.append(
-                _error(
-                    "invalid_json",
-                    file,
-                    f"is a JSON {type(obj).__name__}, not an object; write "
-                    f"{_object_shape(columns)} on each line.",
-                    row=row,
-                )
-            )
+        obj = _json_object(line, row, parsed, columns)
+        if obj is None:
             continue
         if is_chat_row(obj, columns):
-            flat, problems = messages_to_record(obj, file=file, row=row)
-            parsed.findings += problems
-            if flat is None:
-                continue
-            parsed.chat = True
-            # A chat row is kept whole (its other keys, e.g. ``context``, are the task's).
-            values = _record_values(flat, parsed, row, columns, clean=True)
-            if values is not None:
-                parsed.records.append((row, {**values, "conversation": flat["conversation"]}))
+            _add_chat_row(obj, row, parsed, columns)
             continue
-        values = _record_values(obj, parsed, row, columns, clean=True)
+        wrong = [
+            (name, old)
+            for name in columns
+            if name not in obj
+            for old in RENAMES.get(name, ())
+            if old in obj and old not in columns
+        ]
+        for pair in wrong:
+            renames.setdefault(pair, []).append(row)
         for key in obj:
             if key not in columns:
                 extra.setdefault(key, row)
+        if wrong:
+            continue  # one finding per rename for the whole file, below
+        values = _record_values(obj, parsed, row, columns, clean=True)
         if values is not None:
             parsed.records.append((row, values))
+    for (name, old), rows in renames.items():
+        parsed.findings.append(_rename_finding(parsed.file, name, old, rows))
+    renamed = {old for _, old in renames}
     for key, row in extra.items():
-        parsed.findings.append(
-            _warning(
-                "extra_column",
-                file,
-                f"the key {key!r} is not used and was ignored; remove it.",
-                row=row,
-                column=key,
+        if key not in renamed:
+            parsed.findings.append(
+                _warning(
+                    "extra_column",
+                    parsed.file,
+                    f"the key {key!r} is not used and was ignored; remove it.",
+                    row=row,
+                    column=key,
+                )
             )
-        )
     if lines_with_content and not parsed.records:
         parsed.fatal = True
+
+
+def _json_object(
+    line: str, row: int, parsed: ParsedTable, columns: Sequence[str]
+) -> dict[str, Any] | None:
+    """The JSON object on one line, or ``None`` with a finding saying why it is not one."""
+    file = parsed.file
+    if _ESCAPED_BYTE.search(line):
+        # Bad bytes first: left in, they would read as lone surrogates below.
+        parsed.findings.append(
+            _error(
+                "not_utf8",
+                file,
+                "contains bytes that are not UTF-8 (shown as \ufffd); save the file as UTF-8.",
+                row=row,
+            )
+        )
+        line = _ESCAPED_BYTE.sub("\ufffd", line)
+    try:
+        obj = load_json(line, line=row)
+    except LimitError as exc:
+        parsed.findings.append(
+            _error(exc.code, file, f"{exc.message} The line was skipped.", row=row)
+        )
+        return None
+    except json.JSONDecodeError as exc:
+        parsed.findings.append(
+            _error(
+                "invalid_json",
+                file,
+                f"not valid JSON ({exc.msg} at character {exc.colno}); "
+                "each line must be one complete JSON object. The line was skipped.",
+                row=row,
+            )
+        )
+        return None
+    if not isinstance(obj, dict):
+        parsed.findings.append(
+            _error(
+                "invalid_json",
+                file,
+                f"is a JSON {type(obj).__name__}, not an object; write "
+                f"{_object_shape(columns)} on each line.",
+                row=row,
+            )
+        )
+        return None
+    return obj
+
+
+def _add_chat_row(
+    obj: dict[str, Any], row: int, parsed: ParsedTable, columns: Sequence[str]
+) -> None:
+    flat, problems = messages_to_record(obj, file=parsed.file, row=row)
+    parsed.findings += problems
+    if flat is None:
+        return
+    parsed.chat = True
+    # A chat row is kept whole (its other keys, e.g. ``context``, are the task's).
+    values = _record_values(flat, parsed, row, columns, clean=True)
+    if values is not None:
+        parsed.records.append((row, {**values, "conversation": flat["conversation"]}))
+
+
+def _rename_finding(file: str | None, name: str, old: str, rows: list[int]) -> Finding:
+    """One error for every line that has ``old`` where the platform reads ``name``."""
+    if len(rows) == 1:
+        where, skipped = f"this line has {old!r} instead", "The line was skipped."
+    else:
+        where = f"{plural(len(rows), 'line')} (this is the first) have {old!r} instead"
+        skipped = "The lines were skipped."
+    return _error(
+        "missing_field",
+        file,
+        f"the key {name!r} is missing: {where}; "
+        f"{_rename_hint(old, name, ' on every line')}. {skipped}",
+        row=rows[0],
+        column=name,
+    )
 
 
 def _record_values(
@@ -396,7 +473,7 @@ def _record_values(
                 _error(
                     "not_a_string",
                     parsed.file,
-                    f"is a {type(value).__name__}, expected text; "
+                    f"is {with_article(type(value).__name__)}, expected text; "
                     "write a string. The row was skipped.",
                     row=row,
                     column=column,
@@ -433,7 +510,7 @@ def parse_records(
                 _error(
                     "not_a_record",
                     file,
-                    f"is a {type(obj).__name__}, not a mapping; pass "
+                    f"is {with_article(type(obj).__name__)}, not a mapping; pass "
                     f"{_object_shape(columns)}. The record was skipped.",
                     row=row,
                 )
@@ -463,20 +540,4 @@ def dump_table(
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write UTF-8 ``text`` to ``path`` through a temporary file and ``os.replace``, so a
     reader never sees a half-written file and a failure leaves the old file intact."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # mkstemp creates the file 0600; keep the mode of the file being replaced, else 0644.
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_text_atomic(path, text)  # the one atomic publish: keeps a replaced file's mode

@@ -26,6 +26,7 @@ from typing import Any, Literal, get_args
 from .._errors import DataValidationError
 from ._io import decode
 from ._limits import LIMITS, LimitError, file_too_large, load_json
+from ._words import with_article
 from .validation import Finding, ValidationReport
 
 __all__ = [
@@ -296,7 +297,7 @@ def _trace_problem(row: Mapping[str, Any], observation_format: str, images: bool
         return "the conversation has no message"
     for i, message in enumerate(messages):
         if not isinstance(message, dict):
-            return f"messages[{i}] is a {type(message).__name__}, not an object"
+            return f"messages[{i}] is {with_article(type(message).__name__)}, not an object"
         role = message.get("role")
         if role not in _ROLES:
             return f"messages[{i}] has role {role!r}, expected one of {', '.join(_ROLES)}"
@@ -304,7 +305,7 @@ def _trace_problem(row: Mapping[str, Any], observation_format: str, images: bool
         if isinstance(content, list) and not (images and role == "user"):
             return f"messages[{i}] has a list as content, which only user turns of 'openai_messages_with_images' may have"
         if content is not None and not isinstance(content, str | list):
-            return f"messages[{i}] has a {type(content).__name__} as content, expected text"
+            return f"messages[{i}] has {with_article(type(content).__name__)} as content, expected text"
     if not any(isinstance(m, dict) and m.get("role") == "user" for m in messages):
         return "the conversation has no user message"
     return None

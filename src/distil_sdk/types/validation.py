@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .._errors import DataValidationError
+from ._words import plural
 
 if TYPE_CHECKING:
     from ._bundle import TaskBundle
@@ -74,10 +75,6 @@ class Finding(BaseModel):
         )
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 class ValidationReport(BaseModel):
     """All findings for a task bundle; errors block an upload, warnings do not.
 
@@ -108,7 +105,7 @@ class ValidationReport(BaseModel):
 
     def summary(self, limit: int = 3) -> str:
         """One line: the counts, then the first ``limit`` findings (errors first)."""
-        head = f"{_plural(len(self.errors), 'error')}, {_plural(len(self.warnings), 'warning')}"
+        head = f"{plural(len(self.errors), 'error')}, {plural(len(self.warnings), 'warning')}"
         shown = (self.errors + self.warnings)[:limit]
         if not shown:
             return f"{head}."

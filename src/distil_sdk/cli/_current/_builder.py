@@ -8,6 +8,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
+from ...types._words import with_article
 from .._platform import common_options
 from ._common import Func
 from ._reads import download_metadata, download_predictions, list_entities, logs, show, status
@@ -78,10 +79,12 @@ def entity_reads(noun: Noun, name: str, what: str) -> None:
     """``list``, ``show``, ``status``, ``logs``, ``download-metadata`` of an entity noun."""
     noun.verb("list", list_entities(name), f"every {what}, newest first")
     noun.verb("show", show(name), f"one {what}, with its status").add_argument("id", metavar="ID")
-    p = noun.verb("status", status(name), f"the job status of a {what}")
+    p = noun.verb("status", status(name), f"the job status of {with_article(what)}")
     p.add_argument("id", metavar="ID")
     wait_flags(p)
-    noun.verb("logs", logs(name), f"the job log of a {what}").add_argument("id", metavar="ID")
+    noun.verb("logs", logs(name), f"the job log of {with_article(what)}").add_argument(
+        "id", metavar="ID"
+    )
     p = noun.verb(
         "download-metadata",
         download_metadata(name),

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..._config import DEFAULT_BASE_URL
+from ..._fs import write_text_atomic
 from ...types.jobs import JobStatus, Metrics
 from .._output import UsageError, emit, to_jsonable
 from .._platform import results_table, stage_rows
@@ -122,13 +122,9 @@ def dest(args: argparse.Namespace, default: str) -> Path:
 
 def write_jsonl(target: Path, rows: Iterable[Any]) -> None:
     """``rows`` as JSONL at ``target``, whole or not at all (written aside, then moved)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(f".{target.name}.part")
-    part.write_text(
-        "".join(json.dumps(to_jsonable(row), ensure_ascii=False) + "\n" for row in rows),
-        encoding="utf-8",
+    write_text_atomic(
+        target, "".join(json.dumps(to_jsonable(row), ensure_ascii=False) + "\n" for row in rows)
     )
-    os.replace(part, target)
 
 
 # ------------------------------------------------------------------------------ text of records

@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ...types._words import plural
 from .._output import UsageError, emit, json_mode, table
 from .._platform import client_from_args
 from ._common import Func, created, dest, overrides, say
@@ -136,5 +137,5 @@ def dataset_download(args: argparse.Namespace) -> int:
         files = client.datasets.download_files(args.id, folder)
     data = {"id": args.id, "path": str(folder), "files": {k: str(v) for k, v in files.items()}}
     names = ", ".join(sorted(p.name for p in files.values()))
-    emit(args, data, f"dataset {args.id}: {len(files)} files saved to {folder} ({names})")
+    emit(args, data, f"dataset {args.id}: {plural(len(files), 'file')} saved to {folder} ({names})")
     return 0

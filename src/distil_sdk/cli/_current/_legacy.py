@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from ...types._words import plural
 from .._output import emit
 from .._platform import client_from_args
 from ._common import NOUNS, Func, dest, resource
@@ -22,7 +23,11 @@ def legacy_download(noun: str) -> Func:
         names = ", ".join(sorted(p.name for p in files.values()))
         data = {"id": args.id, "path": str(folder), "files": {k: str(v) for k, v in files.items()}}
         what = NOUNS[noun][1]
-        emit(args, data, f"{what} {args.id}: {len(files)} files saved to {folder} ({names})")
+        emit(
+            args,
+            data,
+            f"{what} {args.id}: {plural(len(files), 'file')} saved to {folder} ({names})",
+        )
         return 0
 
     return run

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._output import iso_time, sample_rate
 from .._platform import common_options
 from ._account import credits_balance, key_create, key_delete, key_list
 from ._builder import Noun, dest_args, entity_reads, override_flags, predictions_verb, wait_flags
@@ -197,7 +198,7 @@ def _endpoint_creates(noun: Noun) -> None:
             "--fallback-model", required=True, metavar="OWNER/MODEL", help="an OpenRouter slug"
         )
         p.add_argument(
-            "--trace-sample-rate", type=float, metavar="RATE", help="0-1: calls recorded"
+            "--trace-sample-rate", type=sample_rate, metavar="RATE", help="0-1: calls recorded"
         )
         if verb == "create":
             p.add_argument("--primary-url", metavar="URL", help="a model served elsewhere")
@@ -216,8 +217,12 @@ def _endpoint_trace_reads(noun: Noun) -> None:
     ):
         p = noun.verb(verb, func, help_text)
         p.add_argument("name", metavar="NAME")
-        p.add_argument("--from-start-time", metavar="TIME", help="ISO 8601 (default: a day ago)")
-        p.add_argument("--to-start-time", metavar="TIME", help="ISO 8601 (default: now)")
+        p.add_argument(
+            "--from-start-time", type=iso_time, metavar="TIME", help="ISO 8601 (default: a day ago)"
+        )
+        p.add_argument(
+            "--to-start-time", type=iso_time, metavar="TIME", help="ISO 8601 (default: now)"
+        )
         p.add_argument("--count", "-c", type=int, metavar="N", help="at most N (default 1000)")
         p.add_argument("--all", action="store_true", help="every record of the window")
         if verb == "download-traces":

@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ...types._words import plural
 from .._output import UsageError, emit, table, to_jsonable
 from .._platform import client_from_args
 from ._common import (
@@ -220,7 +221,7 @@ def endpoint_download_traces(args: argparse.Namespace) -> int:
         return 0
     write_jsonl(target, records)
     data["path"] = str(target)
-    emit(args, data, f"{len(records)} records of {args.name} saved to {target}")
+    emit(args, data, f"{plural(len(records), 'record')} of {args.name} saved to {target}")
     return 0
 
 

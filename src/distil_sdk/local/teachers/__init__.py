@@ -19,6 +19,8 @@ from ._base import (
     Teacher,
     normalise_rows,
     prior_weights,
+    teacher_config_keys,
+    teacher_description,
 )
 
 if TYPE_CHECKING:
@@ -32,6 +34,8 @@ __all__ = [
     "make_teacher",
     "normalise_rows",
     "prior_weights",
+    "teacher_config_keys",
+    "teacher_description",
 ]
 
 TEACHER_BASE_URL_ENV = "DISTIL_TEACHER_BASE_URL"

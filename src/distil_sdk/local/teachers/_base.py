@@ -24,6 +24,8 @@ __all__ = [
     "Teacher",
     "normalise_rows",
     "prior_weights",
+    "teacher_config_keys",
+    "teacher_description",
 ]
 
 
@@ -128,3 +130,24 @@ def prior_weights(predicted: np.ndarray, prior: np.ndarray) -> np.ndarray:
     counts = np.bincount(predicted, minlength=len(prior)).astype(np.float64)
     weights = prior[predicted] * len(predicted) / counts[predicted]
     return np.asarray(np.clip(weights, 1.0 / MAX_PRIOR_WEIGHT, MAX_PRIOR_WEIGHT))
+
+
+def teacher_description(teacher: object) -> str:
+    """How the model card names ``teacher``: its ``describe()`` when it has one, else its class.
+
+    Reads attributes only, so it is safe after the teacher was closed.
+    """
+    describe = getattr(teacher, "describe", None)
+    return str(describe()) if callable(describe) else f"`{type(teacher).__name__}`"
+
+
+def teacher_config_keys(teacher: object, config: TaskConfig) -> frozenset[str]:
+    """The dotted ``config.yaml`` keys ``teacher`` read (``"synthgen.teacher_temperature"``...).
+
+    A teacher without a ``config_keys(config)`` method is credited with
+    ``base.teacher_model_name`` only, the one key `make_teacher` hands every teacher.
+    """
+    keys = getattr(teacher, "config_keys", None)
+    if callable(keys):
+        return frozenset(keys(config))
+    return frozenset({"base.teacher_model_name"})

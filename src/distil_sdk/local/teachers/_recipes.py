@@ -221,6 +221,37 @@ def _folds(y: np.ndarray, folds: int, repeats: int, seed: int) -> Iterator[tuple
             yield from KFold(n_splits=folds, shuffle=True, random_state=seed + r).split(y)
 
 
+def _cross_validate(
+    recipe: Recipe,
+    splits: Sequence[tuple[Any, Any]],
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_desc: np.ndarray,
+    x_pool: np.ndarray,
+    n_classes: int,
+    seed: int,
+) -> tuple[float, float]:
+    """``recipe``'s mean held-out accuracy and log-loss over ``splits``; the class
+    descriptions (``x_desc``, one row per class) join every training fold."""
+    y_desc = np.arange(n_classes)
+    correct, losses = 0, []
+    for train_idx, held_idx in splits:
+        model = fit_recipe(
+            recipe,
+            np.vstack([x_train[train_idx], x_desc]),
+            np.concatenate([y_train[train_idx], y_desc]),
+            x_pool,
+            n_classes,
+            seed,
+        )
+        probs = predict_proba(model, x_train[held_idx], n_classes)
+        truth = y_train[held_idx]
+        correct += int((probs.argmax(axis=1) == truth).sum())
+        losses.extend(-np.log(np.clip(probs[np.arange(len(truth)), truth], 1e-12, 1.0)))
+    # Every row is held out once per repeat, so the splits hold len(y_train) x repeats rows.
+    return correct / sum(len(held) for _, held in splits), float(np.mean(losses))
+
+
 def choose_recipe(
     x_train: np.ndarray,
     y_train: np.ndarray,
@@ -259,7 +290,6 @@ def choose_recipe(
     if len(x_pool) > max_pool:
         pick = np.random.default_rng(seed).choice(len(x_pool), max_pool, replace=False)
         x_pool = x_pool[np.sort(pick)]
-    y_desc = np.arange(n_classes)
     accuracy: dict[str, float] = {}
     log_loss: dict[str, float] = {}
     skipped: list[str] = []
@@ -277,22 +307,9 @@ def choose_recipe(
                 accuracy[recipe.name] = known.cv_accuracy[recipe.name]
                 log_loss[recipe.name] = known.cv_log_loss[recipe.name]
                 continue
-            correct, losses = 0, []
-            for train_idx, held_idx in splits:
-                model = fit_recipe(
-                    recipe,
-                    np.vstack([x_train[train_idx], x_desc]),
-                    np.concatenate([y_train[train_idx], y_desc]),
-                    x_pool,
-                    n_classes,
-                    seed,
-                )
-                probs = predict_proba(model, x_train[held_idx], n_classes)
-                truth = y_train[held_idx]
-                correct += int((probs.argmax(axis=1) == truth).sum())
-                losses.extend(-np.log(np.clip(probs[np.arange(len(truth)), truth], 1e-12, 1.0)))
-            accuracy[recipe.name] = correct / (len(y_train) * repeats)
-            log_loss[recipe.name] = float(np.mean(losses))
+            accuracy[recipe.name], log_loss[recipe.name] = _cross_validate(
+                recipe, splits, x_train, y_train, x_desc, x_pool, n_classes, seed
+            )
     by_name = {r.name: r for r in candidates}
     best = max(accuracy, key=lambda name: (accuracy[name], -log_loss[name]))
     choice = RecipeChoice(

@@ -29,11 +29,28 @@ if TYPE_CHECKING:
     from ...types.data import LabelledDataset
     from ...types.task import JobDescription, SynthgenConfig
 
-__all__ = ["class_targets", "generate_examples", "parse_examples"]
+__all__ = ["SYNTHGEN_KEYS", "class_targets", "generate_examples", "parse_examples"]
 
 logger = logging.getLogger("distil_sdk.local.teachers")
 
 LabelFn = Callable[[Sequence[str]], np.ndarray]
+
+#: The ``synthgen`` keys `generate_examples` reads (the model card lists the others as unused).
+SYNTHGEN_KEYS: frozenset[str] = frozenset(
+    f"synthgen.{key}"
+    for key in (
+        "train_generation_target",
+        "generation_in_single_call",
+        "generation_iteration_size",
+        "match_generated_distribution_to_seed",
+        "teacher_temperature",
+        "teacher_max_tokens",
+        "validation_similarity_threshold",
+        "num_positive_exemplars_per_generation",
+        "num_negative_exemplars_per_generation",
+        "num_unlabelled_exemplars_per_generation",
+    )
+)
 
 _MAX_EXEMPLAR_CHARS = 600
 _LIST_MARKER = re.compile(r"^\s*(?:\d+\s*[.):]|[-*\u2022])\s*")
@@ -62,7 +79,6 @@ def generate_examples(
     if target <= 0 or not labels:
         return [], []
     per_call = synthgen.generation_in_single_call
-    batch_size = synthgen.generation_iteration_size
     targets = class_targets(
         labels,
         train.labels,
@@ -70,7 +86,6 @@ def generate_examples(
         match_seed=synthgen.match_generated_distribution_to_seed,
     )
     prompts = _PromptSampler(job, train, unlabelled, synthgen, seed)
-    temperature = synthgen.teacher_temperature
     max_tokens = min(synthgen.teacher_max_tokens, 256 * (per_call + 1))
     seen = _NearDuplicates(synthgen.validation_similarity_threshold)
     for text in train.texts:
@@ -79,18 +94,14 @@ def generate_examples(
     budget = 2 * math.ceil(target / per_call) + 2 * len(labels)
     calls = 0
     while calls < budget:
-        # Round-robin over the classes still short, so a truncated batch serves them all.
-        wanted = [
-            [label] * math.ceil((targets[label] - len(kept[label])) / per_call) for label in labels
-        ]
-        asked = [lab for group in zip_longest(*wanted) for lab in group if lab is not None]
-        asked = asked[: min(batch_size, budget - calls)]
+        asked = _labels_to_ask(targets, kept, per_call)
+        asked = asked[: min(synthgen.generation_iteration_size, budget - calls)]
         if not asked:
             break
         requests = [
             ChatRequest(
                 prompts.messages(label),
-                temperature=temperature,
+                temperature=synthgen.teacher_temperature,
                 max_tokens=max_tokens,
                 # A distinct seed per call: equal prompts must not share one cache entry.
                 seed=(seed + calls + i) % 2**31,
@@ -104,18 +115,41 @@ def generate_examples(
             for text in parse_examples(reply.content)
             if seen.add(text)
         ]
-        if candidates:
-            probs = label_fn([text for text, _ in candidates])
-            for (text, label), row in zip(candidates, probs, strict=True):
-                if labels[int(np.argmax(row))] == label and len(kept[label]) < targets[label]:
-                    kept[label].append(text)
-        logger.info(
-            "synthetic generation: %d/%d examples after %d calls",
-            sum(map(len, kept.values())),
-            target,
-            calls,
-        )
-    made = sum(map(len, kept.values()))
+        _keep_confirmed(candidates, label_fn, labels, targets, kept)
+        made = sum(map(len, kept.values()))
+        logger.info("synthetic generation: %d/%d examples after %d calls", made, target, calls)
+    _warn_if_short(sum(map(len, kept.values())), target, calls)
+    texts = [text for label in labels for text in kept[label]]
+    return texts, [label for label in labels for _ in kept[label]]
+
+
+def _labels_to_ask(targets: dict[str, int], kept: dict[str, list[str]], per_call: int) -> list[str]:
+    """One label per call still needed, round-robin over the classes still short, so a
+    truncated batch serves them all."""
+    wanted = [
+        [label] * math.ceil((targets[label] - len(kept[label])) / per_call) for label in targets
+    ]
+    return [label for group in zip_longest(*wanted) for label in group if label is not None]
+
+
+def _keep_confirmed(
+    candidates: list[tuple[str, str]],
+    label_fn: LabelFn,
+    labels: list[str],
+    targets: dict[str, int],
+    kept: dict[str, list[str]],
+) -> None:
+    """Add to ``kept`` the candidates the teacher labels as the class they were written for,
+    up to each class's target."""
+    if not candidates:
+        return
+    probs = label_fn([text for text, _ in candidates])
+    for (text, label), row in zip(candidates, probs, strict=True):
+        if labels[int(np.argmax(row))] == label and len(kept[label]) < targets[label]:
+            kept[label].append(text)
+
+
+def _warn_if_short(made: int, target: int, calls: int) -> None:
     if made < target:
         logger.warning(
             "synthetic generation made %d of %d examples in %d calls (the model repeats itself "
@@ -124,8 +158,6 @@ def generate_examples(
             target,
             calls,
         )
-    texts = [text for label in labels for text in kept[label]]
-    return texts, [label for label in labels for _ in kept[label]]
 
 
 def class_targets(

@@ -22,14 +22,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..._fs import atomic_writer, write_text_atomic
 from ._base import normalise_rows
 from ._recipes import (
     DEFAULT_MAX_WORK,
@@ -43,7 +42,7 @@ from ._recipes import (
 if TYPE_CHECKING:
     from ...types.data import LabelledDataset
     from ...types.task import JobDescription, TaskConfig
-    from .._encoders import Encoder
+    from .._jobs.encoders import Encoder
 
 logger = logging.getLogger("distil_sdk")
 
@@ -132,12 +131,22 @@ class EmbeddedTeacher:
         self._seed = 0
         self._choice_key = ""
 
+    def describe(self) -> str:
+        """The teacher as the model card names it: the encoder and, once fitted, the recipe."""
+        encoder = self.encoder_name or "all-MiniLM-L6-v2 (bundled)"
+        recipe = f", recipe {self.recipe_choice.recipe.name}" if self.recipe_choice else ""
+        return f"the embedded teacher (logistic regression over `{encoder}` embeddings{recipe})"
+
+    def config_keys(self, config: TaskConfig) -> frozenset[str]:
+        """The ``config.yaml`` keys this teacher reads: its encoder and the CV's seed."""
+        return frozenset({"base.teacher_model_name", "base.random_seed"})
+
     # -- embedding -----------------------------------------------------------------------------
     @property
     def encoder(self) -> Encoder:
         """The sentence encoder, loaded on first use."""
         if self._encoder is None:
-            from .._encoders import load_encoder
+            from .._jobs.encoders import load_encoder
 
             self._encoder = load_encoder(self.encoder_name, max_length=self.max_length)
         return self._encoder
@@ -146,7 +155,7 @@ class EmbeddedTeacher:
         if self._encoder is not None:
             name, length = self._encoder.name, self._encoder.max_length
         else:
-            from .._encoders import resolve_encoder_path
+            from .._jobs.encoders import resolve_encoder_path
 
             name, length = resolve_encoder_path(self.encoder_name), self.max_length
         return hashlib.sha256(f"{name}\0{length}\0{text}".encode()).hexdigest()
@@ -172,11 +181,9 @@ class EmbeddedTeacher:
         for text in texts:
             path = self._disk_path(text)
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-                with os.fdopen(fd, "wb") as fh:
+                # atomic: a concurrent reader never sees half a file; a cache needs no fsync
+                with atomic_writer(path, durable=False) as fh:
                     np.save(fh, self._cache[text])
-                os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
             except OSError as exc:  # a full or read-only disk only costs speed
                 logger.debug("embedding cache write failed: %s", exc)
                 return
@@ -319,11 +326,7 @@ class EmbeddedTeacher:
         if path is None:
             return
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(choice.to_json(), fh)
-            os.replace(tmp, path)
+            write_text_atomic(path, json.dumps(choice.to_json()), durable=False)
         except OSError as exc:  # only costs the next job a cross-validation
             logger.debug("recipe cache write failed: %s", exc)
 

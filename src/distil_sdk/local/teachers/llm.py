@@ -34,7 +34,7 @@ from ..._errors import DistilError
 from ...inference._prompt import build_classification_messages, output_continuation
 from ._base import normalise_rows
 from ._chat import ChatClient, ChatRequest, ChatResult, Message
-from ._synthgen import generate_examples
+from ._synthgen import SYNTHGEN_KEYS, generate_examples
 
 if TYPE_CHECKING:
     from ...types.data import LabelledDataset, UnlabelledDataset
@@ -93,6 +93,21 @@ class LLMTeacher:
     def close(self) -> None:
         """Release the HTTP pool and the cache."""
         self.chat.close()
+
+    def describe(self) -> str:
+        """The teacher as the model card names it (the model, never the server's URL or key)."""
+        return f"the LLM teacher `{self.chat.model}` (few-shot prompts over a chat API)"
+
+    def config_keys(self, config: TaskConfig) -> frozenset[str]:
+        """The ``config.yaml`` keys this teacher reads; the ``synthgen`` ones only when
+        ``synthgen.train_generation_target`` asks for synthetic examples."""
+        keys = {
+            "base.teacher_model_name",
+            "base.random_seed",
+            "evaluation.num_few_shot_examples",
+            "synthgen.train_generation_target",
+        }
+        return frozenset(keys | SYNTHGEN_KEYS if config.synthgen.generation_target > 0 else keys)
 
     # -- Teacher protocol ----------------------------------------------------------------------
 

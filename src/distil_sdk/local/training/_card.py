@@ -4,20 +4,41 @@ Written at training time from what the pipeline already has (the job description
 the three models' test-set metrics and the tuned student's test predictions), so a folder handed
 to someone else explains itself. A card is a courtesy: failing to write it never fails a
 training, it is logged instead.
+
+The card says what this run used and nothing else: the settings the local trainer applied
+(`RunFacts`, when the pipeline passes them) and the keys of ``config.yaml`` that were set,
+split into those the run read and those it ignored. Platform defaults the local run never
+looked at (``use_lora``, ``train_generation_target``...) are not written at all.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import yaml
+
+from ..._titles import card_title
+
 if TYPE_CHECKING:
     from ...types.task import JobDescription, TaskConfig
+    from .distill import TrainSettings
+    from .student import Student
 
-__all__ = ["CARD_FILE", "CONFUSION_MATRIX_FILE", "write_model_card"]
+__all__ = [
+    "CARD_FILE",
+    "CONFUSION_MATRIX_FILE",
+    "TRAINER_CONFIG_KEYS",
+    "RunFacts",
+    "card_title",
+    "render_card",
+    "run_facts",
+    "write_model_card",
+]
 
 logger = logging.getLogger("distil_sdk")
 
@@ -28,6 +49,100 @@ MODELS = (
     ("student-base", "the student fine-tuned on the labelled rows only"),
     ("student-tuned", "the student distilled from the teacher (this model)"),
 )
+DEFAULT_STUDENT = "all-MiniLM-L6-v2 (bundled with distil-sdk)"
+
+#: The ``config.yaml`` keys the local student training reads (``pipeline.train_settings``,
+#: ``split_gold``, ``build_student``, the seeds); the teacher's keys come from the teacher
+#: (`distil_sdk.local.teachers.teacher_config_keys`). Everything else is ignored locally.
+TRAINER_CONFIG_KEYS: frozenset[str] = frozenset(
+    {
+        "base.task",
+        "base.student_model_name",
+        "base.random_seed",
+        "tuning.learning_rate",
+        "tuning.learning_rate_scheduler",
+        "tuning.weight_decay",
+        "tuning.warmup_ratio",
+        "tuning.per_device_train_batch_size",
+        "tuning.num_train_epochs",
+        "tuning.train_eval_split",
+    }
+)
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What one local training run actually used, as its model card reports it.
+
+    Attributes:
+        student_model: The encoder the student was built on (``base.student_model_name`` or
+            the bundled default).
+        max_length: The student's truncation, in word pieces.
+        teacher: The teacher, as `distil_sdk.local.teachers.teacher_description` names it.
+        stages: The `TrainSettings` each stage trained with, as applied (epochs cut, learning
+            rate scaled), keyed by stage: ``"student-base"``, ``"student-tuned"``.
+        gold_rows: Labelled rows trained on.
+        held_out_rows: Labelled rows held out to pick each stage's best epoch.
+        unlabelled_rows: Unlabelled texts the teacher labelled for the distillation.
+        synthetic_rows: Texts the teacher wrote (and labelled) for the distillation.
+        seed: The run's random seed.
+        config_keys: The dotted ``config.yaml`` keys the run read (trainer and teacher).
+    """
+
+    student_model: str
+    max_length: int
+    teacher: str
+    stages: Mapping[str, TrainSettings]
+    gold_rows: int
+    held_out_rows: int
+    unlabelled_rows: int
+    synthetic_rows: int
+    seed: int
+    config_keys: frozenset[str] = field(default=TRAINER_CONFIG_KEYS)
+
+
+def run_facts(
+    *,
+    config: TaskConfig,
+    student: Student,
+    teacher: object,
+    stages: Mapping[str, TrainSettings],
+    gold_rows: int,
+    held_out_rows: int,
+    unlabelled_rows: int,
+    synthetic_rows: int,
+) -> RunFacts:
+    """`RunFacts` from the objects the pipeline holds at the end of a training.
+
+    Args:
+        config: The task's config.
+        student: The saved (tuned) student; its truncation is reported.
+        teacher: The teacher (may be closed already: only its attributes are read).
+        stages: The `TrainSettings` objects each stage trained with, after every change the
+            pipeline made to them, keyed by stage name.
+        gold_rows: Labelled rows trained on.
+        held_out_rows: Labelled rows held out for choosing the best epoch.
+        unlabelled_rows: Unlabelled texts the teacher labelled for the distillation.
+        synthetic_rows: Texts the teacher wrote for the distillation.
+
+    Returns:
+        The facts to pass to `write_model_card` as ``run``.
+    """
+    from ..teachers import teacher_config_keys, teacher_description
+
+    seeds = [settings.seed for settings in stages.values()]
+    return RunFacts(
+        student_model=config.base.student_model_name or DEFAULT_STUDENT,
+        max_length=int(student.max_length),
+        teacher=teacher_description(teacher),
+        stages=dict(stages),
+        gold_rows=gold_rows,
+        held_out_rows=held_out_rows,
+        unlabelled_rows=unlabelled_rows,
+        synthetic_rows=synthetic_rows,
+        seed=seeds[0] if seeds else int(config.base.random_seed or 0),
+        config_keys=TRAINER_CONFIG_KEYS | teacher_config_keys(teacher, config),
+    )
 
 
 def write_model_card(
@@ -38,13 +153,39 @@ def write_model_card(
     results: Mapping[str, Mapping[str, Any]],
     predictions: Path | None,
     notes: Sequence[str] = (),
+    run: RunFacts | None = None,
+    name: str | None = None,
 ) -> Path | None:
-    """Write ``README.md`` (and ``confusion_matrix.png`` when matplotlib is installed) into
-    ``model_dir``; returns the card's path, or ``None`` when it could not be written."""
+    """Write ``README.md`` (and ``confusion_matrix.png`` when matplotlib is installed).
+
+    Args:
+        model_dir: The ``model/`` folder.
+        job: The task's job description.
+        config: The task's config.
+        results: Test-set metrics per model (``"teacher"``, ``"student-base"``,
+            ``"student-tuned"``).
+        predictions: The tuned student's test predictions (JSONL), for the confusion matrix.
+        notes: Findings of the training, one bullet each.
+        run: What the run used (see `run_facts`); without it the card states only what the
+            config and the job description say.
+        name: A human name for the title (a model's or dataset's name); a bare id is ignored.
+
+    Returns:
+        The card's path, or ``None`` when it could not be written.
+    """
     try:
         gold, predicted = _read_predictions(predictions) if predictions else ([], [])
         has_plot = bool(gold) and _plot(model_dir, job.labels, gold, predicted)
-        text = render_card(job, config, results, n_test=len(gold), with_plot=has_plot, notes=notes)
+        text = render_card(
+            job,
+            config,
+            results,
+            n_test=len(gold),
+            with_plot=has_plot,
+            notes=notes,
+            run=run,
+            name=name,
+        )
         path = Path(model_dir) / CARD_FILE
         path.write_text(text, encoding="utf-8")
         return path
@@ -109,11 +250,24 @@ def render_card(
     n_test: int,
     with_plot: bool,
     notes: Sequence[str] = (),
+    run: RunFacts | None = None,
+    name: str | None = None,
 ) -> str:
-    """The card's Markdown (YAML front matter the Hugging Face hub reads, then the sections)."""
-    labels = job.labels
-    student = config.base.student_model_name or "distil-sdk's default encoder (all-MiniLM-L6-v2)"
-    teacher = config.base.teacher_model_name or "distil-sdk's embedded encoder teacher"
+    """The card's Markdown (YAML front matter the Hugging Face hub reads, then the sections).
+
+    Args:
+        job: The task's job description (title, description, labels).
+        config: The task's config; only the keys that were set are written.
+        results: Test-set metrics per model.
+        n_test: Test rows behind the metrics (``0``: unknown).
+        with_plot: Link ``confusion_matrix.png``.
+        notes: Findings of the training.
+        run: What the run used (see `run_facts`).
+        name: A human name for the title (see `card_title`).
+
+    Returns:
+        The Markdown text.
+    """
     lines = [
         "---",
         "library_name: transformers",
@@ -121,29 +275,71 @@ def render_card(
         "tags: [distil-sdk, text-classification, distillation]",
         "---",
         "",
-        "# Text classifier",
+        f"# {card_title(job, name)}",
         "",
         job.task_description.strip(),
         "",
-        f"A sequence classifier over **{len(labels)} labels**, trained offline by "
-        f"distil-sdk's local platform: student `{student}`, "
-        f"distilled from teacher `{teacher}`.",
+        _summary(job, config, run),
         "",
+        *_labels_section(job),
+        *_results_section(job.labels, results, n_test, with_plot),
+    ]
+    if notes:
+        lines += ["", "## Training notes", "", *(f"- {note}" for note in notes)]
+    lines += _usage_section()
+    lines += _training_section(run, config)
+    lines += _config_section(config, run.config_keys if run else None)
+    lines += [
+        "",
+        "`training-logs.csv` holds the per-epoch losses and validation scores; "
+        "`job_description.json` the task definition above.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _summary(job: JobDescription, config: TaskConfig, run: RunFacts | None) -> str:
+    student = run.student_model if run else config.base.student_model_name or DEFAULT_STUDENT
+    if run:
+        teacher = run.teacher
+    elif config.base.teacher_model_name:
+        teacher = f"the teacher `{config.base.teacher_model_name}`"
+    else:
+        teacher = "the local platform's default teacher"
+    return (
+        f"A sequence classifier over **{len(job.labels)} labels**, trained offline by "
+        f"distil-sdk's local platform: the student `{student}` with a classification head, "
+        f"its encoder layers and head fine-tuned (no LoRA adapter), distilled from {teacher}."
+    )
+
+
+def _labels_section(job: JobDescription) -> list[str]:
+    return [
         "## Labels",
         "",
         "| label | description |",
         "| --- | --- |",
-        *(f"| `{_cell(label)}` | {_cell(job.classes[label])} |" for label in labels),
+        *(f"| `{_cell(label)}` | {_cell(job.classes[label])} |" for label in job.labels),
         "",
+    ]
+
+
+def _results_section(
+    labels: Sequence[str],
+    results: Mapping[str, Mapping[str, Any]],
+    n_test: int,
+    with_plot: bool,
+) -> list[str]:
+    lines = [
         "## Results on the test set" + (f" ({n_test} texts)" if n_test else ""),
         "",
         "| model | accuracy | macro-F1 | what it is |",
         "| --- | --- | --- | --- |",
     ]
-    for name, what in MODELS:
-        metrics = results.get(name)
+    for model, what in MODELS:
+        metrics = results.get(model)
         lines.append(
-            f"| {name} | {_fmt(metrics, 'accuracy')} | {_fmt(metrics, 'macro avg')} | {what} |"
+            f"| {model} | {_fmt(metrics, 'accuracy')} | {_fmt(metrics, 'macro avg')} | {what} |"
         )
     tuned = results.get("student-tuned") or {}
     if all(isinstance(tuned.get(label), Mapping) for label in labels):
@@ -162,9 +358,11 @@ def render_card(
             )
     if with_plot:
         lines += ["", f"![confusion matrix of student-tuned]({CONFUSION_MATRIX_FILE})"]
-    if notes:
-        lines += ["", "## Training notes", "", *(f"- {note}" for note in notes)]
-    lines += [
+    return lines
+
+
+def _usage_section() -> list[str]:
+    return [
         "",
         "## How to use it",
         "",
@@ -187,15 +385,94 @@ def render_card(
         'classify = pipeline("text-classification", model="model")',
         'classify("some text")',
         "```",
-        "",
-        "## Training configuration",
-        "",
-        "```yaml",
-        config.to_yaml(full=True).rstrip(),
-        "```",
-        "",
-        "`training-logs.csv` holds the per-epoch losses and validation scores; "
-        "`job_description.json` the task definition above.",
-        "",
     ]
-    return "\n".join(lines)
+
+
+def _training_section(run: RunFacts | None, config: TaskConfig) -> list[str]:
+    """What the run trained with: the facts and one column of settings per stage."""
+    lines = ["", "## How it was trained", ""]
+    if run is None:
+        seed = config.base.random_seed or 0
+        return [
+            *lines,
+            f"- Seed: {seed}.",
+            "- The settings each stage applied were not recorded with this card; "
+            "`training-logs.csv` lists the epochs that ran.",
+        ]
+    held_out = (
+        f" ({run.held_out_rows} more held out to keep each stage's best epoch)"
+        if run.held_out_rows
+        else ""
+    )
+    lines += [
+        f"- Student: `{run.student_model}`, texts truncated to {run.max_length} word pieces.",
+        f"- Teacher: {run.teacher}.",
+        f"- Training rows: {run.gold_rows} labelled rows{held_out}, "
+        f"{run.unlabelled_rows} unlabelled texts labelled by the teacher, "
+        f"{run.synthetic_rows} synthetic texts written by the teacher.",
+        f"- Seed: {run.seed}.",
+    ]
+    if run.stages:
+        lines += ["", *_settings_table(run.stages)]
+    return lines
+
+
+def _settings_table(stages: Mapping[str, TrainSettings]) -> list[str]:
+    def row(what: str, values: Iterable[str]) -> str:
+        return f"| {what} | " + " | ".join(values) + " |"
+
+    names = list(stages)
+    settings = list(stages.values())
+    return [
+        row("setting", names),
+        row("---", ["---"] * len(names)),
+        row("epochs", (str(s.epochs) for s in settings)),
+        row("learning rate", (f"{s.learning_rate:g}" for s in settings)),
+        row(
+            "head learning rate", (f"{s.learning_rate * s.head_lr_multiplier:g}" for s in settings)
+        ),
+        row("schedule", (f"{s.scheduler}, warmup {s.warmup_ratio:g}" for s in settings)),
+        row("weight decay", (f"{s.weight_decay:g}" for s in settings)),
+        row("batch size", (str(s.batch_size) for s in settings)),
+        row("steps per epoch at most", (str(s.max_steps_per_epoch or "-") for s in settings)),
+        row("soft-target temperature", (f"{s.temperature:g}" for s in settings)),
+    ]
+
+
+def _any_teacher_keys() -> frozenset[str]:
+    """Every key some local teacher reads: without `RunFacts` the teacher is unknown, so the
+    card may call a key read that this run's teacher skipped, never the reverse."""
+    from ..teachers._synthgen import SYNTHGEN_KEYS
+
+    return SYNTHGEN_KEYS | {"base.teacher_model_name", "evaluation.num_few_shot_examples"}
+
+
+def _config_section(config: TaskConfig, read: frozenset[str] | None) -> list[str]:
+    """The keys ``config.yaml`` set, split into those the run read and those it ignored."""
+    how = "the settings above are what the local trainer derived from them"
+    if read is None:
+        read, how = TRAINER_CONFIG_KEYS | _any_teacher_keys(), "the local trainer derives its own"
+    used: dict[str, dict[str, Any]] = {}
+    ignored: list[str] = []
+    for section, values in config.to_dict().items():
+        for key, value in (values if isinstance(values, dict) else {"": values}).items():
+            dotted = f"{section}.{key}" if key else section
+            if dotted in read:
+                used.setdefault(section, {})[key] = value
+            else:
+                ignored.append(f"`{dotted}`")
+    lines = ["", "## config.yaml", ""]
+    if used:
+        lines += [
+            f"Set in `config.yaml` and read by this run ({how}):",
+            "",
+            "```yaml",
+            yaml.safe_dump(used, sort_keys=False, allow_unicode=True).rstrip(),
+            "```",
+        ]
+    if ignored:
+        lines += [
+            "",
+            "Set in `config.yaml` but not used by the local trainer: " + ", ".join(ignored) + ".",
+        ]
+    return lines

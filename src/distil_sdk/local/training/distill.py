@@ -16,13 +16,16 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..._metrics import classification_report
-from .._epochs import epoch_line
+from .._jobs.epochs import epoch_line
 from .student import Student
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger("distil_sdk")
 
@@ -139,7 +142,6 @@ def train_student(
     loss) is kept, which guards against the last epochs over-fitting a few dozen gold rows.
     """
     import torch
-    from transformers import get_scheduler
 
     random.seed(settings.seed)
     np.random.seed(settings.seed % (2**32))
@@ -148,40 +150,11 @@ def train_student(
     model = student.model
     ids = student.encode(texts)
     eval_ids = student.encode(eval_texts) if eval_texts else []
-    soft_mask = np.zeros(len(texts), dtype=bool) if soft is None else np.asarray(soft, dtype=bool)
-    t = settings.temperature
-    target_t = torch.tensor(
-        np.where(soft_mask[:, None], sharpen(targets, t), targets), dtype=torch.float32
-    )
-    weight_t = torch.tensor(weights, dtype=torch.float32)
-    temp_t = torch.tensor(np.where(soft_mask, t, 1.0), dtype=torch.float32)
-
+    rows = _RowTensors.build(targets, weights, soft, settings.temperature)
     steps_per_epoch = math.ceil(len(ids) / settings.batch_size)
     if settings.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, settings.max_steps_per_epoch)
-    total = max(1, steps_per_epoch * settings.epochs)
-    head_names = ("classifier", "pooler", "score", "pre_classifier")
-    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    head = [p for n, p in trainable if any(h in n for h in head_names)]
-    body = [p for n, p in trainable if not any(h in n for h in head_names)]
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": body, "lr": settings.learning_rate},
-            {"params": head, "lr": settings.learning_rate * settings.head_lr_multiplier},
-        ],
-        weight_decay=settings.weight_decay,
-    )
-    # "constant" still honours warmup_ratio, like the platform's trainer.
-    schedule = {"linear": "linear", "cosine": "cosine"}.get(
-        settings.scheduler, "constant_with_warmup"
-    )
-    scheduler = get_scheduler(
-        schedule,
-        optimizer,
-        num_warmup_steps=int(settings.warmup_ratio * total),
-        num_training_steps=total,
-    )
-
+    optimiser = _Optimiser.build(model, settings, max(1, steps_per_epoch * settings.epochs))
     logs: list[EpochLog] = []
     best: tuple[float, float] | None = None
     best_state: dict[str, Any] | None = None
@@ -189,25 +162,12 @@ def train_student(
     for epoch in range(1, settings.epochs + 1):
         started = time.perf_counter()
         model.train()
-        losses: list[float] = []
-        for batch_idx in _batches(lengths, settings.batch_size, rng)[:steps_per_epoch]:
-            if should_stop is not None and should_stop():
-                raise RuntimeError("training stopped")
-            batch = student.collate([ids[i] for i in batch_idx])
-            logits = model(**batch).logits
-            temp = temp_t[batch_idx]
-            logp = torch.log_softmax(logits / temp[:, None], dim=-1)
-            per_row = -(target_t[batch_idx] * logp).sum(dim=-1) * temp**2
-            w = weight_t[batch_idx]
-            loss = (per_row * w).sum() / w.sum().clamp(min=1e-9)
-            optimizer.zero_grad()
-            loss.backward()  # type: ignore[no-untyped-call]
-            torch.nn.utils.clip_grad_norm_([p for _, p in trainable], 1.0)
-            optimizer.step()
-            scheduler.step()
-            losses.append(float(loss.detach()))
+        batches = _batches(lengths, settings.batch_size, rng)[:steps_per_epoch]
+        losses = [
+            _train_step(student, ids, batch, rows, optimiser, should_stop) for batch in batches
+        ]
         train_loss = float(np.mean(losses)) if losses else 0.0
-        row = EpochLog(stage, epoch, train_loss, learning_rate=float(scheduler.get_last_lr()[0]))
+        row = EpochLog(stage, epoch, train_loss, learning_rate=optimiser.last_lr())
         if eval_ids:
             row.eval_loss, row.eval_accuracy, row.eval_macro_f1 = _evaluate(
                 student, eval_ids, eval_labels
@@ -219,7 +179,7 @@ def train_student(
                 row.extra["best"] = True
         row.seconds = round(time.perf_counter() - started, 2)
         logs.append(row)
-        # Into the job's log, which clients show while they wait (see local._epochs).
+        # Into the job's log, which clients show while they wait (see local._jobs.epochs).
         durations = [r.seconds for r in logs]
         logger.info(
             "%s",
@@ -229,3 +189,100 @@ def train_student(
         model.load_state_dict(best_state)
     model.eval()
     return logs
+
+
+@dataclass
+class _RowTensors:
+    """Per-row training targets (soft rows re-tempered), weights and temperatures."""
+
+    targets: torch.Tensor
+    weights: torch.Tensor
+    temperatures: torch.Tensor
+
+    @classmethod
+    def build(
+        cls, targets: np.ndarray, weights: np.ndarray, soft: np.ndarray | None, temperature: float
+    ) -> _RowTensors:
+        import torch
+
+        mask = np.zeros(len(targets), dtype=bool) if soft is None else np.asarray(soft, dtype=bool)
+        return cls(
+            torch.tensor(
+                np.where(mask[:, None], sharpen(targets, temperature), targets),
+                dtype=torch.float32,
+            ),
+            torch.tensor(weights, dtype=torch.float32),
+            torch.tensor(np.where(mask, temperature, 1.0), dtype=torch.float32),
+        )
+
+
+#: Parameter names of the classification head (trained at ``head_lr_multiplier`` x the rate).
+_HEAD_NAMES = ("classifier", "pooler", "score", "pre_classifier")
+
+
+@dataclass
+class _Optimiser:
+    """AdamW over the trainable parameters (head and body at their own rates) and its schedule."""
+
+    optimizer: Any
+    scheduler: Any
+    trainable: list[Any]
+
+    @classmethod
+    def build(cls, model: Any, settings: TrainSettings, total_steps: int) -> _Optimiser:
+        import torch
+        from transformers import get_scheduler
+
+        trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        head = [p for n, p in trainable if any(h in n for h in _HEAD_NAMES)]
+        body = [p for n, p in trainable if not any(h in n for h in _HEAD_NAMES)]
+        optimizer = torch.optim.AdamW(
+            [
+                {"params": body, "lr": settings.learning_rate},
+                {"params": head, "lr": settings.learning_rate * settings.head_lr_multiplier},
+            ],
+            weight_decay=settings.weight_decay,
+        )
+        # "constant" still honours warmup_ratio, like the platform's trainer.
+        schedule = {"linear": "linear", "cosine": "cosine"}.get(
+            settings.scheduler, "constant_with_warmup"
+        )
+        scheduler = get_scheduler(
+            schedule,
+            optimizer,
+            num_warmup_steps=int(settings.warmup_ratio * total_steps),
+            num_training_steps=total_steps,
+        )
+        return cls(optimizer, scheduler, [p for _, p in trainable])
+
+    def last_lr(self) -> float:
+        """The body's learning rate after the last step (the schedule's current value)."""
+        return float(self.scheduler.get_last_lr()[0])
+
+
+def _train_step(
+    student: Student,
+    ids: Sequence[list[int]],
+    batch_idx: list[int],
+    rows: _RowTensors,
+    optimiser: _Optimiser,
+    should_stop: Callable[[], bool] | None,
+) -> float:
+    """One optimiser step on the rows ``batch_idx``: the weighted soft cross-entropy's value."""
+    import torch
+
+    if should_stop is not None and should_stop():
+        raise RuntimeError("training stopped")
+    batch = student.collate([ids[i] for i in batch_idx])
+    logits = student.model(**batch).logits
+    temp = rows.temperatures[batch_idx]
+    logp = torch.log_softmax(logits / temp[:, None], dim=-1)
+    per_row = -(rows.targets[batch_idx] * logp).sum(dim=-1) * temp**2
+    w = rows.weights[batch_idx]
+    loss = (per_row * w).sum() / w.sum().clamp(min=1e-9)
+    optimiser.optimizer.zero_grad()
+    loss.backward()  # type: ignore[no-untyped-call]
+    torch.nn.utils.clip_grad_norm_(optimiser.trainable, 1.0)
+    optimiser.optimizer.step()
+    optimiser.scheduler.step()
+    return float(loss.detach())

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .._encoders import model_max_length, resolve_encoder_path
+from .._jobs.encoders import model_max_length, resolve_encoder_path
 
 __all__ = ["Student", "build_student"]
 

@@ -146,6 +146,8 @@ class Trainings(SyncV2JobResource[TrainingStatus]):
     ) -> Path:
         """Download and safely extract the trained model; return the ``model/`` folder.
 
+        ``dest/model.tar`` stays beside it (it also holds the rest of the platform's layout).
+
         ``progress``: a tqdm bar (None: only on a terminal). An interrupted download resumes.
         Raises `JobNotFinishedError` until the training succeeded.
         """
