@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 import sys
 import warnings
@@ -14,27 +13,16 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from _streams import TtyStream, without_progress_overrides
 from distil_sdk.batch import BatchInputError, predict_file
 from distil_sdk.inference import LocalClassifier
 
 TEXTS = [f"my card payment number {i} was charged a fee" for i in range(35)]
 
 
-class _Stream(io.StringIO):
-    """A stderr that says whether it is a terminal."""
-
-    def __init__(self, tty: bool) -> None:
-        super().__init__()
-        self._tty = tty
-
-    def isatty(self) -> bool:
-        return self._tty
-
-
 @pytest.fixture(autouse=True)
 def _progress_rule(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("DISTIL_NO_PROGRESS", raising=False)
-    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    without_progress_overrides(monkeypatch)
 
 
 def _write_csv(path: Path, texts: list[str]) -> Path:
@@ -65,7 +53,7 @@ def test_progress_shows_rows_done_out_of_the_total_only_when_on(
     shown: bool,
 ) -> None:
     source = _write_csv(tmp_path / "tickets.csv", TEXTS)
-    stream = _Stream(tty)
+    stream = TtyStream(tty)
     monkeypatch.setattr(sys, "stderr", stream)
     monkeypatch.setenv("DISTIL_NO_PROGRESS", off)
     out = tmp_path / "out.jsonl"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,20 +13,10 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 import distil_sdk.batch
+from _streams import TtyStream
 from distil_sdk.cli import main
 
 TEXTS = ["my card payment was charged a fee", "a cotton shirt with long sleeves"]
-
-
-class _Stream(io.StringIO):
-    """A stderr that says whether it is a terminal."""
-
-    def __init__(self, tty: bool) -> None:
-        super().__init__()
-        self._tty = tty
-
-    def isatty(self) -> bool:
-        return self._tty
 
 
 @pytest.fixture(autouse=True)
@@ -131,7 +120,7 @@ def test_progress_flag_decides_the_bar_of_a_real_run(
     tty: bool,
     shown: bool,
 ) -> None:
-    stream = _Stream(tty)
+    stream = TtyStream(tty)
     monkeypatch.setattr(sys, "stderr", stream)
     out = tmp_path / "out.csv"
     argv = ["predict", str(tiny_bert_classifier), "--input", str(tickets), "--out", str(out)]

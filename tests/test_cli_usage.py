@@ -153,3 +153,22 @@ def test_help_texts_take_the_right_article(capsys: pytest.CaptureFixture[str]) -
     assert "the job status of an SLM" in out and "the job log of an SLM" in out
     assert main(["dataset", "--help"]) == 0
     assert "the job status of a dataset" in capsys.readouterr().out
+
+
+def test_a_library_warning_is_one_warning_line_not_pythons_source_location(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    import yaml
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "helpdesk-triage"
+    task = Path(shutil.copytree(example, tmp_path / "task"))
+    path = next(task.glob("config.y*ml"), task / "config.yaml")
+    config = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
+    config.setdefault("tuning", {})["learnig_rate"] = 0.001  # a typo: a UserWarning
+    path.write_text(yaml.safe_dump(config))
+    assert main(["validate", str(task)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: Unknown key 'learnig_rate' in config section 'tuning'. Did you mean" in err
+    assert "UserWarning" not in err and "sys.exit(main())" not in err

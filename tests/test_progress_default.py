@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-import io
 import sys
 
 import pytest
 
+from _streams import TtyStream, without_progress_overrides
 from distil_sdk._progress import progress_enabled, resolve_progress
-
-
-class _Stream(io.StringIO):
-    def __init__(self, tty: bool) -> None:
-        super().__init__()
-        self._tty = tty
-
-    def isatty(self) -> bool:
-        return self._tty
 
 
 @pytest.fixture(autouse=True)
 def _clean(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("DISTIL_NO_PROGRESS", raising=False)
-    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    without_progress_overrides(monkeypatch)
 
 
 def test_terminal_on_pipe_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "stderr", _Stream(tty=True))
+    monkeypatch.setattr(sys, "stderr", TtyStream(tty=True))
     assert progress_enabled() and resolve_progress(None)
-    monkeypatch.setattr(sys, "stderr", _Stream(tty=False))
+    monkeypatch.setattr(sys, "stderr", TtyStream(tty=False))
     assert not progress_enabled() and not resolve_progress(None)
     assert resolve_progress(True) and not resolve_progress(False)  # an explicit choice wins
     monkeypatch.setattr(sys, "stderr", None)  # pythonw, some daemons
@@ -36,7 +26,7 @@ def test_terminal_on_pipe_off(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_notebook_kernel_is_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "stderr", _Stream(tty=False))
+    monkeypatch.setattr(sys, "stderr", TtyStream(tty=False))
     monkeypatch.setitem(sys.modules, "ipykernel", object())
     assert resolve_progress(None)
 
@@ -45,7 +35,7 @@ def test_notebook_kernel_is_on(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_global_off_switch_wins_over_everything(
     monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
-    monkeypatch.setattr(sys, "stderr", _Stream(tty=True))
+    monkeypatch.setattr(sys, "stderr", TtyStream(tty=True))
     monkeypatch.setenv("DISTIL_NO_PROGRESS", value)
     assert not resolve_progress(None) and not resolve_progress(True)
     monkeypatch.setenv("DISTIL_NO_PROGRESS", "0")
@@ -63,7 +53,7 @@ def test_wait_shows_progress_by_default_only_to_a_person(
 
     from test_client_support import BASE, FakeTime, sync_client
 
-    stream = _Stream(tty=tty)
+    stream = TtyStream(tty=tty)
     monkeypatch.setattr(sys, "stderr", stream)
     monkeypatch.setenv("DISTIL_NO_PROGRESS", off)
     fake = FakeTime()
@@ -83,7 +73,7 @@ def test_download_bar_follows_the_same_rule(monkeypatch: pytest.MonkeyPatch) -> 
     pytest.importorskip("tqdm")
     from distil_sdk._download import _bar
 
-    monkeypatch.setattr(sys, "stderr", _Stream(tty=False))
+    monkeypatch.setattr(sys, "stderr", TtyStream(tty=False))
     with _bar(None, 100, 0) as bar:
         assert bar is None  # piped: no bar, no "\r" junk in the log
     with _bar(True, 100, 0) as bar:

@@ -567,11 +567,11 @@ def test_an_unknown_key_suggests_the_known_one_it_is_close_to() -> None:
         config = TaskConfig.from_text("tuning:\n  learnig_rate: 0.1\nsynthgen:\n  zzz: 1\n")
     messages = [str(w.message) for w in caught]
     typo = next(m for m in messages if "'learnig_rate'" in m)
-    assert "did you mean 'learning_rate'? It is kept" in typo
-    assert "did you mean" not in next(m for m in messages if "'zzz'" in m)
-    assert config.suggestion("tuning.learnig_rate") == " did you mean 'tuning.learning_rate'?"
+    assert "Did you mean 'learning_rate'? It is kept" in typo
+    assert "id you mean" not in next(m for m in messages if "'zzz'" in m)
+    assert config.suggestion("tuning.learnig_rate") == " Did you mean 'tuning.learning_rate'?"
     assert config.suggestion("synthgen.zzz") == ""
-    assert config.suggestion("tunning") == " did you mean 'tuning'?"
+    assert config.suggestion("tunning") == " Did you mean 'tuning'?"
 
 
 def test_the_unknown_key_finding_suggests_too() -> None:
@@ -584,4 +584,4 @@ def test_the_unknown_key_finding_suggests_too() -> None:
     bundle = TaskBundle(jd, rows, LabelledDataset.from_lists(["z", "w"], ["a", "b"]), None, config)
     [finding] = [f for f in bundle.validate().findings if f.code == "unknown_config_key"]
     assert finding.column == "tuning.num_train_epoch"
-    assert "did you mean 'tuning.num_train_epochs'?" in finding.message
+    assert "Did you mean 'tuning.num_train_epochs'?" in finding.message

@@ -31,8 +31,9 @@ import json
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
 from .._errors import DataValidationError, DistilError, JobFailedError, JobTimeoutError
 from ..types._words import plural
@@ -147,8 +148,27 @@ def _parse(parser: argparse.ArgumentParser, line: list[str]) -> argparse.Namespa
     return args
 
 
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """A warning as one ``warning: MESSAGE`` line, like the command's own messages: Python's
+    default shows the file and line that warned (the console script) and its source line."""
+    (file or sys.stderr).write(f"warning: {message}\n")
+
+
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """The command's exit code, its exceptions turned into codes (module docstring)."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _run_command(args, parser)
+
+
+def _run_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         return int(args.func(args) or 0)
     except DataValidationError as exc:

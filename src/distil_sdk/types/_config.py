@@ -77,9 +77,9 @@ def _fatal(
 
 
 def did_you_mean(key: str, known: Iterable[str]) -> str:
-    """`` did you mean 'x'?`` for the closest known name (a typo's likely fix), else ``""``."""
+    """`` Did you mean 'x'?`` (it follows a full stop) for the closest known name, else ``""``."""
     close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.75)
-    return f" did you mean {close[0]!r}?" if close else ""
+    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 def _warn_unknown(message: str) -> None:
@@ -402,13 +402,13 @@ class TaskConfig(_SdkModel):
         return keys
 
     def suggestion(self, dotted_key: str) -> str:
-        """`` did you mean 'tuning.learning_rate'?`` for an unknown key, or ``""``."""
+        """`` Did you mean 'tuning.learning_rate'?`` for an unknown key, or ``""``."""
         section, _, key = dotted_key.rpartition(".")
         if not section:
             return did_you_mean(key, type(self).model_fields)
         fields = type(getattr(self, section, None) or self).model_fields
         hint = did_you_mean(key, fields)
-        return hint.replace(" did you mean '", f" did you mean '{section}.") if hint else ""
+        return hint.replace(" Did you mean '", f" Did you mean '{section}.") if hint else ""
 
     def renamed_keys(self) -> list[tuple[str, str | None]]:
         """The old key names the file read used, as ``(old, current)`` pairs (``current`` is
