@@ -231,22 +231,32 @@ def test_bad_arguments_fail_before_any_actor(
 def test_cli_engine_ray_writes_one_file_in_input_order_equal_to_local(
     ray_local: Any, parquet_input: Path, tiny_bert_classifier: Path, tmp_path: Path
 ) -> None:
+    """One CSV file from Ray (in input order, the input's columns kept) holds what the local
+    engine writes as JSON Lines; a folder output gets Parquet parts."""
     import pyarrow.parquet as pq
 
-    ray_out = tmp_path / "ray.parquet"
+    ray_out = tmp_path / "ray.csv"
     argv = ["predict", str(tiny_bert_classifier), "--input", str(parquet_input)]
-    assert main([*argv, "--out", str(ray_out), "--engine", "ray", "--batch-size", "16"]) == 0
-    got = pq.read_table(ray_out)
-    assert got.column("id").to_pylist() == list(range(len(TEXTS)))  # input order kept
+    assert main([*argv, "--out", str(ray_out), "--engine", "ray", "--top-k", "2"]) == 0
+    with ray_out.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        header, rows = reader.fieldnames, list(reader)
+    assert header == ["id", "text", "meta", "label", "score", "top_labels", "top_scores"]
+    assert [int(r["id"]) for r in rows] == list(range(len(TEXTS)))  # input order kept
+    assert [r["text"] for r in rows] == TEXTS
+    assert [json.loads(r["meta"]) for r in rows] == [{"shop": f"s{i % 4}"} for i in range(140)]
     local_out = tmp_path / "local.jsonl"
-    written = predict_file(tiny_bert_classifier, parquet_input / "part-1.parquet", local_out)
+    written = predict_file(
+        tiny_bert_classifier, parquet_input / "part-1.parquet", local_out, top_k=2
+    )
     local = [json.loads(line) for line in local_out.read_text().splitlines()]
     assert written == len(local) == 50
-    ray_rows = got.slice(50, 50).to_pylist()
-    assert [r["label"] for r in ray_rows] == [r["label"] for r in local]
+    assert [r["label"] for r in rows[50:100]] == [r["label"] for r in local]
     np.testing.assert_allclose(
-        [r["score"] for r in ray_rows], [r["score"] for r in local], atol=1e-5
+        [float(r["score"]) for r in rows[50:100]], [r["score"] for r in local], atol=1e-5
     )
+    assert [json.loads(r["top_labels"]) for r in rows[50:100]] == [r["top_labels"] for r in local]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["local.jsonl", "ray.csv"]
     # A folder output: Ray's workers write Parquet parts into it.
     folder = tmp_path / "out-folder"
     assert main([*argv, "--out", str(folder), "--engine", "ray"]) == 0
@@ -369,29 +379,3 @@ def test_empty_text_on_ray_names_the_rows_and_leaves_no_file(
     ):
         predict_file(tiny_bert_classifier, source, out, engine="ray")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
-
-
-def test_ray_single_csv_file_holds_what_the_local_jsonl_holds(
-    ray_local: Any, parquet_input: Path, tiny_bert_classifier: Path, tmp_path: Path
-) -> None:
-    out = tmp_path / "ray.csv"
-    written = predict_file(
-        tiny_bert_classifier, parquet_input, out, engine="ray", top_k=2, progress=False
-    )
-    assert written == len(TEXTS)
-    with out.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        header, rows = reader.fieldnames, list(reader)
-    assert header == ["id", "text", "meta", "label", "score", "top_labels", "top_scores"]
-    assert [int(r["id"]) for r in rows] == list(range(len(TEXTS)))  # input order kept
-    assert [r["text"] for r in rows] == TEXTS
-    assert [json.loads(r["meta"]) for r in rows] == [{"shop": f"s{i % 4}"} for i in range(140)]
-    local_out = tmp_path / "local.jsonl"
-    predict_file(tiny_bert_classifier, parquet_input / "part-1.parquet", local_out, top_k=2)
-    local = [json.loads(line) for line in local_out.read_text().splitlines()]
-    assert [r["label"] for r in rows[50:100]] == [r["label"] for r in local]
-    np.testing.assert_allclose(
-        [float(r["score"]) for r in rows[50:100]], [r["score"] for r in local], atol=1e-5
-    )
-    assert [json.loads(r["top_labels"]) for r in rows[50:100]] == [r["top_labels"] for r in local]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["local.jsonl", "ray.csv"]
