@@ -59,7 +59,7 @@ def _serve(data_dir: str, without_nodelay: bool) -> None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             return sock
 
-        server_module._listening_socket = _old_socket  # type: ignore[assignment]
+        server_module.listening_socket = _old_socket  # type: ignore[assignment]
     server = server_module.LocalServer(Path(data_dir), run_worker=False).start()
     print(server.base_url, server.token, flush=True)
     sys.stdin.read()  # until the parent closes our stdin

@@ -3,10 +3,11 @@
 Subcommands come from ``register(subparsers)`` of `distil_sdk.cli._current` (today's
 routes: ``dataset``, ``teacher-evaluation``, ``slm``, ``deployment``, ``inference-endpoint``,
 ``api-keys``, ``credits``), `distil_sdk.cli._platform` (``v2``: the ``/models`` generation),
-`distil_sdk.cli._train` (``train``, offline or on a platform), `distil_sdk.cli._tools`
-and, when installed, `distil_sdk.cli._local` (``serve``, ``predict``). The old top-level
-names of the ``/models`` generation (``distil-sdk models ...``) still run, as ``distil-sdk v2
-...`` with a one-line deprecation notice on stderr. Every subcommand sets
+`distil_sdk.cli._train` (``train``, offline or on a platform), `distil_sdk.cli._tools`,
+`distil_sdk.cli._serve_model` (``serve-model``) and, when installed, `distil_sdk.cli._local`
+(``serve``, ``predict``). The old top-level names of the ``/models`` generation
+(``distil-sdk models ...``) still run, as ``distil-sdk v2 ...`` with a one-line deprecation
+notice on stderr. Every subcommand sets
 ``func(args) -> int``; errors are turned into exit codes here, in one place:
 
 - 0: success
@@ -37,7 +38,7 @@ from typing import Any, NoReturn, TextIO
 
 from .._errors import DataValidationError, DistilError, JobFailedError, JobTimeoutError
 from ..types._words import plural
-from . import _current, _platform, _tools, _train
+from . import _current, _platform, _serve_model, _tools, _train
 from ._output import UsageError, json_mode
 
 __all__ = ["build_parser", "main"]
@@ -112,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         local.register(sub)
+    _serve_model.register(sub)
     _own_parsers(parser)
     return parser
 

@@ -67,6 +67,7 @@ def create_app(
         >>> uvicorn.run(app, host="127.0.0.1", port=8700)  # doctest: +SKIP
     """
     from ._api.api_keys import ApiKeyStore
+    from ._jobs.deployments import DeploymentSupervisor
     from ._storage.entity_store import EntityStore
 
     # Resolved first: a malformed $DISTIL_LOCAL_MAX_*_BYTES stops here, before the store opens.
@@ -89,6 +90,8 @@ def create_app(
     # The current route generation's entities share the store's database and lock.
     app.state.entities = EntityStore(store)
     app.state.api_keys = ApiKeyStore(store)
+    # Deployments: model server processes, stopped with the app (see `_lifespan`).
+    app.state.deployments = DeploymentSupervisor(store)
     app.add_middleware(
         RequestGuard,
         token=token,
@@ -116,11 +119,16 @@ def _lifespan(
             )
         # Before the runner starts, no job is running: every work folder left is an orphan.
         store.remove_orphan_work()
+        gone = app.state.deployments.recover()
+        if gone:
+            logger.warning("marked %d deployment(s) whose server is gone as failed", len(gone))
         if run_worker:
             worker.start()
         try:
             yield
         finally:
+            # A model server outliving its platform would hold a port and a model in memory.
+            app.state.deployments.stop_all()
             worker.stop()
             store.close()
 
@@ -134,6 +142,7 @@ def _include_routes(app: FastAPI) -> None:
         artifacts,
         credits,
         datasets,
+        deployments,
         endpoints,
         jobs,
         legacy,
@@ -155,6 +164,7 @@ def _include_routes(app: FastAPI) -> None:
         teacher_evaluations,
         slms,
         credits,
+        deployments,
         endpoints,
         api_keys,
         legacy,

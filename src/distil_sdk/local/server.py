@@ -24,6 +24,7 @@ from types import FrameType, TracebackType
 from typing import IO, Any
 
 from .._errors import DistilError
+from .._uvicorn_thread import listening_socket, serve_in_thread
 from ._api.auth import load_or_create_token
 from ._jobs.packaging import publish_bytes
 from ._storage.private import make_private_dir
@@ -42,7 +43,6 @@ logger = logging.getLogger("distil_sdk.local")
 DATA_DIR_ENV = "DISTIL_DATA_DIR"
 ENDPOINT_FILE = "server.json"
 LOCK_FILE = "server.lock"
-STARTUP_TIMEOUT_S = 30.0
 
 
 def default_data_dir() -> Path:
@@ -62,25 +62,6 @@ def _try_lock(data_dir: Path) -> IO[str] | None:
         handle.close()
         return None
     return handle
-
-
-def _listening_socket(host: str) -> socket.socket:
-    """A bound-later TCP socket whose accepted connections have ``TCP_NODELAY``.
-
-    asyncio sets ``TCP_NODELAY`` on an accepted connection only when the socket says
-    ``IPPROTO_TCP`` (a socket made with protocol 0 does not), and uvicorn never sets it. Without
-    it Nagle's algorithm and the client's delayed ACK hold every answer on a kept-alive
-    connection for about 40 ms. Linux also copies the option from the listening socket.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
 
 
 class LocalServerHandle:
@@ -157,8 +138,6 @@ class LocalServer(LocalServerHandle):
 
     def start(self) -> LocalServer:
         """Take the data dir's lock, bind, start serving; raise ``DistilError`` if it is taken."""
-        import uvicorn
-
         from .app import create_app
 
         make_private_dir(self.data_dir)
@@ -170,7 +149,7 @@ class LocalServer(LocalServerHandle):
             )
         try:
             self.token = load_or_create_token(self.data_dir)
-            self._sock = sock = _listening_socket(self.host)
+            self._sock = sock = listening_socket(self.host)
             sock.bind((self.host, self.port))
             self.port = sock.getsockname()[1]
             app = create_app(
@@ -182,20 +161,12 @@ class LocalServer(LocalServerHandle):
                 max_json_bytes=self.max_json_bytes,
                 run_worker=self.run_worker,
             )
-            config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-            self._server = uvicorn.Server(config)
-            self._thread = threading.Thread(
-                target=self._server.run,
-                kwargs={"sockets": [sock]},
+            self._server, self._thread = serve_in_thread(
+                app,
+                sock,
                 name="distil-local-server",
-                daemon=True,
+                failure=f"the local server for {self.data_dir} failed to start",
             )
-            self._thread.start()
-            deadline = time.monotonic() + STARTUP_TIMEOUT_S
-            while not self._server.started:
-                if not self._thread.is_alive() or time.monotonic() > deadline:
-                    raise DistilError(f"the local server for {self.data_dir} failed to start")
-                time.sleep(0.02)
         except BaseException:
             self._shutdown()
             raise

@@ -1,6 +1,6 @@
-"""Routes: credits, the hosted-only features (deployments, prepared traces; inference endpoints
-are in ``_routes_endpoints``) and the retired routes that answer 410 Gone naming their
-replacement.
+"""Routes: credits, the hosted-only features (prepared traces; inference endpoints are in
+``endpoints``, and deployments, which run locally, in ``deployments``) and the retired routes
+that answer 410 Gone naming their replacement.
 
 The local platform meters nothing: ``GET /credits/endpoints`` reports every route key the
 platform meters with a balance that never decreases, so a client budgeting its calls works
@@ -46,11 +46,6 @@ def credit_balances() -> dict[str, Any]:
 
 
 # -- hosted-only features -----------------------------------------------------------------------
-DEPLOYMENT_UNAVAILABLE = (
-    "deployment is a hosted feature, not available on the local platform; download the model "
-    "(GET /slms/{id}/download) and run it with distil_sdk.LocalClassifier or its "
-    "model_client.py"
-)
 TRACES_UNAVAILABLE = (
     "prepared traces feed relabelling, which needs the hosted platform's LLM teachers; "
     "locally, create a dataset with labelled train and test rows (POST /datasets)"
@@ -83,14 +78,6 @@ def add_hosted_only(
     )
 
 
-for _path, _method, _name in (
-    ("/deployments/from-slms", "POST", "create_deployment_from_slm"),
-    ("/deployments/{deployment_id}/status", "GET", "get_deployment_entity_status"),
-    ("/deployments/{deployment_id}/endpoint", "GET", "get_deployment_entity_endpoint"),
-    ("/deployments/{deployment_id}/logs", "GET", "get_deployment_entity_logs"),
-    ("/deployments/{deployment_id}", "DELETE", "delete_deployment_entity"),
-):
-    add_hosted_only(router, _path, _method, DEPLOYMENT_UNAVAILABLE, _name, "deployments")
 for _path, _method, _name in (
     ("/staging-prepared-traces-s3-urls", "GET", "staging_prepared_traces_urls"),
     ("/prepared-traces", "POST", "create_prepared_traces"),

@@ -1,0 +1,154 @@
+"""The model server (``distil_sdk.serving``) under closed-loop load, beside offline batches.
+
+Starts ``python -m distil_sdk.serving MODEL --port 0`` in its own process (twice: dynamic
+batching with ``--max-batch-size``, and one request one forward pass with
+``--max-batch-size 1``), and drives each with closed-loop clients: ``C`` asyncio clients that
+each send one-text ``POST /predict`` requests, the next as soon as the last is answered, until
+``--requests`` have been answered, at each concurrency of ``--concurrency`` (default 1 8 32
+128), with short texts and with mixed-length texts. It prints requests per second, p50 and p99
+latency, and beside them ``LocalClassifier.predict_proba``'s offline batch throughput on the same
+texts (in this process), and the two ratios the goals are stated in (batched server / offline,
+batched / one-by-one).
+
+The model: ``--model DIR``, a trained classifier folder or tarball (the bundled all-MiniLM-L6-v2
+is an encoder without a classification head: train a model first, or pass any classifier).
+
+    python benchmarks/bench_serving.py --model my-model/ --quick       # a smoke run: seconds
+    python benchmarks/bench_serving.py --model my-model/               # full: minutes of CPU
+
+Run it on a quiet machine: the clients share the CPU with the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+SHORT = [
+    "where is my card",
+    "refund please",
+    "the app crashes on login",
+    "change my pin",
+    "a cotton shirt",
+    "charged twice",
+    "cannot sleep at night",
+    "new phone battery",
+]
+LONG = (
+    "I ordered a replacement card three weeks ago and it still has not arrived, the tracking "
+    "page says it was dispatched but nothing came and meanwhile I was charged a fee twice "
+)
+
+
+def texts_of(kind: str, n: int) -> list[str]:
+    """``n`` texts: short ones, or a mix of short and long (1 to 4 long paragraphs)."""
+    if kind == "short":
+        return [f"{SHORT[i % len(SHORT)]} {i}" for i in range(n)]
+    return [
+        f"{SHORT[i % len(SHORT)]} {i}" if i % 2 else (LONG * (1 + i % 4)) + str(i) for i in range(n)
+    ]
+
+
+def start_server(model: str, max_batch_size: int, max_wait_ms: float) -> tuple[Any, str]:
+    command = [
+        sys.executable, "-m", "distil_sdk.serving", model, "--port", "0",
+        "--max-batch-size", str(max_batch_size), "--max-wait-ms", str(max_wait_ms),
+        "--max-queue", "100000",
+    ]  # fmt: skip
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith("serving "):
+            return proc, line.split(" at ", 1)[1].strip()
+        sys.stderr.write(line)
+    raise SystemExit(f"the server did not start (exit code {proc.wait()})")
+
+
+async def closed_loop(url: str, texts: list[str], concurrency: int) -> tuple[float, list[float]]:
+    """Seconds for every text, one request each, from ``concurrency`` clients; latencies."""
+    import httpx
+
+    latencies: list[float] = []
+    pending = iter(texts)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=600) as client:
+
+        async def one_client() -> None:
+            for text in pending:
+                started = time.perf_counter()
+                answer = await client.post("/predict", json={"inputs": text})
+                answer.raise_for_status()
+                latencies.append(time.perf_counter() - started)
+
+        await client.post("/predict", json={"inputs": "warm up"})
+        started = time.perf_counter()
+        await asyncio.gather(*(one_client() for _ in range(concurrency)))
+        return time.perf_counter() - started, latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
+
+
+def offline_rate(model: str, texts: list[str]) -> float:
+    from distil_sdk import LocalClassifier
+
+    clf = LocalClassifier.from_pretrained(model)
+    clf.predict_proba(texts[:8])  # warm up
+    started = time.perf_counter()
+    clf.predict_proba(texts)
+    return len(texts) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="a trained classifier folder or tarball")
+    parser.add_argument("--requests", type=int, default=400, help="requests per measurement")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 128])
+    parser.add_argument(
+        "--kinds", nargs="+", choices=("short", "mixed"), default=["short", "mixed"]
+    )
+    parser.add_argument("--max-batch-size", type=int, default=64)
+    parser.add_argument("--max-wait-ms", type=float, default=5.0)
+    parser.add_argument("--quick", action="store_true", help="40 requests at 1 and 8, short texts")
+    args = parser.parse_args()
+    if args.quick:
+        args.requests, args.concurrency, args.kinds = 40, [1, 8], ["short"]
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    offline = {kind: offline_rate(args.model, texts_of(kind, args.requests)) for kind in args.kinds}
+    results: dict[tuple[str, str, int], tuple[float, float, float]] = {}
+    for server, batch in (("batched", args.max_batch_size), ("one-by-one", 1)):
+        proc, url = start_server(args.model, batch, args.max_wait_ms)
+        try:
+            for kind in args.kinds:
+                for c in args.concurrency:
+                    took, lat = asyncio.run(closed_loop(url, texts_of(kind, args.requests), c))
+                    results[(server, kind, c)] = (
+                        args.requests / took,
+                        percentile(lat, 50) * 1e3,
+                        percentile(lat, 99) * 1e3,
+                    )
+        finally:
+            proc.terminate()
+            proc.wait(60)
+    print(f"{'texts':6} {'conc':>4} {'server':>10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
+          f" {'offline/s':>10} {'vs offline':>10} {'vs 1-by-1':>9}")  # fmt: skip
+    for kind in args.kinds:
+        for c in args.concurrency:
+            for server in ("batched", "one-by-one"):
+                rate, p50, p99 = results[(server, kind, c)]
+                single = results[("one-by-one", kind, c)][0]
+                print(
+                    f"{kind:6} {c:4d} {server:>10} {rate:8.1f} {p50:8.1f} {p99:8.1f} "
+                    f"{offline[kind]:10.1f} {rate / offline[kind]:10.0%} {rate / single:8.1f}x"
+                )
+
+
+if __name__ == "__main__":
+    main()

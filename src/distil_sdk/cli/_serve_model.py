@@ -1,0 +1,140 @@
+"""``distil-sdk serve-model MODEL`` and ``python -m distil_sdk.serving MODEL``: serve a trained
+model over HTTP with dynamic micro-batching (`distil_sdk.serving`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .._errors import DistilError
+from ._output import port
+
+__all__ = ["add_arguments", "main", "register"]
+
+DESCRIPTION = (
+    "Serve a trained model over HTTP: TEI's POST /predict, vLLM's POST /v1/classify, OpenAI's "
+    "POST /v1/chat/completions and GET /v1/models (the label is the answer), /health, /info "
+    "and Prometheus /metrics. Concurrent requests share forward passes (dynamic batching). "
+    "API keys: --api-key or $DISTIL_SERVE_API_KEYS (comma-separated); without one the server "
+    "is open. Ctrl-C or SIGTERM stop it after answering queued requests."
+)
+
+
+def _at_least_one(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a whole number >= 1, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"a whole number >= 1, got {number}")
+    return number
+
+
+def _wait_ms(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"milliseconds >= 0, got {value!r}") from None
+    if not number >= 0:
+        raise argparse.ArgumentTypeError(f"milliseconds >= 0, got {value}")
+    return number
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``serve-model`` (shared by ``python -m distil_sdk.serving``)."""
+    parser.add_argument("model", metavar="MODEL", help="model folder, .tar/.tar.gz or .gguf")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default loopback)")
+    parser.add_argument(
+        "--port", type=port, default=11434, help="TCP port (default 11434; 0 picks a free one)"
+    )
+    parser.add_argument(
+        "--api-key",
+        dest="api_keys",
+        action="append",
+        default=None,
+        metavar="KEY",
+        help="a Bearer key clients must send (repeat for several; default "
+        "$DISTIL_SERVE_API_KEYS, else none: open)",
+    )
+    parser.add_argument(
+        "--model-name", default=None, help="the model's name in /v1 answers (default: folder name)"
+    )
+    parser.add_argument(
+        "--max-batch-size", type=_at_least_one, default=64, help="most texts per forward pass"
+    )
+    parser.add_argument(
+        "--max-wait-ms",
+        type=_wait_ms,
+        default=5.0,
+        help="how long a text waits for others to fill its batch (default 5)",
+    )
+    parser.add_argument(
+        "--max-queue",
+        type=_at_least_one,
+        default=1024,
+        help="most texts waiting; more get 429 (default 1024)",
+    )
+    parser.add_argument(
+        "--max-request-texts",
+        type=_at_least_one,
+        default=1024,
+        help="most texts in one request; more get 413 (default 1024)",
+    )
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda:0, ...")
+
+
+def register(subparsers: Any) -> None:
+    """Add ``serve-model`` to the ``distil-sdk`` parser."""
+    parser = subparsers.add_parser(
+        "serve-model", help="serve a trained model over HTTP", description=DESCRIPTION
+    )
+    add_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until interrupted; 0 after a graceful stop."""
+    try:
+        import fastapi  # noqa: F401  # the server's packages: name the extra when absent
+        import uvicorn  # noqa: F401
+
+        from ..serving import serve_model
+        from ..serving._server import keys_from_env
+    except ImportError as exc:
+        raise DistilError(
+            f"serving needs the local extra ({exc.name} is missing): "
+            "pip install 'distil-sdk[local]'"
+        ) from exc
+    keys = args.api_keys if args.api_keys else keys_from_env()
+    try:
+        serve_model(
+            args.model,
+            host=args.host,
+            port=args.port,
+            api_keys=keys,
+            model_name=args.model_name,
+            max_batch_size=args.max_batch_size,
+            max_wait_ms=args.max_wait_ms,
+            max_queue=args.max_queue,
+            max_request_texts=args.max_request_texts,
+            device=args.device,
+        )
+    except KeyboardInterrupt:  # a second Ctrl-C while draining
+        return 130
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m distil_sdk.serving``: the exit code (errors as one ``error:`` line)."""
+    parser = argparse.ArgumentParser(prog="python -m distil_sdk.serving", description=DESCRIPTION)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    try:
+        return run(args)
+    except (DistilError, ValueError, TypeError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1

@@ -1,0 +1,109 @@
+"""The model server's FastAPI app: error shapes, auth and metrics middleware, lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from ._batcher import Batcher
+from ._routes import add_routes
+from ._state import ROUTES, ApiError, ServerState, error_response
+
+__all__ = ["create_app"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class _Middleware:
+    """Bearer auth (every route but ``/health``) and the request metrics, as plain ASGI: the
+    cheapest place to see every answer, including FastAPI's own 404 and 422."""
+
+    def __init__(self, app: Any, state: ServerState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        route = path if path in ROUTES else "other"
+        started = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            if path != "/health" and not self._authorized(scope):
+                response = error_response(
+                    path, 401, "missing or wrong API key: send 'Authorization: Bearer KEY'"
+                )
+                await response(scope, receive, sending)
+            else:
+                await self.app(scope, receive, sending)
+        finally:
+            self.state.metrics.request_done(route, status, time.perf_counter() - started)
+
+    def _authorized(self, scope: Scope) -> bool:
+        for name, value in scope.get("headers", ()):
+            if name == b"authorization":
+                return self.state.authorized(value.decode("latin-1"))
+        return self.state.authorized(None)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:5]:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "invalid request: " + "; ".join(parts)
+
+
+def create_app(state: ServerState) -> FastAPI:
+    """The app serving ``state``'s model; the batcher starts with the app's lifespan."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.batcher = Batcher(
+            state.predict,
+            max_batch_size=state.max_batch_size,
+            max_wait_s=state.max_wait_s,
+            max_queue=state.max_queue,
+            metrics=state.metrics,
+        )
+        state.batcher.start()
+        state.loop = asyncio.get_running_loop()
+        try:
+            yield
+        finally:
+            await state.batcher.drain()
+            await state.batcher.stop()
+
+    app = FastAPI(title="distil_sdk model server", lifespan=lifespan, docs_url=None, redoc_url=None)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(request.url.path, exc.status, exc.message, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(request.url.path, 422, _validation_message(exc))
+
+    app.state.serving = state
+    app.add_middleware(_Middleware, state=state)
+    add_routes(app)
+    return app

@@ -1,0 +1,182 @@
+"""The model server's routes: TEI's ``/predict``, vLLM's ``/v1/classify``, OpenAI's chat
+completions and models, and ``/health``, ``/info``, ``/metrics``."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict
+
+from ._chat import chat_text
+from ._state import ApiError, ServerState
+
+__all__ = ["add_routes"]
+
+# Log of a zero probability, for raw_scores.
+_TINY = np.finfo(np.float32).tiny
+
+
+class PredictBody(BaseModel):
+    """TEI's ``/predict`` request (extra fields, such as ``truncation_direction``, ignored)."""
+
+    model_config = ConfigDict(extra="allow")
+    inputs: str | list[str]
+    raw_scores: bool = False
+    truncate: bool = True
+
+
+class ClassifyBody(BaseModel):
+    """vLLM's ``/v1/classify`` request."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str | None = None
+    input: str | list[str]
+
+
+class ChatBody(BaseModel):
+    """OpenAI's chat completions request; other parameters are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str | None = None
+    messages: list[Any]
+    stream: bool | None = False
+
+
+def _state(request: Request) -> ServerState:
+    state: ServerState = request.app.state.serving
+    return state
+
+
+def _texts(value: str | list[str], name: str) -> tuple[list[str], bool]:
+    """The texts of a request and whether it sent one string; empty texts are refused."""
+    if isinstance(value, str):
+        if not value.strip():
+            raise ApiError(422, f"{name} is empty or whitespace only; send a non-empty text")
+        return [value], True
+    if not value:
+        raise ApiError(422, f"{name} is an empty list; send at least one text")
+    empty = [i for i, text in enumerate(value) if not text.strip()]
+    if empty:
+        shown = ", ".join(f"{name}[{i}]" for i in empty[:10]) + (", ..." if len(empty) > 10 else "")
+        raise ApiError(422, f"{shown}: empty or whitespace only; send non-empty texts")
+    return value, False
+
+
+async def predict(body: PredictBody, request: Request) -> JSONResponse:
+    state = _state(request)
+    texts, single = _texts(body.inputs, "inputs")
+    probs = await state.run(texts)
+    # raw_scores: log-probabilities (the logits up to a per-text constant).
+    scores = np.log(np.maximum(probs, _TINY)) if body.raw_scores else probs
+    labels = state.labels
+    results = [
+        [{"label": labels[i], "score": float(row[i])} for i in np.argsort(-row, kind="stable")]
+        for row in scores
+    ]
+    return JSONResponse(results[0] if single else results)
+
+
+def _usage() -> dict[str, Any]:
+    # Tokens are not counted (the model truncates per batch, inside the worker thread).
+    return {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+
+
+async def classify(body: ClassifyBody, request: Request) -> JSONResponse:
+    state = _state(request)
+    texts, _ = _texts(body.input, "input")
+    probs = await state.run(texts)
+    labels = state.labels
+    data = [
+        {
+            "index": i,
+            "label": labels[int(np.argmax(row))],
+            "probs": [float(p) for p in row],
+            "num_classes": len(labels),
+        }
+        for i, row in enumerate(probs)
+    ]
+    return JSONResponse(
+        {
+            "id": f"classify-{uuid.uuid4().hex}",
+            "object": "list",
+            "created": int(time.time()),
+            "model": state.model_name,
+            "data": data,
+            "usage": _usage(),
+        }
+    )
+
+
+async def chat_completions(body: ChatBody, request: Request) -> JSONResponse:
+    state = _state(request)
+    if body.stream:
+        raise ApiError(
+            400,
+            "stream=true is not supported: this server answers a classification in one "
+            "message; send stream=false (or leave it out)",
+        )
+    text = chat_text(body.messages, state.templates)
+    texts, _ = _texts(text, "the last user message")
+    probs = await state.run(texts)
+    label = state.labels[int(np.argmax(probs[0]))]
+    return JSONResponse(
+        {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": state.model_name,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": label},
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": _usage(),
+        }
+    )
+
+
+async def models(request: Request) -> JSONResponse:
+    state = _state(request)
+    entry = {
+        "id": state.model_name,
+        "object": "model",
+        "created": state.created,
+        "owned_by": "distil_sdk",
+    }
+    return JSONResponse({"object": "list", "data": [entry]})
+
+
+async def health(request: Request) -> JSONResponse:
+    state = _state(request)
+    if state.batcher is None or state.batcher.draining:
+        return JSONResponse({"status": "draining"}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+async def info(request: Request) -> JSONResponse:
+    return JSONResponse(_state(request).info())
+
+
+async def metrics(request: Request) -> PlainTextResponse:
+    return PlainTextResponse(
+        _state(request).metrics.render(), media_type="text/plain; version=0.0.4"
+    )
+
+
+def add_routes(app: FastAPI) -> None:
+    """Register every route on ``app`` (its ``state.serving`` is the `ServerState`)."""
+    app.add_api_route("/predict", predict, methods=["POST"])
+    app.add_api_route("/v1/classify", classify, methods=["POST"])
+    app.add_api_route("/v1/chat/completions", chat_completions, methods=["POST"])
+    app.add_api_route("/v1/models", models, methods=["GET"])
+    app.add_api_route("/health", health, methods=["GET"])
+    app.add_api_route("/info", info, methods=["GET"])
+    app.add_api_route("/metrics", metrics, methods=["GET"])

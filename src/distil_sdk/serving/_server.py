@@ -1,0 +1,273 @@
+"""`ModelServer`: uvicorn in a background thread serving one model; `serve_model` blocks."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import TYPE_CHECKING, Any
+
+from .._errors import DistilError
+from .._uvicorn_thread import listening_socket, serve_in_thread
+from ._metrics import ServerMetrics
+
+if TYPE_CHECKING:
+    from ._state import ServerState
+
+__all__ = ["API_KEYS_ENV", "ModelServer", "serve_model"]
+
+logger = logging.getLogger("distil_sdk.serving")
+
+API_KEYS_ENV = "DISTIL_SERVE_API_KEYS"
+DRAIN_TIMEOUT_S = 600.0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _default_name(model: Any) -> str:
+    """The model's name on the server: its folder or file name, without archive suffixes."""
+    path = getattr(model, "model_path", None) if not isinstance(model, str | os.PathLike) else model
+    name = Path(str(path)).name if path is not None else "model"
+    for suffix in (".tar.gz", ".tgz", ".tar", ".gguf"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return name or "model"
+
+
+def keys_from_env() -> list[str]:
+    """API keys from ``$DISTIL_SERVE_API_KEYS`` (comma-separated; blanks ignored)."""
+    return [key.strip() for key in os.environ.get(API_KEYS_ENV, "").split(",") if key.strip()]
+
+
+def _positive(name: str, value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+
+
+class ModelServer:
+    """An HTTP server for one model, with dynamic micro-batching, in a background thread.
+
+    Routes: TEI's ``POST /predict``, vLLM's ``POST /v1/classify``, OpenAI's ``POST
+    /v1/chat/completions`` and ``GET /v1/models``, ``GET /health``, ``/info`` and ``/metrics``
+    (docs/serving.md). Concurrent requests' texts share forward passes of up to
+    ``max_batch_size`` texts.
+
+    Args:
+        model: a model folder, ``.tar``/``.tar.gz``, ``.gguf`` or hub id that
+            `LocalClassifier.from_pretrained` loads (at `start`), or a loaded `LocalClassifier`.
+        host: interface to bind; loopback by default.
+        port: TCP port (default 11434, where generated ``model_client.py`` files look); 0
+            picks a free one.
+        api_keys: Bearer keys every route but ``/health`` requires (default: none, open).
+        model_name: the name ``/v1/models`` lists and answers carry (default: the model's
+            folder or file name). Requests naming another model are served all the same.
+        max_batch_size: most texts per forward pass.
+        max_wait_ms: how long a waiting text waits for more to fill its batch.
+        max_queue: most texts waiting; past it requests get 429 with ``Retry-After``.
+        max_request_texts: most texts in one request; more get 413.
+        **load_kwargs: passed to `LocalClassifier.from_pretrained` (``device``,
+            ``precision``, ``max_length``, ...).
+
+    Example:
+        >>> with ModelServer("model/", port=0) as server:  # doctest: +SKIP
+        ...     print(server.base_url)
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 11434,
+        api_keys: list[str] | tuple[str, ...] | None = None,
+        model_name: str | None = None,
+        max_batch_size: int = 64,
+        max_wait_ms: float = 5.0,
+        max_queue: int = 1024,
+        max_request_texts: int = 1024,
+        **load_kwargs: Any,
+    ) -> None:
+        for name, value in (
+            ("max_batch_size", max_batch_size),
+            ("max_queue", max_queue),
+            ("max_request_texts", max_request_texts),
+        ):
+            _positive(name, value)
+        if max_wait_ms < 0:
+            raise ValueError(f"max_wait_ms must be >= 0, got {max_wait_ms}")
+        keys = list(api_keys or ())
+        if any(not isinstance(key, str) or not key.strip() for key in keys):
+            raise ValueError("api_keys must be non-empty strings")
+        if load_kwargs and not isinstance(model, str | os.PathLike):
+            raise TypeError(
+                f"loading options ({', '.join(sorted(load_kwargs))}) need a model path, "
+                "not a loaded classifier"
+            )
+        self.host, self.port = host, port
+        self.model_name = model_name or _default_name(model)
+        self.max_batch_size, self.max_wait_ms = max_batch_size, max_wait_ms
+        self.max_queue, self.max_request_texts = max_queue, max_request_texts
+        self.metrics = ServerMetrics()
+        self._source = model
+        self._keys = tuple(key.strip().encode("utf-8") for key in keys)
+        self._load_kwargs = load_kwargs
+        self._state: ServerState | None = None  # set by start
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None
+        self._closed = False
+        self.base_url = ""
+
+    def __repr__(self) -> str:  # never show the keys
+        return (
+            f"{type(self).__name__}(model_name={self.model_name!r}, "
+            f"base_url={self.base_url or None!r}, api_keys={len(self._keys)})"
+        )
+
+    @property
+    def model(self) -> Any:
+        """The served `LocalClassifier` (loaded by `start`)."""
+        return self._state.model if self._state is not None else None
+
+    def start(self) -> ModelServer:
+        """Load the model, bind the port and serve; returns once requests are answered.
+
+        Raises:
+            DistilError: the server did not start (the port is taken, ...).
+        """
+        from ._app import create_app
+        from ._state import ServerState
+
+        model = self._source
+        if isinstance(model, str | os.PathLike):
+            from ..inference import LocalClassifier
+
+            model = LocalClassifier.from_pretrained(model, **self._load_kwargs)
+        self._state = ServerState(
+            model=model,
+            model_name=self.model_name,
+            api_keys=self._keys,
+            max_batch_size=self.max_batch_size,
+            max_wait_s=self.max_wait_ms / 1000.0,
+            max_queue=self.max_queue,
+            max_request_texts=self.max_request_texts,
+            metrics=self.metrics,
+        )
+        try:
+            self._bind_and_run(create_app(self._state))
+        except BaseException:
+            self._stop()
+            raise
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        self.base_url = f"http://{host}:{self.port}"
+        if not self._keys and not _is_loopback(self.host):
+            logger.warning(
+                "serving on %s without API keys: anyone who reaches it can use the model "
+                "(set --api-key or $%s)",
+                self.host,
+                API_KEYS_ENV,
+            )
+        logger.info("serving %s at %s", self.model_name, self.base_url)
+        return self
+
+    def _bind_and_run(self, app: Any) -> None:
+        self._sock = sock = listening_socket(self.host)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            raise DistilError(
+                f"cannot listen on {self.host}:{self.port} ({exc.strerror or exc}); "
+                "pick another --port (0 picks a free one)"
+            ) from exc
+        self.port = sock.getsockname()[1]
+        self._server, self._thread = serve_in_thread(
+            app,
+            sock,
+            name="distil-model-server",
+            failure=f"the model server for {self.model_name} failed to start",
+        )
+
+    @property
+    def running(self) -> bool:
+        """Whether the server thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def wait(self) -> None:
+        """Block until the server stops."""
+        while self.running:
+            assert self._thread is not None
+            self._thread.join(0.5)
+
+    def close(self) -> None:
+        """Stop gracefully: refuse new requests (``/health`` says 503), answer every queued one,
+        then stop serving."""
+        if self._closed:
+            return
+        self._closed = True
+        state = self._state
+        loop = state.loop if state is not None else None
+        if state is not None and state.batcher is not None and loop is not None and self.running:
+            drained = asyncio.run_coroutine_threadsafe(state.batcher.drain(), loop)
+            try:
+                drained.result(DRAIN_TIMEOUT_S)
+            except Exception:  # a timeout: stop anyway, uvicorn still ends open requests
+                logger.warning("the model server did not drain in %.0f s", DRAIN_TIMEOUT_S)
+        self._stop()
+
+    def _stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(60)
+        if self._sock is not None:  # uvicorn serves on our socket without taking ownership
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> ModelServer:
+        return self if self._server is not None else self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def serve_model(model: Any, **options: Any) -> None:
+    """Serve ``model`` in the foreground until Ctrl-C or SIGTERM, then drain and return.
+
+    Takes `ModelServer`'s arguments; prints ``serving NAME at URL`` on stderr once serving.
+    """
+    server = ModelServer(model, **options).start()
+    sys.stderr.write(f"serving {server.model_name} at {server.base_url}\n")
+    sys.stderr.flush()
+
+    def _graceful(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous: Any = signal.signal(signal.SIGTERM, _graceful) if in_main else None
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        logger.info("stopping the model server: answering queued requests first")
+    finally:
+        server.close()
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
