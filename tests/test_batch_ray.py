@@ -199,7 +199,7 @@ def test_null_text_fails_naming_column_and_row(
         ),
         encoding="utf-8",
     )
-    ds = predict_dataset(source, tiny_bert_classifier)
+    ds = predict_dataset(source, tiny_bert_classifier, concurrency=1)
     # Read by predict_dataset: the actor's own error type reaches the caller (Ray's subclass).
     with pytest.raises(BatchInputError, match=r"column 'text', the row \{'id': 7, 'text': None\}"):
         ds.take_all()
@@ -309,7 +309,10 @@ def test_ray_run_is_quiet_and_shows_rows_done_out_of_the_total(
     capfd.readouterr()
     out = tmp_path / "out.jsonl"
     assert (
-        predict_file(tiny_bert_classifier, parquet_input, out, engine="ray", progress=True) == 140
+        predict_file(
+            tiny_bert_classifier, parquet_input, out, engine="ray", progress=True, concurrency=1
+        )
+        == 140
     )
     err = capfd.readouterr().err
     # Ray Data logs its execution plan and progress at INFO; a default run shows none of it.
@@ -319,7 +322,7 @@ def test_ray_run_is_quiet_and_shows_rows_done_out_of_the_total(
     # Asked for, Ray's INFO lines come back (and no bar with progress=False).
     predict_file(
         tiny_bert_classifier, parquet_input, tmp_path / "again.jsonl", engine="ray",
-        progress=False, ray_log_level="info",
+        progress=False, ray_log_level="info", concurrency=1,
     )  # fmt: skip
     assert re.search(r"\bINFO\b.*Starting execution", console.getvalue())
     assert f"{len(TEXTS)}/{len(TEXTS)}" not in capfd.readouterr().err
@@ -377,5 +380,5 @@ def test_empty_text_on_ray_names_the_rows_and_leaves_no_file(
         match=r"2 text\(s\) empty or only whitespace: the row \{'id': 4, 'text': ' '\}; "
         r"the row \{'id': 9.*drop those rows or fill in their text",
     ):
-        predict_file(tiny_bert_classifier, source, out, engine="ray")
+        predict_file(tiny_bert_classifier, source, out, engine="ray", concurrency=1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]

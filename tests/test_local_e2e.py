@@ -157,7 +157,10 @@ def test_local_platform_doc_snippet_runs_as_written(
 
     root = Path(__file__).resolve().parents[1]
     doc = (root / "docs" / "local-platform.md").read_text()
-    snippets = re.findall(r"```python\n(.*?)```", doc, flags=re.S)
+    # Every Python block but those marked "snippet: skip" (as tests/test_doc_snippets.py reads
+    # them: the marker on the line above the fence).
+    blocks = re.findall(r"(<!-- snippet: skip[^\n]*-->\n)?```python\n(.*?)```", doc, flags=re.S)
+    snippets = [code for marker, code in blocks if not marker]
     assert snippets, "docs/local-platform.md lost its Python snippet"
     use_fake_pipeline(monkeypatch, tmp_path).touch()
     monkeypatch.setenv("DISTIL_DATA_DIR", str(tmp_path / "data"))
