@@ -89,7 +89,8 @@ def test_accepted_connections_have_tcp_nodelay(
     use_fake_pipeline(monkeypatch, tmp_path)
     with running_server(tmp_path / "data") as (server, client):
         assert client.get("/health").status_code == 200  # opens the kept-alive connection
-        connections = list(server._server.server_state.connections)
+        assert server._http is not None
+        connections = list(server._http.server.server_state.connections)
         assert connections, "the kept-alive connection should still be open"
         for protocol in connections:
             sock = protocol.transport.get_extra_info("socket")

@@ -13,7 +13,7 @@ from typing import Any
 
 from ._errors import DistilError
 
-__all__ = ["STARTUP_TIMEOUT_S", "listening_socket", "serve_in_thread"]
+__all__ = ["STARTUP_TIMEOUT_S", "ServerThread", "listening_socket"]
 
 #: How long uvicorn may take to start serving before the start is reported as failed.
 STARTUP_TIMEOUT_S = 30.0
@@ -38,20 +38,42 @@ def listening_socket(host: str) -> socket.socket:
     return sock
 
 
-def serve_in_thread(
-    app: Any, sock: socket.socket, *, name: str, failure: str
-) -> tuple[Any, threading.Thread]:
-    """Serve ``app`` on the bound ``sock`` from a daemon thread named ``name``; return the
-    uvicorn server and its thread once it serves, or raise ``DistilError(failure)``."""
-    import uvicorn
+class ServerThread:
+    """uvicorn serving ``app`` from a daemon thread named ``name`` on ``sock`` (bound by the
+    caller, who knows its port); started on construction, or ``DistilError(failure)``."""
 
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise DistilError(failure)
-        time.sleep(0.01)
-    return server, thread
+    def __init__(self, app: Any, sock: socket.socket, *, name: str, failure: str) -> None:
+        import uvicorn
+
+        self._sock: socket.socket | None = sock
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        self.server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [sock]}, name=name, daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise DistilError(failure)
+            time.sleep(0.01)
+
+    @property
+    def running(self) -> bool:
+        """Whether the server thread is alive."""
+        return self._thread.is_alive()
+
+    def wait(self) -> None:
+        """Block until the server stops."""
+        while self._thread.is_alive():
+            self._thread.join(0.5)
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Ask uvicorn to exit (it ends open requests and runs the app's shutdown), wait for the
+        thread, and close the socket: uvicorn serves on it without taking ownership."""
+        self.server.should_exit = True
+        self._thread.join(timeout)
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None

@@ -15,16 +15,15 @@ import json
 import logging
 import os
 import signal
-import socket
 import threading
 import time
 import uuid
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import IO, Any
+from typing import IO
 
 from .._errors import DistilError
-from .._uvicorn_thread import listening_socket, serve_in_thread
+from .._uvicorn_thread import ServerThread, listening_socket
 from ._api.auth import load_or_create_token
 from ._jobs.packaging import publish_bytes
 from ._storage.private import make_private_dir
@@ -131,9 +130,7 @@ class LocalServer(LocalServerHandle):
         self.max_json_bytes = max_json_bytes
         self.run_worker = run_worker
         self._lock_file: IO[str] | None = None
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
-        self._sock: socket.socket | None = None
+        self._http: ServerThread | None = None
         self.instance_id = uuid.uuid4().hex
 
     def start(self) -> LocalServer:
@@ -149,9 +146,6 @@ class LocalServer(LocalServerHandle):
             )
         try:
             self.token = load_or_create_token(self.data_dir)
-            self._sock = sock = listening_socket(self.host)
-            sock.bind((self.host, self.port))
-            self.port = sock.getsockname()[1]
             app = create_app(
                 self.data_dir,
                 self.token,
@@ -161,7 +155,14 @@ class LocalServer(LocalServerHandle):
                 max_json_bytes=self.max_json_bytes,
                 run_worker=self.run_worker,
             )
-            self._server, self._thread = serve_in_thread(
+            sock = listening_socket(self.host)
+            try:
+                sock.bind((self.host, self.port))
+            except BaseException:
+                sock.close()
+                raise
+            self.port = sock.getsockname()[1]
+            self._http = ServerThread(
                 app,
                 sock,
                 name="distil-local-server",
@@ -185,13 +186,12 @@ class LocalServer(LocalServerHandle):
     @property
     def running(self) -> bool:
         """Whether the server thread is alive."""
-        return self._thread is not None and self._thread.is_alive()
+        return self._http is not None and self._http.running
 
     def wait(self) -> None:
         """Block until the server stops (Ctrl-C or SIGTERM stop it gracefully)."""
-        while self.running:
-            assert self._thread is not None
-            self._thread.join(0.5)
+        if self._http is not None:
+            self._http.wait()
 
     def close(self) -> None:
         """Stop serving: running jobs are killed (and marked failed), the lock is released."""
@@ -200,13 +200,8 @@ class LocalServer(LocalServerHandle):
             self._shutdown()
 
     def _shutdown(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(60)
-        if self._sock is not None:  # uvicorn serves on our socket without taking ownership
-            self._sock.close()
-            self._sock = None
+        if self._http is not None:
+            self._http.stop()
         if self._lock_file is not None:
             with contextlib.suppress(OSError):
                 endpoint = json.loads((self.data_dir / ENDPOINT_FILE).read_text("utf-8"))

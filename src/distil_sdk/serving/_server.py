@@ -7,7 +7,6 @@ import ipaddress
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
 from pathlib import Path
@@ -15,7 +14,7 @@ from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .._errors import DistilError
-from .._uvicorn_thread import listening_socket, serve_in_thread
+from .._uvicorn_thread import ServerThread, listening_socket
 from ._metrics import ServerMetrics
 
 if TYPE_CHECKING:
@@ -126,9 +125,7 @@ class ModelServer:
         self._keys = tuple(key.strip().encode("utf-8") for key in keys)
         self._load_kwargs = load_kwargs
         self._state: ServerState | None = None  # set by start
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
-        self._sock: socket.socket | None = None
+        self._http: ServerThread | None = None
         self._closed = False
         self.base_url = ""
 
@@ -185,16 +182,17 @@ class ModelServer:
         return self
 
     def _bind_and_run(self, app: Any) -> None:
-        self._sock = sock = listening_socket(self.host)
+        sock = listening_socket(self.host)
         try:
             sock.bind((self.host, self.port))
         except OSError as exc:
+            sock.close()
             raise DistilError(
                 f"cannot listen on {self.host}:{self.port} ({exc.strerror or exc}); "
                 "pick another --port (0 picks a free one)"
             ) from exc
         self.port = sock.getsockname()[1]
-        self._server, self._thread = serve_in_thread(
+        self._http = ServerThread(
             app,
             sock,
             name="distil-model-server",
@@ -204,13 +202,12 @@ class ModelServer:
     @property
     def running(self) -> bool:
         """Whether the server thread is alive."""
-        return self._thread is not None and self._thread.is_alive()
+        return self._http is not None and self._http.running
 
     def wait(self) -> None:
         """Block until the server stops."""
-        while self.running:
-            assert self._thread is not None
-            self._thread.join(0.5)
+        if self._http is not None:
+            self._http.wait()
 
     def close(self) -> None:
         """Stop gracefully: refuse new requests (``/health`` says 503), answer every queued one,
@@ -229,16 +226,11 @@ class ModelServer:
         self._stop()
 
     def _stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(60)
-        if self._sock is not None:  # uvicorn serves on our socket without taking ownership
-            self._sock.close()
-            self._sock = None
+        if self._http is not None:
+            self._http.stop()
 
     def __enter__(self) -> ModelServer:
-        return self if self._server is not None else self.start()
+        return self if self._http is not None else self.start()
 
     def __exit__(
         self,
