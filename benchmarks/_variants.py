@@ -18,6 +18,11 @@ folder. Every builder is deterministic for a given ``seed``.
   matches the shape of a 77-class intent task (616 labelled rows, ~3000 test rows) so the flow's
   time on many classes and many test rows can be measured; its accuracies say little about real
   intent data (cluster labels favour exactly the frozen-embedding view of the texts).
+* `short_few` (``short-7``, ``short-16`` in bench_confidence.py): the shape of an unseen task
+  with few rows of short texts and more classes. Sentences cut from the shared labelled texts
+  keep their text's label; ``classes`` labels are drawn with ``seed`` from every shared class
+  with enough sentences, and whole source texts go to one split only (no post is split
+  between train and test).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ __all__ = [
     "intent_clusters",
     "long_texts",
     "merged",
+    "short_few",
     "split_sentences",
     "write_variant",
 ]
@@ -250,6 +256,116 @@ def intent_clusters(
         LabelledDataset.from_lists(*train),
         LabelledDataset.from_lists(*test),
         UnlabelledDataset.from_lists(rng.sample(rest, min(unlabelled, len(rest)))),
+    )
+
+
+def _sentences_by_text(
+    bundles: Sequence[TaskBundle], max_words: int
+) -> tuple[dict[str, list[list[str]]], dict[str, str], list[str]]:
+    """Per class, the sentences of each labelled text (one list per text, texts in file
+    order); every class's description; the sentences of the unlabelled texts of the tasks.
+    A sentence seen under two classes, or twice, is kept once at most (ambiguous ones never)."""
+    owner: dict[str, set[str]] = defaultdict(set)
+    per_text: dict[str, list[list[str]]] = defaultdict(list)
+    descriptions: dict[str, str] = {}
+    unlabelled: list[str] = []
+    for bundle in bundles:
+        descriptions.update(bundle.job_description.classes_description)
+        for data in (bundle.train, bundle.test):
+            for example in data:
+                sentences = split_sentences(example.question, max_words=max_words)
+                per_text[example.answer].append(sentences)
+                for sentence in sentences:
+                    owner[sentence].add(example.answer)
+        if bundle.unstructured is not None:
+            for text in bundle.unstructured.texts:
+                unlabelled.extend(split_sentences(text, max_words=max_words))
+    seen: set[str] = set()
+    clean: dict[str, list[list[str]]] = {}
+    for label, texts in per_text.items():
+        clean[label] = []
+        for sentences in texts:
+            kept = [s for s in sentences if len(owner[s]) == 1 and s not in seen]
+            seen.update(kept)
+            if kept:
+                clean[label].append(kept)
+    return clean, descriptions, [s for s in dict.fromkeys(unlabelled) if s not in seen]
+
+
+def _deal(
+    texts: list[list[str]], rng: random.Random, sizes: Sequence[int]
+) -> tuple[list[list[str]], list[str]] | None:
+    """Deal whole texts (shuffled) into splits of ``sizes`` sentences, in order: the splits
+    and the sentences left over; ``None`` when the texts run out first (a text straddling a
+    split's end gives it what fits and loses the rest)."""
+    texts = [list(t) for t in texts]
+    rng.shuffle(texts)
+    splits: list[list[str]] = []
+    for size in sizes:
+        split: list[str] = []
+        while len(split) < size:
+            if not texts:
+                return None
+            sentences = texts.pop()
+            rng.shuffle(sentences)
+            split.extend(sentences[: size - len(split)])
+        splits.append(split)
+    return splits, [s for t in texts for s in t]
+
+
+def short_few(
+    bundles: Sequence[TaskBundle],
+    seed: int,
+    *,
+    classes: int = 7,
+    train_per_class: int = 14,
+    test_per_class: int = 16,
+    unlabelled: int = 500,
+    max_words: int = 20,
+) -> TaskBundle:
+    """A task of short texts, few rows per class and classes drawn from several tasks.
+
+    Each labelled text of ``bundles`` is cut into sentences of 4 to ``max_words`` words
+    (`split_sentences`) that keep the text's label; a sentence found under two labels is
+    dropped. Labels are drawn in an order shuffled with ``seed`` until ``classes`` of them
+    can be dealt: per class the source texts are shuffled and dealt whole, test rows first
+    (``test_per_class``), then train rows (``train_per_class``), so no text has sentences in
+    both; a text that straddles the end of a split loses its other sentences, and a class
+    whose texts run out is passed over. Each class keeps its description. The unlabelled
+    texts are the chosen classes' sentences left over and sentences of the source tasks'
+    unlabelled texts, at most ``unlabelled`` of them.
+
+    Raises:
+        ValueError: fewer than ``classes`` labels have enough sentences.
+    """
+    per_text, descriptions, extra = _sentences_by_text(bundles, max_words)
+    rng = random.Random(seed)
+    order = sorted(per_text)
+    rng.shuffle(order)
+    dealt: dict[str, tuple[list[list[str]], list[str]]] = {}
+    for label in order:
+        if len(dealt) < classes:
+            split = _deal(per_text[label], rng, (test_per_class, train_per_class))
+            if split is not None:
+                dealt[label] = split
+    if len(dealt) < classes:
+        raise ValueError(
+            f"only {len(dealt)} classes have {test_per_class} + {train_per_class} sentences of "
+            f"at most {max_words} words; lower classes ({classes}) or the rows per class"
+        )
+    chosen = sorted(dealt)
+    test = [(s, label) for label in chosen for s in dealt[label][0][0]]
+    train = [(s, label) for label in chosen for s in dealt[label][0][1]]
+    pool = list(dict.fromkeys([s for label in chosen for s in dealt[label][1]] + extra))
+    job = JobDescription(
+        task_description="Classify the short text into one of the provided classes.",
+        classes_description={label: descriptions[label] for label in chosen},
+    )
+    return TaskBundle(
+        job,
+        LabelledDataset.from_lists([t for t, _ in train], [lab for _, lab in train]),
+        LabelledDataset.from_lists([t for t, _ in test], [lab for _, lab in test]),
+        UnlabelledDataset.from_lists(rng.sample(pool, min(unlabelled, len(pool)))),
     )
 
 

@@ -8,7 +8,8 @@ so no two are the same), writes them to one Parquet file, and measures on this m
   ``--batch-size`` texts, in one process using every core's torch threads;
 * ray: ``predict_dataset(parquet_file, model, batch_size=...)`` fully consumed, on a local Ray
   instance with one single-threaded actor per core (``--concurrency`` to change), model loads
-  included.
+  included. The input is one Parquet file, which Ray reads as one block; ``predict_dataset``
+  splits it so every actor gets calls.
 
 Both timings include loading the model (the actors' loads happen inside the Ray run); Ray's own
 start-up (``ray.init``) is not counted, as a cluster is already up when a job is submitted.
@@ -128,14 +129,10 @@ def main() -> None:
         model = args.model or untrained_model(work / "model", args.shared)
         texts = distinct_texts(args.shared, args.n)
         assert len(set(texts)) == len(texts) == args.n
-        # A folder of Parquet files of one actor call each: Ray hands an actor rows from one
-        # block (file) at a time, so one big file would keep a single actor busy.
-        source = work / "texts"
-        source.mkdir()
-        for part, i in enumerate(range(0, len(texts), batch_size)):
-            chunk = texts[i : i + batch_size]
-            table = pa.table({"id": np.arange(i, i + len(chunk)), "text": chunk})
-            pq.write_table(table, source / f"part-{part:05d}.parquet")
+        # One Parquet file, as a user would pass it: Ray's reader packs it into one block, and
+        # predict_dataset splits that into actor calls of batch_size rows for the whole pool.
+        source = work / "texts.parquet"
+        pq.write_table(pa.table({"id": np.arange(len(texts)), "text": texts}), source)
         words = np.mean([len(t.split()) for t in texts])
         logger.info("%d distinct texts, %.1f words on average; model %s", len(texts), words, model)
         load = {"max_length": args.max_length}

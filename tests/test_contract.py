@@ -393,11 +393,13 @@ def _current_scenario(client: DistilClient, task_dir: Path, tmp_path: Path) -> N
     client.slms.download_model(slm.id, tmp_path / "slm", progress=False)
     client.credits.balances()
     client.inference_endpoints.list()
-    # Inference endpoints' records, exports and keys; the reads of the old entities.
-    assert (
-        list(client.inference_endpoints.traces("ep", since="2026-09-01", until="2026-10-01")) == []
-    )
-    assert client.inference_endpoints.traces_exports.list("ep") == []
+    # Inference endpoints, their records, exports and keys; the reads of the old entities.
+    ep = client.inference_endpoints.create("contract", "openai/gpt-4.1-mini")
+    client.inference_endpoints.get(ep.id)
+    assert list(client.inference_endpoints.traces(ep.id, since="2026-09-01")) == []
+    export = client.inference_endpoints.traces_exports.create(ep.id)
+    assert [e.id for e in client.inference_endpoints.traces_exports.list(ep.id)] == [export.id]
+    client.inference_endpoints.traces_exports.get(ep.id, export.id)
     key = client.api_keys.create("contract-key")
     assert [k.name for k in client.api_keys.list()] == [key.name]
     client.api_keys.delete(key.name)

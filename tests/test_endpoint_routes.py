@@ -27,7 +27,6 @@ from distil_sdk import (
     DistilClient,
     DistilError,
     EndpointTrace,
-    InternalServerError,
     JobNotFinishedError,
     JobStatus,
     NotFoundError,
@@ -383,43 +382,92 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
         server.close()
 
 
-def test_the_local_platform_answers_the_endpoint_routes(local: LocalServer) -> None:
+def test_the_local_platform_answers_the_endpoint_routes(
+    local: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(INFERENCE_URL_ENV, raising=False)
     with DistilClient(base_url=local.base_url, api_key=local.token) as client:
-        assert client.inference_endpoints.list() == []
-        # No endpoint records anything here: one empty page, and the paging ends.
-        assert list(client.inference_endpoints.traces(ENDPOINT, since=SEPT, until=OCT)) == []
-        exports = client.inference_endpoints.traces_exports
-        with pytest.raises(InternalServerError, match="hosted platform") as info:
-            exports.create(ENDPOINT, since=SEPT, until=OCT)
-        assert info.value.status_code == 501
-        assert exports.list(ENDPOINT) == []
+        endpoints = client.inference_endpoints
+        ep = endpoints.create("support", "openai/gpt-4.1-mini", trace_sample_rate=1)
+        assert ep.id.startswith("support-") and ep.primary is None
+        assert ep in endpoints.list() and endpoints.get(ep.id) == ep
+        # No call yet: one empty page, and the paging ends.
+        assert list(endpoints.traces(ep.id, since=SEPT, until=OCT)) == []
+        exports = endpoints.traces_exports
+        export = exports.create(ep.id, since=SEPT, until=OCT)
+        assert export.state() is JobStatus.SUCCESS and export.download_url
+        assert (export.from_start_time, export.to_start_time) == (
+            "2026-09-01T00:00:00+00:00",
+            "2026-10-01T00:00:00+00:00",
+        )
+        assert [e.id for e in exports.list(ep.id)] == [export.id]
+        assert httpx.get(exports.get(ep.id, export.id).download_url or "").content == b""
         with pytest.raises(NotFoundError):
-            exports.get(ENDPOINT, "exp-1")
+            exports.get(ep.id, "exp-1")
         key = client.api_keys.create("local-key")
-        with pytest.raises(NotFoundError, match="hosted feature"):
-            client.inference_endpoints.link_api_key(ENDPOINT, key.name)
+        endpoints.link_api_key(ep.id, key.name)
+        endpoints.link_api_key(ep.id, key.name)  # twice is harmless
+        endpoints.unlink_api_key(ep.id, key.name)
         with pytest.raises(NotFoundError, match="not found"):
-            client.inference_endpoints.unlink_api_key(ENDPOINT, "no-such-key")
+            endpoints.unlink_api_key(ep.id, "no-such-key")
+        with pytest.raises(NotFoundError, match="no inference endpoint"):
+            endpoints.link_api_key(ENDPOINT, key.name)
         with pytest.raises(NotFoundError):
-            client.inference_endpoints.openai_config(ENDPOINT, key)
+            list(endpoints.traces(ENDPOINT, since=SEPT, until=OCT))
+        # A client of a local platform calls its endpoints on that platform's gateway.
+        config = endpoints.openai_config(ep.id, key)
+        assert config.base_url == f"{local.base_url}/inference/v1"
         client.api_keys.delete(key.name)
 
 
-async def test_the_local_platform_answers_the_endpoint_routes_async(local: LocalServer) -> None:
+def test_openai_config_of_a_local_platform_names_its_gateway_unless_told_otherwise(
+    local: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from distil_sdk.resources.inference_endpoints import inference_url
+
+    monkeypatch.delenv(INFERENCE_URL_ENV, raising=False)
+    for platform_url in (local.base_url, "http://localhost:8700/", "http://[::1]:8700"):
+        assert inference_url(platform_url) == platform_url.rstrip("/") + "/inference/v1"
+    assert inference_url(API) == "https://inference.distillabs.ai/v1"  # hosted: unchanged
+    assert inference_url(local.base_url, "https://x.test/v1/") == "https://x.test/v1"
+    monkeypatch.setenv(INFERENCE_URL_ENV, INFERENCE)
+    assert inference_url(local.base_url) == INFERENCE  # the variable still overrides
+
+
+async def test_the_local_platform_answers_the_endpoint_routes_async(
+    local: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(INFERENCE_URL_ENV, raising=False)
     async with AsyncDistilClient(base_url=local.base_url, api_key=local.token) as client:
-        traces = client.inference_endpoints.traces(ENDPOINT, since=SEPT, until=OCT)
+        ep = await client.inference_endpoints.create("async", "openai/gpt-4.1-mini")
+        assert ep.trace_sampling_rate == 0.01  # the API's default: one call in a hundred
+        traces = client.inference_endpoints.traces(ep.id, since=SEPT, until=OCT)
         assert [t async for t in traces] == []
-        assert await client.inference_endpoints.traces_exports.list(ENDPOINT) == []
-        with pytest.raises(InternalServerError):
-            await client.inference_endpoints.traces_exports.create(ENDPOINT)
+        exports = client.inference_endpoints.traces_exports
+        assert await exports.list(ep.id) == []
+        export = await exports.create(ep.id)
+        assert [e.id for e in await exports.list(ep.id)] == [export.id]
+        config = await client.inference_endpoints.openai_config(ep.id, "sk-local")
+        assert config.base_url == f"{local.base_url}/inference/v1"
+        with pytest.raises(NotFoundError):
+            await exports.create(ENDPOINT)
 
 
 def test_the_local_traces_route_takes_the_reference_query(local: LocalServer) -> None:
-    params = {"from-start-time": SEPT, "to-start-time": OCT, "pagination-cursor": "c"}
+    headers = {"Authorization": f"Bearer {local.token}"}
+    created = httpx.post(
+        f"{local.base_url}/inference-endpoints",
+        json={"name-prefix": "query", "fallback": {"model": "openai/gpt-4.1-mini"}},
+        headers=headers,
+    )
+    assert created.status_code == 201, created.text
+    path = f"{local.base_url}/inference-endpoints/{created.json()['unique_endpoint_name']}/traces"
     answer = httpx.get(
-        f"{local.base_url}/inference-endpoints/{ENDPOINT}/traces",
-        params=params,
-        headers={"Authorization": f"Bearer {local.token}"},
+        path, params={"from-start-time": SEPT, "to-start-time": OCT}, headers=headers
     )
     assert answer.status_code == 200
     assert answer.json() == {"traces": [], "pagination_cursor": None}
+    # A cursor this server never wrote is refused, rather than read as "from the start".
+    params = {"from-start-time": SEPT, "to-start-time": OCT, "pagination-cursor": "c"}
+    answer = httpx.get(path, params=params, headers=headers)
+    assert answer.status_code == 400 and "pagination-cursor" in answer.json()["message"]

@@ -332,7 +332,7 @@ def test_a_staged_file_over_the_limit_is_refused(
 
 
 def test_missing_unready_and_retired(
-    server: tuple[LocalServer, httpx.Client], tmp_path: Path
+    server: tuple[LocalServer, httpx.Client], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, api = server
     for method, path, body in (
@@ -349,12 +349,15 @@ def test_missing_unready_and_retired(
         assert "'nope'" in response.json()["message"]
 
     dataset_id = create_dataset(api)
-    # Synthetic generation needs the hosted platform: a clear 501, not a fake dataset.
+    # Synthetic generation needs an LLM teacher this server was not given: a clear 501 naming
+    # the setting, not a fake dataset (with one: tests/test_llm_teacher_e2e.py).
+    monkeypatch.delenv("DISTIL_TEACHER_BASE_URL", raising=False)  # read per request
     response = api.post(
         "/datasets/from-datasets",
         json={"from": dataset_id, "operation": "generate_synthetic_data_train"},
     )
-    assert response.status_code == 501 and "hosted" in response.json()["message"]
+    assert response.status_code == 501
+    assert "set DISTIL_TEACHER_BASE_URL" in response.json()["message"]
 
     # 409 while the SLM's job has not succeeded; metrics read null meanwhile.
     (tmp_path / "gate").unlink()
@@ -377,7 +380,8 @@ def test_missing_unready_and_retired(
         assert response.status_code == 410, path
         assert replacement in response.json()["message"]
 
-    # Deployments run locally: tests/test_local_deployments.py.
+    # Deployments and inference endpoints run locally: tests/test_local_deployments.py and
+    # tests/test_local_inference_endpoints.py. None was made here.
     assert api.get("/inference-endpoints").json() == []
 
 

@@ -119,7 +119,7 @@ def test_the_current_workflow_through_the_async_client(server: LocalServer, tmp_
 
 
 def test_derive_relabels_traces_through_the_client(
-    server: LocalServer, tmp_path: Path, tiny_bert_encoder: Path
+    server: LocalServer, tmp_path: Path, tiny_bert_encoder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def chat(text: str, label: str) -> str:
         turns = [{"role": "user", "content": text}, {"role": "assistant", "content": label}]
@@ -147,6 +147,8 @@ def test_derive_relabels_traces_through_the_client(
         assert [r["messages"][0]["content"] for r in sample[30:]] == traces[:3]
         assert client.datasets.metrics(child.id).traces_size_bytes == len(chat(traces[3], "?"))
 
+        # Without an LLM teacher ($DISTIL_TEACHER_BASE_URL) generation is refused, saying so.
+        monkeypatch.delenv("DISTIL_TEACHER_BASE_URL", raising=False)  # read per request
         with pytest.raises(DistilError) as excinfo:
             client.datasets.derive(parent.id, "generate_synthetic_data_train")
-        assert "hosted" in str(excinfo.value)
+        assert "set DISTIL_TEACHER_BASE_URL" in str(excinfo.value)

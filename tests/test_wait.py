@@ -320,3 +320,43 @@ def test_outage_shown_on_the_progress_line_and_recovery_printed() -> None:
         "retrying in 2s"
     )
     assert lines[2] == "training t1: JOB_RUNNING 00:02"  # printed again: contact is back
+
+
+def _long_running(base: str) -> None:
+    respx.get(f"{base}/trainings/t1/status").mock(
+        side_effect=_statuses(*["JOB_RUNNING"] * 12, "JOB_SUCCESS")
+    )
+
+
+@respx.mock
+def test_waiting_on_a_local_platform_polls_at_most_every_few_seconds() -> None:
+    """A loopback platform's pauses stop growing at 3 s (a finished local job is read soon);
+    the hosted platform's keep growing to 30 s; an explicit max_interval wins on both."""
+    local = "http://127.0.0.1:8765"
+    _long_running(local)
+    fake = FakeTime()
+    with sync_client(fake, base_url=local) as client:
+        client.v2.trainings.wait("t1")
+    assert max(fake.sleeps) == 3.0 and fake.sleeps[:3] == [2.0, 3.0, 3.0]
+
+    _long_running(BASE)
+    hosted = FakeTime()
+    with sync_client(hosted) as client:
+        client.v2.trainings.wait("t1")
+    assert max(hosted.sleeps) > 20
+
+    _long_running(local)
+    explicit = FakeTime()
+    with sync_client(explicit, base_url=local) as client:
+        client.v2.trainings.wait("t1", max_interval=10)
+    assert max(explicit.sleeps) == 10
+
+
+@respx.mock
+async def test_async_wait_on_a_local_platform_has_the_same_cap() -> None:
+    local = "http://localhost:8765"
+    _long_running(local)
+    fake = FakeTime()
+    async with async_client(fake, base_url=local) as client:
+        await client.v2.trainings.wait("t1")
+    assert max(fake.sleeps) == 3.0

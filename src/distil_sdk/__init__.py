@@ -112,7 +112,17 @@ from .types.task import (
 from .types.validation import Finding, ValidationReport, validate_bundle
 
 if TYPE_CHECKING:
-    from .inference import EvaluationReport, LocalClassifier, ModelPrompt, Prediction
+    from .inference import (
+        Calibration,
+        EvaluationReport,
+        LocalClassifier,
+        ModelPrompt,
+        Prediction,
+        ThresholdChoice,
+        threshold_for_precision,
+    )
+    from .inference._compare import ModelComparison, compare_models
+    from .inference._suggest import SuggestedExample, Suggestions, suggest_examples
 
 
 __all__ = [
@@ -126,6 +136,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BaseSection",
+    "Calibration",
     "ClassMetrics",
     "CompletedEvaluationResults",
     "CompletedSLMMetrics",
@@ -170,6 +181,7 @@ __all__ = [
     "LocalClassifier",
     "Metrics",
     "Model",
+    "ModelComparison",
     "ModelDownload",
     "ModelLoadError",
     "ModelPrompt",
@@ -187,6 +199,8 @@ __all__ = [
     "SLMMetrics",
     "SeedDataset",
     "SeedDatasetDownload",
+    "SuggestedExample",
+    "Suggestions",
     "SynthgenConfig",
     "TaskBundle",
     "TaskConfig",
@@ -194,6 +208,7 @@ __all__ = [
     "TeacherEvaluation",
     "TeacherEvaluationMetrics",
     "TeacherEvaluationStatus",
+    "ThresholdChoice",
     "Traces",
     "TracesExport",
     "TrainInterrupted",
@@ -212,10 +227,29 @@ __all__ = [
     "UploadStatus",
     "ValidationReport",
     "__version__",
+    "compare_models",
+    "suggest_examples",
+    "threshold_for_precision",
     "validate_bundle",
 ]
 
-_LAZY = {"EvaluationReport", "LocalClassifier", "ModelPrompt", "Prediction"}
+_LAZY = {
+    "Calibration",
+    "EvaluationReport",
+    "LocalClassifier",
+    "ModelPrompt",
+    "Prediction",
+    "ThresholdChoice",
+    "threshold_for_precision",
+}
+#: Lazy names from the inference package's private modules (they need torch, too).
+_LAZY_MODULES = {
+    "ModelComparison": "_compare",
+    "compare_models": "_compare",
+    "SuggestedExample": "_suggest",
+    "Suggestions": "_suggest",
+    "suggest_examples": "_suggest",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -224,4 +258,9 @@ def __getattr__(name: str) -> Any:
         from . import inference
 
         return getattr(inference, name)
+    if name in _LAZY_MODULES:
+        import importlib
+
+        module = importlib.import_module(f".inference.{_LAZY_MODULES[name]}", __name__)
+        return getattr(module, name)
     raise AttributeError(f"module 'distil_sdk' has no attribute {name!r}")

@@ -4,6 +4,7 @@ Subcommands come from ``register(subparsers)`` of `distil_sdk.cli._current` (tod
 routes: ``dataset``, ``teacher-evaluation``, ``slm``, ``deployment``, ``inference-endpoint``,
 ``api-keys``, ``credits``), `distil_sdk.cli._platform` (``v2``: the ``/models`` generation),
 `distil_sdk.cli._train` (``train``, offline or on a platform), `distil_sdk.cli._tools`,
+`distil_sdk.cli._suggest` (``suggest``), `distil_sdk.cli._compare` (``compare``),
 `distil_sdk.cli._serve_model` (``serve-model``) and, when installed, `distil_sdk.cli._local`
 (``serve``, ``predict``). The old top-level names of the ``/models`` generation
 (``distil-sdk models ...``) still run, as ``distil-sdk v2 ...`` with a one-line deprecation
@@ -38,7 +39,7 @@ from typing import Any, NoReturn, TextIO
 
 from .._errors import DataValidationError, DistilError, JobFailedError, JobTimeoutError
 from ..types._words import plural
-from . import _current, _platform, _serve_model, _tools, _train
+from . import _compare, _current, _platform, _serve_model, _suggest, _tools, _train
 from ._output import UsageError, json_mode
 
 __all__ = ["build_parser", "main"]
@@ -105,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     _current.register(sub)
     _train.register(sub)
     _tools.register(sub)
+    _suggest.register(sub)
+    _compare.register(sub)
     _platform.register(sub)
     try:
         # By name: cli/_local.py belongs to the embedded platform, which is optional.

@@ -34,9 +34,10 @@ def register(subparsers: Any) -> None:
         "evaluate",
         help="score a trained model on a labelled CSV/JSONL/Parquet file",
         description="Predict every row of LABELLED_FILE and print accuracy, per-label "
-        "precision/recall/F1 and the confusion matrix; --plot also draws the matrix into an "
-        "image. The texts are in the column question or text, the labels in answer or label, "
-        "unless --text-column / --label-column name others.",
+        "precision/recall/F1, the confusion matrix, the calibration error (ECE) of the "
+        "probabilities and the accuracy against coverage; --plot also draws the matrix and "
+        "the reliability diagram into images. The texts are in the column question or text, "
+        "the labels in answer or label, unless --text-column / --label-column name others.",
     )
     evaluate.add_argument("model_dir", type=Path, metavar="MODEL", help="model folder or .tar")
     evaluate.add_argument("data", type=Path, metavar="LABELLED_FILE")
@@ -57,10 +58,24 @@ def register(subparsers: Any) -> None:
         type=Path,
         default=None,
         metavar="FILE.png",
-        help="draw the confusion matrix into this image (needs distil-sdk[plot])",
+        help="draw the confusion matrix into this image, and the reliability diagram into "
+        "FILE-reliability.png beside it (needs distil-sdk[plot])",
     )
     evaluate.add_argument(
         "--normalize", action="store_true", help="plot shares of each gold label, not counts"
+    )
+    evaluate.add_argument(
+        "--target-precision",
+        type=float,
+        default=None,
+        metavar="P",
+        help="also find the lowest --min-confidence for predict at which the answered rows "
+        "reach precision P (e.g. 0.95), and the share of rows it answers",
+    )
+    evaluate.add_argument(
+        "--no-calibration",
+        action="store_true",
+        help="score the model's raw probabilities, not the ones its calibration.json calibrates",
     )
     add_json_flag(evaluate)
     evaluate.set_defaults(func=_evaluate)
@@ -73,36 +88,56 @@ def _err(text: str) -> None:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from ..inference import LocalClassifier
-    from ..inference._report import _require
     from ._batch import require_model
 
-    if args.plot is not None:  # before the model loads: fail in a second, not after a minute
-        _require("matplotlib", "distil-sdk[plot]", "--plot")
-        if args.plot.suffix.lower() not in (".png", ".svg", ".pdf", ".jpg", ".jpeg"):
-            raise UsageError(f"--plot {args.plot}: use a .png, .svg, .pdf or .jpg file name")
+    _check_evaluate_options(args)  # before the model loads: fail in a second, not a minute
     texts, gold, columns = read_labelled(args.data, args.text_column, args.label_column)
     require_model(args.model_dir)
-    classifier = LocalClassifier.from_pretrained(args.model_dir)
-    report = classifier.evaluate((texts, gold))
-    if args.plot is not None:
-        from matplotlib.figure import Figure
-
-        args.plot.parent.mkdir(parents=True, exist_ok=True)
-        size = max(4.0, 0.6 * len(report.labels) + 2.0)
-        report.plot(
-            Figure(figsize=(size + 1.0, size)).subplots(), normalize=args.normalize, path=args.plot
-        )
-        _err(f"confusion matrix drawn into {args.plot}")
+    classifier = LocalClassifier.from_pretrained(args.model_dir, calibrate=not args.no_calibration)
+    report = classifier.evaluate((texts, gold), target_precision=args.target_precision)
+    plots = _draw(args, report) if args.plot is not None else None
     data: dict[str, Any] = {
         "model": str(args.model_dir),
         "data": str(args.data),
         "text_column": columns[0],
         "label_column": columns[1],
         **report.model_dump(mode="json"),
-        "plot": None if args.plot is None else str(args.plot),
+        "plot": None if plots is None else str(plots[0]),
+        "reliability_plot": None if plots is None else str(plots[1]),
     }
     emit(args, data, report.to_table())
     return 0
+
+
+def _check_evaluate_options(args: argparse.Namespace) -> None:
+    from ..inference._report import _require
+
+    if args.plot is not None:
+        _require("matplotlib", "distil-sdk[plot]", "--plot")
+        if args.plot.suffix.lower() not in (".png", ".svg", ".pdf", ".jpg", ".jpeg"):
+            raise UsageError(f"--plot {args.plot}: use a .png, .svg, .pdf or .jpg file name")
+    target = args.target_precision
+    if target is not None and not 0.0 < target <= 1.0:
+        raise UsageError(
+            f"--target-precision must be a precision in (0, 1] (e.g. 0.95, not 95), got {target:g}"
+        )
+
+
+def _draw(args: argparse.Namespace, report: Any) -> tuple[Path, Path]:
+    """The confusion matrix into ``--plot``, the reliability diagram beside it."""
+    from matplotlib.figure import Figure
+
+    matrix = args.plot
+    reliability = matrix.with_name(f"{matrix.stem}-reliability{matrix.suffix}")
+    matrix.parent.mkdir(parents=True, exist_ok=True)
+    size = max(4.0, 0.6 * len(report.labels) + 2.0)
+    report.plot(
+        Figure(figsize=(size + 1.0, size)).subplots(), normalize=args.normalize, path=matrix
+    )
+    _err(f"confusion matrix drawn into {matrix}")
+    report.plot_reliability(Figure(figsize=(5.0, 5.0)).subplots(), path=reliability)
+    _err(f"reliability diagram drawn into {reliability}")
+    return matrix, reliability
 
 
 def read_labelled(

@@ -17,6 +17,9 @@ from ._tools import warn_file_texts
 
 __all__ = ["register"]
 
+#: The table's label for a TEXT below ``--min-confidence`` (JSON gives ``null``).
+NO_ANSWER = "(no answer)"
+
 
 def register(subparsers: Any) -> None:
     """Add ``serve`` and ``predict`` to the ``distil-sdk`` parser."""
@@ -45,6 +48,19 @@ def register(subparsers: Any) -> None:
     # default=[]: TEXT is optional, so argparse does not list it as a missing argument.
     predict.add_argument("texts", nargs="*", default=[], metavar="TEXT")
     predict.add_argument("--top-k", type=int, default=None, help="show the K best labels")
+    predict.add_argument(
+        "--min-confidence",
+        type=float,
+        default=None,
+        metavar="P",
+        help="give no answer (label null) to a TEXT whose top probability is below P, in "
+        "[0, 1]; `evaluate` shows the accuracy each threshold keeps",
+    )
+    predict.add_argument(
+        "--no-calibration",
+        action="store_true",
+        help="show the model's raw probabilities, not the ones its calibration.json calibrates",
+    )
     _output_arg(predict)
     add_file_arguments(predict)
     # TEXTs after an option (predict MODEL --top-k 2 TEXT) are TEXTs too: see cli.main.
@@ -88,11 +104,22 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     if args.input is not None or args.out is not None:
+        if args.min_confidence is not None or args.no_calibration:
+            raise UsageError(
+                "--min-confidence and --no-calibration apply to TEXT arguments; a file's "
+                "rows get calibrated scores (add --probabilities for every label's), to "
+                "threshold as you need"
+            )
         return predict_file_command(args)
     if not args.texts:
         raise UsageError("give TEXT arguments ('-' for stdin) or --input PATH [--out PATH]")
     if args.top_k is not None and args.top_k < 1:
         raise UsageError(f"--top-k must be >= 1, got {args.top_k}")
+    if args.min_confidence is not None and not 0.0 <= args.min_confidence <= 1.0:
+        raise UsageError(
+            f"--min-confidence must be a probability in [0, 1] (e.g. 0.8, not 80), got "
+            f"{args.min_confidence:g}"
+        )
     require_model(args.model_dir)
     from transformers.utils import logging as hf_logging
 
@@ -108,14 +135,20 @@ def _predict(args: argparse.Namespace) -> int:
         else:
             texts.append(text)
     warn_file_texts(args.texts)
-    classifier = LocalClassifier.from_pretrained(args.model_dir)
-    predictions = classifier.classify(texts, top_k=args.top_k)
+    classifier = LocalClassifier.from_pretrained(args.model_dir, calibrate=not args.no_calibration)
+    predictions = classifier.classify(texts, top_k=args.top_k, min_confidence=args.min_confidence)
     data = [
         {"text": t, "label": p.label, "score": p.score, "scores": p.scores}
+        | ({"abstained": p.abstained} if args.min_confidence is not None else {})
         for t, p in zip(texts, predictions, strict=True)
     ]
     rows = [
-        [p.label, f"{p.score:.3f}", ", ".join(f"{k}={v:.3f}" for k, v in p.scores.items()), t]
+        [
+            NO_ANSWER if p.label is None else p.label,
+            f"{p.score:.3f}",
+            ", ".join(f"{k}={v:.3f}" for k, v in p.scores.items()),
+            t,
+        ]
         for t, p in zip(texts, predictions, strict=True)
     ]
     emit(args, data, table(["label", "score", "scores", "text"], rows))

@@ -19,7 +19,8 @@ DESCRIPTION = (
     "POST /v1/chat/completions and GET /v1/models (the label is the answer), /health, /info "
     "and Prometheus /metrics. Concurrent requests share forward passes (dynamic batching). "
     "API keys: --api-key or $DISTIL_SERVE_API_KEYS (comma-separated); without one the server "
-    "is open. Ctrl-C or SIGTERM stop it after answering queued requests."
+    "is open. Ctrl-C or SIGTERM stop it after answering queued requests. --engine ray "
+    "--replicas N runs N copies of the model on Ray Serve, behind its HTTP proxy."
 )
 
 
@@ -45,7 +46,15 @@ def _wait_ms(value: str) -> float:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``serve-model`` (shared by ``python -m distil_sdk.serving``)."""
-    parser.add_argument("model", metavar="MODEL", help="model folder, .tar/.tar.gz or .gguf")
+    parser.add_argument(
+        "model", metavar="MODEL", help="model folder, .tar/.tar.gz, .gguf or cached hub id"
+    )
+    parser.add_argument(
+        "--generate",
+        action="store_true",
+        help="serve a chat LLM (a causal LM with a chat template): /v1/chat/completions "
+        "generates text, one request at a time; /predict and /v1/classify answer 400",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default loopback)")
     parser.add_argument(
         "--port", type=port, default=11434, help="TCP port (default 11434; 0 picks a free one)"
@@ -84,6 +93,58 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="most texts in one request; more get 413 (default 1024)",
     )
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda:0, ...")
+    _add_ray_arguments(parser)
+
+
+def _add_ray_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "ray",
+        "serve on Ray Serve: N replicas behind its HTTP proxy (pip install 'distil-sdk[ray]')",
+    )
+    group.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: one process here (default); ray: a Ray Serve deployment",
+    )
+    group.add_argument(
+        "--replicas", type=_at_least_one, default=None, help="ray: copies of the model (default 1)"
+    )
+    group.add_argument(
+        "--num-cpus",
+        type=_non_negative,
+        default=None,
+        help="ray: CPUs per replica, also its torch threads (default 1)",
+    )
+    group.add_argument(
+        "--num-gpus", type=_non_negative, default=None, help="ray: GPUs per replica (default 0)"
+    )
+    group.add_argument(
+        "--address",
+        default=None,
+        help="ray: the cluster to join (e.g. ray://head:10001; default $RAY_ADDRESS, else a "
+        "Ray instance on this machine)",
+    )
+
+
+def _non_negative(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number >= 0, got {value!r}") from None
+    if not number >= 0:
+        raise argparse.ArgumentTypeError(f"a number >= 0, got {value}")
+    return number
+
+
+def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``engine`` and the Ray options given; Ray options without ``--engine ray`` are refused."""
+    names = ("replicas", "num_cpus", "num_gpus", "address")
+    given = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    if args.engine != "ray" and given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise DistilError(f"{flags}: only with --engine ray")
+    return {"engine": args.engine, **given}
 
 
 def register(subparsers: Any) -> None:
@@ -109,9 +170,13 @@ def run(args: argparse.Namespace) -> int:
             "pip install 'distil-sdk[local]'"
         ) from exc
     keys = args.api_keys if args.api_keys else keys_from_env()
+    engine = _engine_options(args)
+    if args.generate:
+        engine["generate"] = True
     try:
         serve_model(
             args.model,
+            **engine,
             host=args.host,
             port=args.port,
             api_keys=keys,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import warnings
 from collections.abc import Iterable, Sequence
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, overload
 import numpy as np
 
 from .._errors import ModelLoadError
+from ._calibration import Calibration, ThresholdChoice
 from ._frames import frame_texts, wrap_labels, wrap_proba
 from ._inputs import iter_chunks
 from ._loading import (
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
     from ._report import EvaluationReport
     from ._sequence import SequencePredictor
 
-__all__ = ["LocalClassifier", "Prediction"]
+__all__ = ["LocalClassifier", "Prediction", "threshold_for_precision"]
 
 logger = logging.getLogger("distil_sdk")
 
@@ -63,11 +65,15 @@ class Prediction:
     """One text's result: the top ``label``, its ``score``, and ``scores`` by label (best first).
 
     ``scores`` holds every label, or the ``top_k`` best when ``classify(..., top_k=k)`` asked.
+    With ``classify(..., min_confidence=p)``, a text whose top score is below ``p`` gets no
+    answer: ``label`` is ``None`` and ``abstained`` is true (``score`` and ``scores`` still say
+    what the model would have answered).
     """
 
-    label: str
+    label: str | None
     score: float
     scores: dict[str, float] = field(default_factory=dict)
+    abstained: bool = False
 
 
 class LocalClassifier:
@@ -102,6 +108,7 @@ class LocalClassifier:
         self._precision_check: PrecisionCheck | None = None
         self._prompt: ModelPrompt | None = None
         self._base_model: str | None = None
+        self._calibration: Calibration | None = None
 
     @classmethod
     def from_pretrained(
@@ -121,6 +128,7 @@ class LocalClassifier:
         min_agreement: float = DEFAULT_MIN_AGREEMENT,
         base_model: str | os.PathLike[str] | None = None,
         model_client: str | os.PathLike[str] | bool | None = None,
+        calibrate: bool = True,
     ) -> LocalClassifier:
         """Load a model folder (or one holding ``model/`` / ``model-adapter/``), a LoRA adapter
         folder, a ``.tar``/``.tar.gz`` or a ``.gguf``; docs/inference.md explains each option.
@@ -134,7 +142,7 @@ class LocalClassifier:
             batch_size: most texts per forward pass (default: 32 CPU / 128 GPU for sequence
                 classifiers, 8 / 32 for generative models).
             max_length: token limit per text (default: the model's); longer texts are truncated.
-            job_description: a generative model's ``JobDescription``, dict or path (default:
+            job_description: a generative model's ``JobDescription``, dict or path (default
                 ``job_description.json`` next to the model).
             cache_dir: where archives are extracted (default ``$DISTIL_CACHE_DIR/models``).
             allow_pickle: load ``pytorch_model.bin`` without safetensors (unsafe: runs code).
@@ -146,9 +154,9 @@ class LocalClassifier:
                 1.0); see `precision_check`.
             base_model: a LoRA adapter's base model: a folder, ``.gguf`` or cached hub id
                 (default: the adapter config's ``base_model_name_or_path``).
-            model_client: a generative model's prompt source: ``None`` reads
-                ``model_client.py`` beside the model, a path reads that file, ``False`` uses
-                the SDK's prompt.
+            model_client: a generative model's prompt: ``None`` reads ``model_client.py``
+                beside the model, a path reads that file, ``False`` uses the SDK's prompt.
+            calibrate: apply the folder's ``calibration.json`` (`calibration`); ``False``: raw.
 
         Raises:
             ModelLoadError: a file is missing or corrupt (named), or an adapter's base
@@ -156,14 +164,14 @@ class LocalClassifier:
             PrecisionCheckError: a fast ``precision`` changed too many self-check labels.
             UnsafeArchiveError: an archive member would escape its folder.
         """
-        # Every keyword as given (not as resolved), so a pickled copy reloads the same way on
-        # another machine: device="auto" picks that machine's GPU. Taken first, before any
-        # other local exists, so a keyword added later is carried without touching this line.
+        # Every keyword as given (not resolved), so a pickled copy reloads the same way on another
+        # machine (device="auto" picks its GPU); taken first, so a new keyword is carried too.
         load_options = {k: v for k, v in locals().items() if k not in ("cls", "source")}
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         require_local_extra()  # torch and transformers load here: name the extra if absent
         files = resolve_source(source, cache_dir)
+        calibration = _read_calibration(files.folder) if calibrate else None  # fail before load
         torch_device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, torch_device)
         validate_precision(precision, min_agreement, torch_device, torch_dtype, compile)
@@ -174,10 +182,10 @@ class LocalClassifier:
             files, adapter, torch_device, torch_dtype, load_options
         )
         classifier = cls(predictor, files, torch_device, torch_dtype)
-        classifier._precision = precision
-        classifier._precision_check = precision_check
+        classifier._precision, classifier._precision_check = precision, precision_check
         classifier._prompt = prompt
         classifier._base_model = adapter.base_name if adapter is not None else None
+        classifier._calibration = calibration
         classifier._load_args = (os.path.abspath(Path(source).expanduser()), load_options)
         logger.info("loaded %r", classifier)
         return classifier
@@ -247,6 +255,28 @@ class LocalClassifier:
         return self._prompt
 
     @property
+    def calibration(self) -> Calibration | None:
+        """The calibration applied to every probability (``calibration.json`` in the model
+        folder, fitted by training), or ``None``: no such file, or ``calibrate=False``.
+
+        Example:
+            >>> clf.calibration.method, clf.calibration.temperature  # doctest: +SKIP
+            ('temperature', 1.62)
+            >>> LocalClassifier.from_pretrained("model/", calibrate=False).calibration  # doctest: +SKIP
+        """
+        return self._calibration
+
+    @property
+    def temperature(self) -> float:
+        """The temperature every probability is calibrated with (1.0: raw probabilities)."""
+        calibration = self._calibration
+        return 1.0 if calibration is None or calibration.is_identity else calibration.temperature
+
+    @property
+    def _calibrated(self) -> bool:
+        return self.temperature != 1.0
+
+    @property
     def base_model(self) -> str | None:
         """For a LoRA adapter, the base model it was merged into (as named); else ``None``."""
         return self._base_model
@@ -299,6 +329,7 @@ class LocalClassifier:
             f"device='{self._device}', dtype={str(self._dtype).replace('torch.', '')}, "
             f"max_length={self._predictor.max_length}"
             + (f", base_model={self._base_model!r}" if self._base_model else "")
+            + (f", temperature={self.temperature:g}" if self.temperature != 1.0 else "")
             + (f", precision={self._precision!r})" if self._precision != "exact" else ")")
         )
 
@@ -368,6 +399,8 @@ class LocalClassifier:
             if empty:  # the call fails: read on only to count the empty texts
                 continue
             probs, cut = self._predictor.predict_proba(chunk)
+            if self._calibration is not None:  # every output (the model server's too) is this
+                probs = self._calibration.apply(probs)
             parts.append(probs)
             truncated += cut
         if empty:
@@ -378,14 +411,31 @@ class LocalClassifier:
 
     @overload
     def predict(
-        self, texts: pd.Series | pd.DataFrame, *, text_column: str | None = None
+        self,
+        texts: pd.Series | pd.DataFrame,
+        *,
+        text_column: str | None = None,
+        min_confidence: float | None = None,
+        no_answer: str | None = None,
     ) -> pd.Series: ...
     @overload
     def predict(  # type: ignore[overload-cannot-match]  # pandas is untyped here
-        self, texts: Iterable[Any] | str, *, text_column: str | None = None
+        self,
+        texts: Iterable[Any] | str,
+        *,
+        text_column: str | None = None,
+        min_confidence: float | None = None,
+        no_answer: str | None = None,
     ) -> np.ndarray: ...
 
-    def predict(self, texts: Any, *, text_column: str | None = None) -> Any:
+    def predict(
+        self,
+        texts: Any,
+        *,
+        text_column: str | None = None,
+        min_confidence: float | None = None,
+        no_answer: str | None = None,
+    ) -> Any:
         """The most probable label of each text, in input order, as a numpy array of strings
         (items of `classes_`), like scikit-learn; ``.tolist()`` gives plain strings.
 
@@ -393,24 +443,54 @@ class LocalClassifier:
         names, as in `predict_proba`) gives a ``Series`` named ``label`` with the input's
         index. Empty or whitespace-only texts raise ``ValueError``, as in `predict_proba`.
 
+        Args:
+            texts: the texts, or a pandas ``Series`` or ``DataFrame`` of them.
+            text_column: a ``DataFrame``'s column holding the texts (see `predict_proba`).
+            min_confidence: answer only the texts whose top probability is at least this
+                (in ``[0, 1]``, e.g. a `threshold_for_precision` threshold); the others get
+                ``no_answer``.
+            no_answer: what a text below ``min_confidence`` gets: ``None`` (default; the
+                array is then of ``object`` dtype, and ``pandas.isna`` finds them) or a
+                string of your choosing that is not a label, e.g. ``"unsure"``.
+
         Example:
             >>> clf.predict(["where is my card?", "refund please"])  # doctest: +SKIP
             array(['cards', 'billing'], dtype='<U8')
+            >>> clf.predict(["where is my card?", "hmm"], min_confidence=0.8)  # doctest: +SKIP
+            array(['cards', None], dtype=object)
             >>> df["pred"] = clf.predict(df, text_column="body")      # doctest: +SKIP
         """
+        threshold = _min_confidence(min_confidence, no_answer, self.labels)
         texts, index = frame_texts(texts, text_column)
         probs = self._proba(texts, index)
         classes = self.classes_
         predicted = classes[probs.argmax(axis=1)] if len(probs) else classes[:0]
+        if threshold is not None:
+            unsure = probs.max(axis=1).astype(np.float64) < threshold
+            if no_answer is None:
+                predicted = predicted.astype(object)
+                predicted[unsure] = None
+            else:
+                predicted = np.where(unsure, no_answer, predicted)
         return wrap_labels(predicted, index)
 
     @overload
     def classify(
-        self, texts: str, top_k: int | None = None, *, text_column: str | None = None
+        self,
+        texts: str,
+        top_k: int | None = None,
+        *,
+        text_column: str | None = None,
+        min_confidence: float | None = None,
     ) -> Prediction: ...
     @overload
     def classify(
-        self, texts: Iterable[Any], top_k: int | None = None, *, text_column: str | None = None
+        self,
+        texts: Iterable[Any],
+        top_k: int | None = None,
+        *,
+        text_column: str | None = None,
+        min_confidence: float | None = None,
     ) -> list[Prediction]: ...
 
     def classify(
@@ -419,23 +499,34 @@ class LocalClassifier:
         top_k: int | None = None,
         *,
         text_column: str | None = None,
+        min_confidence: float | None = None,
     ) -> Prediction | list[Prediction]:
         """`Prediction` objects: one for a string, a list for an iterable of strings (or a
         ``DataFrame``, whose text column ``text_column`` names, as in `predict_proba`).
 
+        With ``min_confidence``, a text whose top probability is below it gets no answer:
+        its `Prediction` has ``label=None`` and ``abstained=True``, with the scores kept.
+
         Example:
             >>> clf.classify("lost my card", top_k=2)  # doctest: +SKIP
-            Prediction(label='cards', score=0.91, scores={'cards': 0.91, 'billing': 0.06})
+            Prediction(label='cards', score=0.91, scores={'cards': 0.91, 'billing': 0.06}, abstained=False)
+            >>> clf.classify("hmm", min_confidence=0.8)  # doctest: +SKIP
+            Prediction(label=None, score=0.41, scores={...}, abstained=True)
         """
         if top_k is not None and top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
+        threshold = _min_confidence(min_confidence, None, self.labels)
         probs = self._proba(*frame_texts(texts, text_column))
         labels = self.labels
         results = []
         for row in probs:
             order = np.argsort(-row, kind="stable")[: top_k or len(labels)]
             scores = {labels[i]: float(row[i]) for i in order}
-            results.append(Prediction(labels[order[0]], float(row[order[0]]), scores))
+            top = float(row[order[0]])
+            if threshold is not None and top < threshold:
+                results.append(Prediction(None, top, scores, abstained=True))
+            else:
+                results.append(Prediction(labels[order[0]], top, scores))
         return results[0] if isinstance(texts, str) else results
 
     __call__ = classify
@@ -447,8 +538,10 @@ class LocalClassifier:
         *,
         classes: Sequence[str] | None = None,
         text_column: str | None = None,
+        target_precision: float | None = None,
     ) -> EvaluationReport:
-        """Score labelled texts; returns an `EvaluationReport`.
+        """Score labelled texts; returns an `EvaluationReport`, with the calibration figures
+        of the probabilities (ECE over 10 bins, reliability bins, accuracy against coverage).
 
         Args:
             data: a pandas DataFrame with a text column (``text`` or ``question``) and a label
@@ -459,22 +552,29 @@ class LocalClassifier:
             classes: the labels to report on, in order (default `labels`). Gold labels
                 outside them always count as wrong and are listed in ``unknown_labels``.
             text_column: a ``DataFrame``'s text column, when it is not ``text`` or ``question``.
+            target_precision: also find the lowest ``min_confidence`` whose answered texts
+                reach this precision (``report.threshold``; see `threshold_for_precision`).
 
         Example:
             >>> report = clf.evaluate("test.csv")                    # doctest: +SKIP
-            >>> report.accuracy, report.macro_avg.f1                 # doctest: +SKIP
-            (0.93, 0.91)
+            >>> report.accuracy, report.macro_avg.f1, report.ece    # doctest: +SKIP
+            (0.93, 0.91, 0.031)
             >>> report.to_pandas()                                   # doctest: +SKIP
             >>> report.plot()                                        # doctest: +SKIP
         """
         from ._report import EvaluationReport, labelled_inputs
 
         texts, gold = labelled_inputs(data, labels, text_column=text_column)
-        predicted = self._proba(texts).argmax(axis=1) if texts else np.zeros(0, dtype=int)
+        probs = self._proba(texts) if texts else np.zeros((0, len(self.labels)))
         names = list(classes) if classes is not None else self.labels
         model_labels = self.labels
         report = EvaluationReport.from_predictions(
-            gold, [model_labels[i] for i in predicted], names
+            gold,
+            [model_labels[i] for i in probs.argmax(axis=1)],
+            names,
+            confidences=probs.max(axis=1).tolist() if len(probs) else [],
+            calibrated=self._calibrated,
+            target_precision=target_precision,
         )
         if report.unknown_labels:
             logger.warning(
@@ -482,6 +582,41 @@ class LocalClassifier:
                 report.unknown_labels,
             )
         return report
+
+
+def threshold_for_precision(
+    classifier: LocalClassifier,
+    data: Any,
+    labels: Iterable[Any] | None = None,
+    *,
+    target: float = 0.95,
+    text_column: str | None = None,
+) -> ThresholdChoice:
+    """The lowest ``min_confidence`` at which ``classifier``'s answers on labelled rows reach
+    ``target`` precision, with the share of rows it answers.
+
+    Choose it on labelled rows the model did not train on, then pass it to ``predict``,
+    ``classify`` or ``distil-sdk predict --min-confidence``. The result unpacks as
+    ``threshold, coverage, precision``; when no threshold reaches ``target``, ``threshold``
+    is ``math.inf`` (every text would get no answer) and ``reached`` is false.
+
+    Args:
+        classifier: the model, loaded as it will answer (calibrated or not).
+        data: labelled texts, in any form `LocalClassifier.evaluate` takes.
+        labels: the gold labels, when ``data`` holds texts only.
+        target: the precision wanted, in ``(0, 1]`` (default 0.95).
+        text_column: a ``DataFrame``'s text column, when it is not ``text`` or ``question``.
+
+    Example:
+        >>> threshold, coverage, precision = threshold_for_precision(clf, "dev.csv")  # doctest: +SKIP
+        >>> clf.predict(texts, min_confidence=threshold)                           # doctest: +SKIP
+    """
+    if isinstance(target, bool) or not 0.0 < target <= 1.0:
+        raise ValueError(f"the target precision must lie in (0, 1], got {target!r}")
+    report = classifier.evaluate(data, labels, text_column=text_column, target_precision=target)
+    if report.threshold is None:
+        raise ValueError("no labelled rows to choose a threshold on")
+    return report.threshold
 
 
 def _empty_texts_message(positions: list[int], total: int, index: Any) -> str:
@@ -497,6 +632,40 @@ def _empty_texts_message(positions: list[int], total: int, index: Any) -> str:
         "cannot classify an empty text. Drop them or fill them in first, e.g. "
         "[t for t in texts if t.strip()]"
     )
+
+
+def _min_confidence(value: Any, no_answer: Any, labels: list[str]) -> float | None:
+    """``min_confidence`` checked (``None`` when not given), with the ``no_answer`` value."""
+    if value is None:
+        if no_answer is not None:
+            raise ValueError("no_answer= is what texts below min_confidence= get; give both")
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.floating, np.integer))
+        or math.isnan(value)
+        or value < 0
+        or (1 < value < math.inf)
+    ):
+        raise ValueError(
+            f"min_confidence must be a probability in [0, 1] (e.g. 0.8, not 80), got {value!r}"
+        )
+    if no_answer is not None and (not isinstance(no_answer, str) or no_answer in labels):
+        raise ValueError(
+            f"no_answer must be a string that is not one of the model's labels, got "
+            f"{no_answer!r}; a label would hide which texts got no answer"
+        )
+    return float(value)
+
+
+def _read_calibration(folder: Path) -> Calibration | None:
+    """``folder``'s ``calibration.json``; a broken one is a ``ModelLoadError`` naming it."""
+    try:
+        return Calibration.load(folder)
+    except ValueError as exc:
+        raise ModelLoadError(
+            f"{exc}; delete the file to use the raw probabilities, or pass calibrate=False"
+        ) from exc
 
 
 def _read_adapter_if_any(

@@ -7,21 +7,38 @@ methods that need them.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_serializer, field_validator
 
 from .._errors import DistilError
 from .._metrics import classification_report, confusion_matrix
 from ..types._words import plural
+from ._calibration import (
+    ECE_BINS,
+    CoveragePoint,
+    ReliabilityBin,
+    ThresholdChoice,
+    coverage_points,
+    ece_of_bins,
+    precision_threshold,
+    reliability_of,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["ClassScores", "EvaluationReport", "MissingDependencyError", "labelled_inputs"]
+__all__ = [
+    "ClassScores",
+    "EvaluationReport",
+    "MissingDependencyError",
+    "labelled_inputs",
+    "plot_reliability",
+]
 
 # The DataFrame columns evaluate() understands, first match wins: the SDK's own names
 # (``text``/``label``) and the platform's (``question``/``answer``).
@@ -67,6 +84,15 @@ class EvaluationReport(BaseModel):
     ``labels[j]``. Gold labels the model does not know are listed in ``unknown_labels`` and
     always count as wrong.
 
+    When the top probability of each text is known (`LocalClassifier.evaluate`), the report
+    also says how well those probabilities are calibrated: ``ece`` (expected calibration
+    error over 10 equal-width bins of the top probability), ``mean_confidence``,
+    ``reliability`` (the non-empty bins, for `plot_reliability`) and ``coverage`` (accuracy
+    when only the most confident share of texts is answered). ``calibrated`` says whether
+    the probabilities went through the model's ``calibration.json``, and ``threshold`` is the
+    lowest ``min_confidence`` reaching the ``target_precision`` asked of ``evaluate``. All are
+    ``None`` / empty for a report built from labels alone.
+
     Example:
         >>> report = clf.evaluate("test.csv")                        # doctest: +SKIP
         >>> report.accuracy, report.macro_avg.f1                     # doctest: +SKIP
@@ -86,12 +112,47 @@ class EvaluationReport(BaseModel):
     confusion_matrix: list[list[int]]
     n_samples: int
     unknown_labels: list[str] = []
+    ece: float | None = None
+    mean_confidence: float | None = None
+    reliability: list[ReliabilityBin] = []
+    coverage: list[CoveragePoint] = []
+    calibrated: bool | None = None
+    threshold: ThresholdChoice | None = None
+
+    @field_serializer("threshold", when_used="json")
+    def _threshold_json(self, choice: ThresholdChoice | None) -> dict[str, Any] | None:
+        # JSON has no infinity: an unreached target's threshold is written as null.
+        if choice is None:
+            return None
+        return {
+            "threshold": choice.threshold if choice.reached else None,
+            "coverage": choice.coverage,
+            "precision": choice.precision,
+            "rows": choice.rows,
+            "target": choice.target,
+        }
+
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _threshold_from_json(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("threshold") is None:
+            return {**value, "threshold": math.inf}
+        return value
 
     @classmethod
     def from_predictions(
-        cls, gold: Sequence[str], predicted: Sequence[str], labels: Sequence[str]
+        cls,
+        gold: Sequence[str],
+        predicted: Sequence[str],
+        labels: Sequence[str],
+        *,
+        confidences: Sequence[float] | None = None,
+        calibrated: bool | None = None,
+        target_precision: float | None = None,
     ) -> EvaluationReport:
-        """Build the report from gold and predicted labels (both in the same order).
+        """Build the report from gold and predicted labels (both in the same order), and,
+        with ``confidences`` (each prediction's probability), the calibration figures and,
+        with ``target_precision`` too, the lowest threshold that reaches it.
 
         Example:
             >>> r = EvaluationReport.from_predictions(["a", "b"], ["a", "a"], ["a", "b"])
@@ -110,6 +171,23 @@ class EvaluationReport(BaseModel):
                 support=int(row["support"]),
             )
 
+        calibration: dict[str, Any] = {}
+        if confidences is not None:
+            if len(confidences) != len(gold):
+                raise ValueError(f"{len(gold)} gold labels but {len(confidences)} confidences")
+            correct = [g == p for g, p in zip(gold, predicted, strict=True)]
+            bins = reliability_of(confidences, correct)
+            calibration = {
+                "ece": ece_of_bins(bins),
+                "mean_confidence": float(sum(confidences) / len(gold)) if gold else None,
+                "reliability": bins,
+                "coverage": coverage_points(confidences, correct),
+                "calibrated": calibrated,
+            }
+            if target_precision is not None and gold:
+                calibration["threshold"] = precision_threshold(
+                    confidences, correct, target_precision
+                )
         return cls(
             labels=names,
             accuracy=float(raw["accuracy"]),
@@ -119,6 +197,7 @@ class EvaluationReport(BaseModel):
             confusion_matrix=confusion_matrix(gold, predicted, names),
             n_samples=len(gold),
             unknown_labels=sorted(set(gold) - set(names)),
+            **calibration,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -177,7 +256,39 @@ class EvaluationReport(BaseModel):
         lines += ["confusion matrix (rows: gold, columns: predicted)", matrix]
         if self.unknown_labels:
             lines += ["", f"gold labels unknown to the model: {', '.join(self.unknown_labels)}"]
-        return "\n".join(lines)
+        return "\n".join(lines + self._calibration_lines())
+
+    def _calibration_lines(self) -> list[str]:
+        """ECE and accuracy against coverage, when the report has the probabilities."""
+        if self.ece is None or self.mean_confidence is None:
+            return []
+        which = {True: "calibrated", False: "raw", None: "model"}[self.calibrated]
+        rows = [
+            [f"{p.coverage:.0%}", p.answered, f"{p.threshold:.3f}", f"{p.accuracy:.3f}"]
+            for p in self.coverage
+        ]
+        return [
+            "",
+            f"calibration ({which} probabilities): ECE {self.ece:.3f} over {ECE_BINS} "
+            f"equal-width bins; mean confidence {self.mean_confidence:.3f}, "
+            f"accuracy {self.accuracy:.3f}",
+            "",
+            "accuracy against coverage (only the most confident texts answered)",
+            _table(["coverage", "answered", "min confidence", "accuracy"], rows),
+            *self._threshold_lines(),
+        ]
+
+    def _threshold_lines(self) -> list[str]:
+        choice = self.threshold
+        if choice is None:
+            return []
+        if not choice.reached:
+            return ["", f"no min confidence reaches precision {choice.target:g} on these texts"]
+        return [
+            "",
+            f"precision {choice.target:g}: min confidence {choice.threshold:.4f} answers "
+            f"{choice.coverage:.1%} of the texts at precision {choice.precision:.3f}",
+        ]
 
     def __str__(self) -> str:
         return self.to_table()
@@ -210,6 +321,86 @@ class EvaluationReport(BaseModel):
             path=path,
             title=title or f"accuracy {self.accuracy:.3f} on {plural(self.n_samples, 'text')}",
         )
+
+    def plot_reliability(
+        self,
+        ax: Any = None,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        title: str | None = None,
+    ) -> Any:
+        """Draw the reliability diagram (accuracy per confidence bin against the diagonal);
+        returns the ``Axes``.
+
+        Args:
+            ax: the matplotlib ``Axes`` to draw on (default: a new figure).
+            path: also save the figure there (``.png``, ``.svg``, ``.pdf``, ...).
+            title: the figure's title (default: the ECE).
+
+        Raises:
+            ValueError: the report has no probabilities (built from labels alone).
+            MissingDependencyError: matplotlib is not installed
+                (``pip install 'distil-sdk[plot]'``).
+        """
+        if self.ece is None:
+            raise ValueError(
+                "this report has no probabilities to draw; LocalClassifier.evaluate() makes "
+                "reports that have them"
+            )
+        return plot_reliability(
+            self.reliability,
+            ax=ax,
+            path=path,
+            title=title or f"ECE {self.ece:.3f} on {plural(self.n_samples, 'text')}",
+        )
+
+
+def plot_reliability(
+    bins: Sequence[ReliabilityBin],
+    *,
+    ax: Any = None,
+    path: str | os.PathLike[str] | None = None,
+    title: str | None = None,
+) -> Any:
+    """Draw a reliability diagram: each bin's accuracy (bars) against the diagonal of
+    perfect calibration, with its mean confidence marked and its text count written."""
+    _require("matplotlib", "distil-sdk[plot]", "plotting")
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(5.0, 5.0))
+    width = 1.0 / ECE_BINS
+    ax.plot([0.0, 1.0], [0.0, 1.0], linestyle="--", color="grey", label="perfect calibration")
+    ax.bar(
+        [b.lower for b in bins],
+        [b.accuracy for b in bins],
+        width=width,
+        align="edge",
+        edgecolor="black",
+        color="tab:blue",
+        alpha=0.8,
+        label="accuracy",
+    )
+    ax.scatter(
+        [b.confidence for b in bins],
+        [b.confidence for b in bins],
+        color="tab:red",
+        zorder=3,
+        label="mean confidence",
+    )
+    for b in bins:  # the bin's text count at its foot, clear of the diagonal's dots
+        ax.text(b.lower + width / 2, 0.015, str(b.count), ha="center", fontsize=8)
+    ax.set_xlim(0.0, 1.0)
+    ax.set_ylim(0.0, 1.0)
+    ax.set_xlabel("confidence (top probability)")
+    ax.set_ylabel("accuracy")
+    ax.legend(loc="upper left", fontsize=8)
+    if title:
+        ax.set_title(title)
+    ax.figure.tight_layout()
+    if path is not None:
+        ax.figure.savefig(Path(path), dpi=120)
+    return ax
 
 
 def plot_confusion_matrix(

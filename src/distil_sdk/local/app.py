@@ -67,6 +67,7 @@ def create_app(
         >>> uvicorn.run(app, host="127.0.0.1", port=8700)  # doctest: +SKIP
     """
     from ._api.api_keys import ApiKeyStore
+    from ._api.endpoint_store import EndpointStore
     from ._jobs.deployments import DeploymentSupervisor
     from ._storage.entity_store import EntityStore
 
@@ -90,6 +91,8 @@ def create_app(
     # The current route generation's entities share the store's database and lock.
     app.state.entities = EntityStore(store)
     app.state.api_keys = ApiKeyStore(store)
+    # Inference endpoints, their key links and records (served by `_api/gateway.py`).
+    app.state.inference_endpoints = EndpointStore(store)
     # Deployments: model server processes, stopped with the app (see `_lifespan`).
     app.state.deployments = DeploymentSupervisor(store)
     app.add_middleware(
@@ -144,6 +147,7 @@ def _include_routes(app: FastAPI) -> None:
         datasets,
         deployments,
         endpoints,
+        gateway,
         jobs,
         legacy,
         models,
@@ -153,8 +157,8 @@ def _include_routes(app: FastAPI) -> None:
     )
 
     # The /models generation, then the current one (datasets, teacher evaluations, SLMs,
-    # credits, staging, inference endpoints and API keys) and the reads of the entities it
-    # replaced.
+    # credits, staging, inference endpoints with their gateway, and API keys) and the reads of
+    # the entities it replaced.
     for module in (
         models,
         jobs,
@@ -166,6 +170,7 @@ def _include_routes(app: FastAPI) -> None:
         credits,
         deployments,
         endpoints,
+        gateway,
         api_keys,
         legacy,
     ):

@@ -272,15 +272,17 @@ class _Stages:
 EMBEDDING_CACHE_ENV = "DISTIL_EMBEDDING_CACHE"
 
 
-def embedding_cache_dir(work_dir: Path) -> Path:
+def embedding_cache_dir(work_dir: Path) -> Path | None:
     """Where the embedded teacher keeps its content-keyed sentence embeddings.
 
-    ``$DISTIL_EMBEDDING_CACHE`` when set; for the worker's layout (``<data>/jobs/<id>/work``)
-    ``<data>/embedding-cache``, shared by every job of the server (the teacher-evaluation job
-    and the training job embed the same texts); otherwise ``embedding-cache`` next to
-    ``work_dir``.
+    ``$DISTIL_EMBEDDING_CACHE`` when set (``off`` for no cache: ``None``); for the worker's
+    layout (``<data>/jobs/<id>/work``) ``<data>/embedding-cache``, shared by every job of the
+    server (the teacher-evaluation job and the training job embed the same texts); otherwise
+    ``embedding-cache`` next to ``work_dir``.
     """
     env = os.environ.get(EMBEDDING_CACHE_ENV, "").strip()
+    if env.lower() in ("0", "off", "false", "no", "none"):
+        return None
     if env:
         return Path(env).expanduser()
     work_dir = Path(work_dir).resolve()

@@ -32,6 +32,7 @@ __all__ = [
     "SyncResource",
     "WaitOptions",
     "id_name",
+    "is_loopback_url",
     "make_poller",
     "narrowed",
     "parse_predictions",
@@ -69,14 +70,20 @@ def id_name(kind: str) -> str:
     return kind.lower().replace(" ", "_") + "_id"
 
 
+def is_loopback_url(base_url: str) -> bool:
+    """True for a base URL on this machine (``localhost``, ``127.*``, ``::1``): the local
+    platform."""
+    host = httpx.URL(base_url).host
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
 def require_local(base_url: str, what: str) -> None:
     """Refuse a local-platform extension against anything but a loopback base URL.
 
     Some routes exist on the embedded local platform only (no public source documents them for
     the hosted one); the client must never send them to the hosted platform.
     """
-    host = httpx.URL(base_url).host
-    if host in ("localhost", "::1") or host.startswith("127."):
+    if is_loopback_url(base_url):
         return
     raise DistilError(
         f"{what} is an extension of the local platform (DistilClient.local(), a loopback base "
@@ -109,13 +116,29 @@ class WaitOptions(TypedDict, total=False):
     outage_budget: float | None
 
 
-def make_poller(kind: str, job_id: str, clock: Callable[[], float], options: WaitOptions) -> Poller:
+#: The longest pause between polls of a local platform (a loopback base URL): its jobs take
+#: seconds to minutes and a poll costs it a few milliseconds, so the hosted cap (30 s) would only
+#: leave a finished local job unread for up to half a minute.
+LOCAL_MAX_POLL_INTERVAL_S = 3.0
+
+
+def make_poller(
+    kind: str,
+    job_id: str,
+    clock: Callable[[], float],
+    options: WaitOptions,
+    base_url: str | None = None,
+) -> Poller:
+    """The `Poller` of one wait; ``base_url`` (the client's) picks the default pause cap:
+    `LOCAL_MAX_POLL_INTERVAL_S` for a local platform, else `MAX_POLL_INTERVAL_S`."""
+    local = base_url is not None and is_loopback_url(base_url)
+    cap = LOCAL_MAX_POLL_INTERVAL_S if local else MAX_POLL_INTERVAL_S
     return Poller(
         kind,
         job_id,
         timeout=options.get("timeout", DEFAULT_WAIT_TIMEOUT_S),
         poll_interval=options.get("poll_interval", DEFAULT_POLL_INTERVAL_S),
-        max_interval=options.get("max_interval", MAX_POLL_INTERVAL_S),
+        max_interval=options.get("max_interval", cap),
         on_progress=options.get("on_progress"),
         progress=resolve_progress(options.get("progress")),
         clock=clock,
@@ -172,7 +195,7 @@ class SyncJobResource(SyncResource, _Job[R]):
         than ``outage_budget`` (the job keeps running: call ``wait()`` again). Options: see
         `WaitOptions`.
         """
-        poller = make_poller(self._kind, job_id, self._t.clock, options)
+        poller = make_poller(self._kind, job_id, self._t.clock, options, self._t.base_url)
         return wait_sync(poller, lambda: self.get(job_id), self._t.sleep)
 
     def cancel_local(self, job_id: str, **options: Unpack[CallOptions]) -> R:
@@ -192,7 +215,7 @@ class AsyncJobResource(AsyncResource, _Job[R]):
         return await self._t.request(self._record, self._status_spec(job_id, options))
 
     async def wait(self, job_id: str, **options: Unpack[WaitOptions]) -> R:
-        poller = make_poller(self._kind, job_id, self._t.clock, options)
+        poller = make_poller(self._kind, job_id, self._t.clock, options, self._t.base_url)
         result: R = await wait_async(poller, lambda: self.get(job_id), self._t.sleep)
         return result
 

@@ -293,7 +293,7 @@ class SyncEntityResource(SyncEntityReads[E, S, M]):
         Raises `JobFailedError` (with the end of the job's log) or
         `JobTimeoutError`. Options: see `WaitOptions`.
         """
-        poller = make_poller(self._kind, entity_id, self._t.clock, options)
+        poller = make_poller(self._kind, entity_id, self._t.clock, options, self._t.base_url)
         try:
             return wait_sync(
                 poller,
@@ -360,7 +360,7 @@ class AsyncEntityResource(AsyncEntityReads[E, S, M]):
         )
 
     async def wait(self, entity_id: str, **options: Unpack[WaitOptions]) -> S:
-        poller = make_poller(self._kind, entity_id, self._t.clock, options)
+        poller = make_poller(self._kind, entity_id, self._t.clock, options, self._t.base_url)
 
         async def logs() -> str | None:
             return log_text((await self.logs(entity_id, **LOG_POLL_OPTIONS)).logs)

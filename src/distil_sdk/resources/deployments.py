@@ -65,7 +65,7 @@ class Deployments(SyncResource):
 
     def wait(self, deployment_id: str, **options: Unpack[WaitOptions]) -> DeploymentStatus:
         """Poll until ``deployment_status`` is final: ``JOB_SUCCESS`` means it is serving."""
-        poller = make_poller(_KIND, deployment_id, self._t.clock, options)
+        poller = make_poller(_KIND, deployment_id, self._t.clock, options, self._t.base_url)
         try:
             return wait_sync(poller, lambda: self.status(deployment_id), self._t.sleep)
         except JobFailedError as exc:
@@ -107,7 +107,7 @@ class AsyncDeployments(AsyncResource):
             return await self._t.request(DeploymentStatus, _get(deployment_id, "status", options))
 
     async def wait(self, deployment_id: str, **options: Unpack[WaitOptions]) -> DeploymentStatus:
-        poller = make_poller(_KIND, deployment_id, self._t.clock, options)
+        poller = make_poller(_KIND, deployment_id, self._t.clock, options, self._t.base_url)
         try:
             result: DeploymentStatus = await wait_async(
                 poller, lambda: self.status(deployment_id), self._t.sleep

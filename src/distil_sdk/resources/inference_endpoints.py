@@ -4,7 +4,8 @@ deployed SLM in front of a fallback model.
 Besides create/get/list: the endpoint's records (`InferenceEndpoints.traces`, cursor
 paged), their exports (``.traces_exports``), linking API keys (a 409 while a key change
 propagates is waited out) and `InferenceEndpoints.openai_config`, the three strings an
-OpenAI client needs to call the endpoint on the inference host.
+OpenAI client needs to call the endpoint on the inference host (the local platform's own
+gateway, ``{base_url}/inference/v1``, when the client talks to a local platform).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import os
 from typing import Any
 
+import httpx
 from pydantic import SecretStr
 from typing_extensions import Unpack
 
@@ -40,8 +42,10 @@ from .traces_exports import AsyncTracesExports, TracesExports
 __all__ = [
     "INFERENCE_BASE_URL",
     "INFERENCE_URL_ENV",
+    "LOCAL_INFERENCE_PATH",
     "AsyncInferenceEndpoints",
     "InferenceEndpoints",
+    "inference_url",
 ]
 
 logger = logging.getLogger("distil_sdk")
@@ -51,6 +55,8 @@ logger = logging.getLogger("distil_sdk")
 INFERENCE_BASE_URL = "https://inference.distillabs.ai/v1"
 #: Environment variable overriding `INFERENCE_BASE_URL` (a development environment).
 INFERENCE_URL_ENV = "DISTIL_INFERENCE_URL"
+#: Where the local platform serves its endpoints' gateway, under its own base URL.
+LOCAL_INFERENCE_PATH = "/inference/v1"
 
 
 def _create(
@@ -92,19 +98,39 @@ def _parse(data: Any, spec: RequestSpec, base_url: str) -> list[InferenceEndpoin
 # ---------------------------------------------------------------------------- the OpenAI call
 
 
+def _is_loopback(platform_url: str) -> bool:
+    """Whether the platform at ``platform_url`` is the local one (a loopback host), as
+    ``require_local`` decides."""
+    host = httpx.URL(platform_url).host
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def inference_url(platform_url: str, base_url: str | None = None) -> str:
+    """The inference host for endpoints of the platform at ``platform_url``: ``base_url``,
+    else ``$DISTIL_INFERENCE_URL``, else the local platform's own gateway
+    (``{platform_url}/inference/v1``) when it is local, else `INFERENCE_BASE_URL`."""
+    url = base_url or os.environ.get(INFERENCE_URL_ENV)
+    if not url:
+        local = _is_loopback(platform_url)
+        url = platform_url.rstrip("/") + LOCAL_INFERENCE_PATH if local else INFERENCE_BASE_URL
+    return url.rstrip("/")
+
+
 def openai_config_of(
-    endpoint: InferenceEndpoint, api_key: str | SecretStr | CreatedApiKey, base_url: str | None
+    endpoint: InferenceEndpoint,
+    api_key: str | SecretStr | CreatedApiKey,
+    base_url: str | None,
+    platform_url: str = "",
 ) -> OpenAIConfig:
-    """The base URL, key and model an OpenAI client calls ``endpoint`` with."""
+    """The base URL (see `inference_url`), key and model an OpenAI client calls ``endpoint``
+    with."""
     secret = api_key.secret if isinstance(api_key, CreatedApiKey) else api_key
     if not isinstance(secret, SecretStr):
         secret = SecretStr(secret)
     if not secret.get_secret_value():
         raise DistilError("api_key is empty: give the secret of a key linked to the endpoint")
-    url = base_url or os.environ.get(INFERENCE_URL_ENV) or INFERENCE_BASE_URL
-    return OpenAIConfig(
-        base_url=url.rstrip("/"), api_key=secret, model=endpoint.unique_endpoint_name
-    )
+    url = inference_url(platform_url, base_url)
+    return OpenAIConfig(base_url=url, api_key=secret, model=endpoint.unique_endpoint_name)
 
 
 class InferenceEndpoints(SyncResource):
@@ -236,10 +262,13 @@ class InferenceEndpoints(SyncResource):
         **options: Unpack[CallOptions],
     ) -> OpenAIConfig:
         """What ``openai.OpenAI`` needs to call endpoint ``name``: the inference host's URL
-        (``base_url``, else ``$DISTIL_INFERENCE_URL``, else `INFERENCE_BASE_URL`), the
-        secret of a key linked to it, and ``model`` = the endpoint's unique name. The endpoint
-        is read first (``GET /inference-endpoints/{name}``), so a wrong name fails here."""
-        return openai_config_of(self.get(name, **options), api_key, base_url)
+        (``base_url``, else ``$DISTIL_INFERENCE_URL``, else the local platform's gateway
+        ``{client.base_url}/inference/v1`` when this client talks to a local platform, else
+        `INFERENCE_BASE_URL`), the secret of a key linked to it, and ``model`` = the
+        endpoint's unique name. The endpoint is read first (``GET /inference-endpoints/{name}``),
+        so a wrong name fails here."""
+        endpoint = self.get(name, **options)
+        return openai_config_of(endpoint, api_key, base_url, self._t.base_url)
 
 
 class AsyncInferenceEndpoints(AsyncResource):
@@ -331,4 +360,5 @@ class AsyncInferenceEndpoints(AsyncResource):
         base_url: str | None = None,
         **options: Unpack[CallOptions],
     ) -> OpenAIConfig:
-        return openai_config_of(await self.get(name, **options), api_key, base_url)
+        endpoint = await self.get(name, **options)
+        return openai_config_of(endpoint, api_key, base_url, self._t.base_url)

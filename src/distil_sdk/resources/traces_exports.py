@@ -124,7 +124,7 @@ class TracesExports(SyncResource):
         """Poll the export until its file can be downloaded; return the record, its
         ``status`` settled (``JOB_SUCCESS``). Options: see
         `WaitOptions`."""
-        poller = make_poller(_KIND, export_id, self._t.clock, options)
+        poller = make_poller(_KIND, export_id, self._t.clock, options, self._t.base_url)
         return wait_sync(poller, lambda: _settled(self.get(name, export_id)), self._t.sleep)
 
     def download(
@@ -167,7 +167,7 @@ class AsyncTracesExports(AsyncResource):
         return await self._t.request(TracesExport, _get(name, export_id, options))
 
     async def wait(self, name: str, export_id: str, **options: Unpack[WaitOptions]) -> TracesExport:
-        poller = make_poller(_KIND, export_id, self._t.clock, options)
+        poller = make_poller(_KIND, export_id, self._t.clock, options, self._t.base_url)
 
         async def fetch() -> TracesExport:
             return _settled(await self.get(name, export_id))

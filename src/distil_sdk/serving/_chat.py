@@ -16,12 +16,17 @@ from typing import Any
 
 from ._state import ApiError
 
-__all__ = ["chat_text", "unwrap"]
+__all__ = ["chat_text", "message_text", "unwrap"]
 
 _QUESTION = re.compile(r"<question>(.*)</question>", re.DOTALL)
 
 
-def _content_text(content: Any, position: int) -> str:
+def message_text(content: Any, position: int) -> str:
+    """The text of ``messages[position].content``: a string, or the text parts of a list.
+
+    Raises:
+        ApiError: 400 when it holds no text.
+    """
     if isinstance(content, str):
         return content
     if isinstance(content, list):
@@ -84,5 +89,5 @@ def chat_text(messages: list[Any], templates: Iterable[str]) -> str:
     for position in range(len(messages) - 1, -1, -1):
         message = messages[position]
         if isinstance(message, Mapping) and message.get("role") == "user":
-            return unwrap(_content_text(message.get("content"), position), templates)
+            return unwrap(message_text(message.get("content"), position), templates)
     raise ApiError(400, 'messages hold no user message; send {"role": "user", "content": "TEXT"}')

@@ -1,5 +1,9 @@
 """The model server's routes: TEI's ``/predict``, vLLM's ``/v1/classify``, OpenAI's chat
-completions and models, and ``/health``, ``/info``, ``/metrics``."""
+completions and models, and ``/health``, ``/info``, ``/metrics``.
+
+A server started with ``generate=True`` serves a chat LLM (`._generate.TextGenerator`): its chat
+completions are generated text, and the two classification routes answer 400.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict
 
 from ._chat import chat_text
-from ._state import ApiError, ServerState
+from ._generate import GENERATION_KIND, chat_completion
+from ._state import RETRY_AFTER_S, ApiError, ServerState
 
 __all__ = ["add_routes"]
 
@@ -52,6 +57,19 @@ def _state(request: Request) -> ServerState:
     return state
 
 
+def _classifier(request: Request) -> ServerState:
+    """The state of a classifying server; 400 on a generating one (it has no labels)."""
+    state = _state(request)
+    if getattr(state.model, "kind", None) == GENERATION_KIND:
+        raise ApiError(
+            400,
+            f"{request.url.path} classifies, and this server generates text with "
+            f"{state.model_name} (started with generate=True / --generate): it has no class "
+            "labels. Send POST /v1/chat/completions, or serve a trained classifier.",
+        )
+    return state
+
+
 def _texts(value: str | list[str], name: str) -> tuple[list[str], bool]:
     """The texts of a request and whether it sent one string; empty texts are refused."""
     if isinstance(value, str):
@@ -68,7 +86,7 @@ def _texts(value: str | list[str], name: str) -> tuple[list[str], bool]:
 
 
 async def predict(body: PredictBody, request: Request) -> JSONResponse:
-    state = _state(request)
+    state = _classifier(request)
     texts, single = _texts(body.inputs, "inputs")
     probs = await state.run(texts)
     # raw_scores: log-probabilities (the logits up to a per-text constant).
@@ -87,7 +105,7 @@ def _usage() -> dict[str, Any]:
 
 
 async def classify(body: ClassifyBody, request: Request) -> JSONResponse:
-    state = _state(request)
+    state = _classifier(request)
     texts, _ = _texts(body.input, "input")
     probs = await state.run(texts)
     labels = state.labels
@@ -117,9 +135,20 @@ async def chat_completions(body: ChatBody, request: Request) -> JSONResponse:
     if body.stream:
         raise ApiError(
             400,
-            "stream=true is not supported: this server answers a classification in one "
-            "message; send stream=false (or leave it out)",
+            "stream=true is not supported: this server answers in one message; send "
+            "stream=false (or leave it out)",
         )
+    if getattr(state.model, "kind", None) == GENERATION_KIND:
+        if state.batcher is None or state.batcher.draining:
+            raise ApiError(503, "the server is shutting down", {"Retry-After": RETRY_AFTER_S})
+        answer = await chat_completion(
+            state.model,
+            body.messages,
+            body.model_extra or {},
+            model_name=state.model_name,
+            max_queue=state.max_queue,
+        )
+        return JSONResponse(answer)
     text = chat_text(body.messages, state.templates)
     texts, _ = _texts(text, "the last user message")
     probs = await state.run(texts)

@@ -78,8 +78,13 @@ class ModelServer:
         max_wait_ms: how long a waiting text waits for more to fill its batch.
         max_queue: most texts waiting; past it requests get 429 with ``Retry-After``.
         max_request_texts: most texts in one request; more get 413.
+        generate: serve a chat LLM instead of a classifier: ``model`` is a hub id (in the local
+            Hugging Face cache), folder or ``.gguf`` of a causal LM with a chat template (or a
+            generative `LocalClassifier`), ``/v1/chat/completions`` generates text (requests
+            one at a time) and ``/predict`` / ``/v1/classify`` answer 400.
         **load_kwargs: passed to `LocalClassifier.from_pretrained` (``device``,
-            ``precision``, ``max_length``, ...).
+            ``precision``, ``max_length``, ...); with ``generate`` only ``device``, ``dtype``
+            and ``allow_pickle``.
 
     Example:
         >>> with ModelServer("model/", port=0) as server:  # doctest: +SKIP
@@ -98,6 +103,7 @@ class ModelServer:
         max_wait_ms: float = 5.0,
         max_queue: int = 1024,
         max_request_texts: int = 1024,
+        generate: bool = False,
         **load_kwargs: Any,
     ) -> None:
         for name, value in (
@@ -111,6 +117,12 @@ class ModelServer:
         keys = list(api_keys or ())
         if any(not isinstance(key, str) or not key.strip() for key in keys):
             raise ValueError("api_keys must be non-empty strings")
+        unused = set(load_kwargs) - {"device", "dtype", "allow_pickle"} if generate else set()
+        if unused:
+            raise TypeError(
+                f"loading options {', '.join(sorted(unused))} do not apply with generate=True "
+                "(device, dtype and allow_pickle do)"
+            )
         if load_kwargs and not isinstance(model, str | os.PathLike):
             raise TypeError(
                 f"loading options ({', '.join(sorted(load_kwargs))}) need a model path, "
@@ -124,6 +136,7 @@ class ModelServer:
         self._source = model
         self._keys = tuple(key.strip().encode("utf-8") for key in keys)
         self._load_kwargs = load_kwargs
+        self._generate = generate
         self._state: ServerState | None = None  # set by start
         self._http: ServerThread | None = None
         self._closed = False
@@ -137,7 +150,7 @@ class ModelServer:
 
     @property
     def model(self) -> Any:
-        """The served `LocalClassifier` (loaded by `start`)."""
+        """The served `LocalClassifier`, or text generator with ``generate`` (loaded by `start`)."""
         return self._state.model if self._state is not None else None
 
     def start(self) -> ModelServer:
@@ -150,7 +163,15 @@ class ModelServer:
         from ._state import ServerState
 
         model = self._source
-        if isinstance(model, str | os.PathLike):
+        if self._generate:
+            from ._generate import TextGenerator
+
+            model = (
+                TextGenerator.load(model, **self._load_kwargs)
+                if isinstance(model, str | os.PathLike)
+                else TextGenerator.from_classifier(model)
+            )
+        elif isinstance(model, str | os.PathLike):
             from ..inference import LocalClassifier
 
             model = LocalClassifier.from_pretrained(model, **self._load_kwargs)
@@ -218,7 +239,7 @@ class ModelServer:
         state = self._state
         loop = state.loop if state is not None else None
         if state is not None and state.batcher is not None and loop is not None and self.running:
-            drained = asyncio.run_coroutine_threadsafe(state.batcher.drain(), loop)
+            drained = asyncio.run_coroutine_threadsafe(_drain(state), loop)
             try:
                 drained.result(DRAIN_TIMEOUT_S)
             except Exception:  # a timeout: stop anyway, uvicorn still ends open requests
@@ -241,12 +262,23 @@ class ModelServer:
         self.close()
 
 
-def serve_model(model: Any, **options: Any) -> None:
+async def _drain(state: ServerState) -> None:
+    """Refuse new requests, then wait for the queued texts and a text generator's replies."""
+    assert state.batcher is not None
+    await state.batcher.drain()
+    idle = getattr(state.model, "idle", None)  # `TextGenerator.idle`
+    if idle is not None:
+        await idle()
+
+
+def serve_model(model: Any, *, engine: str = "local", **options: Any) -> None:
     """Serve ``model`` in the foreground until Ctrl-C or SIGTERM, then drain and return.
 
     Takes `ModelServer`'s arguments; prints ``serving NAME at URL`` on stderr once serving.
+    ``engine="ray"`` serves it on Ray Serve instead, with `RayModelServer`'s extra arguments
+    (``replicas``, ``num_cpus``, ``num_gpus``, ``address``).
     """
-    server = ModelServer(model, **options).start()
+    server = _server_for(engine, model, options).start()
     sys.stderr.write(f"serving {server.model_name} at {server.base_url}\n")
     sys.stderr.flush()
 
@@ -263,3 +295,17 @@ def serve_model(model: Any, **options: Any) -> None:
         server.close()
         if in_main:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _server_for(engine: str, model: Any, options: dict[str, Any]) -> ModelServer:
+    """A `ModelServer` (``engine="local"``) or a `RayModelServer` (``"ray"``), not started."""
+    if engine == "ray":
+        from ._ray_serve import RayModelServer
+
+        return RayModelServer(model, **options)
+    if engine != "local":
+        raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
+    ray_only = sorted({"replicas", "num_cpus", "num_gpus", "address"} & set(options))
+    if ray_only:
+        raise TypeError(f"{', '.join(ray_only)}: only with engine='ray'")
+    return ModelServer(model, **options)

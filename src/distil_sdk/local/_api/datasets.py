@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, HTTPException, Request
 
@@ -23,7 +24,10 @@ from ...types.entities import (
 )
 from .._jobs.expand import (
     EXPAND_KIND,
+    NEEDS_LLM_TEACHER,
     RELABEL_OPERATIONS,
+    TEACHER_BASE_URL_ENV,
+    generation_target,
     materialize,
     relabel_count,
     write_expand_input,
@@ -41,6 +45,9 @@ from .._storage.store import JOB_SUCCESS
 from .common import Authorized, Ctx, LocalContext, iso
 from .entities import Entities, file_url, job_logs, rejected, require, require_ready
 
+if TYPE_CHECKING:
+    from ...types.data import TaskBundle
+
 __all__ = ["router"]
 
 router = APIRouter(dependencies=Authorized, tags=["datasets"])
@@ -48,11 +55,16 @@ router = APIRouter(dependencies=Authorized, tags=["datasets"])
 #: ``/sample`` answers at most this many train rows, as the platform does.
 SAMPLE_ROWS = 128
 DIRECT_UPLOAD = "direct_upload"
-EXPAND_UNAVAILABLE = (
-    "operation {op!r} is not available on the local platform: generating synthetic data needs "
-    "the hosted platform's LLM writers. Relabelling traces (relabel_traces_train, "
-    "relabel_traces_test) runs locally; or add rows to the dataset's files and create a new "
-    "dataset with POST /datasets."
+TEACHER_MODEL_ENV = "DISTIL_TEACHER_MODEL"
+NO_TEACHER_MODEL = (
+    "{op} asks the LLM teacher at ${url} for examples, and no model is named: set "
+    "base.teacher_model_name in the config (or a config override), or {env} in the local "
+    "server's environment"
+)
+GENERATION_HOSTED_ONLY = (
+    "dataset {dataset!r} is a {task!r} task: the local platform generates synthetic data for "
+    "classification only (its LLM teacher writes and labels class examples). Run {op} on the "
+    "hosted platform: DistilClient() with DISTIL_API_KEY set."
 )
 
 
@@ -100,23 +112,41 @@ def create_dataset(body: CreateDatasetRequest, ctx: Ctx, entities: Entities) -> 
     return dataset_record(record)
 
 
+def _generation_refusal(bundle: TaskBundle, operation: str, dataset_id: str) -> str | None:
+    """Why the local platform cannot generate for ``bundle`` (400), or ``None``."""
+    if bundle.task != "classification":
+        return GENERATION_HOSTED_ONLY.format(dataset=dataset_id, task=bundle.task, op=operation)
+    if not (bundle.config.base.teacher_model_name or os.environ.get(TEACHER_MODEL_ENV)):
+        return NO_TEACHER_MODEL.format(
+            op=operation, url=TEACHER_BASE_URL_ENV, env=TEACHER_MODEL_ENV
+        )
+    return None
+
+
 def _derive(
     body: DeriveDatasetRequest, ctx: LocalContext, entities: EntityStore, *, smoke: bool
 ) -> Any:
     parent = _dataset(ctx, entities, body.from_)
     require_ready(parent, "rows")
-    if body.operation not in RELABEL_OPERATIONS:
-        raise HTTPException(501, EXPAND_UNAVAILABLE.format(op=body.operation))
+    relabel = body.operation in RELABEL_OPERATIONS
+    if not relabel and not os.environ.get(TEACHER_BASE_URL_ENV):
+        # Read per request: the job subprocesses inherit the same environment.
+        raise HTTPException(501, NEEDS_LLM_TEACHER.format(op=body.operation))
     files = read_dataset_files(entities.files_dir(parent["id"]))
     files = apply_overrides(files, body.config, body.job_description)
     try:
-        bundle_from_files(files)
+        bundle = bundle_from_files(files)
+        refusal = None if relabel else _generation_refusal(bundle, body.operation, parent["id"])
+        if refusal:
+            raise BundleRejected(refusal, [])
     except BundleRejected as exc:
         return rejected(exc)
-    spec = {
-        "operation": body.operation,
-        "count": relabel_count(files["config.yaml"], body.operation, smoke=smoke),
-    }
+    count = (
+        relabel_count(files["config.yaml"], body.operation, smoke=smoke)
+        if relabel
+        else generation_target(bundle.config, body.operation, smoke=smoke)
+    )
+    spec = {"operation": body.operation, "count": count}
     input_id = str(uuid.uuid4())
     write_expand_input(ctx.store.uploads_dir, input_id, files, spec)
     job = ctx.store.create_job(EXPAND_KIND, "", input_id)
@@ -133,7 +163,10 @@ def _derive(
 
 
 _DERIVE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    501: {"description": "synthetic data generation needs the hosted platform"}
+    501: {
+        "description": "synthetic data generation needs an LLM teacher "
+        "($DISTIL_TEACHER_BASE_URL) the server was not given"
+    }
 }
 
 
@@ -147,7 +180,8 @@ def derive_dataset(body: DeriveDatasetRequest, ctx: Ctx, entities: Entities) -> 
     """An expand operation on a parent dataset (404 unknown parent, 409 parent not ready).
 
     ``relabel_traces_{train,test}`` run a job that labels traces with the teacher and writes a
-    new dataset; ``generate_synthetic_data_*`` answer 501 (they need the hosted platform).
+    new dataset; ``generate_synthetic_data_*`` run a job in which the LLM teacher writes new
+    rows (501 naming ``$DISTIL_TEACHER_BASE_URL`` when the server has no LLM teacher).
     """
     return _derive(body, ctx, entities, smoke=False)
 
@@ -159,7 +193,8 @@ def derive_dataset(body: DeriveDatasetRequest, ctx: Ctx, entities: Entities) -> 
     responses=_DERIVE_RESPONSES,
 )
 def derive_dataset_smoke(body: DeriveDatasetRequest, ctx: Ctx, entities: Entities) -> Any:
-    """The smoke of ``POST /datasets/from-datasets``: the trace count is forced to 128."""
+    """The smoke of ``POST /datasets/from-datasets``: the trace count (relabelling) or the
+    generation target is forced to 128."""
     return _derive(body, ctx, entities, smoke=True)
 
 

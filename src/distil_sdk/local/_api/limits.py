@@ -98,6 +98,9 @@ PUBLIC_ROUTES: list[PublicRoute] = [
     PublicRoute(_READ, r"/artifacts/[^/]+/[^/]+"),
     PublicRoute(frozenset({"PUT"}), r"/staging/[^/]+/[^/]+/[^/]+", limit="staging"),
     PublicRoute(_READ, r"/files/[^/]+/[^/]+"),
+    PublicRoute(_READ, r"/inference-endpoints/[^/]+/traces-exports/[^/]+/download"),
+    # The inference gateway authenticates by an API key linked to the endpoint (``gateway``).
+    PublicRoute(frozenset({"POST"}), r"/inference/v1/chat/completions"),
     PublicRoute(_READ, r"/openapi\.json"),
     PublicRoute(_READ, r"/docs(/oauth2-redirect)?"),
     PublicRoute(_READ, r"/redoc"),

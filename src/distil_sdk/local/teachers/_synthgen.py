@@ -55,6 +55,10 @@ SYNTHGEN_KEYS: frozenset[str] = frozenset(
 _MAX_EXEMPLAR_CHARS = 600
 _LIST_MARKER = re.compile(r"^\s*(?:\d+\s*[.):]|[-*\u2022])\s*")
 _TEXT_KEYS = ("text", "example", "input", "question", "content")
+# A code fence with its language ("```json"), and a letter or digit: what every example has.
+_FENCE = re.compile(r"```[\w+-]*")
+_WORD = re.compile(r"[^\W_]")
+_MEMBER = re.compile(r'^[\w -]+"\s*:\s*(.*)$')
 
 
 def generate_examples(
@@ -66,16 +70,21 @@ def generate_examples(
     *,
     label_fn: LabelFn,
     seed: int = 0,
+    target: int | None = None,
+    exclude: Sequence[str] = (),
 ) -> tuple[list[str], list[str]]:
-    """New ``(texts, labels)``: up to ``synthgen.generation_target`` examples, teacher-confirmed.
+    """New ``(texts, labels)``: up to ``target`` examples (default
+    ``synthgen.generation_target``), teacher-confirmed.
 
     ``label_fn`` scores texts with probabilities in ``job.labels`` order (the teacher's
-    ``predict_proba``). Calls go out in batches of ``generation_iteration_size``; the whole run
-    makes at most about twice the calls the target needs, then stops with a warning - a model
-    that keeps repeating itself must not loop forever.
+    ``predict_proba``). Texts too close to a ``train`` text or one of ``exclude`` (the other
+    split's, say) are dropped like near-duplicates. Calls go out in batches of
+    ``generation_iteration_size``; the whole run makes at most twice the calls the classes'
+    targets need (one per ``generation_in_single_call`` texts of a class), then stops with a
+    warning - a model that keeps repeating itself must not loop forever.
     """
     labels = list(job.labels)
-    target = synthgen.generation_target
+    target = synthgen.generation_target if target is None else target
     if target <= 0 or not labels:
         return [], []
     per_call = synthgen.generation_in_single_call
@@ -88,10 +97,11 @@ def generate_examples(
     prompts = _PromptSampler(job, train, unlabelled, synthgen, seed)
     max_tokens = min(synthgen.teacher_max_tokens, 256 * (per_call + 1))
     seen = _NearDuplicates(synthgen.validation_similarity_threshold)
-    for text in train.texts:
+    for text in chain(train.texts, exclude):
         seen.add(text)
     kept: dict[str, list[str]] = {label: [] for label in labels}
-    budget = 2 * math.ceil(target / per_call) + 2 * len(labels)
+    # Twice the calls the classes' targets need when every text is kept; no more.
+    budget = 2 * sum(math.ceil(n / per_call) for n in targets.values())
     calls = 0
     while calls < budget:
         asked = _labels_to_ask(targets, kept, per_call)
@@ -140,12 +150,19 @@ def _keep_confirmed(
     kept: dict[str, list[str]],
 ) -> None:
     """Add to ``kept`` the candidates the teacher labels as the class they were written for,
-    up to each class's target."""
+    up to each class's target.
+
+    The class must be the teacher's one most likely class: a tie is no confirmation (a teacher
+    that names no class answers a uniform row, whose argmax would be the first class).
+    """
     if not candidates:
         return
-    probs = label_fn([text for text, _ in candidates])
+    probs = np.asarray(label_fn([text for text, _ in candidates]), dtype=float)
     for (text, label), row in zip(candidates, probs, strict=True):
-        if labels[int(np.argmax(row))] == label and len(kept[label]) < targets[label]:
+        asked = labels.index(label)
+        others = np.delete(row, asked)
+        confirmed = not others.size or row[asked] > others.max()
+        if confirmed and len(kept[label]) < targets[label]:
             kept[label].append(text)
 
 
@@ -182,7 +199,12 @@ def class_targets(
 
 
 def parse_examples(content: str) -> list[str]:
-    """The example texts in a reply: a JSON list (of strings or objects), else list lines."""
+    """The example texts in a reply: a JSON list (of strings or objects), else list lines.
+
+    Debris of a reply that is neither (a code fence and its language, a line that only opens a
+    JSON object or list, punctuation without a word) is not an example; of a JSON member line
+    (``"text": "..."``) the value is.
+    """
     start, end = content.find("["), content.rfind("]")
     if 0 <= start < end:
         try:
@@ -190,13 +212,16 @@ def parse_examples(content: str) -> list[str]:
         except ValueError:
             items = None
         if isinstance(items, list):
-            return [t for t in (_item_text(item) for item in items) if t]
-    lines = [line.strip() for line in content.replace("```", "\n").splitlines()]
-    lines = [line for line in lines if line and not line.endswith(":")]
+            return [t for t in (_item_text(item) for item in items) if _WORD.search(t)]
+    lines = [line.strip() for line in _FENCE.sub("\n", content).splitlines()]
+    lines = [line for line in lines if line and not line.endswith((":", "[", "{"))]
     marked = [line for line in lines if _LIST_MARKER.match(line)]
     # When the model numbered its examples, unnumbered lines are chatter ("Sure! Here...").
     picked = marked or lines
-    return [t for t in (_clean(_LIST_MARKER.sub("", line, count=1)) for line in picked) if t]
+    texts = (_clean(_LIST_MARKER.sub("", line, count=1)) for line in picked)
+    # A member of a broken JSON object ('"text": "the example",'): its value.
+    texts = (_clean(m.group(1)) if (m := _MEMBER.match(t)) else t for t in texts)
+    return [t for t in texts if _WORD.search(t)]
 
 
 class _NearDuplicates:
@@ -305,7 +330,8 @@ def _item_text(item: Any) -> str:
 
 
 def _clean(text: str) -> str:
-    return text.strip().strip("\"'\u201c\u201d").strip()
+    # A line of a broken JSON list ends with its separator: '"text",'.
+    return text.strip().rstrip(",").strip().strip("\"'\u201c\u201d").strip()
 
 
 def _short(text: str) -> str:

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..._fs import atomic_writer, write_text_atomic
 from ._base import normalise_rows
+from ._recipe_cache import RecipeLineage, row_hashes
 from ._recipes import (
     DEFAULT_MAX_WORK,
     Recipe,
@@ -119,6 +120,7 @@ class EmbeddedTeacher:
         self.max_length = max_length
         self.labels: list[str] = []
         self._encoder = encoder
+        self._identity_key: str | None = None
         self._cache: dict[str, np.ndarray] = {}
         #: Content-keyed embeddings on disk (one ``.npy`` per text, keyed by encoder, truncation
         #: and text), shared by the teacher-evaluation and training jobs so neither re-encodes
@@ -130,6 +132,7 @@ class EmbeddedTeacher:
         self._model: Any = None
         self._seed = 0
         self._choice_key = ""
+        self._lineage = RecipeLineage(None, "", ())
 
     def describe(self) -> str:
         """The teacher as the model card names it: the encoder and, once fitted, the recipe."""
@@ -151,14 +154,22 @@ class EmbeddedTeacher:
             self._encoder = load_encoder(self.encoder_name, max_length=self.max_length)
         return self._encoder
 
-    def _disk_key(self, text: str) -> str:
-        if self._encoder is not None:
-            name, length = self._encoder.name, self._encoder.max_length
-        else:
-            from .._jobs.encoders import resolve_encoder_path
+    def _identity(self) -> str:
+        """What every embedding of this teacher depends on: the encoder's path and files
+        (`encoder_identity`: an encoder replaced in place is another encoder) and the
+        truncation. Computed once per teacher."""
+        if self._identity_key is None:
+            from .._jobs.encoders import encoder_identity, resolve_encoder_path
 
-            name, length = resolve_encoder_path(self.encoder_name), self.max_length
-        return hashlib.sha256(f"{name}\0{length}\0{text}".encode()).hexdigest()
+            if self._encoder is not None:
+                name, length = self._encoder.name, self._encoder.max_length
+            else:
+                name, length = resolve_encoder_path(self.encoder_name), self.max_length
+            self._identity_key = f"{name}\0{encoder_identity(name)}\0{length}"
+        return self._identity_key
+
+    def _disk_key(self, text: str) -> str:
+        return hashlib.sha256(f"{self._identity()}\0{text}".encode()).hexdigest()
 
     def _disk_path(self, text: str) -> Path:
         assert self.disk_cache is not None
@@ -227,6 +238,13 @@ class EmbeddedTeacher:
                 ]
             ).encode()
         ).hexdigest()
+        # The same task with fewer rows: a retrain reuses its recipe choice (_recipe_cache).
+        task = json.dumps([self._disk_key(""), self._seed, descriptions, self.cv_max_work])
+        self._lineage = RecipeLineage(
+            None if self.disk_cache is None else self.disk_cache / "recipes",
+            hashlib.sha256(task.encode()).hexdigest()[:32],
+            row_hashes(train.texts, train.labels),
+        )
         self._x_train = self.embed(list(train.texts))
         self._y_train = np.asarray([index[label] for label in train.labels], dtype=np.int64)
         self._x_desc = self.embed(descriptions)
@@ -267,6 +285,10 @@ class EmbeddedTeacher:
                 json.dumps([self._choice_key, self.cv_max_work, list(pool_texts)]).encode()
             ).hexdigest()
             cached = self._cached_choice(key)
+            if cached is None:
+                cached = self._lineage.earlier(pooled=len(x_pool) > 0)
+                if cached is not None:  # the training job then finds it under its own key
+                    self._cache_choice(key, cached)
             self.recipe_choice = cached or choose_recipe(
                 self._x_train,
                 self._y_train,
@@ -279,6 +301,7 @@ class EmbeddedTeacher:
             )
             if cached is None:
                 self._cache_choice(key, self.recipe_choice)
+                self._lineage.record(key, self.recipe_choice, pooled=len(x_pool) > 0)
                 if not len(x_pool):  # fit()'s scores, reused by adapt() for the same rows
                     self._plain_choice = self.recipe_choice
         else:

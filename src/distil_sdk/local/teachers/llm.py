@@ -7,7 +7,10 @@ Chosen by the local platform when ``DISTIL_TEACHER_BASE_URL`` is set (see
 - ``DISTIL_TEACHER_API_KEY``: bearer token, when the server needs one;
 - ``DISTIL_TEACHER_MODEL``: the model, when ``base.teacher_model_name`` is not set;
 - ``DISTIL_TEACHER_CONCURRENCY`` (default 4), ``DISTIL_TEACHER_TIMEOUT`` (seconds, default 120),
-  ``DISTIL_TEACHER_CACHE_DIR`` (default ``~/.cache/distil_sdk/llm-teacher``).
+  ``DISTIL_TEACHER_CACHE_DIR`` (default ``~/.cache/distil_sdk/llm-teacher``; on the local
+  platform it replaces the job's own cache, so every job of the server shares one);
+- ``DISTIL_TEACHER_MAX_TOKENS``: the reply budget of one classification (default 128; a small
+  model that rambles past its answer costs that many tokens per text).
 
 Example::
 
@@ -33,7 +36,7 @@ import numpy as np
 from ..._errors import DistilError
 from ...inference._prompt import build_classification_messages, output_continuation
 from ._base import normalise_rows
-from ._chat import ChatClient, ChatRequest, ChatResult, Message
+from ._chat import ChatClient, ChatRequest, ChatResult, Message, env_number
 from ._synthgen import SYNTHGEN_KEYS, generate_examples
 
 if TYPE_CHECKING:
@@ -45,6 +48,7 @@ __all__ = ["LLMTeacher", "build_few_shot_messages", "match_label"]
 logger = logging.getLogger("distil_sdk.local.teachers")
 
 ENV_MODEL = "DISTIL_TEACHER_MODEL"
+ENV_MAX_TOKENS = "DISTIL_TEACHER_MAX_TOKENS"
 
 # Long product descriptions would otherwise dominate a few-shot prompt and the context window.
 _MAX_EXEMPLAR_CHARS = 600
@@ -77,7 +81,14 @@ class LLMTeacher:
         *,
         cache_dir: Path | str | None = None,
     ) -> LLMTeacher:
-        """The teacher for ``config.base.teacher_model_name`` on ``DISTIL_TEACHER_BASE_URL``."""
+        """The teacher for ``config.base.teacher_model_name`` on ``DISTIL_TEACHER_BASE_URL``
+        (``DISTIL_TEACHER_MAX_TOKENS`` its reply budget).
+
+        Raises:
+            DistilError: no model name in the config or ``DISTIL_TEACHER_MODEL``.
+            ValueError: ``DISTIL_TEACHER_MAX_TOKENS`` (or another number) is not a whole
+                number >= 1.
+        """
         env = os.environ if env is None else env
         model = config.base.teacher_model_name or env.get(ENV_MODEL)
         if not model:
@@ -85,7 +96,10 @@ class LLMTeacher:
                 "the LLM teacher needs a model name: set base.teacher_model_name in the task's "
                 f"config or {ENV_MODEL} in the server's environment"
             )
-        return cls(ChatClient.from_env(model, env, cache_dir=cache_dir))
+        max_tokens = env_number(env, ENV_MAX_TOKENS, 128, int)
+        if max_tokens < 1:
+            raise ValueError(f"{ENV_MAX_TOKENS}={max_tokens} must be a whole number >= 1")
+        return cls(ChatClient.from_env(model, env, cache_dir=cache_dir), max_tokens=max_tokens)
 
     def __repr__(self) -> str:
         return f"LLMTeacher({self.chat!r}, labels={self.labels!r})"
@@ -187,8 +201,12 @@ class LLMTeacher:
         train: LabelledDataset,
         unlabelled: UnlabelledDataset | None,
         config: TaskConfig,
+        *,
+        target: int | None = None,
+        exclude: Sequence[str] = (),
     ) -> LabelledDataset:
-        """Write ``synthgen.generation_target`` new examples, each confirmed by the teacher.
+        """Write ``target`` new examples (default ``synthgen.train_generation_target``), each
+        confirmed by the teacher; none close to a ``train`` text or one of ``exclude``.
 
         See `distil_sdk.local.teachers._synthgen.generate_examples` for the rules.
         """
@@ -204,6 +222,8 @@ class LLMTeacher:
             config.synthgen,
             label_fn=self.predict_proba,
             seed=_seed(config),
+            target=target,
+            exclude=exclude,
         )
         return LabelledDataset.from_lists(texts, labels)
 

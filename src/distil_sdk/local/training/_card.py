@@ -1,4 +1,5 @@
-"""The model card of a trained ``model/`` folder: ``README.md`` and ``confusion_matrix.png``.
+"""The model card of a trained ``model/`` folder: ``README.md``, ``confusion_matrix.png`` and
+``reliability.png``.
 
 Written at training time from what the pipeline already has (the job description, the config,
 the three models' test-set metrics and the tuned student's test predictions), so a folder handed
@@ -25,6 +26,7 @@ import yaml
 from ..._titles import card_title
 
 if TYPE_CHECKING:
+    from ...inference._calibration import Calibration
     from ...types.task import JobDescription, TaskConfig
     from .distill import TrainSettings
     from .student import Student
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CARD_FILE",
     "CONFUSION_MATRIX_FILE",
+    "RELIABILITY_FILE",
     "TRAINER_CONFIG_KEYS",
     "RunFacts",
     "card_title",
@@ -44,6 +47,7 @@ logger = logging.getLogger("distil_sdk")
 
 CARD_FILE = "README.md"
 CONFUSION_MATRIX_FILE = "confusion_matrix.png"
+RELIABILITY_FILE = "reliability.png"
 MODELS = (
     ("teacher", "the teacher the student learned from"),
     ("student-base", "the student fine-tuned on the labelled rows only"),
@@ -155,8 +159,10 @@ def write_model_card(
     notes: Sequence[str] = (),
     run: RunFacts | None = None,
     name: str | None = None,
+    calibration: Calibration | None = None,
 ) -> Path | None:
-    """Write ``README.md`` (and ``confusion_matrix.png`` when matplotlib is installed).
+    """Write ``README.md`` (and ``confusion_matrix.png`` and ``reliability.png`` when
+    matplotlib is installed).
 
     Args:
         model_dir: The ``model/`` folder.
@@ -169,13 +175,18 @@ def write_model_card(
         run: What the run used (see `run_facts`); without it the card states only what the
             config and the job description say.
         name: A human name for the title (a model's or dataset's name); a bare id is ignored.
+        calibration: The calibration saved with the model (``calibration.json``): the card
+            compares the test set's raw and calibrated probabilities.
 
     Returns:
         The card's path, or ``None`` when it could not be written.
     """
     try:
-        gold, predicted = _read_predictions(predictions) if predictions else ([], [])
+        gold, predicted, scores = _read_predictions(predictions) if predictions else ([], [], [])
         has_plot = bool(gold) and _plot(model_dir, job.labels, gold, predicted)
+        figures = _calibration_figures(job.labels, gold, scores, calibration)
+        if figures is not None and _plot_reliability(model_dir, figures):
+            figures["plot"] = True
         text = render_card(
             job,
             config,
@@ -185,6 +196,7 @@ def write_model_card(
             notes=notes,
             run=run,
             name=name,
+            calibration=figures,
         )
         path = Path(model_dir) / CARD_FILE
         path.write_text(text, encoding="utf-8")
@@ -194,15 +206,63 @@ def write_model_card(
         return None
 
 
-def _read_predictions(path: Path) -> tuple[list[str], list[str]]:
-    gold, predicted = [], []
+def _read_predictions(path: Path) -> tuple[list[str], list[str], list[dict[str, float]]]:
+    gold, predicted, scores = [], [], []
     with Path(path).open(encoding="utf-8") as fh:
         for line in fh:
             if line.strip():
                 row = json.loads(line)
                 gold.append(str(row["answer"]))
                 predicted.append(str(row["prediction"]))
-    return gold, predicted
+                scores.append(dict(row.get("scores") or {}))
+    return gold, predicted, scores
+
+
+def _calibration_figures(
+    labels: Sequence[str],
+    gold: Sequence[str],
+    scores: Sequence[Mapping[str, float]],
+    calibration: Calibration | None,
+) -> dict[str, Any] | None:
+    """The test set's ECE, mean confidence and reliability bins, raw and calibrated; ``None``
+    without a calibration or without every label's score on every row."""
+    if calibration is None or not gold or any(set(labels) - set(row) for row in scores):
+        return None
+    import numpy as np
+
+    from ...inference._calibration import reliability_bins
+
+    index = {label: i for i, label in enumerate(labels)}
+    known = [i for i, label in enumerate(gold) if label in index]
+    raw = np.array([[float(scores[i][label]) for label in labels] for i in known])
+    y = [index[gold[i]] for i in known]
+    out: dict[str, Any] = {"calibration": calibration, "rows": len(known), "plot": False}
+    for name, probs in (("raw", raw), ("calibrated", calibration.apply(raw))):
+        bins = reliability_bins(probs, y)
+        out[name] = {
+            "bins": bins,
+            "ece": sum(b.count * abs(b.accuracy - b.confidence) for b in bins) / len(known),
+            "confidence": float(probs.max(axis=1).mean()),
+            "accuracy": float((probs.argmax(axis=1) == np.array(y)).mean()),
+        }
+    return out
+
+
+def _plot_reliability(model_dir: Path, figures: Mapping[str, Any]) -> bool:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        return False  # _plot said already that matplotlib is missing
+    from ...inference._report import plot_reliability
+
+    after = figures["calibrated"]
+    plot_reliability(
+        after["bins"],
+        ax=Figure(figsize=(5.0, 5.0)).subplots(),
+        path=Path(model_dir) / RELIABILITY_FILE,
+        title=f"student-tuned on the test set, calibrated: ECE {after['ece']:.3f}",
+    )
+    return True
 
 
 def _plot(model_dir: Path, labels: Sequence[str], gold: list[str], predicted: list[str]) -> bool:
@@ -252,6 +312,7 @@ def render_card(
     notes: Sequence[str] = (),
     run: RunFacts | None = None,
     name: str | None = None,
+    calibration: Mapping[str, Any] | None = None,
 ) -> str:
     """The card's Markdown (YAML front matter the Hugging Face hub reads, then the sections).
 
@@ -264,6 +325,7 @@ def render_card(
         notes: Findings of the training.
         run: What the run used (see `run_facts`).
         name: A human name for the title (see `card_title`).
+        calibration: The test set's calibration figures (see `write_model_card`).
 
     Returns:
         The Markdown text.
@@ -283,6 +345,7 @@ def render_card(
         "",
         *_labels_section(job),
         *_results_section(job.labels, results, n_test, with_plot),
+        *_calibration_section(calibration),
     ]
     if notes:
         lines += ["", "## Training notes", "", *(f"- {note}" for note in notes)]
@@ -358,6 +421,41 @@ def _results_section(
             )
     if with_plot:
         lines += ["", f"![confusion matrix of student-tuned]({CONFUSION_MATRIX_FILE})"]
+    return lines
+
+
+def _calibration_section(figures: Mapping[str, Any] | None) -> list[str]:
+    """The test set's ECE before and after the saved calibration, and the diagram."""
+    if figures is None:
+        return []
+    calibration: Calibration = figures["calibration"]
+    applied = (
+        "leaves the probabilities as the model gives them"
+        if calibration.is_identity
+        else f"divides the logits by the temperature {calibration.temperature:.3f}"
+    )
+    lines = [
+        "",
+        "## Calibration",
+        "",
+        f"`calibration.json` {applied}; `LocalClassifier` applies it to every probability "
+        "(`calibrate=False` gives the raw ones). "
+        + (f"Fitted on {_cell(calibration.source)}: " if calibration.source else "")
+        + f"{_cell(calibration.reason)}.",
+        "",
+        f"On the test set ({figures['rows']} texts; ECE over 10 equal-width bins of the top "
+        "probability):",
+        "",
+        "| probabilities | ECE | mean confidence | accuracy |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name in ("raw", "calibrated"):
+        row = figures[name]
+        lines.append(
+            f"| {name} | {row['ece']:.3f} | {row['confidence']:.3f} | {row['accuracy']:.3f} |"
+        )
+    if figures.get("plot"):
+        lines += ["", f"![reliability diagram, calibrated]({RELIABILITY_FILE})"]
     return lines
 
 

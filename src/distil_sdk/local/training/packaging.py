@@ -7,9 +7,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .distill import EpochLog
 from .student import Student
+
+if TYPE_CHECKING:
+    from ...inference._calibration import Calibration
 
 __all__ = ["LOG_COLUMNS", "save_model_dir"]
 
@@ -26,9 +30,16 @@ LOG_COLUMNS = [
 
 
 def save_model_dir(
-    student: Student, out_dir: Path, logs: Sequence[EpochLog], job_description_json: str
+    student: Student,
+    out_dir: Path,
+    logs: Sequence[EpochLog],
+    job_description_json: str,
+    *,
+    calibration: Calibration | None = None,
 ) -> Path:
-    """Save weights (safetensors), config with id2label/label2id, tokenizer, logs, job description.
+    """Save weights (safetensors), config with id2label/label2id, tokenizer, logs, job
+    description and, when given, the calibration (``calibration.json``, which
+    ``LocalClassifier`` applies to every probability).
 
     The folder loads with plain ``AutoModelForSequenceClassification.from_pretrained(out_dir)``.
     """
@@ -48,4 +59,6 @@ def save_model_dir(
         writer.writerows(rows)
     (out_dir / "training-logs.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
     (out_dir / "job_description.json").write_text(job_description_json, encoding="utf-8")
+    if calibration is not None:
+        calibration.save(out_dir)
     return out_dir

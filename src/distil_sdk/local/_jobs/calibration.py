@@ -1,0 +1,171 @@
+"""The distilled student's calibration, fitted at the end of the distillation stage.
+
+The student's probabilities need a temperature fitted on rows it did not train on, and it
+trained (directly, or through the teacher it started as) on every gold row: the held-out
+``eval`` rows shaped the teacher it was copied from, and are a handful anyway. So the evidence
+is taken in two steps that each rest on rows that were not fitted:
+
+1. the teacher's **out-of-fold** probabilities on the gold rows (its recipe refitted k times on
+   cached embeddings, each fold predicted by a model that never saw it) give the teacher's own
+   temperature ``T_teacher``, kept only when it beats the raw probabilities by more than chance
+   (`distil_sdk.inference._calibration.fit_temperature`);
+2. the student's **sharpness** against the teacher on the texts the teacher labelled: the
+   temperature that makes the student's probabilities closest to the teacher's (it trained to
+   match them, but the gold rows' hard labels make it sharper).
+
+The student's temperature is ``sharpness x T_teacher``: the student made as confident as its
+teacher, and the teacher as confident as its held-out rows say. A teacher without out-of-fold
+predictions (the LLM teacher) leaves the student uncalibrated (identity), as do too few gold
+rows. A failure here never fails a training: it is logged and the identity is written.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ...inference._calibration import (
+    TEMPERATURE_BOUNDS,
+    Calibration,
+    apply_temperature,
+    expected_calibration_error,
+    fit_sharpness,
+    fit_temperature,
+    negative_log_likelihood,
+)
+
+if TYPE_CHECKING:
+    from ..training import Student
+    from .training_stages import TrainingRun, Transfer
+
+logger = logging.getLogger("distil_sdk")
+
+__all__ = ["SHARPNESS_TEXTS", "fit_student_calibration", "teacher_out_of_fold"]
+
+#: Teacher-labelled texts the student's sharpness is measured on (a seeded sample): one
+#: number, so a few hundred texts pin it down, for a few seconds of the student on CPU.
+SHARPNESS_TEXTS = 256
+#: Folds of the teacher's out-of-fold predictions, and the unlabelled texts its self-training
+#: recipes see per fold (as in the recipe's own cross-validation).
+FOLDS = 5
+MAX_POOL = 2000
+
+
+def fit_student_calibration(run: TrainingRun, student: Student, transfer: Transfer) -> Calibration:
+    """The calibration to save with ``student`` (see the module docstring); never raises."""
+    try:
+        calibration = _fit(run, student, transfer)
+    except Exception as exc:  # the trained weights matter more than their calibration
+        logger.warning(
+            "calibration not fitted (%s: %s); probabilities left raw", type(exc).__name__, exc
+        )
+        return Calibration(reason=f"not fitted: {type(exc).__name__}: {exc}")
+    logger.info(
+        "calibration: %s %.3f (%s)", calibration.method, calibration.temperature, calibration.reason
+    )
+    return calibration
+
+
+def _fit(run: TrainingRun, student: Student, transfer: Transfer) -> Calibration:
+    oof = teacher_out_of_fold(run)
+    if oof is None:
+        return Calibration(
+            reason="no held-out evidence: the teacher gives no out-of-fold probabilities"
+        )
+    probs, labels = oof
+    t_teacher, statistic, why = fit_temperature(probs, labels)
+    sharpness, texts = _sharpness(run, student, transfer)
+    temperature = min(max(sharpness * t_teacher, TEMPERATURE_BOUNDS[0]), TEMPERATURE_BOUNDS[1])
+    after = apply_temperature(probs, t_teacher)
+    return Calibration(
+        method="identity" if temperature == 1.0 else "temperature",
+        temperature=temperature,
+        rows=len(labels),
+        source=(
+            f"the teacher's {FOLDS}-fold out-of-fold probabilities on {len(labels)} gold rows; "
+            f"the student's sharpness against the teacher on {texts} teacher-labelled texts"
+        ),
+        ece_before=expected_calibration_error(probs, labels),
+        ece_after=expected_calibration_error(after, labels),
+        nll_before=negative_log_likelihood(probs, labels),
+        nll_after=negative_log_likelihood(after, labels),
+        reason=(f"student sharpness {sharpness:.3f} x teacher temperature {t_teacher:.3f}; {why}"),
+        details={
+            "teacher_temperature": t_teacher,
+            "sharpness": sharpness,
+            "likelihood_ratio": statistic,
+        },
+    )
+
+
+def _sharpness(run: TrainingRun, student: Student, transfer: Transfer) -> tuple[float, int]:
+    """The student's sharpness against the teacher, and the texts it was measured on."""
+    if not transfer.texts:
+        return 1.0, 0
+    rng = np.random.default_rng(run.seed)
+    n = min(SHARPNESS_TEXTS, len(transfer.texts))
+    pick = np.sort(rng.choice(len(transfer.texts), n, replace=False))
+    texts = [transfer.texts[i] for i in pick]
+    return fit_sharpness(student.predict_proba(texts), transfer.probs[pick]), n
+
+
+def teacher_out_of_fold(run: TrainingRun) -> tuple[np.ndarray, np.ndarray] | None:
+    """The embedded teacher's out-of-fold probabilities on ``bundle.train`` and the rows'
+    label indices; ``None`` for a teacher that has no refittable recipe (the LLM teacher).
+
+    Each fold is predicted by the teacher's chosen recipe fitted, as the teacher itself was,
+    on the other rows plus one row per class description (and, for a self-training recipe,
+    the unlabelled texts).
+    """
+    teacher: Any = run.teacher
+    choice = getattr(teacher, "recipe_choice", None)
+    if choice is None or not callable(getattr(teacher, "embed", None)):
+        return None
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    from ..teachers._recipes import fit_recipe, predict_proba, single_thread_blas
+    from ..teachers.embedded import description_text
+
+    bundle, labels = run.bundle, run.labels
+    index = {label: i for i, label in enumerate(labels)}
+    y = np.array([index[label] for label in bundle.train.labels], dtype=np.int64)
+    counts = np.bincount(y, minlength=len(labels))
+    if len(y) < 2 * FOLDS:
+        return None
+    smallest = int(counts[counts > 0].min())
+    splitter: Any = (
+        StratifiedKFold(min(FOLDS, smallest), shuffle=True, random_state=run.seed)
+        if smallest >= 2
+        else KFold(FOLDS, shuffle=True, random_state=run.seed)
+    )
+    x = teacher.embed(list(bundle.train.texts))
+    job = bundle.job_description
+    x_desc = teacher.embed([description_text(label, job.classes[label]) for label in labels])
+    x_pool = _pool(run, teacher) if choice.recipe.self_training else x[:0]
+    if not len(x_pool):
+        x_pool = x[:0]
+    y_desc = np.arange(len(labels))
+    out = np.zeros((len(y), len(labels)))
+    with single_thread_blas():
+        for train_idx, held_idx in splitter.split(np.zeros(len(y)), y):
+            model = fit_recipe(
+                choice.recipe,
+                np.vstack([x[train_idx], x_desc]),
+                np.concatenate([y[train_idx], y_desc]),
+                x_pool,
+                len(labels),
+                run.seed,
+            )
+            out[held_idx] = predict_proba(model, x[held_idx], len(labels))
+    return out, y
+
+
+def _pool(run: TrainingRun, teacher: Any) -> np.ndarray:
+    """Embeddings of (a seeded sample of at most ``MAX_POOL``) unlabelled texts."""
+    texts = list(run.bundle.unlabelled.texts) if run.bundle.unlabelled is not None else []
+    if len(texts) > MAX_POOL:
+        pick = np.sort(np.random.default_rng(run.seed).choice(len(texts), MAX_POOL, replace=False))
+        texts = [texts[i] for i in pick]
+    return np.asarray(teacher.embed(texts)) if texts else np.zeros((0, 0))
