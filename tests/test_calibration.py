@@ -395,6 +395,39 @@ def test_without_out_of_fold_evidence_the_calibration_is_the_identity() -> None:
     assert calibration.is_identity and calibration.reason.startswith("not fitted")
 
 
+def _oof(confidence: float, wrong_every: int, rows: int = 300) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold probabilities over 3 classes: ``confidence`` on the predicted class, which is
+    wrong on every ``wrong_every``-th row."""
+    labels = np.arange(rows) % 3
+    predicted = np.where(np.arange(rows) % wrong_every == 0, (labels + 1) % 3, labels)
+    probs = np.full((rows, 3), (1 - confidence) / 2)
+    probs[np.arange(rows), predicted] = confidence
+    return probs, labels
+
+
+def test_out_of_fold_evidence_softens_the_student_but_never_sharpens_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Out-of-fold models see fewer rows than the final teacher, so they look underconfident:
+    their T < 1 is not applied (it doubled a short-text task's test ECE); their T > 1 is."""
+    from types import SimpleNamespace
+
+    from distil_sdk.local._jobs import calibration as stage
+
+    monkeypatch.setattr(stage, "_sharpness", lambda run, student, transfer: (1.0, 64))
+    run = SimpleNamespace(teacher=object())
+
+    monkeypatch.setattr(stage, "teacher_out_of_fold", lambda run: _oof(0.5, 1000))
+    underconfident = stage.fit_student_calibration(run, None, None)  # type: ignore[arg-type]
+    assert underconfident.details["teacher_temperature_fitted"] < 0.9  # the fit says sharpen
+    assert underconfident.temperature == 1.0 and underconfident.is_identity
+    assert "only for softening" in underconfident.reason
+
+    monkeypatch.setattr(stage, "teacher_out_of_fold", lambda run: _oof(0.98, 3))
+    overconfident = stage.fit_student_calibration(run, None, None)  # type: ignore[arg-type]
+    assert overconfident.temperature > 1.2 and not overconfident.is_identity
+
+
 # -- the docs ----------------------------------------------------------------------------------------
 DOC = Path(__file__).resolve().parent.parent / "docs" / "inference.md"
 
