@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import math
 import os
 import random
@@ -523,16 +522,7 @@ def print_report(records: Sequence[dict[str, Any]], meta: dict[str, Any]) -> boo
 # -- running ---------------------------------------------------------------------------------------
 def _report(paths: Sequence[Path]) -> int:
     """Print the report of ``--json`` files; a (task, seed) in several is taken from the first."""
-    merged: dict[tuple[str, int], dict[str, Any]] = {}
-    machines = []
-    for path in paths:
-        data = json.loads(path.read_text())
-        machines.append(str(data["meta"].get("machine", "-")))
-        for r in data["records"]:
-            merged.setdefault((r["task"], r["seed"]), r)
-    order = {t: i for i, t in enumerate(KNOWN_TASKS)}
-    records = sorted(merged.values(), key=lambda r: (order.get(r["task"], 99), r["seed"]))
-    return 0 if print_report(records, {"machine": " | ".join(machines)}) else 1
+    return 0 if print_report(*offline.read_records(paths, KNOWN_TASKS)) else 1
 
 
 def add_setfit(

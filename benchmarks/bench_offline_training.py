@@ -317,9 +317,12 @@ def _git_state() -> str:
     return f"{git('log', '-1', '--oneline')} + {stat[-1].strip() if stat else 'no local changes'}"
 
 
-def _report(paths: Sequence[Path]) -> int:
-    """Print the report of one or more ``--json`` files (e.g. a run split over processes);
-    a (task, seed) present in several files is taken from the first."""
+def read_records(
+    paths: Sequence[Path], tasks: Sequence[str]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The records of one or more ``--json`` files (e.g. a run split over processes), in
+    ``tasks`` order then by seed, and a meta naming their machines; a (task, seed) present in
+    several files is taken from the first."""
     merged: dict[tuple[str, int], dict[str, Any]] = {}
     machines = []
     for path in paths:
@@ -327,9 +330,14 @@ def _report(paths: Sequence[Path]) -> int:
         machines.append(str(data["meta"].get("machine", "-")))
         for r in data["records"]:
             merged.setdefault((r["task"], r["seed"]), r)
-    order = {t: i for i, t in enumerate(ALL_TASKS)}
+    order = {t: i for i, t in enumerate(tasks)}
     records = sorted(merged.values(), key=lambda r: (order.get(r["task"], 99), r["seed"]))
-    return 0 if print_report(records, {"machine": " | ".join(machines)}) else 1
+    return records, {"machine": " | ".join(machines)}
+
+
+def _report(paths: Sequence[Path]) -> int:
+    """Print the report of one or more ``--json`` files (see `read_records`)."""
+    return 0 if print_report(*read_records(paths, ALL_TASKS)) else 1
 
 
 def add_setfit(
