@@ -20,7 +20,7 @@ from ..types._io import decode, parse_table, table_format
 from ..types.validation import Finding, ValidationReport
 from ._output import FileInvalidError, UsageError, add_json_flag, emit
 
-__all__ = ["read_labelled", "register"]
+__all__ = ["file_header", "read_labelled", "register"]
 
 # What ``evaluate`` reads when no column is named: the platform's names first, then the
 # SDK's own (``LocalClassifier.evaluate`` takes both).
@@ -158,7 +158,7 @@ def read_labelled(
     except ValueError as exc:
         raise UsageError(f"{exc}, or .parquet") from None
     data = path.read_bytes()
-    header = _header(data, path.name, fmt)
+    header = file_header(data, path.name, fmt)
     if fmt == "jsonl" and "messages" in header and text_column is label_column is None:
         columns = ("question", "answer")  # chat rows: the reader takes the user/assistant turns
     else:
@@ -172,7 +172,7 @@ def read_labelled(
     return [text for _, text, _ in rows], [label for _, _, label in rows], columns
 
 
-def _header(data: bytes, file: str, fmt: str) -> list[str]:
+def file_header(data: bytes, file: str, fmt: str) -> list[str]:
     """The column names: a CSV's header row, or the keys of a JSONL file's first object."""
     text, _ = decode(data, file)
     if fmt == "csv":

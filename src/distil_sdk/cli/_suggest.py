@@ -9,15 +9,13 @@ CSV ready to label (`distil_sdk.suggest_examples` explains the choice): the text
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from ..types._io import decode, parse_table, table_format
 from ..types.validation import ValidationReport
+from ._evaluate import file_header
 from ._output import FileInvalidError, UsageError, add_json_flag, emit, table
 
 __all__ = ["read_texts", "register"]
@@ -156,30 +154,13 @@ def read_texts(path: Path, text_column: str | None) -> list[str]:
     except ValueError as exc:
         raise UsageError(f"{exc}, or .txt (one text per line)") from None
     data = path.read_bytes()
-    column = _column(path.name, _header(data, path.name, fmt), text_column)
+    column = _column(path.name, file_header(data, path.name, fmt), text_column)
     parsed = parse_table(data, file=path.name, format=fmt, columns=(column,))
     # Other columns (a label, an id) are the file's business here, not a problem.
     report = ValidationReport(findings=[f for f in parsed.findings if f.code != "extra_column"])
     if not report.ok:
         raise FileInvalidError(report, subject=path.name)
     return [str(values[column]) for _, values in parsed.records]
-
-
-def _header(data: bytes, file: str, fmt: str) -> list[str]:
-    text, _ = decode(data, file)
-    if fmt == "csv":
-        try:
-            return next(csv.reader(io.StringIO(text, newline="")), [])
-        except csv.Error:
-            return []  # the reader says what is wrong, with the row
-    for line in text.splitlines():
-        if line.strip():
-            try:
-                first = json.loads(line)
-            except ValueError:
-                return []
-            return [str(k) for k in first] if isinstance(first, dict) else []
-    return []
 
 
 def _column(file: str, header: list[str], named: str | None) -> str:
