@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import statistics
 import subprocess
@@ -70,26 +71,55 @@ def start_server(model: str, max_batch_size: int, max_wait_ms: float) -> tuple[A
     raise SystemExit(f"the server did not start (exit code {proc.wait()})")
 
 
-async def closed_loop(url: str, texts: list[str], concurrency: int) -> tuple[float, list[float]]:
-    """Seconds for every text, one request each, from ``concurrency`` clients; latencies."""
-    import httpx
+async def closed_loop(
+    url: str, texts: list[str], concurrency: int, client: str = "aiohttp"
+) -> tuple[float, list[float]]:
+    """Seconds for every text, one request each, from ``concurrency`` clients; latencies.
 
+    ``client``: aiohttp by default. The clients share the CPU with the server, so the cheaper
+    the client the more the figures show the server: httpx's pool costs about three times
+    aiohttp's CPU per request here and slows down past a few dozen connections.
+    """
     latencies: list[float] = []
     pending = iter(texts)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=600) as client:
+    if client == "httpx":
+        import httpx
 
-        async def one_client() -> None:
-            for text in pending:
-                started = time.perf_counter()
-                answer = await client.post("/predict", json={"inputs": text})
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=600) as http:
+
+            async def post(text: str) -> None:
+                answer = await http.post("/predict", json={"inputs": text})
                 answer.raise_for_status()
-                latencies.append(time.perf_counter() - started)
 
-        await client.post("/predict", json={"inputs": "warm up"})
-        started = time.perf_counter()
-        await asyncio.gather(*(one_client() for _ in range(concurrency)))
-        return time.perf_counter() - started, latencies
+            return await _run_clients(post, pending, concurrency, latencies)
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=600)
+    async with aiohttp.ClientSession(url, connector=connector, timeout=timeout) as session:
+
+        async def post_aiohttp(text: str) -> None:
+            async with session.post("/predict", json={"inputs": text}) as answer:
+                answer.raise_for_status()
+                await answer.read()
+
+        return await _run_clients(post_aiohttp, pending, concurrency, latencies)
+
+
+async def _run_clients(
+    post: Any, pending: Any, concurrency: int, latencies: list[float]
+) -> tuple[float, list[float]]:
+    async def one_client() -> None:
+        for text in pending:
+            started = time.perf_counter()
+            await post(text)
+            latencies.append(time.perf_counter() - started)
+
+    await post("warm up")
+    started = time.perf_counter()
+    await asyncio.gather(*(one_client() for _ in range(concurrency)))
+    return time.perf_counter() - started, latencies
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -117,10 +147,17 @@ def main() -> None:
     parser.add_argument("--max-batch-size", type=int, default=64)
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
     parser.add_argument("--quick", action="store_true", help="40 requests at 1 and 8, short texts")
+    parser.add_argument(
+        "--client", choices=("aiohttp", "httpx"), default=None,
+        help="the load generator's HTTP client (default: aiohttp when installed, else httpx)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.quick:
         args.requests, args.concurrency, args.kinds = 40, [1, 8], ["short"]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.client is None:
+        args.client = "aiohttp" if importlib.util.find_spec("aiohttp") else "httpx"
+    print(f"client: {args.client}; load average {os.getloadavg()[0]:.2f}", file=sys.stderr)
     offline = {kind: offline_rate(args.model, texts_of(kind, args.requests)) for kind in args.kinds}
     results: dict[tuple[str, str, int], tuple[float, float, float]] = {}
     for server, batch in (("batched", args.max_batch_size), ("one-by-one", 1)):
@@ -128,7 +165,9 @@ def main() -> None:
         try:
             for kind in args.kinds:
                 for c in args.concurrency:
-                    took, lat = asyncio.run(closed_loop(url, texts_of(kind, args.requests), c))
+                    took, lat = asyncio.run(
+                        closed_loop(url, texts_of(kind, args.requests), c, args.client)
+                    )
                     results[(server, kind, c)] = (
                         args.requests / took,
                         percentile(lat, 50) * 1e3,

@@ -1,14 +1,12 @@
-"""What the two Ray batch test modules share: the texts, a tiny model's classifier, a module's
-own local Ray instance (2 CPUs) and a folder of Parquet files.
+"""What the two Ray batch test modules share: the texts, a tiny model's classifier, the
+session's local Ray instance (2 CPUs) and a folder of Parquet files.
 
-A pytest plugin (``pytest_plugins = ["_ray_batch_support"]``): each module that names it gets its
-own module-scoped Ray instance, so the two modules can run on two xdist workers
-(``--dist loadfile``) side by side.
+A pytest plugin (``pytest_plugins = ["_ray_batch_support"]``). Under ``--dist loadfile`` the
+Ray modules run on one xdist worker and share one Ray instance (conftest.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,23 +33,12 @@ def clf(tiny_bert_classifier: Path) -> LocalClassifier:
 
 
 @pytest.fixture(scope="module")
-def ray_local() -> Iterator[Any]:
-    """One small Ray instance for the whole module: starting Ray costs seconds."""
-    ray = pytest.importorskip("ray")
+def ray_local(ray_session: Any) -> Any:
+    """The session's Ray instance (conftest's `ray_session`), with Ray Data's bars off."""
     pytest.importorskip("ray.data")
-    ray.init(
-        num_cpus=2,
-        object_store_memory=200 * 1024 * 1024,
-        include_dashboard=False,
-        log_to_driver=False,
-        configure_logging=False,
-    )
-    ctx = ray.data.DataContext.get_current()
+    ctx = ray_session.data.DataContext.get_current()
     ctx.enable_progress_bars = False
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
+    return ray_session
 
 
 @pytest.fixture(scope="module")

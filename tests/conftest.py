@@ -9,7 +9,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import respx
@@ -41,6 +41,71 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 _MODEL_CACHE = pytest.StashKey[Path]()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules holding a ``slow`` test run first, each module's tests in their own order.
+
+    ``--dist loadfile`` hands whole modules to the workers in collection order: a slow module
+    collected last (alphabetically) kept one worker busy alone for minutes at the end of a run
+    while the other idled. Started first, the slow ones overlap the many quick ones.
+    """
+
+    def module(item: pytest.Item) -> str:
+        return item.nodeid.split("::", 1)[0]
+
+    slow = {module(item) for item in items if item.get_closest_marker("slow")}
+    # The Ray modules first and side by side: one Ray instance serves them all (`ray_session`).
+    items.sort(key=lambda item: (not _uses_ray(module(item)), module(item) not in slow))
+
+
+def _uses_ray(path: str) -> bool:
+    """A module named with the word ``ray`` (``test_batch_ray_file.py``, ``test_serving_ray.py``)."""
+    return "ray" in Path(path).stem.split("_")
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile``, with every Ray module in one group: they share one worker and the
+    session's one Ray instance (`ray_session`). Each module starting its own Ray, on two
+    workers at once, cost a Ray start-up per module and slowed both workers."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class RayTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = super()._split_scope(nodeid)
+            return "ray modules" if _uses_ray(path) else path
+
+    return RayTogether(config, log)
+
+
+@pytest.fixture(scope="module")
+def ray_session() -> Any:
+    """A small local Ray instance (2 CPUs) shared by the Ray modules, which run one after the
+    other: starting Ray costs seconds and a handful of processes. It is shut down after the
+    last of them (`pytest_runtest_teardown`): an idle Ray left running spends CPU until the
+    session ends. Modules leave it as they found it (Ray Serve shut down, no actors left)."""
+    ray = pytest.importorskip("ray")
+    if not ray.is_initialized():
+        ray.init(
+            num_cpus=2,
+            object_store_memory=200 * 1024 * 1024,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+        )
+    return ray
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    yield  # the module's own fixtures (a Ray Serve server) are finalized by now
+    if _uses_ray(str(item.path)) and (nextitem is None or not _uses_ray(str(nextitem.path))):
+        ray = sys.modules.get("ray")
+        if ray is not None and ray.is_initialized():
+            ray.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,7 @@ from distil_sdk.batch import BatchInputError
 from distil_sdk.inference import LocalClassifier
 
 pytest_plugins = ["_ray_batch_support"]
+pytestmark = pytest.mark.slow  # starts Ray: collected first (conftest)
 
 
 def test_classifier_pickles_as_its_path_and_reloads(tiny_bert_classifier: Path) -> None:
@@ -180,3 +181,15 @@ def test_cpu_actors_take_one_call_at_a_time() -> None:
     assert _actor_pool(ray, 2, num_gpus=0).max_tasks_in_flight_per_actor == 1
     assert _actor_pool(ray, (1, 4), num_gpus=0).max_tasks_in_flight_per_actor == 1
     assert _actor_pool(ray, 2, num_gpus=1).max_tasks_in_flight_per_actor is None
+
+
+def test_slicing_runs_a_few_tasks_at_once_on_no_cpu_slot(ray_local: Any) -> None:
+    """The slicing step takes no CPU slot, so nothing else bounded its tasks: Ray started a
+    worker process per block (44 for this 40-item dataset, measured)."""
+    from distil_sdk.batch._ray import SLICING_TASKS, _spread
+
+    ds = _spread(ray_local.data.from_items([{"text": f"t {i}"} for i in range(40)]), 16)
+    operator = ds._logical_plan.dag
+    assert operator.ray_remote_args["num_cpus"] == 0
+    assert operator.compute.size == SLICING_TASKS
+    assert sorted(r["text"] for r in ds.take_all()) == sorted(f"t {i}" for i in range(40))

@@ -25,6 +25,7 @@ from distil_sdk.batch import BatchInputError, predict_file
 from distil_sdk.cli import main
 
 pytest_plugins = ["_ray_batch_support"]
+pytestmark = pytest.mark.slow  # starts Ray: collected first (conftest)
 
 
 def test_cli_engine_ray_writes_one_file_in_input_order_equal_to_local(

@@ -22,6 +22,8 @@ from conftest import TINY_LABELS
 from distil_sdk.cli import main
 from distil_sdk.inference import LocalClassifier
 
+pytestmark = pytest.mark.slow  # starts Ray Serve: collected first (conftest)
+
 KEY = "serve-secret-key"
 TEXTS = [
     "my card payment was charged a fee",
@@ -34,21 +36,11 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
 @pytest.fixture(scope="module")
-def ray_local() -> Iterator[Any]:
-    """A Ray instance for this module only (Ray Serve's actors must not outlive it)."""
-    ray = pytest.importorskip("ray")
+def ray_local(ray_session: Any) -> Any:
+    """The session's Ray instance (conftest's `ray_session`); Ray Serve is shut down by the
+    server's close, so no Serve actor outlives this module."""
     pytest.importorskip("ray.serve")
-    ray.init(
-        num_cpus=2,
-        object_store_memory=100 * 1024 * 1024,
-        include_dashboard=False,
-        log_to_driver=False,
-        configure_logging=False,
-    )
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
+    return ray_session
 
 
 @pytest.fixture(scope="module")

@@ -36,6 +36,7 @@ class FakeLLM:
     def __init__(self) -> None:
         self.generation_prompts: list[str] = []
         self.calls = 0
+        self.per_class: dict[str, int] = {}
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         messages = json.loads(request.content)["messages"]
@@ -45,7 +46,10 @@ class FakeLLM:
             label = re.search(r'belong to the class "(\w+)"', messages[-1]["content"])
             assert label is not None
             name = label.group(1)
-            content = json.dumps([f"test text 0 about {name}!", f"{name} synthetic {self.calls}"])
+            # Numbered per class: the classes' requests run concurrently, in any order.
+            self.per_class[name] = self.per_class.get(name, 0) + 1
+            new = f"{name} synthetic {self.per_class[name]}"
+            content = json.dumps([f"test text 0 about {name}!", new])
         else:
             question = re.search(r"<question>(.*)</question>", messages[-1]["content"], re.S)
             assert question is not None
@@ -113,7 +117,7 @@ def test_generation_appends_confirmed_rows_and_consumes_context_traces(
     added = [json.loads(row)["messages"] for row in files["train.jsonl"][4:]]
     assert [(m[0]["content"], m[1]["content"]) for m in added] == [
         ("billing synthetic 1", "billing"),
-        ("cards synthetic 2", "cards"),
+        ("cards synthetic 1", "cards"),
     ]  # the near-copies of test rows are dropped: they would leak the test set into training
     assert len(files["test.jsonl"]) == 2  # the other split is carried over
     # A target of 2 takes 2 + min(2, 1000) traces as context and removes them.

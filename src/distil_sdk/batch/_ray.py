@@ -448,7 +448,23 @@ def _spread(ds: ray.data.Dataset, batch_size: int) -> ray.data.Dataset:
     remote_args = getattr(operator, "ray_remote_args", None)
     if isinstance(remote_args, dict):
         remote_args.setdefault("num_cpus", 0)
+        # A task of no CPU is never held back by the CPU count, so Ray started one worker
+        # process per waiting block: 40 processes for a 40-item ``from_items`` dataset
+        # (measured), each importing Ray. A small cap keeps a few workers, reused.
+        _cap_tasks(operator, SLICING_TASKS)
     return spread
+
+
+SLICING_TASKS = 4  # slicing a block takes milliseconds: a few tasks keep any pool fed
+
+
+def _cap_tasks(operator: Any, size: int) -> None:
+    """At most ``size`` of ``operator``'s tasks at once, when Ray's plan lets us say so."""
+    from ray.data import TaskPoolStrategy
+
+    compute = getattr(operator, "compute", None)
+    if isinstance(compute, TaskPoolStrategy) and compute.size is None:
+        object.__setattr__(operator, "compute", TaskPoolStrategy(size=size))
 
 
 def _actor_pool(ray: Any, size: int | tuple[int, int], num_gpus: float) -> Any:
