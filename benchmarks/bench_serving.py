@@ -131,9 +131,12 @@ def offline_rate(model: str, texts: list[str]) -> float:
 
     clf = LocalClassifier.from_pretrained(model)
     clf.predict_proba(texts[:8])  # warm up
-    started = time.perf_counter()
-    clf.predict_proba(texts)
-    return len(texts) / (time.perf_counter() - started)
+    best = float("inf")
+    for _ in range(3):  # the best of three: one pass varied by 2x on a shared 2-core machine
+        started = time.perf_counter()
+        clf.predict_proba(texts)
+        best = min(best, time.perf_counter() - started)
+    return len(texts) / best
 
 
 def main() -> None:
@@ -145,7 +148,7 @@ def main() -> None:
         "--kinds", nargs="+", choices=("short", "mixed"), default=["short", "mixed"]
     )
     parser.add_argument("--max-batch-size", type=int, default=64)
-    parser.add_argument("--max-wait-ms", type=float, default=5.0)
+    parser.add_argument("--max-wait-ms", type=float, default=0.0)
     parser.add_argument("--quick", action="store_true", help="40 requests at 1 and 8, short texts")
     parser.add_argument(
         "--client", choices=("aiohttp", "httpx"), default=None,

@@ -167,7 +167,9 @@ def test_concurrent_predict_and_classify_batches_return_every_row_in_order(
 
 def test_texts_of_concurrent_requests_share_a_batch(clf: LocalClassifier) -> None:
     gated = Gated(clf)
-    with ModelServer(gated, port=0, max_batch_size=16, max_wait_ms=0) as server:
+    # The defaults: no batch wait; the texts that arrive while a batch runs fill the next one.
+    with ModelServer(gated, port=0, max_batch_size=16) as server:
+        assert httpx.get(server.base_url + "/info").json()["max_wait_ms"] == 0.0
         with ThreadPoolExecutor(8) as pool:
             first = pool.submit(post, server, "/predict", {"inputs": TEXTS[0]})
             wait_for(gated.entered.is_set, "the first batch")

@@ -77,8 +77,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-wait-ms",
         type=_wait_ms,
-        default=5.0,
-        help="how long a text waits for others to fill its batch (default 5)",
+        default=0.0,
+        help="how long a batch is held open for more texts (default 0: a batch runs as soon as "
+        "the model is free, with the texts that arrived during the last one)",
     )
     parser.add_argument(
         "--max-queue",

@@ -1,8 +1,11 @@
 """Dynamic micro-batching: texts of concurrent requests share forward passes.
 
 Requests put their texts in one bounded queue; a single batcher task takes up to
-``max_batch_size`` texts (waiting at most ``max_wait_s`` for more once it has one), runs the
-model in a worker thread, and hands each request its rows in order. A request larger than a
+``max_batch_size`` texts (holding the batch open at most ``max_wait_s`` for more once it has
+one; by default not at all), runs the model in a worker thread, and hands each request its rows
+in order. Texts that arrive while a batch runs wait for the next, so batches grow with the load
+without a timer: on 2 CPU cores a 5 ms wait cost a lone request 5 ms and gained no throughput at
+any concurrency (benchmarks/bench_serving.py, docs/serving.md). A request larger than a
 batch is split across batches; several small requests share one.
 """
 

@@ -75,7 +75,9 @@ class ModelServer:
         model_name: the name ``/v1/models`` lists and answers carry (default: the model's
             folder or file name). Requests naming another model are served all the same.
         max_batch_size: most texts per forward pass.
-        max_wait_ms: how long a waiting text waits for more to fill its batch.
+        max_wait_ms: how long a batch is held open for more texts once one waits. The default,
+            0, runs a batch as soon as the model is free, with every text waiting by then (up
+            to ``max_batch_size``): texts that arrive during a forward pass fill the next one.
         max_queue: most texts waiting; past it requests get 429 with ``Retry-After``.
         max_request_texts: most texts in one request; more get 413.
         generate: serve a chat LLM instead of a classifier: ``model`` is a hub id (in the local
@@ -100,7 +102,7 @@ class ModelServer:
         api_keys: list[str] | tuple[str, ...] | None = None,
         model_name: str | None = None,
         max_batch_size: int = 64,
-        max_wait_ms: float = 5.0,
+        max_wait_ms: float = 0.0,
         max_queue: int = 1024,
         max_request_texts: int = 1024,
         generate: bool = False,
