@@ -369,17 +369,13 @@ def run_one(task: str, seed: int, bundle: TaskBundle, work: Path, sizes: Sizes) 
 
 
 # -- the report ------------------------------------------------------------------------------------
-def _mean(values: Sequence[float]) -> float:
-    return statistics.mean(values) if values else float("nan")
+_mean = offline._mean  # NaN for no values, as in bench_offline_training's tables
 
 
 def summarise(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per task: means over seeds (row differences in test rows of each seed)."""
-    tasks: dict[str, list[dict[str, Any]]] = {}
-    for r in records:
-        tasks.setdefault(r["task"], []).append(r)
     out: dict[str, dict[str, Any]] = {}
-    for task, rows in tasks.items():
+    for task, rows in offline.by_task(records).items():
         lr = {c: _mean([r["lr"][c] for r in rows]) for c in rows[0]["lr"]}
         best_lr = max(lr, key=lambda c: lr[c])
         setfit = [r for r in rows if "setfit" in r]

@@ -174,13 +174,18 @@ def _mean(values: Sequence[float]) -> float:
     return statistics.mean(values) if values else float("nan")
 
 
-def summarise(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per task: means over seeds, differences in test rows, max flow time."""
+def by_task(records: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The run records grouped by their ``task``, in first-seen order (one per seed)."""
     tasks: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         tasks.setdefault(r["task"], []).append(r)
+    return tasks
+
+
+def summarise(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per task: means over seeds, differences in test rows, max flow time."""
     out: dict[str, dict[str, Any]] = {}
-    for task, rows in tasks.items():
+    for task, rows in by_task(records).items():
         n_test = rows[0]["n_test"]
         mean = {m: _mean([r["accuracy"][m] for r in rows]) for m in MODELS}
         lr = {c: _mean([r["lr"][c] for r in rows]) for c in rows[0]["lr"]}
