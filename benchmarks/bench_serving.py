@@ -56,7 +56,7 @@ def texts_of(kind: str, n: int) -> list[str]:
     ]
 
 
-def start_server(model: str, max_batch_size: int, max_wait_ms: float) -> tuple[Any, str]:
+def start_server(model: str, max_batch_size: int, max_wait_ms: str) -> tuple[Any, str]:
     command = [
         sys.executable, "-m", "distil_sdk.serving", model, "--port", "0",
         "--max-batch-size", str(max_batch_size), "--max-wait-ms", str(max_wait_ms),
@@ -148,7 +148,9 @@ def main() -> None:
         "--kinds", nargs="+", choices=("short", "mixed"), default=["short", "mixed"]
     )
     parser.add_argument("--max-batch-size", type=int, default=64)
-    parser.add_argument("--max-wait-ms", type=float, default=0.0)
+    parser.add_argument(
+        "--max-wait-ms", default="auto", help="the batched server's batch wait (default auto)"
+    )
     parser.add_argument("--quick", action="store_true", help="40 requests at 1 and 8, short texts")
     parser.add_argument(
         "--client", choices=("aiohttp", "httpx"), default=None,

@@ -167,9 +167,11 @@ def test_concurrent_predict_and_classify_batches_return_every_row_in_order(
 
 def test_texts_of_concurrent_requests_share_a_batch(clf: LocalClassifier) -> None:
     gated = Gated(clf)
-    # The defaults: no batch wait; the texts that arrive while a batch runs fill the next one.
+    # The defaults: a lone request does not wait; the texts that arrive while a batch runs
+    # fill the next one.
     with ModelServer(gated, port=0, max_batch_size=16) as server:
-        assert httpx.get(server.base_url + "/info").json()["max_wait_ms"] == 0.0
+        info = httpx.get(server.base_url + "/info").json()
+        assert info["max_wait_ms"] is None and info["batch_wait"] == "adaptive"
         with ThreadPoolExecutor(8) as pool:
             first = pool.submit(post, server, "/predict", {"inputs": TEXTS[0]})
             wait_for(gated.entered.is_set, "the first batch")

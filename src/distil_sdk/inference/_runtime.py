@@ -39,21 +39,52 @@ def require_local_extra() -> None:
 
 
 def length_batches(
-    lengths: Sequence[int], batch_size: int, max_tokens: int
+    lengths: Sequence[int], batch_size: int, max_tokens: int, batch_cost: int | None = None
 ) -> Iterator[np.ndarray]:
     """Indices grouped longest first, so each batch pads to a similar length.
 
     A batch holds at most ``batch_size`` rows and, beyond its first row, at most ``max_tokens``
     padded tokens: long texts go in small batches (bounded attention memory), short ones in big
     ones. Longest first also surfaces an out-of-memory error on the first batch, not the last.
+
+    ``batch_cost``: what one more batch costs, in padded tokens (on CPU, a forward pass's fixed
+    cost). A batch whose lengths differ so much that its padding costs more is split where that
+    is cheapest: a few long texts among short ones (a server's batch) run apart from them,
+    while the near-equal lengths of a large sorted input stay in full batches.
     """
     order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
     start = 0
     while start < len(order):
         longest = max(1, int(lengths[order[start]]))
         rows = max(1, min(batch_size, max_tokens // longest))
-        yield order[start : start + rows]
+        batch = order[start : start + rows]
+        if batch_cost is None:
+            yield batch
+        else:
+            yield from _split_padding(batch, np.asarray(lengths, dtype=np.int64)[batch], batch_cost)
         start += rows
+
+
+def _split_padding(batch: np.ndarray, lengths: np.ndarray, batch_cost: int) -> Iterator[np.ndarray]:
+    """``batch`` (lengths descending) cut into runs minimising ``batch_cost`` per run plus the
+    padded tokens (rows x the run's first length): a dynamic programme over the cut points."""
+    n = len(batch)
+    padded = int(lengths[0]) * n
+    if padded - int(lengths.sum()) <= batch_cost:  # the padding costs less than a cut
+        yield batch
+        return
+    best = np.zeros(n + 1)
+    cut = np.zeros(n + 1, dtype=np.intp)
+    for end in range(1, n + 1):
+        starts = np.arange(end)
+        costs = best[:end] + batch_cost + (end - starts) * lengths[:end]
+        cut[end] = int(np.argmin(costs))
+        best[end] = costs[cut[end]]
+    ends = [n]
+    while ends[-1]:
+        ends.append(int(cut[ends[-1]]))
+    for first, last in zip(ends[:0:-1], ends[-2::-1], strict=True):
+        yield batch[first:last]
 
 
 def to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:

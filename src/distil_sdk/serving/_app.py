@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from ._batcher import Batcher
+from ._fast import FAST_ROUTES, answer_fast
 from ._routes import add_routes
 from ._state import ROUTES, ApiError, ServerState, error_response
 
@@ -25,8 +26,9 @@ Send = Callable[[Message], Awaitable[None]]
 
 
 class _Middleware:
-    """Bearer auth (every route but ``/health``) and the request metrics, as plain ASGI: the
-    cheapest place to see every answer, including FastAPI's own 404 and 422."""
+    """Bearer auth (every route but ``/health``), the request metrics and the classification
+    routes' fast path (`._fast`), as plain ASGI: the cheapest place to see every answer,
+    including FastAPI's own 404 and 422."""
 
     def __init__(self, app: Any, state: ServerState) -> None:
         self.app = app
@@ -53,6 +55,8 @@ class _Middleware:
                     path, 401, "missing or wrong API key: send 'Authorization: Bearer KEY'"
                 )
                 await response(scope, receive, sending)
+            elif path in FAST_ROUTES and scope["method"] == "POST":
+                await answer_fast(self.state, self.app, scope, receive, sending)
             else:
                 await self.app(scope, receive, sending)
         finally:

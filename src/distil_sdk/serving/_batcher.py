@@ -1,12 +1,17 @@
 """Dynamic micro-batching: texts of concurrent requests share forward passes.
 
 Requests put their texts in one bounded queue; a single batcher task takes up to
-``max_batch_size`` texts (holding the batch open at most ``max_wait_s`` for more once it has
-one; by default not at all), runs the model in a worker thread, and hands each request its rows
-in order. Texts that arrive while a batch runs wait for the next, so batches grow with the load
-without a timer: on 2 CPU cores a 5 ms wait cost a lone request 5 ms and gained no throughput at
-any concurrency (benchmarks/bench_serving.py, docs/serving.md). A request larger than a
-batch is split across batches; several small requests share one.
+``max_batch_size`` texts, runs the model in a worker thread, and hands each request its rows in
+order. Texts that arrive while a batch runs wait for the next, so batches grow with the load. A
+request larger than a batch is split across batches; several small requests share one.
+
+How long a batch is held open for more texts: by default (``max_wait_s=None``) only while the
+clients of the batch just answered are coming back, up to as many texts as that batch held and
+at most a quarter of its run time. Without it, closed-loop clients split into a batch of one
+(the first client back) and a batch of everyone else, in turn: 152 of 302 batches held one text
+at 32 clients (benchmarks/bench_serving.py, docs/serving.md). A lone request, or the first after
+a lull, never waits. A number fixes the wait instead (0: none); a fixed 5 ms cost a lone
+request 5 ms on 2 CPU cores and gained no throughput.
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ import numpy as np
 from ._metrics import ServerMetrics
 
 __all__ = ["Batcher", "Draining", "QueueFull"]
+
+# The adaptive wait's bounds: a quarter of the last batch's run time, never over 20 ms.
+REFILL_FRACTION = 0.25
+REFILL_CAP_S = 0.02
 
 logger = logging.getLogger("distil_sdk.serving")
 
@@ -52,7 +61,8 @@ class Batcher:
     Args:
         predict: rows of probabilities for a list of texts (blocking; run in a thread).
         max_batch_size: most texts per call of ``predict``.
-        max_wait_s: once a text waits, how long to wait for more before running a batch.
+        max_wait_s: once a text waits, how long to wait for more before running a batch; None
+            waits adaptively (see `_gather`).
         max_queue: most texts waiting; `submit` raises `QueueFull` past it.
         metrics: where batch sizes and the queue depth go.
     """
@@ -62,7 +72,7 @@ class Batcher:
         predict: Callable[[list[str]], np.ndarray],
         *,
         max_batch_size: int,
-        max_wait_s: float,
+        max_wait_s: float | None,
         max_queue: int,
         metrics: ServerMetrics,
     ) -> None:
@@ -81,6 +91,7 @@ class Batcher:
         # One thread: batches run one at a time, which is what fills the next batch.
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="distil-serve-predict")
         self._task: asyncio.Task[None] | None = None
+        self._last = (0, 0.0, -1e9)  # the last batch: texts, seconds it ran, when it ended
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="distil-batcher")
@@ -129,18 +140,10 @@ class Batcher:
             if not self._waiting:
                 self._arrived.clear()
                 await self._arrived.wait()
-            deadline = time.monotonic() + self.max_wait_s
-            while self._waiting < self.max_batch_size:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._arrived.clear()
-                try:
-                    await asyncio.wait_for(self._arrived.wait(), remaining)
-                except TimeoutError:
-                    break
+            await self._gather()
             parts = self._take()
             texts = [text for request, start, end in parts for text in request.texts[start:end]]
+            started = time.monotonic()
             try:
                 probs = await loop.run_in_executor(self._executor, self._predict, texts)
             except Exception as exc:  # the batch's requests fail; the batcher goes on
@@ -149,6 +152,29 @@ class Batcher:
                 continue
             self._metrics.batch_done(len(texts))
             self._deliver(parts, probs)
+            self._last = (len(texts), time.monotonic() - started, time.monotonic())
+
+    async def _gather(self) -> None:
+        """Hold the batch open for more texts: ``max_wait_s`` when it is a number; when None,
+        for the clients of the batch just answered, who are likely sending their next requests
+        (until as many texts wait as that batch held, at most a quarter of its run time)."""
+        now = time.monotonic()
+        target, deadline = 0, now + (self.max_wait_s or 0.0)
+        size, run_s, ended = self._last
+        if self.max_wait_s is None and now - ended <= run_s:  # not a new burst after a lull
+            target = min(size, self.max_batch_size)
+            deadline = now + min(run_s * REFILL_FRACTION, REFILL_CAP_S)
+        while self._waiting < self.max_batch_size:
+            if self._waiting >= target and not self.max_wait_s:
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+            except TimeoutError:
+                return
 
     def _take(self) -> list[tuple[_Request, int, int]]:
         """Up to ``max_batch_size`` texts from the head of the queue, as (request, start, end)."""

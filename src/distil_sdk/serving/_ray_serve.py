@@ -43,7 +43,7 @@ class _Settings:
 
     model_name: str
     max_batch_size: int
-    max_wait_s: float
+    max_wait_s: float | None
     max_queue: int
     max_request_texts: int
 
@@ -256,7 +256,7 @@ class RayModelServer(ModelServer):
         settings = _Settings(
             model_name=self.model_name,
             max_batch_size=self.max_batch_size,
-            max_wait_s=self.max_wait_ms / 1000.0,
+            max_wait_s=None if self.max_wait_ms is None else self.max_wait_ms / 1000.0,
             max_queue=self.max_queue,
             max_request_texts=self.max_request_texts,
         )

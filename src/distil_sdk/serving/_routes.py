@@ -20,7 +20,7 @@ from ._chat import chat_text
 from ._generate import GENERATION_KIND, chat_completion
 from ._state import RETRY_AFTER_S, ApiError, ServerState
 
-__all__ = ["add_routes"]
+__all__ = ["add_routes", "classify_payload", "predict_payload", "texts_of"]
 
 # Log of a zero probability, for raw_scores.
 _TINY = np.finfo(np.float32).tiny
@@ -70,7 +70,7 @@ def _classifier(request: Request) -> ServerState:
     return state
 
 
-def _texts(value: str | list[str], name: str) -> tuple[list[str], bool]:
+def texts_of(value: str | list[str], name: str) -> tuple[list[str], bool]:
     """The texts of a request and whether it sent one string; empty texts are refused."""
     if isinstance(value, str):
         if not value.strip():
@@ -85,18 +85,25 @@ def _texts(value: str | list[str], name: str) -> tuple[list[str], bool]:
     return value, False
 
 
-async def predict(body: PredictBody, request: Request) -> JSONResponse:
-    state = _classifier(request)
-    texts, single = _texts(body.inputs, "inputs")
-    probs = await state.run(texts)
+def predict_payload(state: ServerState, probs: np.ndarray, single: bool, raw_scores: bool) -> Any:
+    """TEI's answer: per text, every label with its score, highest first."""
     # raw_scores: log-probabilities (the logits up to a per-text constant).
-    scores = np.log(np.maximum(probs, _TINY)) if body.raw_scores else probs
+    scores = np.log(np.maximum(probs, _TINY)) if raw_scores else probs
+    order = np.argsort(-scores, axis=1, kind="stable")
+    ranked = np.take_along_axis(scores, order, axis=1).tolist()
     labels = state.labels
     results = [
-        [{"label": labels[i], "score": float(row[i])} for i in np.argsort(-row, kind="stable")]
-        for row in scores
+        [{"label": labels[i], "score": score} for i, score in zip(row, row_scores, strict=True)]
+        for row, row_scores in zip(order.tolist(), ranked, strict=True)
     ]
-    return JSONResponse(results[0] if single else results)
+    return results[0] if single else results
+
+
+async def predict(body: PredictBody, request: Request) -> JSONResponse:
+    state = _classifier(request)
+    texts, single = texts_of(body.inputs, "inputs")
+    probs = await state.run(texts)
+    return JSONResponse(predict_payload(state, probs, single, body.raw_scores))
 
 
 def _usage() -> dict[str, Any]:
@@ -104,30 +111,28 @@ def _usage() -> dict[str, Any]:
     return {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
 
 
+def classify_payload(state: ServerState, probs: np.ndarray) -> dict[str, Any]:
+    """vLLM's answer: per text, the top label and every class's probability."""
+    labels = state.labels
+    top = np.argmax(probs, axis=1).tolist()
+    data = [
+        {"index": i, "label": labels[best], "probs": row, "num_classes": len(labels)}
+        for i, (best, row) in enumerate(zip(top, probs.tolist(), strict=True))
+    ]
+    return {
+        "id": f"classify-{uuid.uuid4().hex}",
+        "object": "list",
+        "created": int(time.time()),
+        "model": state.model_name,
+        "data": data,
+        "usage": _usage(),
+    }
+
+
 async def classify(body: ClassifyBody, request: Request) -> JSONResponse:
     state = _classifier(request)
-    texts, _ = _texts(body.input, "input")
-    probs = await state.run(texts)
-    labels = state.labels
-    data = [
-        {
-            "index": i,
-            "label": labels[int(np.argmax(row))],
-            "probs": [float(p) for p in row],
-            "num_classes": len(labels),
-        }
-        for i, row in enumerate(probs)
-    ]
-    return JSONResponse(
-        {
-            "id": f"classify-{uuid.uuid4().hex}",
-            "object": "list",
-            "created": int(time.time()),
-            "model": state.model_name,
-            "data": data,
-            "usage": _usage(),
-        }
-    )
+    texts, _ = texts_of(body.input, "input")
+    return JSONResponse(classify_payload(state, await state.run(texts)))
 
 
 async def chat_completions(body: ChatBody, request: Request) -> JSONResponse:
@@ -150,7 +155,7 @@ async def chat_completions(body: ChatBody, request: Request) -> JSONResponse:
         )
         return JSONResponse(answer)
     text = chat_text(body.messages, state.templates)
-    texts, _ = _texts(text, "the last user message")
+    texts, _ = texts_of(text, "the last user message")
     probs = await state.run(texts)
     label = state.labels[int(np.argmax(probs[0]))]
     return JSONResponse(

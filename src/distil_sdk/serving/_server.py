@@ -76,8 +76,10 @@ class ModelServer:
             folder or file name). Requests naming another model are served all the same.
         max_batch_size: most texts per forward pass.
         max_wait_ms: how long a batch is held open for more texts once one waits. The default,
-            0, runs a batch as soon as the model is free, with every text waiting by then (up
-            to ``max_batch_size``): texts that arrive during a forward pass fill the next one.
+            None, waits adaptively: a batch runs as soon as the model is free, except while the
+            clients of the batch just answered are coming back (at most a quarter of that
+            batch's run time, 20 ms); a lone request never waits. A number fixes the wait (0:
+            none).
         max_queue: most texts waiting; past it requests get 429 with ``Retry-After``.
         max_request_texts: most texts in one request; more get 413.
         generate: serve a chat LLM instead of a classifier: ``model`` is a hub id (in the local
@@ -102,7 +104,7 @@ class ModelServer:
         api_keys: list[str] | tuple[str, ...] | None = None,
         model_name: str | None = None,
         max_batch_size: int = 64,
-        max_wait_ms: float = 0.0,
+        max_wait_ms: float | None = None,
         max_queue: int = 1024,
         max_request_texts: int = 1024,
         generate: bool = False,
@@ -114,7 +116,7 @@ class ModelServer:
             ("max_request_texts", max_request_texts),
         ):
             _positive(name, value)
-        if max_wait_ms < 0:
+        if max_wait_ms is not None and max_wait_ms < 0:
             raise ValueError(f"max_wait_ms must be >= 0, got {max_wait_ms}")
         keys = list(api_keys or ())
         if any(not isinstance(key, str) or not key.strip() for key in keys):
@@ -182,7 +184,7 @@ class ModelServer:
             model_name=self.model_name,
             api_keys=self._keys,
             max_batch_size=self.max_batch_size,
-            max_wait_s=self.max_wait_ms / 1000.0,
+            max_wait_s=None if self.max_wait_ms is None else self.max_wait_ms / 1000.0,
             max_queue=self.max_queue,
             max_request_texts=self.max_request_texts,
             metrics=self.metrics,

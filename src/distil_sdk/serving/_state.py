@@ -71,7 +71,7 @@ class ServerState:
     model_name: str
     api_keys: tuple[bytes, ...] = field(repr=False)  # secrets: never in a repr
     max_batch_size: int
-    max_wait_s: float
+    max_wait_s: float | None  # None: adaptive
     max_queue: int
     max_request_texts: int
     metrics: ServerMetrics
@@ -105,7 +105,8 @@ class ServerState:
             "device": str(getattr(model, "device", "")) or None,
             "dtype": str(getattr(model, "dtype", "")).replace("torch.", "") or None,
             "max_batch_size": self.max_batch_size,
-            "max_wait_ms": self.max_wait_s * 1000.0,
+            "max_wait_ms": None if self.max_wait_s is None else self.max_wait_s * 1000.0,
+            "batch_wait": "adaptive" if self.max_wait_s is None else "fixed",
             "max_queue": self.max_queue,
             "max_client_batch_size": self.max_request_texts,
             "version": __version__,
