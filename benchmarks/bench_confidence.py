@@ -43,6 +43,9 @@ For each task and seed (``base.random_seed`` = seed):
 6. Baselines on the first training's rows: sklearn ``LogisticRegression`` (C=1, C=10) on the
    frozen teacher-encoder embeddings, and SetFit (same body) with ``--setfit`` where installed.
 
+``--setfit-onto JSON`` adds SetFit to an earlier run's records without training again: each
+record's first-training rows are rebuilt (seeded) and checked against its row counts.
+
 Before the first flow the sentence encoder is loaded once (imports, weights from disk), so the
 first training's time does not carry the process's start-up against the retrains.
 ``--quick``: tiny sizes for a smoke run (pool 24, k 8, 150 unlabelled texts, 2 student-base
@@ -63,7 +66,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -546,16 +549,17 @@ def _report(paths: Sequence[Path]) -> int:
 
 
 def add_setfit(
-    records: list[dict[str, Any]], work: Path, args: argparse.Namespace, save: Any
-) -> None:
-    """SetFit on each selected record's first-training rows (cheapest first); ``save()`` after
-    each."""
+    records: list[dict[str, Any]], first_of: Callable[[dict[str, Any]], TaskBundle], work: Path,
+    args: argparse.Namespace, save: Any,
+) -> None:  # fmt: skip
+    """SetFit on each selected record's first-training rows (``first_of(record)``), cheapest
+    first; ``save()`` after each."""
     for r in sorted(records, key=lambda r: r["n_train"]):
         if "setfit" in r or r["task"] not in args.setfit_tasks:
             continue
         if r["seed"] >= args.first_seed + args.setfit_seeds:
             continue
-        bundle = TaskBundle.from_dir(work / f"{r['task']}-{r['seed']}" / "first" / "task")
+        bundle = first_of(r)
         r["setfit"] = offline.setfit_run(
             bundle, r["seed"], work / "setfit" / f"{r['task']}-{r['seed']}"
         )
@@ -566,6 +570,28 @@ def add_setfit(
             f"{r['setfit']['seconds']:.0f}s (load {r['setfit']['load_after']:.1f})",
             flush=True,
         )
+
+
+def _setfit_onto(args: argparse.Namespace, builder: Builder, sizes: Sizes, work: Path) -> int:
+    """``--setfit-onto``: SetFit added to an earlier run's records. Each record's first-training
+    rows are rebuilt (the task build and the hold-back are seeded) and checked against the
+    record's row counts before SetFit trains on them."""
+    records, meta = offline.run_for_setfit(args.setfit_onto)
+    out = args.json or args.setfit_onto
+
+    def first_of(r: dict[str, Any]) -> TaskBundle:
+        first, _, _, _ = hold_back(builder.build(r["task"], r["seed"]), sizes, r["seed"])
+        if (len(first.train), len(first.test)) != (r["n_train"], r["n_test"]):
+            raise SystemExit(
+                f"{r['task']} seed {r['seed']}: rebuilt {len(first.train)} train / "
+                f"{len(first.test)} test rows, the record has {r['n_train']} / {r['n_test']}: "
+                "a different build; run with --setfit instead"
+            )
+        return first
+
+    add_setfit(records, first_of, work, args, lambda: offline._save(out, meta, records))
+    offline._save(out, meta, records)
+    return 0 if print_report(records, meta) else 1
 
 
 def _progress_line(r: dict[str, Any]) -> str:
@@ -613,6 +639,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--work", type=Path, help="work folder (default: a temporary folder)")
     parser.add_argument("--report", type=Path, nargs="+", help="print the report of --json file(s)")
+    parser.add_argument(
+        "--setfit-onto",
+        type=Path,
+        metavar="JSON",
+        help="add SetFit to an earlier --json run (its tasks, seeds and sizes; written to --json, "
+        "else back to JSON)",
+    )
     return parser
 
 
@@ -646,6 +679,13 @@ def main(argv: list[str] | None = None) -> int:
     setfit_ok = args.setfit and importlib.util.find_spec("setfit") is not None
     if args.setfit and not setfit_ok:
         print("setfit is not installed: SetFit is skipped (pip install setfit)")
+    if args.setfit_onto is not None:
+        if importlib.util.find_spec("setfit") is None:
+            parser.error("--setfit-onto needs setfit (pip install setfit)")
+        set_torch_threads()
+        with tempfile.TemporaryDirectory(prefix="distil-confidence-setfit-") as tmp:
+            work = args.work or Path(tmp)
+            return _setfit_onto(args, Builder(datasets, work / "build-cache"), sizes, work)
     # The retrain caches are what step 5 measures: a DISTIL_RETRAIN_CACHE=off here would turn
     # every retrain into a full training; each flow's records live in its embedding cache.
     os.environ.pop(RETRAIN_CACHE_ENV, None)
@@ -673,7 +713,13 @@ def main(argv: list[str] | None = None) -> int:
                 offline._save(args.json, meta, records)
                 print(_progress_line(r), flush=True)
         if setfit_ok:
-            add_setfit(records, work, args, lambda: offline._save(args.json, meta, records))
+            add_setfit(
+                records,
+                lambda r: TaskBundle.from_dir(work / f"{r['task']}-{r['seed']}" / "first" / "task"),
+                work,
+                args,
+                lambda: offline._save(args.json, meta, records),
+            )
     meta["load_end"] = list(os.getloadavg())
     offline._save(args.json, meta, records)
     print(f"load average at end: {meta['load_end']}")

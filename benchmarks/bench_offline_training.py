@@ -370,6 +370,15 @@ def add_setfit(
             )
 
 
+def run_for_setfit(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """An earlier run's records and meta, the meta noting this command (``--setfit-onto``)."""
+    data = json.loads(path.read_text())
+    meta: dict[str, Any] = dict(data["meta"])
+    meta["setfit_command"] = " ".join([Path(sys.executable).name, *sys.argv])
+    meta["setfit_load_start"] = os.getloadavg()
+    return data["records"], meta
+
+
 def _setfit_onto(args: argparse.Namespace) -> int:
     """``--setfit-onto``: SetFit added to an earlier run's records, on that run's task builds."""
     import importlib.util
@@ -377,11 +386,7 @@ def _setfit_onto(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("setfit") is None:
         print("setfit is not installed (pip install setfit)")
         return 2
-    data = json.loads(args.setfit_onto.read_text())
-    records: list[dict[str, Any]] = data["records"]
-    meta: dict[str, Any] = dict(data["meta"])
-    meta["setfit_command"] = " ".join([Path(sys.executable).name, *sys.argv])
-    meta["setfit_load_start"] = os.getloadavg()
+    records, meta = run_for_setfit(args.setfit_onto)
     out = args.json or args.setfit_onto
     set_torch_threads()
     add_setfit(records, args.work, args, lambda: _save(out, meta, records))
