@@ -8,6 +8,7 @@ import json
 import math
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -395,21 +396,26 @@ def test_without_out_of_fold_evidence_the_calibration_is_the_identity() -> None:
     assert calibration.is_identity and calibration.reason.startswith("not fitted")
 
 
-def _oof(confidence: float, wrong_every: int, rows: int = 300) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold probabilities over 3 classes: ``confidence`` on the predicted class, which is
+def _oof(
+    confidence: float, wrong_every: int, rows: int = 300, fold_bias: float | None = None
+) -> Any:
+    """Out-of-fold evidence over 3 classes: ``confidence`` on the predicted class, which is
     wrong on every ``wrong_every``-th row."""
+    from distil_sdk.local._jobs.calibration import OutOfFold
+
     labels = np.arange(rows) % 3
     predicted = np.where(np.arange(rows) % wrong_every == 0, (labels + 1) % 3, labels)
     probs = np.full((rows, 3), (1 - confidence) / 2)
     probs[np.arange(rows), predicted] = confidence
-    return probs, labels
+    return OutOfFold(probs, labels, fold_bias)
 
 
-def test_out_of_fold_evidence_softens_the_student_but_never_sharpens_it(
+def test_without_a_fold_bias_out_of_fold_evidence_softens_but_never_sharpens(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Out-of-fold models see fewer rows than the final teacher, so they look underconfident:
-    their T < 1 is not applied (it doubled a short-text task's test ECE); their T > 1 is."""
+    with no unlabelled texts to measure by how much, their T < 1 is not applied (uncorrected,
+    it doubled a short-text task's test ECE); their T > 1 is."""
     from types import SimpleNamespace
 
     from distil_sdk.local._jobs import calibration as stage
@@ -426,6 +432,55 @@ def test_out_of_fold_evidence_softens_the_student_but_never_sharpens_it(
     monkeypatch.setattr(stage, "teacher_out_of_fold", lambda run: _oof(0.98, 3))
     overconfident = stage.fit_student_calibration(run, None, None)  # type: ignore[arg-type]
     assert overconfident.temperature > 1.2 and not overconfident.is_identity
+
+
+def stage_gate() -> float:
+    from distil_sdk.inference._calibration import LIKELIHOOD_RATIO_GATE
+
+    return LIKELIHOOD_RATIO_GATE
+
+
+def test_the_fold_bias_corrects_the_out_of_fold_temperature(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The teacher at ``b x T_oof`` is the fold models at ``T_oof``: an underconfident teacher
+    is sharpened by that much (never past 1), an overconfident one softened by the fold fits'
+    own temperature, and a fit that does not beat ``1 / b`` by more than chance changes
+    nothing."""
+    from types import SimpleNamespace
+
+    from distil_sdk.local._jobs import calibration as stage
+
+    monkeypatch.setattr(stage, "_sharpness", lambda run, student, transfer: (1.0, 64))
+    run = SimpleNamespace(teacher=object())
+    plain = _oof(0.5, 1000)
+    monkeypatch.setattr(stage, "teacher_out_of_fold", lambda run: _oof(0.5, 1000, fold_bias=1.5))
+    corrected = stage.fit_student_calibration(run, None, None)  # type: ignore[arg-type]
+    t_oof = corrected.details["teacher_temperature_fitted"]
+    assert t_oof < 0.6
+    assert corrected.temperature == pytest.approx(1.5 * t_oof)
+    assert corrected.temperature < 1.0 and "fold bias 1.500" in corrected.reason
+    # The fold models' own rows are what the out-of-fold ECE figures describe.
+    assert corrected.ece_after < corrected.ece_before
+    assert corrected.ece_before == pytest.approx(
+        stage.expected_calibration_error(plain.probs, plain.labels)
+    )
+
+    # Overconfident fold models: the softening is theirs, not b times it (only towards 1).
+    monkeypatch.setattr(stage, "teacher_out_of_fold", lambda run: _oof(0.98, 3, fold_bias=1.5))
+    softened = stage.fit_student_calibration(run, None, None)  # type: ignore[arg-type]
+    t_oof = softened.details["teacher_temperature_fitted"]
+    assert t_oof > 1.2 and softened.temperature == pytest.approx(t_oof)
+    # A fit that does not beat 1 / b (the raw teacher) by more than chance leaves it raw,
+    # even where it would beat 1: the null is the bias-corrected one.
+    slight = _oof(0.9, 10, fold_bias=1.4)
+    slight.probs = stage.apply_temperature(slight.probs, 1.5)  # fold models under-confident
+    t_oof, vs_one, _ = stage.fit_temperature(slight.probs, slight.labels)
+    assert t_oof < 0.75 and vs_one >= stage_gate()
+    monkeypatch.setattr(stage, "teacher_out_of_fold", lambda run: slight)
+    raw = stage.fit_student_calibration(run, None, None)  # type: ignore[arg-type]
+    assert raw.temperature == 1.0 and raw.is_identity
+    assert "than 0.71 does" in raw.reason
 
 
 # -- the docs ----------------------------------------------------------------------------------------

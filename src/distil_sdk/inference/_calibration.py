@@ -326,6 +326,7 @@ def fit_temperature(
     *,
     bounds: tuple[float, float] = TEMPERATURE_BOUNDS,
     min_rows: int = MIN_ROWS,
+    null: float = 1.0,
 ) -> tuple[float, float, str]:
     """The temperature that maximises the likelihood of held-out rows.
 
@@ -333,32 +334,35 @@ def fit_temperature(
         probs: ``(n_rows, n_labels)`` held-out probabilities (never rows the model fitted).
         labels: each row's gold label, as a column index.
         bounds: the temperatures allowed (the fit cannot blow up on a few rows).
-        min_rows: below this many rows the answer is 1.0.
+        min_rows: below this many rows the answer is ``null``.
+        null: the temperature that stands unless the rows say otherwise (1.0: the raw
+            probabilities); the fitted one must beat it by more than chance.
 
     Returns:
-        ``(temperature, likelihood-ratio statistic, reason)``; the temperature is 1.0 when
-        there are too few rows or the gain is within chance (`LIKELIHOOD_RATIO_GATE`).
+        ``(temperature, likelihood-ratio statistic, reason)``; the temperature is ``null``
+        when there are too few rows or the gain is within chance (`LIKELIHOOD_RATIO_GATE`).
     """
     import numpy as np
 
     p = np.asarray(probs, dtype=np.float64)
     y = np.asarray(labels, dtype=np.int64).reshape(-1)
     if len(y) < min_rows:
-        return 1.0, 0.0, f"{len(y)} held-out rows, fewer than {min_rows}: no temperature fitted"
+        return null, 0.0, f"{len(y)} held-out rows, fewer than {min_rows}: no temperature fitted"
     logp = np.log(np.maximum(p, _TINY))
     lo, hi = math.log(bounds[0]), math.log(bounds[1])
     # The log-likelihood is concave in 1 / temperature, so a golden-section search over
     # log(temperature) finds the bounded optimum.
     best = _golden(lambda u: _nll(logp, y, math.exp(u)), lo, hi)
     temperature = math.exp(best)
-    statistic = 2.0 * len(y) * (_nll(logp, y, 1.0) - _nll(logp, y, temperature))
+    statistic = 2.0 * len(y) * (_nll(logp, y, null) - _nll(logp, y, temperature))
+    against = "" if null == 1.0 else f" than {null:.2f} does"
     if statistic < LIKELIHOOD_RATIO_GATE:
         return (
-            1.0,
+            null,
             statistic,
             (
-                f"temperature {temperature:.2f} fits the {len(y)} held-out rows no better than "
-                f"chance (likelihood ratio {statistic:.2f} < {LIKELIHOOD_RATIO_GATE})"
+                f"temperature {temperature:.2f} fits the {len(y)} held-out rows no better{against} "
+                f"than chance (likelihood ratio {statistic:.2f} < {LIKELIHOOD_RATIO_GATE})"
             ),
         )
     return (
