@@ -52,16 +52,17 @@ def length_batches(
     is cheapest: a few long texts among short ones (a server's batch) run apart from them,
     while the near-equal lengths of a large sorted input stay in full batches.
     """
-    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+    sizes = np.asarray(lengths, dtype=np.int64)
+    order = np.argsort(-sizes, kind="stable")
     start = 0
     while start < len(order):
-        longest = max(1, int(lengths[order[start]]))
+        longest = max(1, int(sizes[order[start]]))
         rows = max(1, min(batch_size, max_tokens // longest))
         batch = order[start : start + rows]
         if batch_cost is None:
             yield batch
         else:
-            yield from _split_padding(batch, np.asarray(lengths, dtype=np.int64)[batch], batch_cost)
+            yield from _split_padding(batch, sizes[batch], batch_cost)
         start += rows
 
 
