@@ -112,7 +112,7 @@ def test_broken_json_still_gets_fastapis_422(server: ModelServer) -> None:
 class _State:
     """What `answer_fast` reads of the server's state, recording the texts it runs."""
 
-    labels, model_name, model = LABELS, "keyed", Keyed()
+    labels, model_name, model, generates = LABELS, "keyed", Keyed(), False
 
     def __init__(self) -> None:
         self.ran: list[list[str]] = []

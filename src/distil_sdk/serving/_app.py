@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,16 +13,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from ._batcher import Batcher
-from ._fast import FAST_ROUTES, answer_fast
+from ._fast import FAST_ROUTES, Message, Receive, Scope, Send, answer_fast, header
 from ._routes import add_routes
 from ._state import ROUTES, ApiError, ServerState, error_response
 
 __all__ = ["create_app"]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 
 class _Middleware:
@@ -63,10 +58,8 @@ class _Middleware:
             self.state.metrics.request_done(route, status, time.perf_counter() - started)
 
     def _authorized(self, scope: Scope) -> bool:
-        for name, value in scope.get("headers", ()):
-            if name == b"authorization":
-                return self.state.authorized(value.decode("latin-1"))
-        return self.state.authorized(None)
+        value = header(scope, b"authorization")
+        return self.state.authorized(None if value is None else value.decode("latin-1"))
 
 
 def _validation_message(exc: RequestValidationError) -> str:

@@ -15,12 +15,14 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from ._generate import GENERATION_KIND
+from fastapi.responses import JSONResponse
+
 from ._routes import classify_payload, predict_payload, texts_of
 from ._state import ApiError, ServerState, error_response
 
-__all__ = ["FAST_ROUTES", "answer_fast"]
+__all__ = ["FAST_ROUTES", "answer_fast", "header"]
 
+# ASGI's callables (the middleware in `._app` uses them too).
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -30,24 +32,26 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 FAST_ROUTES = frozenset({"/predict", "/v1/classify"})
 # Larger bodies (big client batches) gain nothing from the shortcut; FastAPI reads them itself.
 _MAX_FAST_BODY = 256 * 1024
-_JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
+def header(scope: Scope, name: bytes) -> bytes | None:
+    """The first value of header ``name`` (lower case, as ASGI gives names), or None."""
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value)
     return None
 
 
-def _is_json(scope: Scope) -> bool:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-type":
-            return bool(value.split(b";", 1)[0].strip().lower() == b"application/json")
-    return False
+def _takes(scope: Scope) -> bool:
+    """A small JSON body of known length: the shortcut's case."""
+    length = header(scope, b"content-length")
+    kind = header(scope, b"content-type") or b""
+    return (
+        length is not None
+        and length.isdigit()
+        and int(length) <= _MAX_FAST_BODY
+        and kind.split(b";", 1)[0].strip().lower() == b"application/json"
+    )
 
 
 def _plain_texts(value: Any) -> bool:
@@ -87,27 +91,11 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _send_json(send: Send, status: int, payload: Any) -> None:
-    # Starlette's JSONResponse rendering, so both paths answer byte for byte alike.
-    content = json.dumps(
-        payload, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
-    ).encode("utf-8")
-    headers = [(b"content-length", str(len(content)).encode("latin-1")), *_JSON_HEADERS]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": content})
-
-
 async def answer_fast(
     state: ServerState, app: App, scope: Scope, receive: Receive, send: Send
 ) -> None:
     """Answer ``scope`` (a POST to one of `FAST_ROUTES`) here, or through ``app``."""
-    length = _content_length(scope)
-    if (
-        length is None
-        or length > _MAX_FAST_BODY
-        or not _is_json(scope)
-        or getattr(state.model, "kind", None) == GENERATION_KIND
-    ):
+    if state.generates or not _takes(scope):
         await app(scope, receive, send)
         return
     chunks = []
@@ -138,4 +126,4 @@ async def answer_fast(
     except ApiError as exc:
         await error_response(path, exc.status, exc.message, exc.headers)(scope, receive, send)
         return
-    await _send_json(send, 200, payload)
+    await JSONResponse(payload)(scope, receive, send)

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict
 
 from ._chat import chat_text
-from ._generate import GENERATION_KIND, chat_completion
+from ._generate import chat_completion
 from ._state import RETRY_AFTER_S, ApiError, ServerState
 
 __all__ = ["add_routes", "classify_payload", "predict_payload", "texts_of"]
@@ -60,7 +60,7 @@ def _state(request: Request) -> ServerState:
 def _classifier(request: Request) -> ServerState:
     """The state of a classifying server; 400 on a generating one (it has no labels)."""
     state = _state(request)
-    if getattr(state.model, "kind", None) == GENERATION_KIND:
+    if state.generates:
         raise ApiError(
             400,
             f"{request.url.path} classifies, and this server generates text with "
@@ -143,7 +143,7 @@ async def chat_completions(body: ChatBody, request: Request) -> JSONResponse:
             "stream=true is not supported: this server answers in one message; send "
             "stream=false (or leave it out)",
         )
-    if getattr(state.model, "kind", None) == GENERATION_KIND:
+    if state.generates:
         if state.batcher is None or state.batcher.draining:
             raise ApiError(503, "the server is shutting down", {"Retry-After": RETRY_AFTER_S})
         answer = await chat_completion(

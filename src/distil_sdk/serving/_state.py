@@ -80,9 +80,13 @@ class ServerState:
     batcher: Batcher | None = None
     loop: asyncio.AbstractEventLoop | None = None  # the server's, once it runs
     created: int = 0
+    generates: bool = False  # a chat LLM (no labels), set from the model
 
     def __post_init__(self) -> None:
         from ..inference._prompt import USER_TEMPLATE
+        from ._generate import GENERATION_KIND  # it imports this module
+
+        self.generates = getattr(self.model, "kind", None) == GENERATION_KIND
 
         self.labels = [str(label) for label in self.model.labels]
         prompt = getattr(self.model, "prompt", None)

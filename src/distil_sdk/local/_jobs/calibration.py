@@ -192,7 +192,7 @@ def teacher_out_of_fold(run: TrainingRun) -> OutOfFold | None:
     job = bundle.job_description
     x_desc = teacher.embed([description_text(label, job.classes[label]) for label in labels])
     x_pool = _pool(run, teacher, MAX_POOL) if choice.recipe.self_training else x[:0]
-    x_ref = _pool(run, teacher, BIAS_TEXTS)
+    x_ref = _pool(run, teacher, BIAS_TEXTS)  # the teacher caches embeddings: no second encoding
     if not len(x_pool):
         x_pool = x[:0]
     y_desc = np.arange(len(labels))
@@ -217,6 +217,8 @@ def teacher_out_of_fold(run: TrainingRun) -> OutOfFold | None:
                 fold_ref.append(predict_proba(model, x_ref, len(labels)))
         if not fold_ref:
             return OutOfFold(out, y)
+        # Refitted rather than the teacher itself: the same inputs as the folds (pool sample,
+        # seed), so the comparison shows only what the held-out fifth of the rows changes.
         full = predict_proba(fit(np.arange(len(y))), x_ref, len(labels))
     bias = fit_sharpness(np.vstack([full] * len(fold_ref)), np.vstack(fold_ref))
     return OutOfFold(out, y, bias)
