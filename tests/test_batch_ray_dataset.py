@@ -97,7 +97,7 @@ def test_csv_and_jsonl_with_a_tar_and_a_pickled_classifier(
         writer.writerows(enumerate(TEXTS))
     rows = by_id(
         predict_dataset(
-            source, tar, batch_size=32, load_options={"cache_dir": tmp_path / "c"}
+            source, tar, batch_size=32, concurrency=1, load_options={"cache_dir": tmp_path / "c"}
         ).take_all()
     )
     # CSV: "1234" stays a text and the empty cell is the empty text, as in a local read.
@@ -109,7 +109,9 @@ def test_csv_and_jsonl_with_a_tar_and_a_pickled_classifier(
         "".join(json.dumps({"id": i, "body": t}) + "\n" for i, t in enumerate(TEXTS)),
         encoding="utf-8",
     )
-    rows = by_id(predict_dataset(jsonl, clf, text_column="body", batch_size=50).take_all())
+    rows = by_id(
+        predict_dataset(jsonl, clf, text_column="body", batch_size=50, concurrency=1).take_all()
+    )
     np.testing.assert_allclose(
         [r["score"] for r in rows], clf.predict_proba(TEXTS).max(axis=1), atol=1e-5
     )
@@ -124,7 +126,9 @@ def test_ray_dataset_in_with_clashing_columns_and_prefix(
     ds = ray_local.data.from_items(items)
     with pytest.raises(BatchInputError, match=r"already has column\(s\) 'label'.*prefix="):
         predict_dataset(ds, tiny_bert_classifier, concurrency=1)
-    rows = by_id(predict_dataset(ds, tiny_bert_classifier, prefix="pred_").take_all())
+    rows = by_id(
+        predict_dataset(ds, tiny_bert_classifier, prefix="pred_", concurrency=1).take_all()
+    )
     assert all(r["label"] == "gold" for r in rows)
     assert [r["pred_label"] for r in rows] == clf.predict(TEXTS[:40]).tolist()
 

@@ -59,7 +59,7 @@ def test_cli_engine_ray_writes_one_file_in_input_order_equal_to_local(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["local.jsonl", "ray.csv"]
     # A folder output: Ray's workers write Parquet parts into it.
     folder = tmp_path / "out-folder"
-    assert main([*argv, "--out", str(folder), "--engine", "ray"]) == 0
+    assert main([*argv, "--out", str(folder), "--engine", "ray", "--concurrency", "1"]) == 0
     assert pq.read_table(folder).num_rows == len(TEXTS)
 
 
@@ -73,7 +73,7 @@ def test_cli_engine_ray_reports_a_null_text_and_leaves_no_file(
     )
     out = tmp_path / "out.jsonl"
     argv = ["predict", str(tiny_bert_classifier), "--input", str(source), "--out", str(out)]
-    assert main([*argv, "--engine", "ray"]) == 1
+    assert main([*argv, "--engine", "ray", "--concurrency", "1"]) == 1
     err = capsys.readouterr().err
     assert "error: column 'text'" in err and "null" in err
     assert "Traceback" not in err

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from _local_support import (
+    job_status,
     pid_alive,
     running_server,
     upload_payload,
@@ -172,6 +173,13 @@ def test_kill_9_of_a_served_platform_mid_training_loses_nothing(
                 f"/models/{model_id}/training", json={"upload_id": upload_id}
             ).json()["id"]
             job_pid = _job_pid(tmp_path)
+            # Killed once the server has recorded the first stage as running: the pid file is
+            # written before that report, and a kill between the two leaves no stage to fail.
+            wait_for(
+                lambda: job_status(client, "training", training)["message"].startswith("load"),
+                30,
+                "the training's first stage to be recorded",
+            )
             work = data_dir / "jobs" / training / "work"
             assert work.is_dir()
         _kill_9(proc, job_pid)
