@@ -54,9 +54,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     def module(item: pytest.Item) -> str:
         return item.nodeid.split("::", 1)[0]
 
+    strays = {
+        module(item)
+        for item in items
+        if "smollm2_gguf" in getattr(item, "fixturenames", ())
+        and Path(module(item)).name not in SMOLLM2_MODULES
+    }
+    if strays:
+        raise pytest.UsageError(f"add {sorted(strays)} to SMOLLM2_MODULES in tests/conftest.py")
     slow = {module(item) for item in items if item.get_closest_marker("slow")}
     # The Ray modules first and side by side: one Ray instance serves them all (`ray_session`).
     items.sort(key=lambda item: (not _uses_ray(module(item)), module(item) not in slow))
+
+
+#: The modules that use the session's SmolLM2 (`smollm2_gguf`): one xdist group, so the 98 MB
+#: GGUF file is loaded once per run (16 s of CPU), not once per worker that meets one of them.
+#: A module using the fixture and missing here stops the collection.
+SMOLLM2_MODULES = frozenset(
+    {"test_inference_adapters.py", "test_inference_generative.py", "test_llm_teacher_e2e.py"}
+)
 
 
 def _uses_ray(path: str) -> bool:
@@ -68,7 +84,8 @@ def _uses_ray(path: str) -> bool:
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """``--dist loadfile``, with every Ray module in one group: they share one worker and the
     session's one Ray instance (`ray_session`). Each module starting its own Ray, on two
-    workers at once, cost a Ray start-up per module and slowed both workers."""
+    workers at once, cost a Ray start-up per module and slowed both workers. The SmolLM2
+    modules (`SMOLLM2_MODULES`) form another group, for the same reason."""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling
@@ -76,7 +93,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     class RayTogether(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path = super()._split_scope(nodeid)
-            return "ray modules" if _uses_ray(path) else path
+            if _uses_ray(path):
+                return "ray modules"
+            return "smollm2 modules" if Path(path).name in SMOLLM2_MODULES else path
 
     return RayTogether(config, log)
 
