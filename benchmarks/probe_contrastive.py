@@ -1,0 +1,216 @@
+"""Probe for issue 30, part 5: would a contrastively tuned encoder lift the few-row tasks?
+
+For each task and seed, the first training's rows of ``bench_confidence.py`` (the same build and
+hold-back, so the figures sit beside its student, SetFit and logistic-regression columns), then:
+
+* **frozen**: logistic regression on mean-pooled all-MiniLM-L6-v2 vectors of the train rows
+  (the ``lr`` baseline of bench_confidence, C = 1 and 10);
+* **tuned**: the encoder first tuned contrastively on pairs of train rows, SetFit's way (each
+  iteration pairs every row with one row of its class and one of another; cosine similarity
+  regressed on 1 / 0, AdamW at 2e-5, batch 16, one epoch, 10% warm-up), then the same logistic
+  regression on its vectors. ``--iterations`` sets the pair iterations (SetFit's default is 20),
+  ``--max-length`` the truncation while tuning and embedding.
+
+With ``--cv`` each is also scored by stratified k-fold cross-validation on the train rows (the
+tuning repeated inside every fold), which is how the teacher would choose between them.
+
+It prints test rows right, seconds of tuning and the CV scores; nothing here is adopted by the
+pipeline. Usage::
+
+    python benchmarks/probe_contrastive.py --tasks short-7 ecommerce --seeds 1 --iterations 5 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_confidence import DEFAULT_TASKS, Builder, Sizes, hold_back
+
+from distil_sdk.local._jobs.encoders import mean_pool, resolve_encoder_path
+from distil_sdk.local.teachers._recipes import single_thread_blas
+
+BATCH = 16
+LEARNING_RATE = 2e-5
+
+
+def pairs(
+    labels: Sequence[int], iterations: int, rng: random.Random
+) -> list[tuple[int, int, float]]:
+    """SetFit's pairs: per iteration, every row with one row of its class (1.0) and one of
+    another class (0.0); a row alone in its class gets no positive pair."""
+    by_class: dict[int, list[int]] = {}
+    for i, y in enumerate(labels):
+        by_class.setdefault(y, []).append(i)
+    out: list[tuple[int, int, float]] = []
+    for _ in range(iterations):
+        for i, y in enumerate(labels):
+            same = [j for j in by_class[y] if j != i]
+            other = [j for j in range(len(labels)) if labels[j] != y]
+            if same:
+                out.append((i, rng.choice(same), 1.0))
+            if other:
+                out.append((i, rng.choice(other), 0.0))
+    rng.shuffle(out)
+    return out
+
+
+def load() -> tuple[Any, Any]:
+    from transformers import AutoModel, AutoTokenizer
+
+    path = resolve_encoder_path(None)
+    return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path)
+
+
+def embed(model: Any, tokenizer: Any, texts: Sequence[str], max_length: int) -> np.ndarray:
+    import torch
+
+    model.eval()
+    out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    with torch.inference_mode():
+        for start in range(0, len(order), 32):
+            idx = order[start : start + 32]
+            batch = tokenizer(
+                [texts[i] for i in idx], padding=True, truncation=True,
+                max_length=max_length, return_tensors="pt",
+            )  # fmt: skip
+            pooled = mean_pool(model(**batch).last_hidden_state, batch["attention_mask"])
+            out[idx] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+    return out
+
+
+def tune(
+    texts: Sequence[str], labels: Sequence[int], iterations: int, max_length: int, seed: int
+) -> tuple[Any, Any, float]:
+    """A fresh copy of the encoder tuned on pairs of ``texts``; (model, tokenizer, seconds)."""
+    import torch
+
+    torch.manual_seed(seed)
+    tokenizer, model = load()
+    started = time.perf_counter()
+    todo = pairs(labels, iterations, random.Random(seed))
+    steps = max(1, (len(todo) + BATCH - 1) // BATCH)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE)
+    warm = max(1, steps // 10)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (steps - s) / max(1, steps - warm))
+    )
+    model.train()
+    for start in range(0, len(todo), BATCH):
+        chunk = todo[start : start + BATCH]
+        left = tokenizer([texts[a] for a, _, _ in chunk], padding=True, truncation=True,
+                         max_length=max_length, return_tensors="pt")  # fmt: skip
+        right = tokenizer([texts[b] for _, b, _ in chunk], padding=True, truncation=True,
+                          max_length=max_length, return_tensors="pt")  # fmt: skip
+        u = mean_pool(model(**left).last_hidden_state, left["attention_mask"])
+        v = mean_pool(model(**right).last_hidden_state, right["attention_mask"])
+        target = torch.tensor([t for _, _, t in chunk])
+        loss = torch.nn.functional.mse_loss(torch.cosine_similarity(u, v), target)
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        optimiser.zero_grad()
+    return model, tokenizer, time.perf_counter() - started
+
+
+def lr_right(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
+             c: float) -> int:  # fmt: skip
+    from sklearn.linear_model import LogisticRegression
+
+    with single_thread_blas():
+        model = LogisticRegression(C=c, max_iter=3000).fit(x_train, y_train)
+    return int((model.predict(x_test) == y_test).sum())
+
+
+def cv_scores(texts: list[str], y: np.ndarray, iterations: Sequence[int], max_length: int,
+              seed: int, frozen: np.ndarray) -> dict[str, float]:  # fmt: skip
+    """Mean fold accuracy (C=10) of the frozen vectors and of each tuning, the same folds."""
+    from sklearn.model_selection import StratifiedKFold
+
+    folds = min(4, int(np.bincount(y).min()))
+    if folds < 2:
+        return {}
+    right: dict[str, int] = {"frozen": 0, **{f"tuned x{n}": 0 for n in iterations}}
+    split = StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
+    for fit_rows, held in split:
+        right["frozen"] += lr_right(frozen[fit_rows], y[fit_rows], frozen[held], y[held], 10.0)
+        fit_texts = [texts[i] for i in fit_rows]
+        for n in iterations:
+            model, tokenizer, _ = tune(fit_texts, y[fit_rows].tolist(), n, max_length, seed)
+            x_fit = embed(model, tokenizer, fit_texts, max_length)
+            x_held = embed(model, tokenizer, [texts[i] for i in held], max_length)
+            right[f"tuned x{n}"] += lr_right(x_fit, y[fit_rows], x_held, y[held], 10.0)
+    return {name: count / len(y) for name, count in right.items()}
+
+
+def probe(task: str, seed: int, args: argparse.Namespace, builder: Builder) -> None:
+    first, _, _, _ = hold_back(builder.build(task, seed), Sizes(), seed)
+    labels = list(first.job_description.labels)
+    index = {label: i for i, label in enumerate(labels)}
+    train, test = list(first.train.texts), list(first.test.texts)
+    y_train = np.array([index[lab] for lab in first.train.labels])
+    y_test = np.array([index[lab] for lab in first.test.labels])
+    tokenizer, base = load()
+    x_train = embed(base, tokenizer, train, args.max_length)
+    x_test = embed(base, tokenizer, test, args.max_length)
+    cells = [
+        f"frozen C=1 {lr_right(x_train, y_train, x_test, y_test, 1.0)}",
+        f"C=10 {lr_right(x_train, y_train, x_test, y_test, 10.0)}",
+    ]
+    for n in args.iterations:
+        model, tok, seconds = tune(train, y_train.tolist(), n, args.max_length, seed)
+        t_train = embed(model, tok, train, args.max_length)
+        t_test = embed(model, tok, test, args.max_length)
+        cells.append(
+            f"tuned x{n} C=1 {lr_right(t_train, y_train, t_test, y_test, 1.0)} "
+            f"C=10 {lr_right(t_train, y_train, t_test, y_test, 10.0)} ({seconds:.0f}s)"
+        )
+    print(f"{task} seed {seed} ({len(train)} train rows, {len(labels)} classes): test rows right "
+          f"of {len(test)}: " + "; ".join(cells), flush=True)  # fmt: skip
+    if args.cv:
+        started = time.perf_counter()
+        scores = cv_scores(train, y_train, args.iterations, args.max_length, seed, x_train)
+        shown = ", ".join(f"{name} {score:.3f}" for name, score in scores.items())
+        print(f"  CV: {shown} ({time.perf_counter() - started:.0f}s)", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", nargs="+", default=DEFAULT_TASKS)
+    parser.add_argument("--seeds", type=int, default=1, help="seeds 0 .. N-1 (default 1)")
+    parser.add_argument("--iterations", type=int, nargs="+", default=[5, 20])
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--cv", action="store_true", help="also cross-validate (costs k tunings)")
+    parser.add_argument(
+        "--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared",
+        help="the folder holding datasets/ (default: ../shared beside the repository)",
+    )  # fmt: skip
+    parser.add_argument("--work", type=Path, default=Path("/tmp/probe-contrastive"))
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    load_before = os.getloadavg()
+    print(f"load average at start {load_before[0]:.2f}", flush=True)
+    builder = Builder(args.shared / "datasets", args.work / "build-cache")
+    for seed in range(args.seeds):
+        for task in args.tasks:
+            probe(task, seed, args, builder)
+    print(f"load average at end {os.getloadavg()[0]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
