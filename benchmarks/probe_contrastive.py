@@ -189,7 +189,8 @@ def probe(task: str, seed: int, args: argparse.Namespace, builder: Builder) -> N
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", default=DEFAULT_TASKS)
-    parser.add_argument("--seeds", type=int, default=1, help="seeds 0 .. N-1 (default 1)")
+    parser.add_argument("--seeds", type=int, default=1, help="how many seeds (default 1)")
+    parser.add_argument("--first-seed", type=int, default=0, help="the first seed (default 0)")
     parser.add_argument("--iterations", type=int, nargs="+", default=[5, 20])
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--cv", action="store_true", help="also cross-validate (costs k tunings)")
@@ -205,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     print(f"load average at start {load_before[0]:.2f}", flush=True)
     builder = Builder(args.shared / "datasets", args.work / "build-cache")
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for task in args.tasks:
             probe(task, seed, args, builder)
     print(f"load average at end {os.getloadavg()[0]:.2f}")
