@@ -30,7 +30,6 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -39,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_confidence import DEFAULT_TASKS, Builder, Sizes, hold_back
 
-from distil_sdk.local._jobs.encoders import mean_pool, resolve_encoder_path
+from distil_sdk.local._jobs.encoders import Encoder, load_encoder, mean_pool
 from distil_sdk.local.teachers._recipes import single_thread_blas
 
 BATCH = 16
@@ -54,11 +53,12 @@ def pairs(
     by_class: dict[int, list[int]] = {}
     for i, y in enumerate(labels):
         by_class.setdefault(y, []).append(i)
+    mates = [[j for j in by_class[y] if j != i] for i, y in enumerate(labels)]
+    others = {y: [j for j in range(len(labels)) if labels[j] != y] for y in by_class}
     out: list[tuple[int, int, float]] = []
     for _ in range(iterations):
         for i, y in enumerate(labels):
-            same = [j for j in by_class[y] if j != i]
-            other = [j for j in range(len(labels)) if labels[j] != y]
+            same, other = mates[i], others[y]
             if same:
                 out.append((i, rng.choice(same), 1.0))
             if other:
@@ -67,39 +67,15 @@ def pairs(
     return out
 
 
-def load() -> tuple[Any, Any]:
-    from transformers import AutoModel, AutoTokenizer
-
-    path = resolve_encoder_path(None)
-    return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path)
-
-
-def embed(model: Any, tokenizer: Any, texts: Sequence[str], max_length: int) -> np.ndarray:
-    import torch
-
-    model.eval()
-    out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    with torch.inference_mode():
-        for start in range(0, len(order), 32):
-            idx = order[start : start + 32]
-            batch = tokenizer(
-                [texts[i] for i in idx], padding=True, truncation=True,
-                max_length=max_length, return_tensors="pt",
-            )  # fmt: skip
-            pooled = mean_pool(model(**batch).last_hidden_state, batch["attention_mask"])
-            out[idx] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
-    return out
-
-
 def tune(
     texts: Sequence[str], labels: Sequence[int], iterations: int, max_length: int, seed: int
-) -> tuple[Any, Any, float]:
-    """A fresh copy of the encoder tuned on pairs of ``texts``; (model, tokenizer, seconds)."""
+) -> tuple[Encoder, float]:
+    """A fresh copy of the bundled encoder tuned on pairs of ``texts``; (encoder, seconds)."""
     import torch
 
     torch.manual_seed(seed)
-    tokenizer, model = load()
+    encoder = load_encoder(None, max_length=max_length)
+    tokenizer, model = encoder.tokenizer, encoder.model
     started = time.perf_counter()
     todo = pairs(labels, iterations, random.Random(seed))
     steps = max(1, (len(todo) + BATCH - 1) // BATCH)
@@ -125,7 +101,7 @@ def tune(
         optimiser.step()
         schedule.step()
         optimiser.zero_grad()
-    return model, tokenizer, time.perf_counter() - started
+    return encoder, time.perf_counter() - started
 
 
 def lr_right(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
@@ -151,9 +127,9 @@ def cv_scores(texts: list[str], y: np.ndarray, iterations: Sequence[int], max_le
         right["frozen"] += lr_right(frozen[fit_rows], y[fit_rows], frozen[held], y[held], 10.0)
         fit_texts = [texts[i] for i in fit_rows]
         for n in iterations:
-            model, tokenizer, _ = tune(fit_texts, y[fit_rows].tolist(), n, max_length, seed)
-            x_fit = embed(model, tokenizer, fit_texts, max_length)
-            x_held = embed(model, tokenizer, [texts[i] for i in held], max_length)
+            encoder, _ = tune(fit_texts, y[fit_rows].tolist(), n, max_length, seed)
+            x_fit = encoder.embed(fit_texts)
+            x_held = encoder.embed([texts[i] for i in held])
             right[f"tuned x{n}"] += lr_right(x_fit, y[fit_rows], x_held, y[held], 10.0)
     return {name: count / len(y) for name, count in right.items()}
 
@@ -165,17 +141,15 @@ def probe(task: str, seed: int, args: argparse.Namespace, builder: Builder) -> N
     train, test = list(first.train.texts), list(first.test.texts)
     y_train = np.array([index[lab] for lab in first.train.labels])
     y_test = np.array([index[lab] for lab in first.test.labels])
-    tokenizer, base = load()
-    x_train = embed(base, tokenizer, train, args.max_length)
-    x_test = embed(base, tokenizer, test, args.max_length)
+    base = load_encoder(None, max_length=args.max_length)
+    x_train, x_test = base.embed(train), base.embed(test)
     cells = [
         f"frozen C=1 {lr_right(x_train, y_train, x_test, y_test, 1.0)}",
         f"C=10 {lr_right(x_train, y_train, x_test, y_test, 10.0)}",
     ]
     for n in args.iterations:
-        model, tok, seconds = tune(train, y_train.tolist(), n, args.max_length, seed)
-        t_train = embed(model, tok, train, args.max_length)
-        t_test = embed(model, tok, test, args.max_length)
+        tuned, seconds = tune(train, y_train.tolist(), n, args.max_length, seed)
+        t_train, t_test = tuned.embed(train), tuned.embed(test)
         cells.append(
             f"tuned x{n} C=1 {lr_right(t_train, y_train, t_test, y_test, 1.0)} "
             f"C=10 {lr_right(t_train, y_train, t_test, y_test, 10.0)} ({seconds:.0f}s)"
