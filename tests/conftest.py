@@ -75,6 +75,13 @@ SMOLLM2_MODULES = frozenset(
 )
 
 
+def _shared_group(path: str) -> str | None:
+    """The scheduling group of a module that shares a costly session resource, else ``None``."""
+    if _uses_ray(path):
+        return "ray modules"
+    return "smollm2 modules" if Path(path).name in SMOLLM2_MODULES else None
+
+
 def _uses_ray(path: str) -> bool:
     """A module named with the word ``ray`` (``test_batch_ray_file.py``, ``test_serving_ray.py``)."""
     return "ray" in Path(path).stem.split("_")
@@ -90,14 +97,12 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         return None
     from xdist.scheduler import LoadFileScheduling
 
-    class RayTogether(LoadFileScheduling):
+    class SharedFixtureGroups(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path = super()._split_scope(nodeid)
-            if _uses_ray(path):
-                return "ray modules"
-            return "smollm2 modules" if Path(path).name in SMOLLM2_MODULES else path
+            return _shared_group(path) or path
 
-    return RayTogether(config, log)
+    return SharedFixtureGroups(config, log)
 
 
 @pytest.fixture(scope="module")
