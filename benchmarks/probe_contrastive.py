@@ -14,8 +14,9 @@ hold-back, so the figures sit beside its student, SetFit and logistic-regression
 With ``--cv`` each is also scored by stratified k-fold cross-validation on the train rows (the
 tuning repeated inside every fold), which is how the teacher would choose between them.
 
-It prints test rows right, seconds of tuning and the CV scores; nothing here is adopted by the
-pipeline. Usage::
+It prints test rows right, seconds of tuning and the CV scores. The tuning is the embedded
+teacher's own (`distil_sdk.local.teachers._contrastive`), which the teacher now cross-validates
+as a candidate where it is cheap. Usage::
 
     python benchmarks/probe_contrastive.py --tasks short-7 ecommerce --seeds 1 --iterations 5 20
 """
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import sys
 import tempfile
 import time
@@ -38,70 +38,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_confidence import DEFAULT_TASKS, Builder, Sizes, hold_back
 
-from distil_sdk.local._jobs.encoders import Encoder, load_encoder, mean_pool
+from distil_sdk.local._jobs.encoders import Encoder, load_encoder
+from distil_sdk.local.teachers import _contrastive as contrastive
 from distil_sdk.local.teachers._recipes import single_thread_blas
-
-BATCH = 16
-LEARNING_RATE = 2e-5
-
-
-def pairs(
-    labels: Sequence[int], iterations: int, rng: random.Random
-) -> list[tuple[int, int, float]]:
-    """SetFit's pairs: per iteration, every row with one row of its class (1.0) and one of
-    another class (0.0); a row alone in its class gets no positive pair."""
-    by_class: dict[int, list[int]] = {}
-    for i, y in enumerate(labels):
-        by_class.setdefault(y, []).append(i)
-    mates = [[j for j in by_class[y] if j != i] for i, y in enumerate(labels)]
-    others = {y: [j for j in range(len(labels)) if labels[j] != y] for y in by_class}
-    out: list[tuple[int, int, float]] = []
-    for _ in range(iterations):
-        for i, y in enumerate(labels):
-            same, other = mates[i], others[y]
-            if same:
-                out.append((i, rng.choice(same), 1.0))
-            if other:
-                out.append((i, rng.choice(other), 0.0))
-    rng.shuffle(out)
-    return out
 
 
 def tune(
     texts: Sequence[str], labels: Sequence[int], iterations: int, max_length: int, seed: int
 ) -> tuple[Encoder, float]:
-    """A fresh copy of the bundled encoder tuned on pairs of ``texts``; (encoder, seconds)."""
-    import torch
-
-    torch.manual_seed(seed)
+    """A copy of the bundled encoder tuned on pairs of ``texts`` (the teacher's own tuning,
+    `distil_sdk.local.teachers._contrastive.tune`); (encoder, seconds)."""
     encoder = load_encoder(None, max_length=max_length)
-    tokenizer, model = encoder.tokenizer, encoder.model
     started = time.perf_counter()
-    todo = pairs(labels, iterations, random.Random(seed))
-    steps = max(1, (len(todo) + BATCH - 1) // BATCH)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE)
-    warm = max(1, steps // 10)
-    # A ramp over the first 10% of steps times a linear decay to 0 (the figures in
-    # docs/benchmark-results.md were taken with this schedule; SetFit's decays after the ramp).
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (steps - s) / max(1, steps - warm))
-    )
-    model.train()
-    for start in range(0, len(todo), BATCH):
-        chunk = todo[start : start + BATCH]
-        left = tokenizer([texts[a] for a, _, _ in chunk], padding=True, truncation=True,
-                         max_length=max_length, return_tensors="pt")  # fmt: skip
-        right = tokenizer([texts[b] for _, b, _ in chunk], padding=True, truncation=True,
-                          max_length=max_length, return_tensors="pt")  # fmt: skip
-        u = mean_pool(model(**left).last_hidden_state, left["attention_mask"])
-        v = mean_pool(model(**right).last_hidden_state, right["attention_mask"])
-        target = torch.tensor([t for _, _, t in chunk])
-        loss = torch.nn.functional.mse_loss(torch.cosine_similarity(u, v), target)
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-        optimiser.zero_grad()
-    return encoder, time.perf_counter() - started
+    tuned = contrastive.tune(encoder, texts, labels, seed=seed, iterations=iterations)
+    return tuned, time.perf_counter() - started
 
 
 def lr_right(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,

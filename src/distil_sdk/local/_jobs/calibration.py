@@ -45,6 +45,7 @@ from ...inference._calibration import (
 )
 
 if TYPE_CHECKING:
+    from ..teachers._contrastive import TunedEvidence
     from ..training import Student
     from .training_stages import TrainingRun, Transfer
 
@@ -72,6 +73,8 @@ class OutOfFold:
     #: the temperature that makes the teacher as confident as its fold models (None: no
     #: unlabelled texts to measure it on)
     fold_bias: float | None = None
+    #: where the probabilities come from, for the calibration's record
+    source: str = f"the teacher's {FOLDS}-fold out-of-fold probabilities"
 
 
 def fit_student_calibration(run: TrainingRun, student: Student, transfer: Transfer) -> Calibration:
@@ -128,7 +131,7 @@ def _fit(run: TrainingRun, student: Student, transfer: Transfer) -> Calibration:
         temperature=temperature,
         rows=len(labels),
         source=(
-            f"the teacher's {FOLDS}-fold out-of-fold probabilities on {len(labels)} gold rows; "
+            f"{oof.source} on {len(labels)} gold rows; "
             f"the student's sharpness against the teacher on {texts} teacher-labelled texts"
         ),
         ece_before=expected_calibration_error(probs, labels),
@@ -171,6 +174,10 @@ def teacher_out_of_fold(run: TrainingRun) -> OutOfFold | None:
     choice = getattr(teacher, "recipe_choice", None)
     if choice is None or not callable(getattr(teacher, "embed", None)):
         return None
+    tuned = getattr(teacher, "tuned_evidence", None)
+    evidence = tuned() if callable(tuned) else None
+    if evidence is not None:
+        return _tuned_out_of_fold(teacher, evidence)
     from sklearn.model_selection import KFold, StratifiedKFold
 
     from ..teachers._recipes import fit_recipe, predict_proba, single_thread_blas
@@ -222,6 +229,17 @@ def teacher_out_of_fold(run: TrainingRun) -> OutOfFold | None:
         full = predict_proba(fit(np.arange(len(y))), x_ref, len(labels))
     bias = fit_sharpness(np.vstack([full] * len(fold_ref)), np.vstack(fold_ref))
     return OutOfFold(out, y, bias)
+
+
+def _tuned_out_of_fold(teacher: Any, evidence: TunedEvidence) -> OutOfFold:
+    """A tuned encoder's evidence: its cross-validation's folds, each with its own tuning (the
+    same rows refitted on the tuned encoder would have seen the held-out rows in the tuning)."""
+    source = "the tuned encoder's out-of-fold probabilities (each fold tuned apart)"
+    if not evidence.fold_ref:
+        return OutOfFold(evidence.probs, evidence.labels, source=source)
+    full = np.asarray(teacher.predict_proba(evidence.ref_texts))
+    bias = fit_sharpness(np.vstack([full] * len(evidence.fold_ref)), np.vstack(evidence.fold_ref))
+    return OutOfFold(evidence.probs, evidence.labels, bias, source=source)
 
 
 def _pool(run: TrainingRun, teacher: Any, most: int) -> np.ndarray:

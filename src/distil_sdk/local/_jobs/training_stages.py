@@ -382,8 +382,10 @@ def teacher_initialised_student(run: TrainingRun, transfer: Transfer) -> Student
     head = teacher.linear_head()
     if head is None:
         return None
+    name = run.bundle.config.base.student_model_name
+    start = getattr(teacher, "student_start", None)  # a teacher that tuned the student's encoder
     student = build_student(
-        run.bundle.config.base.student_model_name,
+        start(name) if callable(start) else name,
         run.labels,
         max_length=run.student_length,
         seed=run.seed,

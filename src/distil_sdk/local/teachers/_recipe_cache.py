@@ -20,8 +20,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 from ..._fs import write_text_atomic
 from ._recipes import RecipeChoice
@@ -29,6 +30,8 @@ from ._recipes import RecipeChoice
 logger = logging.getLogger("distil_sdk")
 
 __all__ = ["KEEP_SHARE", "RecipeLineage", "row_hashes"]
+
+T = TypeVar("T")
 
 #: The earlier rows must be at least this share of the current ones (16 rows added to 32: 2/3).
 KEEP_SHARE = 2 / 3
@@ -57,10 +60,14 @@ class RecipeLineage:
 
     def record(self, key: str, choice: RecipeChoice, *, pooled: bool) -> None:
         """Keep ``choice`` with this fit's gold rows (a failed write costs only speed)."""
+        self.record_json(key, choice.to_json(), pooled=pooled)
+
+    def record_json(self, key: str, data: Any, *, pooled: bool) -> None:
+        """Keep any JSON-ready ``data`` with this fit's gold rows, under ``key``."""
         folder = self._dir(pooled)
         if folder is None:
             return
-        body = {"rows": sorted(self.rows), "choice": choice.to_json()}
+        body = {"rows": sorted(self.rows), "choice": data}
         try:
             write_text_atomic(folder / f"{key}.json", json.dumps(body), durable=False)
         except OSError as exc:
@@ -69,27 +76,35 @@ class RecipeLineage:
     def earlier(self, *, pooled: bool) -> RecipeChoice | None:
         """The choice of the largest earlier fit whose rows are all kept and at least
         `KEEP_SHARE` of the current ones, logged; ``None`` when there is none."""
+        found = self.earlier_json(pooled=pooled, parse=RecipeChoice.from_json)
+        if found is None:
+            return None
+        rows, choice = found
+        logger.info(
+            "%s (cross-validated on an earlier run's %d of these %d gold rows)",
+            choice.summary(),
+            rows,
+            len(self.rows),
+        )
+        return choice
+
+    def earlier_json(self, *, pooled: bool, parse: Callable[[Any], T]) -> tuple[int, T] | None:
+        """``(rows, parse(data))`` of the largest earlier record whose rows are all kept and at
+        least `KEEP_SHARE` of the current ones (``rows`` counts them; all of them: the same
+        rows); ``None`` when there is none. A record ``parse`` rejects is skipped."""
         folder = self._dir(pooled)
         if folder is None or not folder.is_dir() or not self.rows:
             return None
-        best: tuple[int, RecipeChoice] | None = None
+        best: tuple[int, T] | None = None
         for path in folder.glob("*.json"):
             try:
                 body = json.loads(path.read_text("utf-8"))
                 rows = frozenset(body["rows"])
-                choice = RecipeChoice.from_json(body["choice"])
+                data = parse(body["choice"])
             except (OSError, ValueError, KeyError, TypeError):
                 continue
             if not rows <= self.rows or len(rows) < KEEP_SHARE * len(self.rows):
                 continue
             if best is None or len(rows) > best[0]:
-                best = (len(rows), choice)
-        if best is None:
-            return None
-        logger.info(
-            "%s (cross-validated on an earlier run's %d of these %d gold rows)",
-            best[1].summary(),
-            best[0],
-            len(self.rows),
-        )
-        return best[1]
+                best = (len(rows), data)
+        return best

@@ -40,20 +40,24 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Recipe:
-    """One way to fit the teacher: ``C`` and the self-training settings."""
+    """One way to fit the teacher: ``C``, the self-training settings, and whether the encoder
+    was contrastively tuned on the gold rows first (``_contrastive``)."""
 
     c: float
     self_training: bool = False
     balance: bool = True
     rounds: int = 3
     threshold: float = 0.7
+    tuned_encoder: bool = False
 
     @property
     def name(self) -> str:
-        """Short, stable name used in logs and the recorded choice, e.g. ``C=30+st-prior``."""
+        """Short, stable name used in logs and the recorded choice, e.g. ``C=30+st-prior``
+        (``C=10+tuned``: on the contrastively tuned encoder)."""
+        tuned = "+tuned" if self.tuned_encoder else ""
         if not self.self_training:
-            return f"C={self.c:g}"
-        return f"C={self.c:g}+st-{'prior' if self.balance else 'plain'}"
+            return f"C={self.c:g}{tuned}"
+        return f"C={self.c:g}+st-{'prior' if self.balance else 'plain'}{tuned}"
 
 
 #: Plain logistic regression at five strengths, then self-training variants, most useful first

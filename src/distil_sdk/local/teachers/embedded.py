@@ -15,6 +15,11 @@ strengths and self-training variants, best CV accuracy wins. A fixed recipe (C=3
 self-training), chosen on the three shared tasks, had lifted them but cost a 7-class
 short-narrative task 4-5 points against plain logistic regression: defaults tuned on a few tasks
 do not carry to the next one, the task's own rows are the better judge.
+
+Where a contrastive tuning of the encoder on the gold rows is cheap (few rows, short texts), the
+tuned encoder is a candidate too (`._contrastive`): cross-validated against the frozen one, the
+tuning repeated inside every fold, and kept only when it scores strictly higher. The student
+then starts from the tuned encoder (`EmbeddedTeacher.student_start`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import random
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +37,18 @@ import numpy as np
 
 from ..._fs import atomic_writer, write_text_atomic
 from ._base import normalise_rows
+from ._contrastive import (
+    ITERATIONS,
+    MAX_TOKENS,
+    FoldModel,
+    TunedEvidence,
+    TuningDecision,
+    cross_validate_tuning,
+    fold_reference,
+    save_encoder,
+    tune,
+    tuning_tokens,
+)
 from ._recipe_cache import RecipeLineage, row_hashes
 from ._recipes import (
     DEFAULT_MAX_WORK,
@@ -103,8 +122,19 @@ class EmbeddedTeacher:
         cv_max_work: float | None = None,
         encoder: Encoder | None = None,
         disk_cache: Path | None = None,
+        contrastive: bool | None = None,
     ) -> None:
         self.encoder_name = encoder_name
+        #: The contrastively tuned encoder as a candidate (`._contrastive`): ``None`` (default)
+        #: where one tuning costs at most ``MAX_TOKENS`` word pieces, ``True`` whatever it
+        #: costs, ``False`` never. Only with ``c=None``: a fixed recipe keeps the encoder frozen.
+        self.contrastive = contrastive
+        #: The tuned-or-frozen decision (``None``: not considered), set by `fit`.
+        self.tuning: TuningDecision | None = None
+        self._fold_models: list[FoldModel] = []
+        self._tuned_dir: tempfile.TemporaryDirectory[str] | None = None
+        self._tuning_lineage = RecipeLineage(None, "", ())
+        self._tuning_key = ""
         #: ``c=None`` (default): the recipe is chosen per task by cross-validation (see
         #: `._recipes`). A number fixes the recipe: that ``C``, self-training with the
         #: settings below when `adapt` gets texts.
@@ -248,6 +278,7 @@ class EmbeddedTeacher:
         self._x_train = self.embed(list(train.texts))
         self._y_train = np.asarray([index[label] for label in train.labels], dtype=np.int64)
         self._x_desc = self.embed(descriptions)
+        self._consider_tuning(list(train.texts), descriptions)
         self._plain_choice = None
         self._refit(np.zeros((0, self._x_desc.shape[1]), dtype=np.float32), [])
 
@@ -257,6 +288,9 @@ class EmbeddedTeacher:
             raise RuntimeError("EmbeddedTeacher.adapt() called before fit()")
         if not texts:
             return
+        self._measure_fold_bias(texts)
+        if self.recipe_choice is not None and self.recipe_choice.recipe.tuned_encoder:
+            return  # a plain recipe on the tuned encoder: the pool changes nothing
         self._refit(self.embed(list(texts)), texts)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -275,12 +309,40 @@ class EmbeddedTeacher:
             raise RuntimeError("EmbeddedTeacher.linear_head() called before fit()")
         return linear_head(self._model, len(self.labels))
 
+    def tuned_evidence(self) -> TunedEvidence | None:
+        """The tuned encoder's out-of-fold evidence for calibration (its folds' held-out
+        probabilities, and their probabilities on unlabelled texts once `adapt` has seen some);
+        ``None`` when the encoder is not tuned. The frozen teacher's evidence is refitted by
+        the calibration itself, from cached embeddings."""
+        return self.tuning.evidence if self.tuning is not None and self.tuning.tuned else None
+
+    def student_start(self, student_name: str | None) -> str | None:
+        """The encoder a student named ``student_name`` starts from: the tuned encoder's folder
+        when the teacher tuned that same encoder (a copy of the teacher then starts where the
+        teacher is), else ``student_name`` unchanged."""
+        from .._jobs.encoders import resolve_encoder_path
+
+        tuned = self.tuned_encoder_path
+        if tuned is None:
+            return student_name
+        same = resolve_encoder_path(student_name) == resolve_encoder_path(self.encoder_name)
+        return str(tuned) if same else student_name
+
+    @property
+    def tuned_encoder_path(self) -> Path | None:
+        """The folder of the contrastively tuned encoder in use; ``None`` when it is frozen."""
+        if self.tuning is None or not self.tuning.tuned or self._encoder is None:
+            return None
+        return Path(self._encoder.name)
+
     # -- internals -----------------------------------------------------------------------------
     def _refit(self, x_pool: np.ndarray, pool_texts: Sequence[str]) -> None:
         assert self._x_train is not None and self._y_train is not None
         assert self._x_desc is not None
         n_classes = len(self.labels)
-        if self.c is None:
+        if self.tuning is not None and self.tuning.tuned:
+            self.recipe_choice = self._tuned_choice(self.tuning)
+        elif self.c is None:
             key = hashlib.sha256(
                 json.dumps([self._choice_key, self.cv_max_work, list(pool_texts)]).encode()
             ).hexdigest()
@@ -329,6 +391,104 @@ class EmbeddedTeacher:
                 self._seed,
                 on_round=on_round,
             )
+
+    # -- the contrastively tuned encoder --------------------------------------------------------
+    def _consider_tuning(self, texts: list[str], descriptions: list[str]) -> None:
+        """Decide between the frozen and the tuned encoder (`._contrastive`), reusing a
+        decision made on the same rows, or on most of them (a retrain), by an earlier fit;
+        with the tuned one, switch to it and re-embed the gold rows and descriptions."""
+        assert self._y_train is not None and self._x_train is not None
+        self.tuning, self._fold_models = None, []
+        counts = np.bincount(self._y_train)
+        if self.contrastive is False or self.c is not None or counts[counts > 0].min() < 2:
+            return
+        labels = self._y_train.tolist()
+        tokens = tuning_tokens(self.encoder.tokenizer, texts, labels)
+        if self.contrastive is None and tokens > MAX_TOKENS:
+            logger.info(
+                "contrastive tuning not considered: %d word pieces per tuning (at most %d)",
+                tokens,
+                MAX_TOKENS,
+            )
+            return
+        folder = None if self.disk_cache is None else self.disk_cache / "contrastive"
+        rows = sorted(self._lineage.rows)
+        self._tuning_key = hashlib.sha256(json.dumps(rows).encode()).hexdigest()
+        self._tuning_lineage = RecipeLineage(folder, self._lineage.task, rows)
+        found = self._tuning_lineage.earlier_json(pooled=False, parse=TuningDecision.from_json)
+        if found is not None:
+            self.tuning = found[1]
+            logger.info(
+                "%s (decided by an earlier fit on %d of these rows)",
+                self.tuning.summary(),
+                found[0],
+            )
+        else:
+            assert self._x_desc is not None
+            self.tuning, self._fold_models = cross_validate_tuning(
+                self.encoder, texts, self._y_train, self._x_train, descriptions, self._x_desc,
+                len(self.labels), seed=self._seed, tokens=tokens,
+            )  # fmt: skip
+            self._tuning_lineage.record_json(self._tuning_key, self.tuning.to_json(), pooled=False)
+        if not self.tuning.tuned:
+            return
+        self._encoder = self._tuned_encoder(texts, labels)
+        self._identity_key, self._cache = None, {}  # embeddings of the tuned encoder from here
+        self._x_train = self.embed(texts)
+        self._x_desc = self.embed(descriptions)
+
+    def _tuned_encoder(self, texts: list[str], labels: list[int]) -> Encoder:
+        """The encoder tuned on exactly these rows: from the cache, or tuned and saved there
+        (a temporary folder without a cache), so its files give it its own identity."""
+        from .._jobs.encoders import load_encoder
+
+        key = hashlib.sha256(
+            json.dumps([self._disk_key(""), self._seed, ITERATIONS, texts, labels]).encode()
+        ).hexdigest()[:32]
+        if self.disk_cache is not None:
+            folder = self.disk_cache / "contrastive" / "encoders" / key
+        else:
+            self._tuned_dir = tempfile.TemporaryDirectory(prefix="distil-tuned-encoder-")
+            folder = Path(self._tuned_dir.name) / key
+        if (folder / "config.json").is_file():
+            try:
+                return load_encoder(str(folder), max_length=self.encoder.max_length)
+            except RuntimeError as exc:  # damaged: tuned again below
+                logger.debug("tuned encoder cache unreadable: %s", exc)
+        tuned = tune(self.encoder, texts, labels, seed=self._seed)
+        save_encoder(tuned, folder)
+        tuned.name = str(folder)
+        return tuned
+
+    def _tuned_choice(self, tuning: TuningDecision) -> RecipeChoice:
+        scores = {**tuning.cv_frozen, **{f"{k}+tuned": v for k, v in tuning.cv_tuned.items()}}
+        return RecipeChoice(
+            Recipe(tuning.c, tuned_encoder=True),
+            scores,
+            {},  # the folds' accuracies only: log-loss breaks no tie between encoders
+            folds=tuning.folds,
+            repeats=1,
+            seconds=tuning.seconds,
+            reason="cross-validation against a contrastively tuned encoder",
+        )
+
+    def _measure_fold_bias(self, texts: Sequence[str]) -> None:
+        """Score a seeded sample of the unlabelled ``texts`` with the tuned folds (kept from
+        `fit`'s cross-validation), for the calibration's fold bias, then let the folds go."""
+        evidence = self.tuned_evidence()
+        if evidence is None or not self._fold_models or evidence.ref_texts:
+            self._fold_models = []
+            return
+        from .._jobs.calibration import BIAS_TEXTS
+
+        pool = list(dict.fromkeys(texts))
+        ref = random.Random(self._seed).sample(pool, min(BIAS_TEXTS, len(pool)))
+        if len(ref) >= 2:
+            evidence.fold_ref = fold_reference(self._fold_models, ref, len(self.labels))
+            evidence.ref_texts = ref
+            assert self.tuning is not None
+            self._tuning_lineage.record_json(self._tuning_key, self.tuning.to_json(), pooled=False)
+        self._fold_models = []
 
     def _choice_path(self, key: str) -> Path | None:
         return None if self.disk_cache is None else self.disk_cache / "recipes" / f"{key}.json"
