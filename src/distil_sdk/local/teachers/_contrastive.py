@@ -68,9 +68,11 @@ LEARNING_RATE = 2e-5
 #: Truncation while tuning (embedding keeps the teacher's own): the cost grows with it.
 TUNE_MAX_LENGTH = 128
 #: Work allowed for one tuning on all rows, in word pieces through the encoder (both sides of
-#: every pair): about 30 s of MiniLM on a 2-core CPU. The cross-validation costs about three
-#: more tunings, so the candidate adds at most about two minutes to a flow.
-MAX_TOKENS = 40_000
+#: every pair). MiniLM tunes at 0.8 to 1.1 thousand word pieces a second on a 2-core CPU, so this
+#: is 25 to 40 s; the cross-validation costs about three tunings more, so the candidate adds at
+#: most about two minutes to a flow. Few rows of short texts pass (a 64-row task of sentences:
+#: about 20,000); a few dozen rows of long texts do not (24 product listings: about 45,000).
+MAX_TOKENS = 30_000
 FOLDS = 4
 #: The plain logistic-regression strengths scored on both encoders (as in `_recipes`).
 STRENGTHS = (1.0, 3.0, 10.0, 30.0, 100.0)
