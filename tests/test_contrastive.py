@@ -206,6 +206,11 @@ def test_a_costly_tuning_is_not_considered_unless_asked_for(
     fixed = EmbeddedTeacher(str(tiny_bert_encoder), c=10.0, contrastive=True)
     fixed.fit(_job(), rows, _config(tiny_bert_encoder))
     assert fixed.tuning is None  # a fixed recipe keeps the encoder frozen
+    # Too few rows to score a tuning on, none at all (a relabelling teacher), or a class of one.
+    for texts, gold in ((TEXTS[:6], GOLD[:6]), ([], []), (TEXTS[:9], GOLD[:9])):
+        few = EmbeddedTeacher(str(tiny_bert_encoder), contrastive=True)
+        few.fit(_job(), LabelledDataset.from_lists(texts, gold), _config(tiny_bert_encoder))
+        assert few.tuning is None and few.predict_proba(["a fee"]).shape == (1, len(LABELS))
 
 
 def test_a_tuned_teacher_switches_encoder_saves_it_and_the_next_job_reuses_it(
@@ -300,6 +305,19 @@ def test_a_training_with_a_tuned_teacher_starts_the_student_from_it(
     note = next(n for n in out.notes if "started from the teacher" in n)
     cosine = float(re.search(r"mean cosine ([0-9.]+)", note).group(1))  # type: ignore[union-attr]
     assert cosine > 0.999, note
+    assert any(n.startswith("contrastive tuning: tuned encoder kept") for n in out.notes)
+    assert "contrastive tuning: tuned encoder kept" in (out.model_dir / "README.md").read_text()
     calibration = Calibration.load(out.model_dir)
     assert calibration is not None and "tuned encoder" in calibration.source
     assert calibration.rows == len(TEXTS) and "fold_bias" in calibration.details
+
+
+def test_the_platform_setting_turns_the_candidate_on_and_off(tiny_bert_encoder: Path) -> None:
+    from distil_sdk.local.teachers import make_teacher
+
+    config = _config(tiny_bert_encoder)
+    for value, expected in (("", None), ("auto", None), ("ON", True), (" off ", False)):
+        teacher = make_teacher(config, env={"DISTIL_TEACHER_CONTRASTIVE": value})
+        assert isinstance(teacher, EmbeddedTeacher) and teacher.contrastive is expected
+    with pytest.raises(ValueError, match="DISTIL_TEACHER_CONTRASTIVE='maybe' is not a setting"):
+        make_teacher(config, env={"DISTIL_TEACHER_CONTRASTIVE": "maybe"})

@@ -40,6 +40,8 @@ CREATES = {
     ("post", "/slms/from-datasets"): {"400", "402", "404", "409", "422"},
     ("post", "/slms/from-datasets-smoke"): {"400", "402", "404", "409", "422"},
     ("post", "/slms"): {"400", "402", "422"},
+    ("post", "/prepared-traces"): {"400", "402", "404", "422"},
+    ("post", "/datasets/from-prepared-traces"): {"400", "402", "404", "409", "422"},
 }
 
 
@@ -157,6 +159,8 @@ def _scenarios(probe: Probe) -> None:
         ("/teacher-evaluations", {"from_dataset_id": "nope"}),
         ("/slms/from-datasets", {"from": "nope"}),
         ("/slms/from-datasets-smoke", {"from": "nope"}),
+        ("/datasets/from-prepared-traces", {"from": "nope", "config": {}, "job_description": {}}),
+        ("/prepared-traces", {"inference_endpoint_name": "nope"}),
     ):
         assert probe("post", template, template, headers=AUTH, json=body).status_code == 404
     # Synthetic generation on a server without an LLM teacher: 501 naming the setting.

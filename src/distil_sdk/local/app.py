@@ -151,20 +151,22 @@ def _include_routes(app: FastAPI) -> None:
         jobs,
         legacy,
         models,
+        prepared_traces,
         slms,
         staging,
         teacher_evaluations,
     )
 
-    # The /models generation, then the current one (datasets, teacher evaluations, SLMs,
-    # credits, staging, inference endpoints with their gateway, and API keys) and the reads of
-    # the entities it replaced.
+    # The /models generation, then the current one (datasets, prepared traces, teacher
+    # evaluations, SLMs, credits, staging, inference endpoints with their gateway, and API keys)
+    # and the reads of the entities it replaced.
     for module in (
         models,
         jobs,
         artifacts,
         staging,
         datasets,
+        prepared_traces,
         teacher_evaluations,
         slms,
         credits,

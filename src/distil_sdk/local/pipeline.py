@@ -412,13 +412,15 @@ def run_training(
             lambda: distil_student(run, base, transfer),
         )
         choice = getattr(teacher, "recipe_choice", None)
+        tuning = getattr(teacher, "tuning", None)  # the embedded teacher's encoder decision
     stages.run(
         "evaluation",
         "evaluating the students on the test set",
         lambda: evaluate_student(run, "student-tuned", tuned),
     )
     recipe = choice.to_json() if choice is not None else None
-    notes = final_notes(run, choice.summary() if choice is not None else None)
+    teacher_notes = [x.summary() for x in (choice, tuning) if x is not None]
+    notes = final_notes(run, teacher_notes)
     model_dir: Path = stages.run(
         "packaging",
         "writing the model folder",

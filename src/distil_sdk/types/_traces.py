@@ -8,7 +8,13 @@ The platform reads a Dataset's traces according to ``trace_processing.observatio
 - ``openai_messages_with_images``: the same, a user ``content`` may be a list of ``text`` /
   ``image_url`` parts;
 - ``unstructured_with_openai_messages``: each line has a ``context`` string that wraps a
-  messages array.
+  messages array;
+- ``langfuse``: each line is an inference endpoint's record of one call (``input``: the request
+  as JSON text, ``output``: the response as JSON text, ``metadata.status`` / ``.source``), as a
+  PreparedTraces made from an endpoint holds them. Never written by hand. A record is read as
+  the reference converts it (``data-preparation/traces.md`` § From an inference endpoint): the
+  request's messages plus the reply as the assistant turn; a failed call (status not 200) or an
+  empty reply is no conversation and is passed over.
 
 Rows are kept exactly as written (they are sent as they are); reading never raises for a bad
 row, it records a finding. The texts of the user turns are what the local platform labels with
@@ -39,7 +45,10 @@ __all__ = [
 ]
 
 ObservationFormat = Literal[
-    "openai_messages", "openai_messages_with_images", "unstructured_with_openai_messages"
+    "openai_messages",
+    "openai_messages_with_images",
+    "unstructured_with_openai_messages",
+    "langfuse",
 ]
 OBSERVATION_FORMATS: tuple[str, ...] = get_args(ObservationFormat)
 DEFAULT_OBSERVATION_FORMAT: ObservationFormat = "openai_messages"
@@ -208,7 +217,10 @@ class Traces:
 
     @staticmethod
     def messages_of(row: Mapping[str, Any], observation_format: str) -> Any:
-        """The messages array of ``row`` in ``observation_format`` (whatever it holds)."""
+        """The messages array of ``row`` in ``observation_format`` (whatever it holds; for an
+        endpoint record, ``None`` when the call failed or its reply is empty)."""
+        if observation_format == "langfuse":
+            return _record_messages(row)
         if observation_format == "unstructured_with_openai_messages":
             context = row.get("context")
             if not isinstance(context, str):
@@ -279,10 +291,48 @@ _SHAPES = {
     "openai_messages_with_images": '{"messages": [{"role": "user", "content": "..." or '
     '[{"type": "text", "text": "..."}, {"type": "image_url", "image_url": {"url": "..."}}]}, ...]}',
     "unstructured_with_openai_messages": '{"context": "<a JSON messages array as a string>"}',
+    "langfuse": 'an inference endpoint\'s record, {"input": "<the request as JSON text>", '
+    '"output": "<the response as JSON text>", "metadata": {"status": 200, "source": "..."}}, '
+    "as a PreparedTraces made from an endpoint holds it",
 }
 
 
+def _record_messages(row: Mapping[str, Any]) -> list[Any] | None:
+    """An endpoint record's conversation: the request's messages and the reply (the
+    reference's conversion); ``None`` for a failed call, an empty reply or no record."""
+    metadata = row.get("metadata")
+    if not isinstance(metadata, Mapping) or metadata.get("status") != 200:
+        return None
+    try:
+        request = json.loads(row["input"])
+        reply = json.loads(row["output"])["choices"][0]["message"]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    if not isinstance(request, dict) or not isinstance(request.get("messages"), list):
+        return None
+    if not isinstance(reply, dict) or not (reply.get("content") or reply.get("tool_calls")):
+        return None
+    assistant: dict[str, Any] = {"role": "assistant", "content": reply.get("content") or ""}
+    if reply.get("tool_calls"):
+        assistant["tool_calls"] = reply["tool_calls"]
+    return [*request["messages"], assistant]
+
+
+def _record_problem(row: Mapping[str, Any]) -> str | None:
+    """What keeps ``row`` from being an endpoint record (``None``: it is one)."""
+    if not isinstance(row.get("input"), str) or not isinstance(row.get("output"), str):
+        return "'input' or 'output' is missing or not a string"
+    if not isinstance(row.get("metadata"), Mapping):
+        return "'metadata' is missing or not an object"
+    return None
+
+
 def _trace_problem(row: Mapping[str, Any], observation_format: str, images: bool) -> str | None:
+    if observation_format == "langfuse":
+        problem = _record_problem(row)
+        if problem is not None or _record_messages(row) is None:
+            return problem  # a failed call or an empty reply is passed over, not an error
+        return _messages_problem(_record_messages(row), images)
     if observation_format == "unstructured_with_openai_messages":
         if not isinstance(row.get("context"), str):
             return "'context' is missing or not a string"
@@ -293,6 +343,10 @@ def _trace_problem(row: Mapping[str, Any], observation_format: str, images: bool
         messages = row.get("messages")
         if not isinstance(messages, list):
             return "'messages' is missing or not a list"
+    return _messages_problem(messages, images)
+
+
+def _messages_problem(messages: Any, images: bool) -> str | None:
     if not messages:
         return "the conversation has no message"
     for i, message in enumerate(messages):

@@ -1,6 +1,4 @@
-"""Routes: credits, the hosted-only features (prepared traces; inference endpoints are in
-``endpoints``, and deployments, which run locally, in ``deployments``) and the retired routes
-that answer 410 Gone naming their replacement.
+"""Routes: credits and the retired routes that answer 410 Gone naming their replacement.
 
 The local platform meters nothing: ``GET /credits/endpoints`` reports every route key the
 platform meters with a balance that never decreases, so a client budgeting its calls works
@@ -16,7 +14,7 @@ from fastapi import APIRouter, HTTPException
 from ...types.entities import CreditBalances
 from .common import Authorized
 
-__all__ = ["LOCAL_BALANCE", "METERED_ROUTES", "add_hosted_only", "router"]
+__all__ = ["LOCAL_BALANCE", "METERED_ROUTES", "router"]
 
 router = APIRouter(dependencies=Authorized)
 
@@ -43,47 +41,6 @@ METERED_ROUTES = (
 def credit_balances() -> dict[str, Any]:
     """Remaining calls per metered route; locally always `LOCAL_BALANCE` (never spent)."""
     return {"balances": dict.fromkeys(METERED_ROUTES, LOCAL_BALANCE)}
-
-
-# -- hosted-only features -----------------------------------------------------------------------
-TRACES_UNAVAILABLE = (
-    "prepared traces feed relabelling, which needs the hosted platform's LLM teachers; "
-    "locally, create a dataset with labelled train and test rows (POST /datasets)"
-)
-
-
-def _unavailable(message: str) -> NoReturn:
-    raise HTTPException(501, message)
-
-
-def add_hosted_only(
-    target: APIRouter, path: str, method: str, message: str, name: str, tag: str
-) -> None:
-    """Add ``method path`` to ``target``, answering 501 with ``message`` (a hosted feature)."""
-
-    def endpoint() -> NoReturn:
-        _unavailable(message)
-
-    endpoint.__doc__ = f"Not available on the local platform (501): {message}"
-    target.add_api_route(
-        path,
-        endpoint,
-        methods=[method],
-        status_code=501,
-        response_model=None,
-        tags=[tag],
-        operation_id=name,
-        summary=f"{method} {path} (hosted only: 501)",
-        responses={501: {"description": "a hosted feature, not available locally"}},
-    )
-
-
-for _path, _method, _name in (
-    ("/staging-prepared-traces-s3-urls", "GET", "staging_prepared_traces_urls"),
-    ("/prepared-traces", "POST", "create_prepared_traces"),
-    ("/datasets/from-prepared-traces", "POST", "dataset_from_prepared_traces"),
-):
-    add_hosted_only(router, _path, _method, TRACES_UNAVAILABLE, _name, "prepared traces")
 
 
 # -- retired routes: 410 Gone, naming the replacement --------------------------------------------

@@ -75,7 +75,7 @@ def dataset_record(record: dict[str, Any], *, with_status: bool = True) -> dict[
         "created_at": iso(record["created_at"]),
         "operation": record["operation"],
         "parent_dataset_id": record["parent_dataset_id"],
-        "parent_prepared_traces_id": None,
+        "parent_prepared_traces_id": record.get("parent_prepared_traces_id"),
     }
     if with_status:
         out["status"] = record["status"]

@@ -263,13 +263,13 @@ class EndpointStore:
         return self.store.query(sql, tuple(params))
 
     # -- exports ------------------------------------------------------------------------------
-    def export(self, name: str, window: tuple[float, float]) -> dict[str, Any]:
-        """Write the calls of ``name`` in ``window`` to a new export's file, one record per
-        line, newest first; record the export and return its row."""
-        export_id = str(uuid.uuid4())
-        make_private_dir(self.exports_dir)
-        target = self.export_path(export_id)
-        # Written whole, then renamed: a download never reads half a file.
+    def write_records(
+        self, name: str, window: tuple[float | None, float | None], target: Path
+    ) -> int:
+        """Write the calls of ``name`` in ``window`` to ``target`` (one record per line, newest
+        first, private); return how many. Written whole, then renamed: a reader never reads
+        half a file."""
+        count = 0
         with atomic_writer(target, mode=0o600) as out:
             after: tuple[float, int] | None = None
             while batch := self.traces(name, window, after, limit=1000):
@@ -277,6 +277,15 @@ class EndpointStore:
                     line = json.dumps(trace_record(row), ensure_ascii=False) + "\n"
                     out.write(line.encode("utf-8"))
                 after = (batch[-1]["start_time"], batch[-1]["id"])
+                count += len(batch)
+        return count
+
+    def export(self, name: str, window: tuple[float, float]) -> dict[str, Any]:
+        """Write the calls of ``name`` in ``window`` to a new export's file, one record per
+        line, newest first; record the export and return its row."""
+        export_id = str(uuid.uuid4())
+        make_private_dir(self.exports_dir)
+        self.write_records(name, window, self.export_path(export_id))
         with self.store.transaction() as conn:
             conn.execute(
                 "INSERT INTO traces_exports (id, endpoint_name, created_at, from_start_time,"

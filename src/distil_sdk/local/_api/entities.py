@@ -31,7 +31,12 @@ __all__ = [
 #: ``/logs`` answers at most the last this many bytes of a job's log.
 LOG_LIMIT_BYTES = 256 * 1024
 
-_LABELS = {"datasets": "dataset", "teacher-evaluations": "teacher evaluation", "slms": "SLM"}
+_LABELS = {
+    "datasets": "dataset",
+    "teacher-evaluations": "teacher evaluation",
+    "slms": "SLM",
+    "prepared-traces": "prepared traces",
+}
 
 
 def get_entities(request: Request) -> EntityStore:

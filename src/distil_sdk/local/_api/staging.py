@@ -81,6 +81,18 @@ def staging_slms_urls(request: Request, ctx: Ctx, entities: Entities) -> dict[st
     return _staging_urls("slms", request, ctx, entities)
 
 
+@router.get(
+    "/staging-prepared-traces-s3-urls",
+    response_model=StagingUrls,
+    response_model_exclude_none=True,  # only the keys of this kind, as the platform answers
+    dependencies=[Depends(require_token)],
+    tags=["prepared traces"],
+)
+def staging_prepared_traces_urls(request: Request, ctx: Ctx, entities: Entities) -> dict[str, Any]:
+    """A presigned PUT URL for a trace file: ``traces_jsonl``."""
+    return _staging_urls("prepared-traces", request, ctx, entities)
+
+
 @router.put("/staging/{kind}/{bundle}/{key}", status_code=200, tags=["staging"])
 async def put_staged_file(
     kind: str,

@@ -575,13 +575,14 @@ def distil_student(run: TrainingRun, base: Student, transfer: Transfer) -> Stude
     return student
 
 
-def final_notes(run: TrainingRun, recipe_summary: str | None) -> list[str]:
-    """The run's notes: the teacher's recipe, how student-tuned started and ended, and the
-    findings on the test results (each finding also logged as a warning)."""
+def final_notes(run: TrainingRun, teacher_notes: Sequence[str]) -> list[str]:
+    """The run's notes: the teacher's (its recipe, its encoder's tuning), how student-tuned
+    started and ended, and the findings on the test results (each finding also logged as a
+    warning)."""
     findings = student_findings(run.results, len(run.bundle.test.texts))
     for finding in findings:
         logger.warning("%s", finding)
-    return ([recipe_summary] if recipe_summary is not None else []) + run.notes + findings
+    return [*teacher_notes, *run.notes, *findings]
 
 
 def package_model_dir(

@@ -1,4 +1,5 @@
-"""Entities of the current route generation: datasets, teacher evaluations, SLMs.
+"""Entities of the current route generation: datasets, teacher evaluations, SLMs, prepared
+traces.
 
 A companion of `Store`: its table lives in the same database and
 every write goes through the store's connection and lock (``Store.transaction``), so the two
@@ -7,7 +8,9 @@ of the store's ``jobs`` table (kind ``teacher_evaluation`` / ``training``) whose
 entity's id and whose ``upload_id`` names the folder under ``uploads/`` it reads (the dataset's
 own, or one holding the overridden files). This table adds what the ``jobs`` table lacks: the
 collection, the parent dataset, how a dataset was made, and the status of entities no job
-produces (an uploaded dataset or SLM is ``JOB_SUCCESS`` once its create returns).
+produces (an uploaded dataset or SLM is ``JOB_SUCCESS`` once its create returns). A prepared
+traces' ``source`` (``direct_upload`` or ``inference_endpoint``) is kept in ``operation``, and a
+dataset made from one names it in ``parent_prepared_traces_id``.
 
 Files, under ``data_dir``::
 
@@ -30,12 +33,13 @@ from ..._fs import staged_folder
 from .private import make_private_dir
 from .store import JOB_FAILURE, JOB_SUCCESS, Store
 
-__all__ = ["COLLECTIONS", "EntityStore"]
+__all__ = ["COLLECTIONS", "PREPARED_TRACES", "EntityStore"]
 
 DATASETS = "datasets"
 TEACHER_EVALUATIONS = "teacher-evaluations"
 SLMS = "slms"
-COLLECTIONS = (DATASETS, TEACHER_EVALUATIONS, SLMS)
+PREPARED_TRACES = "prepared-traces"
+COLLECTIONS = (DATASETS, TEACHER_EVALUATIONS, SLMS, PREPARED_TRACES)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
@@ -45,6 +49,8 @@ CREATE TABLE IF NOT EXISTS entities (
 );
 CREATE INDEX IF NOT EXISTS entities_collection ON entities (collection, created_at)
 """
+#: Columns added after the table's first release: added in place to an older data dir's table.
+_ADDED_COLUMNS = {"parent_prepared_traces_id": "TEXT"}
 
 
 class EntityStore:
@@ -59,6 +65,10 @@ class EntityStore:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            have = {row[1] for row in conn.execute("PRAGMA table_info(entities)")}
+            for column, kind in _ADDED_COLUMNS.items():
+                if column not in have:
+                    conn.execute(f"ALTER TABLE entities ADD COLUMN {column} {kind}")
 
     @property
     def entities_dir(self) -> Path:
@@ -95,6 +105,7 @@ class EntityStore:
         job_id: str | None = None,
         dataset_id: str | None = None,
         parent_dataset_id: str | None = None,
+        parent_prepared_traces_id: str | None = None,
         operation: str | None = None,
         smoke: bool = False,
         status: str | None = None,
@@ -107,8 +118,8 @@ class EntityStore:
         with self.store.transaction() as conn:
             conn.execute(
                 "INSERT INTO entities (id, collection, created_at, job_id, dataset_id,"
-                " parent_dataset_id, operation, smoke, status, message)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " parent_dataset_id, parent_prepared_traces_id, operation, smoke, status, message)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     entity_id,
                     collection,
@@ -116,6 +127,7 @@ class EntityStore:
                     job_id,
                     dataset_id,
                     parent_dataset_id,
+                    parent_prepared_traces_id,
                     operation,
                     int(smoke),
                     status,

@@ -23,7 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
-from ...types.entities import DATASET_STAGING_KEYS, SLM_STAGING_KEYS
+from ...types.entities import (
+    DATASET_STAGING_KEYS,
+    PREPARED_TRACES_STAGING_KEYS,
+    SLM_STAGING_KEYS,
+)
 
 __all__ = [
     "DATASET_FIELDS",
@@ -51,7 +55,11 @@ DEFAULT_MAX_BYTES = 4 << 30
 DATASET_FIELDS = DATASET_STAGING_KEYS
 SLM_FIELDS = SLM_STAGING_KEYS
 #: ``GET /staging-<kind>-s3-urls`` -> the file keys it hands out.
-STAGING_KINDS: dict[str, dict[str, str]] = {"datasets": DATASET_FIELDS, "slms": SLM_FIELDS}
+STAGING_KINDS: dict[str, dict[str, str]] = {
+    "datasets": DATASET_FIELDS,
+    "slms": SLM_FIELDS,
+    "prepared-traces": PREPARED_TRACES_STAGING_KEYS,
+}
 
 _BUNDLE_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _SIGNING_PURPOSE = b"distil-sdk-local presigned url v1"

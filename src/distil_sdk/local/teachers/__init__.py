@@ -42,6 +42,20 @@ __all__ = [
 
 TEACHER_BASE_URL_ENV = "DISTIL_TEACHER_BASE_URL"
 TEACHER_CACHE_DIR_ENV = "DISTIL_TEACHER_CACHE_DIR"
+#: The embedded teacher's contrastively tuned encoder candidate: ``auto`` (default: where it is
+#: cheap), ``on`` (whatever it costs) or ``off``.
+TEACHER_CONTRASTIVE_ENV = "DISTIL_TEACHER_CONTRASTIVE"
+_CONTRASTIVE = {"auto": None, "on": True, "off": False}
+
+
+def _contrastive_setting(env: Mapping[str, str]) -> bool | None:
+    value = env.get(TEACHER_CONTRASTIVE_ENV, "").strip().lower() or "auto"
+    if value not in _CONTRASTIVE:
+        raise ValueError(
+            f"{TEACHER_CONTRASTIVE_ENV}={value!r} is not a setting: use auto (the default), on "
+            "or off"
+        )
+    return _CONTRASTIVE[value]
 
 
 def make_teacher(
@@ -51,7 +65,8 @@ def make_teacher(
     cache_dir: Path | None = None,
     embedding_cache_dir: Path | None = None,
 ) -> Teacher:
-    """The teacher for a task: the LLM teacher when ``DISTIL_TEACHER_BASE_URL`` is set, else embedded.
+    """The teacher for a task: the LLM teacher when ``DISTIL_TEACHER_BASE_URL`` is set, else embedded
+    (its contrastive encoder candidate set by ``DISTIL_TEACHER_CONTRASTIVE``: auto, on or off).
 
     Example::
 
@@ -72,4 +87,8 @@ def make_teacher(
     from .embedded import EmbeddedTeacher
 
     # The embedded teacher keeps sentence embeddings under embedding_cache_dir (content-keyed).
-    return EmbeddedTeacher(encoder_name=teacher_name, disk_cache=embedding_cache_dir)
+    return EmbeddedTeacher(
+        encoder_name=teacher_name,
+        disk_cache=embedding_cache_dir,
+        contrastive=_contrastive_setting(env),
+    )

@@ -48,6 +48,7 @@ logger = logging.getLogger("distil_sdk")
 
 __all__ = [
     "MAX_TOKENS",
+    "MIN_ROWS",
     "FoldModel",
     "TunedEvidence",
     "TuningDecision",
@@ -74,6 +75,8 @@ TUNE_MAX_LENGTH = 128
 #: about 20,000); a few dozen rows of long texts do not (24 product listings: about 45,000).
 MAX_TOKENS = 30_000
 FOLDS = 4
+#: Fewer gold rows than this are too few to score a tuning on (the recipe's own CV needs 6).
+MIN_ROWS = 8
 #: The plain logistic-regression strengths scored on both encoders (as in `_recipes`).
 STRENGTHS = (1.0, 3.0, 10.0, 30.0, 100.0)
 

@@ -40,6 +40,7 @@ from ._base import normalise_rows
 from ._contrastive import (
     ITERATIONS,
     MAX_TOKENS,
+    MIN_ROWS,
     FoldModel,
     TunedEvidence,
     TuningDecision,
@@ -400,7 +401,9 @@ class EmbeddedTeacher:
         assert self._y_train is not None and self._x_train is not None
         self.tuning, self._fold_models = None, []
         counts = np.bincount(self._y_train)
-        if self.contrastive is False or self.c is not None or counts[counts > 0].min() < 2:
+        if self.contrastive is False or self.c is not None or len(self._y_train) < MIN_ROWS:
+            return
+        if counts[counts > 0].min() < 2:  # a class with one row cannot be held out and tuned on
             return
         labels = self._y_train.tolist()
         tokens = tuning_tokens(self.encoder.tokenizer, texts, labels)
