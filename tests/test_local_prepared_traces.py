@@ -144,3 +144,42 @@ def test_an_endpoints_records_become_labelled_rows(
     left = httpx.get(str(files.traces_url)).text.splitlines()
     assert len(left) == 2  # the records not relabelled stay, as written
     assert json.loads(left[0]) == records[4]
+
+
+def test_the_cli_traces_noun_against_the_local_platform(
+    platform: LocalServer,
+    tmp_path: Path,
+    tiny_bert_encoder: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from distil_sdk.cli import main
+
+    monkeypatch.setenv("DISTIL_API_KEY", platform.token)
+    base = ["--base-url", platform.base_url]
+    path = tmp_path / "traces.jsonl"
+    path.write_bytes(chat_jsonl([(text, "an answer") for text in TEXTS]))
+    assert main(["traces", "upload", "--traces", str(path), *base]) == 0
+    out = capsys.readouterr().out
+    traces_id = out.split("ID: ")[1].strip()
+    assert main(["traces", "list", *base]) == 0
+    listed = capsys.readouterr().out
+    assert traces_id in listed and "direct_upload" in listed
+    assert main(["traces", "show", traces_id, *base, "--output", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "JOB_SUCCESS"
+    target = tmp_path / "back"
+    assert main(["traces", "download", traces_id, str(target), *base]) == 0
+    assert (target / "traces.jsonl").read_bytes() == path.read_bytes()
+    capsys.readouterr()
+
+    config, job = tmp_path / "config.yaml", tmp_path / "job_description.json"
+    config.write_text(json.dumps(_config(tiny_bert_encoder)))  # JSON is YAML
+    job.write_text(json.dumps(job_description()))
+    argv = ["dataset", "create-from-traces", traces_id, "-c", str(config)]
+    assert main([*argv, "--job-description", str(job), *base]) == 0
+    assert "Dataset created. ID:" in capsys.readouterr().out
+
+    assert main(["traces", "create-from-inference-endpoint", "nope", *base]) != 0
+    assert "inference endpoint 'nope' not found" in capsys.readouterr().err
+    assert main(["traces", "upload", *base]) == 2
+    assert "needs --traces FILE" in capsys.readouterr().err

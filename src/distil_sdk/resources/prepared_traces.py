@@ -9,6 +9,7 @@ from typing_extensions import Unpack
 
 from .._errors import DistilError
 from .._http import CallOptions, RequestSpec
+from ..types._traces import TRACES_FILE
 from ..types.entities import (
     PREPARED_TRACES_STAGING_KEYS,
     CreatePreparedTracesRequest,
@@ -22,9 +23,11 @@ from ._entity import (
     AsyncEntityReads,
     SyncEntityReads,
     explained,
+    fetch_spec,
     put_spec,
     staged_body,
     staging_spec,
+    write_atomic,
 )
 
 __all__ = ["AsyncPreparedTraces", "PreparedTracesResource"]
@@ -46,6 +49,20 @@ def _check(traces: bytes | None, endpoint: str | None) -> None:
         raise DistilError("give exactly one of traces= (a JSONL file) and inference_endpoint_name=")
 
 
+def _traces_url(download: PreparedTracesDownload, prepared_traces_id: str) -> str:
+    if not download.traces_url:
+        raise DistilError(
+            f"prepared traces {prepared_traces_id!r}: the platform gave no traces_url"
+        )
+    return download.traces_url
+
+
+def _folder(dest: str | os.PathLike[str]) -> Path:
+    folder = Path(dest)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def _create(body: CreatePreparedTracesRequest, options: CallOptions) -> RequestSpec:
     return RequestSpec("POST", "/prepared-traces", json=body.to_body(), **options)
 
@@ -63,7 +80,8 @@ class PreparedTracesResource(
     _Declaration, SyncEntityReads[PreparedTraces, EntityStatus, DownloadMetadata]
 ):
     """Prepared traces: ``create`` (a staged ``traces.jsonl`` or an endpoint's name), ``get``,
-    ``list``, ``download``: the routes the reference documents for them (a PreparedTraces has
+    ``list``, ``download`` (``download_file`` writes the file): the routes the reference
+    documents for them (a PreparedTraces has
     no job, no log and no config of its own). A Dataset is made from one with
     ``client.datasets.from_prepared_traces``.
 
@@ -101,6 +119,14 @@ class PreparedTracesResource(
             PreparedTracesDownload, self._spec(prepared_traces_id, "download", options)
         )
 
+    def download_file(
+        self, prepared_traces_id: str, dest: str | os.PathLike[str], **options: Unpack[CallOptions]
+    ) -> Path:
+        """Download the trace file into the folder ``dest`` as ``traces.jsonl``, atomically."""
+        url = _traces_url(self.download(prepared_traces_id, **options), prepared_traces_id)
+        data = self._t.send(fetch_spec(url, options)).content
+        return write_atomic(_folder(dest), TRACES_FILE, data)
+
 
 class AsyncPreparedTraces(
     _Declaration, AsyncEntityReads[PreparedTraces, EntityStatus, DownloadMetadata]
@@ -133,3 +159,10 @@ class AsyncPreparedTraces(
         return await self._t.request(
             PreparedTracesDownload, self._spec(prepared_traces_id, "download", options)
         )
+
+    async def download_file(
+        self, prepared_traces_id: str, dest: str | os.PathLike[str], **options: Unpack[CallOptions]
+    ) -> Path:
+        url = _traces_url(await self.download(prepared_traces_id, **options), prepared_traces_id)
+        data = (await self._t.send(fetch_spec(url, options))).content
+        return write_atomic(_folder(dest), TRACES_FILE, data)

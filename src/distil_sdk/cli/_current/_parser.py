@@ -39,6 +39,13 @@ from ._serving import (
     endpoint_show,
     endpoint_traces,
 )
+from ._traces import (
+    traces_download,
+    traces_from_endpoint,
+    traces_list,
+    traces_show,
+    traces_upload,
+)
 
 __all__ = ["TEACHER_EVALUATION_VERBS", "register"]
 
@@ -98,6 +105,23 @@ def _dataset(sub: Any) -> None:
     p = noun.verb("download", dataset_download, "download every file of a dataset (free)")
     p.add_argument("id", metavar="ID")
     dest_args(p, "ID-data")
+
+
+def _traces(sub: Any) -> None:
+    noun = Noun(sub, "traces", "prepared traces: the trace files datasets are made from")
+    p = noun.verb("upload", traces_upload, "upload a trace file (one conversation per line)")
+    p.add_argument("--traces", metavar="FILE", help="traces.jsonl")
+    p = noun.verb(
+        "create-from-inference-endpoint",
+        traces_from_endpoint,
+        "prepared traces of an inference endpoint's records (no file to convert)",
+    )
+    p.add_argument("name", metavar="UNIQUE_ENDPOINT_NAME")
+    noun.verb("list", traces_list, "every prepared traces, newest first")
+    noun.verb("show", traces_show, "one prepared traces").add_argument("id", metavar="ID")
+    p = noun.verb("download", traces_download, "download the trace file into DEST")
+    p.add_argument("id", metavar="ID")
+    dest_args(p, "ID-traces")
 
 
 def _teacher_evaluation(sub: Any) -> None:
@@ -276,6 +300,7 @@ def register(sub: Any) -> None:
     """Add today's nouns to ``sub`` (the ``distil-sdk`` parser's subparsers)."""
     for add in (
         _dataset,
+        _traces,
         _teacher_evaluation,
         _slm,
         _deployment,
