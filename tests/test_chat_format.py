@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -290,3 +291,40 @@ def test_current_config_keys_do_not_warn() -> None:
             "  max_tool_calls_per_turn: 0\n"
         )
     assert config.unknown_keys() == [] and config.renamed_keys() == []
+
+
+def _record(text: str, reply: str | None, status: int = 200) -> dict[str, Any]:
+    """An inference endpoint's record of one call (data-preparation/traces.md § From an
+    inference endpoint)."""
+    request = {"model": "support-x", "messages": [{"role": "system", "content": "Route it."},
+                                                  {"role": "user", "content": text}]}  # fmt: skip
+    message = {"role": "assistant", "content": reply}
+    response = {"choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}
+    return {"input": json.dumps(request), "output": json.dumps(response),
+            "metadata": {"status": status, "source": "fallback"},
+            "start_time": "2026-12-01T10:00:00Z", "latency": 0.4}  # fmt: skip
+
+
+def test_endpoint_records_are_read_as_the_reference_converts_them() -> None:
+    from distil_sdk.types._traces import Traces
+
+    rows = [
+        _record("my card is blocked", "cards"),
+        _record("the call failed", "cards", status=502),  # a failed call: passed over
+        _record("no answer came", ""),  # an empty reply: passed over
+        _record("refund please", "billing"),
+    ]
+    traces = Traces(rows)
+    assert traces.user_texts("langfuse") == ["my card is blocked", "refund please"]
+    assert Traces.messages_of(rows[0], "langfuse") == [
+        {"role": "system", "content": "Route it."},
+        {"role": "user", "content": "my card is blocked"},
+        {"role": "assistant", "content": "cards"},
+    ]
+    assert traces.check("langfuse", 30_000) == []  # passed over is not an error
+    # A {"messages": [...]} line is not a record, and a record is not a messages line.
+    chat = Traces([{"messages": [{"role": "user", "content": "hi"}]}])
+    (finding,) = chat.check("langfuse", 30_000)
+    assert "'input' or 'output' is missing" in finding.message
+    assert "inference endpoint's record" in finding.message
+    assert "'messages' is missing" in traces.check("openai_messages", 30_000)[0].message
