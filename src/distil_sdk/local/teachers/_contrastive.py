@@ -109,10 +109,8 @@ def tuning_tokens(
     """Word pieces one tuning on ``texts`` passes through the encoder (both sides of a pair)."""
     if not texts:
         return 0
-    lengths = [
-        min(len(ids), TUNE_MAX_LENGTH)
-        for ids in tokenizer(list(texts), truncation=False)["input_ids"]
-    ]
+    encoded = tokenizer(list(texts), truncation=True, max_length=TUNE_MAX_LENGTH)
+    lengths = [len(ids) for ids in encoded["input_ids"]]
     n_pairs = len(pairs(labels, ITERATIONS if iterations is None else iterations, random.Random(0)))
     return int(n_pairs * 2 * float(np.mean(lengths)))
 
