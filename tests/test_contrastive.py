@@ -4,6 +4,7 @@ tuning, the cross-validation that decides, and what the decision changes downstr
 from __future__ import annotations
 
 import random
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -250,14 +251,20 @@ def test_a_tuned_teacher_switches_encoder_saves_it_and_the_next_job_reuses_it(
     assert kept is not None and kept.ref_texts == evidence.ref_texts
     np.testing.assert_allclose(kept.probs, evidence.probs, atol=1e-6)
 
-    # A retrain (two rows added): the decision and its evidence reused, the encoder tuned anew.
+    # A retrain (two rows added): the decision, its evidence and its tuned encoder reused (the
+    # added rows shape the head); with that encoder gone, one is tuned on the new rows.
     more = LabelledDataset.from_lists(
         [*TEXTS, "a fee for my card", "a warm jumper"], [*GOLD, "billing", "shopping"]
     )
     third = EmbeddedTeacher(str(tiny_bert_encoder), disk_cache=tmp_path / "cache")
     third.fit(_job(), more, config)
-    assert third.tuned_encoder_path not in (None, path)
-    assert third.tuned_evidence() is not None
+    assert third.tuned_encoder_path == path and third.tuned_evidence() is not None
+    assert not np.allclose(third.predict_proba(POOL), first.predict_proba(POOL), atol=1e-6)
+    shutil.rmtree(path)
+    fourth = EmbeddedTeacher(str(tiny_bert_encoder), disk_cache=tmp_path / "cache")
+    fourth.fit(_job(), more, config)
+    assert fourth.tuned_encoder_path not in (None, path)
+    assert (fourth.tuned_encoder_path / "config.json").is_file()
 
 
 def test_the_calibration_of_a_tuned_teacher_rests_on_its_folds(

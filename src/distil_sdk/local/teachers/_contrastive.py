@@ -228,6 +228,9 @@ class TuningDecision:
     seconds: float
     tokens: int
     evidence: TunedEvidence | None = None
+    #: The cache key of the encoder tuned on all the decision's rows ("" when frozen won): a
+    #: retrain that reuses the decision reuses that encoder too.
+    encoder_key: str = ""
 
     @property
     def best_frozen(self) -> float:
@@ -259,6 +262,7 @@ class TuningDecision:
             "seconds": round(self.seconds, 2),
             "tokens": self.tokens,
             "evidence": None if self.evidence is None else self.evidence.to_json(),
+            "encoder_key": self.encoder_key,
         }
 
     @classmethod
@@ -274,6 +278,7 @@ class TuningDecision:
             seconds=float(data["seconds"]),
             tokens=int(data["tokens"]),
             evidence=None if evidence is None else TunedEvidence.from_json(evidence),
+            encoder_key=str(data.get("encoder_key", "")),
         )
 
 

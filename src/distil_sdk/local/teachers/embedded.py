@@ -397,7 +397,10 @@ class EmbeddedTeacher:
     def _consider_tuning(self, texts: list[str], descriptions: list[str]) -> None:
         """Decide between the frozen and the tuned encoder (`._contrastive`), reusing a
         decision made on the same rows, or on most of them (a retrain), by an earlier fit;
-        with the tuned one, switch to it and re-embed the gold rows and descriptions."""
+        with the tuned one, switch to it and re-embed the gold rows and descriptions.
+
+        A retrain keeps the earlier fit's tuned encoder, as it keeps its recipe: its added rows
+        shape the head and the student, and the texts it embedded stay in the cache."""
         assert self._y_train is not None and self._x_train is not None
         self.tuning, self._fold_models = None, []
         counts = np.bincount(self._y_train)
@@ -419,6 +422,7 @@ class EmbeddedTeacher:
         self._tuning_key = hashlib.sha256(json.dumps(rows).encode()).hexdigest()
         self._tuning_lineage = RecipeLineage(folder, self._lineage.task, rows)
         found = self._tuning_lineage.earlier_json(pooled=False, parse=TuningDecision.from_json)
+        key = self._encoder_key(texts, labels)
         if found is not None:
             self.tuning = found[1]
             logger.info(
@@ -432,35 +436,44 @@ class EmbeddedTeacher:
                 self.encoder, texts, self._y_train, self._x_train, descriptions, self._x_desc,
                 len(self.labels), seed=self._seed, tokens=tokens,
             )  # fmt: skip
+            self.tuning.encoder_key = key if self.tuning.tuned else ""
             self._tuning_lineage.record_json(self._tuning_key, self.tuning.to_json(), pooled=False)
         if not self.tuning.tuned:
             return
-        self._encoder = self._tuned_encoder(texts, labels)
+        self._encoder = self._tuned_encoder(self.tuning.encoder_key or key, key, texts, labels)
         self._identity_key, self._cache = None, {}  # embeddings of the tuned encoder from here
         self._x_train = self.embed(texts)
         self._x_desc = self.embed(descriptions)
 
-    def _tuned_encoder(self, texts: list[str], labels: list[int]) -> Encoder:
-        """The encoder tuned on exactly these rows: from the cache, or tuned and saved there
-        (a temporary folder without a cache), so its files give it its own identity."""
+    def _encoder_key(self, texts: list[str], labels: list[int]) -> str:
+        """The cache key of the encoder tuned on these rows (the frozen encoder, the seed and
+        the tuning's settings)."""
+        data = [self._disk_key(""), self._seed, ITERATIONS, texts, labels]
+        return hashlib.sha256(json.dumps(data).encode()).hexdigest()[:32]
+
+    def _tuned_encoder(
+        self, key: str, own_key: str, texts: list[str], labels: list[int]
+    ) -> Encoder:
+        """The tuned encoder kept under ``key`` in the cache; when it is not there, the encoder
+        tuned on these rows (``own_key``), tuned and saved now (in a temporary folder without a
+        cache), so that its files give it its own identity."""
         from .._jobs.encoders import load_encoder
 
-        key = hashlib.sha256(
-            json.dumps([self._disk_key(""), self._seed, ITERATIONS, texts, labels]).encode()
-        ).hexdigest()[:32]
         if self.disk_cache is not None:
-            folder = self.disk_cache / "contrastive" / "encoders" / key
+            base = self.disk_cache / "contrastive" / "encoders"
         else:
             self._tuned_dir = tempfile.TemporaryDirectory(prefix="distil-tuned-encoder-")
-            folder = Path(self._tuned_dir.name) / key
-        if (folder / "config.json").is_file():
-            try:
-                return load_encoder(str(folder), max_length=self.encoder.max_length)
-            except RuntimeError as exc:  # damaged: tuned again below
-                logger.debug("tuned encoder cache unreadable: %s", exc)
+            base = Path(self._tuned_dir.name)
+        for candidate in dict.fromkeys((key, own_key)):
+            folder = base / candidate
+            if (folder / "config.json").is_file():
+                try:
+                    return load_encoder(str(folder), max_length=self.encoder.max_length)
+                except RuntimeError as exc:  # damaged: tuned again below
+                    logger.debug("tuned encoder cache unreadable: %s", exc)
         tuned = tune(self.encoder, texts, labels, seed=self._seed)
-        save_encoder(tuned, folder)
-        tuned.name = str(folder)
+        save_encoder(tuned, base / own_key)
+        tuned.name = str(base / own_key)
         return tuned
 
     def _tuned_choice(self, tuning: TuningDecision) -> RecipeChoice:
