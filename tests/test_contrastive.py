@@ -175,7 +175,7 @@ def test_the_tuned_encoder_is_kept_only_when_it_scores_strictly_higher(
     won, folds = _contrastive.cross_validate_tuning(
         _Lookup(noise), TEXTS, Y, x_noise, descriptions, x_desc, len(LABELS), seed=0
     )
-    assert won.tuned and won.best_tuned == 1.0 > won.best_frozen and len(folds) == 4
+    assert won.tuned and won.best_tuned[0] == 1.0 > won.best_frozen[0] and len(folds) == 4
 
     # The same vectors tuned or not: a tie, and the frozen encoder is kept.
     monkeypatch.setattr(_contrastive, "tune", lambda enc, texts, labels, **kw: _Lookup(noise))
@@ -185,6 +185,26 @@ def test_the_tuned_encoder_is_kept_only_when_it_scores_strictly_higher(
     assert tie.cv_tuned == tie.cv_frozen and not tie.tuned
     assert tie.evidence is None and folds == []
     assert _contrastive.TuningDecision.from_json(won.to_json()).cv_tuned == won.cv_tuned
+
+    # As accurate, but surer of the right class on held-out rows: the recipe CV's tie-break.
+    sharper = {t: v * 3 for t, v in separated.items()}
+    x_sep = np.stack([separated[t] for t in TEXTS])
+    x_desc_sep = np.stack([separated[d] for d in descriptions])
+    monkeypatch.setattr(_contrastive, "tune", lambda enc, texts, labels, **kw: _Lookup(sharper))
+    surer, _ = _contrastive.cross_validate_tuning(
+        _Lookup(separated), TEXTS, Y, x_sep, descriptions, x_desc_sep, len(LABELS), seed=0
+    )
+    assert surer.best_tuned[0] == surer.best_frozen[0] == 1.0
+    assert surer.best_tuned[1] < surer.best_frozen[1] and surer.tuned
+    assert "log-loss" in surer.summary()
+
+
+def test_the_decision_rule_is_accuracy_then_held_out_log_loss() -> None:
+    keeps = _contrastive.keeps_tuned
+    assert keeps((0.75, 0.9), (0.70, 0.1))  # more accurate
+    assert not keeps((0.70, 0.1), (0.75, 0.9))
+    assert keeps((0.75, 0.7), (0.75, 0.8))  # as accurate, surer
+    assert not keeps((0.75, 0.8), (0.75, 0.8))  # an exact tie keeps the frozen encoder
 
 
 def test_a_costly_tuning_is_not_considered_unless_asked_for(

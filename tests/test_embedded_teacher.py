@@ -187,7 +187,10 @@ def test_the_recipe_is_chosen_per_task_and_reused_by_the_next_job(
     pool = ["the cheque deposit is not in my balance", "a kettle for the kitchen", "my pin"]
     choices = []
     for _ in range(2):  # the teacher-evaluation job, then the training job
-        teacher = EmbeddedTeacher(str(tiny_bert_encoder), disk_cache=tmp_path / "cache")
+        # The frozen encoder's recipe (test_contrastive covers the tuned encoder's choice).
+        teacher = EmbeddedTeacher(
+            str(tiny_bert_encoder), disk_cache=tmp_path / "cache", contrastive=False
+        )
         with caplog.at_level("INFO", logger="distil_sdk"):
             teacher.fit(_job(), rows, config)
             teacher.adapt(pool)
@@ -199,7 +202,9 @@ def test_the_recipe_is_chosen_per_task_and_reused_by_the_next_job(
     assert "cross-validated earlier for the same task" in caplog.text
     # Another seed is another task as far as the cache goes.
     config.base.random_seed = 8
-    teacher = EmbeddedTeacher(str(tiny_bert_encoder), disk_cache=tmp_path / "cache")
+    teacher = EmbeddedTeacher(
+        str(tiny_bert_encoder), disk_cache=tmp_path / "cache", contrastive=False
+    )
     caplog.clear()
     with caplog.at_level("INFO", logger="distil_sdk"):
         teacher.fit(_job(), rows, config)

@@ -287,7 +287,10 @@ def test_a_retrain_reuses_the_recipe_cross_validated_on_the_earlier_rows(
     bundle = _bundle(tiny_bert_encoder, TRAIN, POOL)
 
     def fit(rows: Sequence[tuple[str, str]]) -> EmbeddedTeacher:
-        teacher = EmbeddedTeacher(str(tiny_bert_encoder), disk_cache=tmp_path / "cache")
+        # The frozen encoder's recipe (test_contrastive covers the tuned encoder's reuse).
+        teacher = EmbeddedTeacher(
+            str(tiny_bert_encoder), disk_cache=tmp_path / "cache", contrastive=False
+        )
         train = LabelledDataset.from_lists([t for t, _ in rows], [y for _, y in rows])
         teacher.fit(bundle.job_description, train, bundle.config)
         teacher.adapt(POOL)

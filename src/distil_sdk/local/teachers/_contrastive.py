@@ -12,8 +12,10 @@ default:
   counted, not timed, so a task always gets the same candidates however busy the machine);
 * `cross_validate_tuning` scores it against the frozen encoder on the same stratified folds,
   the tuning repeated inside every fold (tuned on all rows, the held-out rows would leak into
-  the encoder), at every plain-logistic-regression strength, and keeps it only when its best
-  score is strictly higher;
+  the encoder), at every plain-logistic-regression strength, the class descriptions joining
+  every training fold as they join the teacher's; it is kept when its best candidate is more
+  accurate, or as accurate with a lower held-out log-loss (the recipe CV's own rule). The
+  descriptions lift the frozen encoder most, so on few rows the two often tie on accuracy;
 * the folds' held-out probabilities are the tuned teacher's out-of-fold evidence for the
   student's calibration (`TunedEvidence`), with the fold models' probabilities on a sample of
   the unlabelled texts for the fold bias.
@@ -228,26 +230,35 @@ class TuningDecision:
     seconds: float
     tokens: int
     evidence: TunedEvidence | None = None
+    #: Held-out log-loss per candidate, which breaks ties of accuracy.
+    log_loss_frozen: dict[str, float] = field(default_factory=dict)
+    log_loss_tuned: dict[str, float] = field(default_factory=dict)
     #: The cache key of the encoder tuned on all the decision's rows ("" when frozen won): a
     #: retrain that reuses the decision reuses that encoder too.
     encoder_key: str = ""
 
     @property
-    def best_frozen(self) -> float:
-        """The frozen encoder's best fold accuracy."""
-        return max(self.cv_frozen.values())
+    def best_frozen(self) -> tuple[float, float]:
+        """The frozen encoder's best fold accuracy and its held-out log-loss."""
+        return _best(self.cv_frozen, self.log_loss_frozen)
 
     @property
-    def best_tuned(self) -> float:
-        """The tuned encoder's best fold accuracy."""
-        return max(self.cv_tuned.values())
+    def best_tuned(self) -> tuple[float, float]:
+        """The tuned encoder's best fold accuracy and its held-out log-loss."""
+        return _best(self.cv_tuned, self.log_loss_tuned)
 
     def summary(self) -> str:
         """One log line."""
         verdict = "tuned encoder kept" if self.tuned else "frozen encoder kept"
+        (tuned, tuned_loss), (frozen, frozen_loss) = self.best_tuned, self.best_frozen
+        tie = (
+            f", log-loss {tuned_loss:.3f} against {frozen_loss:.3f}"
+            if round(tuned, 4) == round(frozen, 4)
+            else ""
+        )
         return (
-            f"contrastive tuning: {verdict}: {FOLDS}-fold accuracy {self.best_tuned:.3f} tuned "
-            f"against {self.best_frozen:.3f} frozen ({self.tokens} word pieces per tuning, "
+            f"contrastive tuning: {verdict}: {self.folds}-fold accuracy {tuned:.3f} tuned "
+            f"against {frozen:.3f} frozen{tie} ({self.tokens} word pieces per tuning, "
             f"{self.seconds:.1f}s)"
         )
 
@@ -258,6 +269,8 @@ class TuningDecision:
             "c": self.c,
             "cv_frozen": {k: round(v, 4) for k, v in self.cv_frozen.items()},
             "cv_tuned": {k: round(v, 4) for k, v in self.cv_tuned.items()},
+            "log_loss_frozen": {k: round(v, 4) for k, v in self.log_loss_frozen.items()},
+            "log_loss_tuned": {k: round(v, 4) for k, v in self.log_loss_tuned.items()},
             "folds": self.folds,
             "seconds": round(self.seconds, 2),
             "tokens": self.tokens,
@@ -278,6 +291,8 @@ class TuningDecision:
             seconds=float(data["seconds"]),
             tokens=int(data["tokens"]),
             evidence=None if evidence is None else TunedEvidence.from_json(evidence),
+            log_loss_frozen={str(k): float(v) for k, v in data.get("log_loss_frozen", {}).items()},
+            log_loss_tuned={str(k): float(v) for k, v in data.get("log_loss_tuned", {}).items()},
             encoder_key=str(data.get("encoder_key", "")),
         )
 
@@ -316,8 +331,8 @@ def cross_validate_tuning(
 
     ``x_frozen`` / ``x_desc_frozen``: the frozen encoder's vectors of ``texts`` and of the class
     descriptions, which (as in the recipe's CV) join every training fold. Both encoders get
-    plain logistic regression at every `STRENGTHS`; the tuned one wins only with a strictly
-    higher best score. Returns the decision (with the out-of-fold evidence when tuned wins) and
+    plain logistic regression at every `STRENGTHS`, and each is judged by its best candidate
+    (`keeps_tuned`). Returns the decision (with the out-of-fold evidence when tuned wins) and
     the winning folds' models (empty when frozen wins).
     """
     from sklearn.model_selection import StratifiedKFold
@@ -326,10 +341,10 @@ def cross_validate_tuning(
     folds = min(FOLDS, int(np.bincount(y)[np.bincount(y) > 0].min()))
     splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
     y_desc = np.arange(n_classes)
-    right_frozen = dict.fromkeys(map(_name, STRENGTHS), 0)
-    right_tuned = dict.fromkeys(map(_name, STRENGTHS), 0)
-    held_probs: dict[str, np.ndarray] = {_name(c): np.zeros((len(y), n_classes)) for c in STRENGTHS}
-    fold_heads: dict[str, list[Any]] = {_name(c): [] for c in STRENGTHS}
+    names = [_name(c) for c in STRENGTHS]
+    held_frozen = {name: np.zeros((len(y), n_classes)) for name in names}
+    held_tuned = {name: np.zeros((len(y), n_classes)) for name in names}
+    fold_heads: dict[str, list[Any]] = {name: [] for name in names}
     fold_encoders: list[Encoder] = []
     for k, (fit_rows, held) in enumerate(splitter.split(np.zeros(len(y)), y)):
         tuned = tune(encoder, [texts[i] for i in fit_rows], y[fit_rows].tolist(), seed=seed + k)
@@ -337,40 +352,42 @@ def cross_validate_tuning(
         x_tuned = tuned.embed(list(texts))
         x_desc = tuned.embed(list(descriptions))
         with single_thread_blas():
-            for c in STRENGTHS:
+            for c, name in zip(STRENGTHS, names, strict=True):
                 frozen = _fit_lr(
                     np.vstack([x_frozen[fit_rows], x_desc_frozen]),
                     np.concatenate([y[fit_rows], y_desc]),
                     c,
                     seed,
                 )
-                right_frozen[_name(c)] += int((frozen.predict(x_frozen[held]) == y[held]).sum())
+                held_frozen[name][held] = predict_proba(frozen, x_frozen[held], n_classes)
                 head = _fit_lr(
                     np.vstack([x_tuned[fit_rows], x_desc]),
                     np.concatenate([y[fit_rows], y_desc]),
                     c,
                     seed,
                 )
-                probs = predict_proba(head, x_tuned[held], n_classes)
-                held_probs[_name(c)][held] = probs
-                right_tuned[_name(c)] += int((probs.argmax(axis=1) == y[held]).sum())
-                fold_heads[_name(c)].append(head)
-    cv_frozen = {name: n / len(y) for name, n in right_frozen.items()}
-    cv_tuned = {name: n / len(y) for name, n in right_tuned.items()}
-    # Ties go to the stronger regularisation: the first of STRENGTHS at the best score.
-    best_tuned = max(cv_tuned, key=lambda name: (cv_tuned[name], -STRENGTHS[_index(name)]))
-    best_frozen = max(cv_frozen, key=lambda name: (cv_frozen[name], -STRENGTHS[_index(name)]))
-    won = keeps_tuned(cv_tuned[best_tuned], cv_frozen[best_frozen])
+                held_tuned[name][held] = predict_proba(head, x_tuned[held], n_classes)
+                fold_heads[name].append(head)
+    acc_frozen, loss_frozen = _scores(held_frozen, y)
+    acc_tuned, loss_tuned = _scores(held_tuned, y)
+    best_tuned = _best_name(acc_tuned, loss_tuned)
+    best_frozen = _best_name(acc_frozen, loss_frozen)
+    won = keeps_tuned(
+        (acc_tuned[best_tuned], loss_tuned[best_tuned]),
+        (acc_frozen[best_frozen], loss_frozen[best_frozen]),
+    )
     winner = best_tuned if won else best_frozen
     decision = TuningDecision(
         won,
         STRENGTHS[_index(winner)],
-        cv_frozen,
-        cv_tuned,
+        acc_frozen,
+        acc_tuned,
         folds=folds,
         seconds=time.perf_counter() - started,
         tokens=tokens,
-        evidence=TunedEvidence(held_probs[best_tuned], y.copy()) if won else None,
+        evidence=TunedEvidence(held_tuned[best_tuned], y.copy()) if won else None,
+        log_loss_frozen=loss_frozen,
+        log_loss_tuned=loss_tuned,
     )
     models = (
         [FoldModel(e, h) for e, h in zip(fold_encoders, fold_heads[best_tuned], strict=True)]
@@ -381,10 +398,35 @@ def cross_validate_tuning(
     return decision, models
 
 
-def keeps_tuned(tuned: float, frozen: float) -> bool:
-    """The decision rule: the tuned encoder only when its best fold accuracy is strictly
-    higher (a tie keeps the frozen encoder, which costs nothing more)."""
-    return tuned > frozen
+def keeps_tuned(tuned: tuple[float, float], frozen: tuple[float, float]) -> bool:
+    """The decision rule on ``(accuracy, log-loss)`` of each encoder's best candidate, the
+    recipe CV's own: the higher accuracy wins, and a tie goes to the lower held-out log-loss
+    (an exact tie keeps the frozen encoder, which costs nothing more)."""
+    return (tuned[0], -tuned[1]) > (frozen[0], -frozen[1])
+
+
+def _scores(
+    held: dict[str, np.ndarray], y: np.ndarray
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Accuracy and mean log-loss of each candidate's out-of-fold probabilities."""
+    accuracy, loss = {}, {}
+    for name, probs in held.items():
+        accuracy[name] = float((probs.argmax(axis=1) == y).mean())
+        right = np.clip(probs[np.arange(len(y)), y], 1e-12, 1.0)
+        loss[name] = float(-np.log(right).mean())
+    return accuracy, loss
+
+
+def _best_name(accuracy: dict[str, float], loss: dict[str, float]) -> str:
+    """The candidate with the best accuracy, then the lowest log-loss (as the recipe CV)."""
+    return max(accuracy, key=lambda name: (round(accuracy[name], 12), -loss[name]))
+
+
+def _best(accuracy: dict[str, float], loss: dict[str, float]) -> tuple[float, float]:
+    if not loss:  # a record without log-losses
+        return max(accuracy.values()), float("nan")
+    name = _best_name(accuracy, loss)
+    return accuracy[name], loss[name]
 
 
 def _index(name: str) -> int:
