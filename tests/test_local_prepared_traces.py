@@ -157,6 +157,8 @@ def test_the_cli_traces_noun_against_the_local_platform(
 
     monkeypatch.setenv("DISTIL_API_KEY", platform.token)
     base = ["--base-url", platform.base_url]
+    assert main(["traces", "list", *base]) == 0
+    assert capsys.readouterr().out.strip() == "No prepared traces yet."
     path = tmp_path / "traces.jsonl"
     path.write_bytes(chat_jsonl([(text, "an answer") for text in TEXTS]))
     assert main(["traces", "upload", "--traces", str(path), *base]) == 0

@@ -48,6 +48,7 @@ NOUNS = {
     "dataset": ("datasets", "dataset"),
     "teacher-evaluation": ("teacher_evaluations", "teacher evaluation"),
     "slm": ("slms", "SLM"),
+    "traces": ("prepared_traces", "prepared traces"),
     "seed-dataset": ("seed_datasets", "seed dataset"),
     "training-dataset": ("training_datasets", "training dataset"),
 }

@@ -39,13 +39,7 @@ from ._serving import (
     endpoint_show,
     endpoint_traces,
 )
-from ._traces import (
-    traces_download,
-    traces_from_endpoint,
-    traces_list,
-    traces_show,
-    traces_upload,
-)
+from ._traces import traces_download, traces_from_endpoint, traces_upload
 
 __all__ = ["TEACHER_EVALUATION_VERBS", "register"]
 
@@ -117,8 +111,8 @@ def _traces(sub: Any) -> None:
         "prepared traces of an inference endpoint's records (no file to convert)",
     )
     p.add_argument("name", metavar="UNIQUE_ENDPOINT_NAME")
-    noun.verb("list", traces_list, "every prepared traces, newest first")
-    noun.verb("show", traces_show, "one prepared traces").add_argument("id", metavar="ID")
+    noun.verb("list", list_entities("traces"), "every prepared traces, newest first")
+    noun.verb("show", show("traces"), "one prepared traces").add_argument("id", metavar="ID")
     p = noun.verb("download", traces_download, "download the trace file into DEST")
     p.add_argument("id", metavar="ID")
     dest_args(p, "ID-traces")

@@ -49,6 +49,11 @@ def _entities_table(noun: str, items: Sequence[Any]) -> str:
                 for d in items
             ],
         )
+    if noun == "traces":
+        return table(
+            ("ID", "SOURCE", "CREATED"),
+            [(t.id, t.source or "", t.created_at or "") for t in items],
+        )
     if noun in ("seed-dataset", "training-dataset"):
         return table(
             ("ID", "FROM", "CREATED"),
@@ -67,7 +72,8 @@ def list_entities(noun: str) -> Func:
     def run(args: argparse.Namespace) -> int:
         with client_from_args(args) as client:
             items = resource(client, noun).list()
-        empty = f"No {NOUNS[noun][1]}s yet."
+        what = NOUNS[noun][1]
+        empty = f"No {what if what.endswith('s') else what + 's'} yet."
         emit(args, items, _entities_table(noun, items) if items else empty)
         return 0
 

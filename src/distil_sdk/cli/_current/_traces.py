@@ -1,22 +1,17 @@
 """``traces``: prepared traces, the trace files Datasets are made from (``distil traces``):
 ``upload --traces FILE``, ``create-from-inference-endpoint NAME``, ``list``, ``show ID`` and
-``download ID [DEST]``. ``dataset create-from-traces`` makes a Dataset of one."""
+``download ID [DEST]`` (``list`` and ``show`` are every entity noun's, `._reads`).
+``dataset create-from-traces`` makes a Dataset of one."""
 
 from __future__ import annotations
 
 import argparse
 
-from .._output import UsageError, emit, table
+from .._output import UsageError, emit
 from .._platform import client_from_args
-from ._common import dest, exit_for, fields
+from ._common import dest
 
-__all__ = [
-    "traces_download",
-    "traces_from_endpoint",
-    "traces_list",
-    "traces_show",
-    "traces_upload",
-]
+__all__ = ["traces_download", "traces_from_endpoint", "traces_upload"]
 
 
 def traces_upload(args: argparse.Namespace) -> int:
@@ -33,22 +28,6 @@ def traces_from_endpoint(args: argparse.Namespace) -> int:
         traces = client.prepared_traces.create(inference_endpoint_name=args.name)
     emit(args, traces, f"Traces created from inference endpoint {args.name}. ID: {traces.id}")
     return 0
-
-
-def traces_list(args: argparse.Namespace) -> int:
-    with client_from_args(args) as client:
-        items = client.prepared_traces.list()
-    rows = [(t.id, t.source or "", t.created_at or "") for t in items]
-    text = table(("ID", "SOURCE", "CREATED"), rows) if items else "No prepared traces yet."
-    emit(args, items, text)
-    return 0
-
-
-def traces_show(args: argparse.Namespace) -> int:
-    with client_from_args(args) as client:
-        traces = client.prepared_traces.get(args.id)
-    emit(args, traces, fields(traces))
-    return exit_for(traces)
 
 
 def traces_download(args: argparse.Namespace) -> int:
