@@ -18,8 +18,7 @@ do not carry to the next one, the task's own rows are the better judge.
 
 Where a contrastive tuning of the encoder on the gold rows is cheap (few rows, short texts), the
 tuned encoder is a candidate too (`._contrastive`): cross-validated against the frozen one, the
-tuning repeated inside every fold, and kept when it scores higher (accuracy, then held-out
-log-loss, as the recipes are judged). The student
+tuning repeated inside every fold, and kept only when it is strictly more accurate. The student
 then starts from the tuned encoder (`EmbeddedTeacher.student_start`).
 """
 
