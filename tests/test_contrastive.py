@@ -319,6 +319,7 @@ def test_a_training_with_a_tuned_teacher_starts_the_student_from_it(
     monkeypatch.delenv("DISTIL_TEACHER_BASE_URL", raising=False)
     monkeypatch.setenv("DISTIL_NUM_THREADS", "1")
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # no card images: time
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     monkeypatch.setattr(_contrastive, "keeps_tuned", lambda tuned, frozen: True)
     # A tiny random BERT barely moves at MiniLM's rate: a rate that makes the tuning show.
     monkeypatch.setattr(_contrastive, "LEARNING_RATE", 3e-3)
