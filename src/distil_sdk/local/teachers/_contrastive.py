@@ -339,35 +339,10 @@ def cross_validate_tuning(
 
     started = time.perf_counter()
     folds = min(FOLDS, int(np.bincount(y)[np.bincount(y) > 0].min()))
-    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    y_desc = np.arange(n_classes)
-    names = [_name(c) for c in STRENGTHS]
-    held_frozen = {name: np.zeros((len(y), n_classes)) for name in names}
-    held_tuned = {name: np.zeros((len(y), n_classes)) for name in names}
-    fold_heads: dict[str, list[Any]] = {name: [] for name in names}
-    fold_encoders: list[Encoder] = []
-    for k, (fit_rows, held) in enumerate(splitter.split(np.zeros(len(y)), y)):
-        tuned = tune(encoder, [texts[i] for i in fit_rows], y[fit_rows].tolist(), seed=seed + k)
-        fold_encoders.append(tuned)
-        x_tuned = tuned.embed(list(texts))
-        x_desc = tuned.embed(list(descriptions))
-        with single_thread_blas():
-            for c, name in zip(STRENGTHS, names, strict=True):
-                frozen = _fit_lr(
-                    np.vstack([x_frozen[fit_rows], x_desc_frozen]),
-                    np.concatenate([y[fit_rows], y_desc]),
-                    c,
-                    seed,
-                )
-                held_frozen[name][held] = predict_proba(frozen, x_frozen[held], n_classes)
-                head = _fit_lr(
-                    np.vstack([x_tuned[fit_rows], x_desc]),
-                    np.concatenate([y[fit_rows], y_desc]),
-                    c,
-                    seed,
-                )
-                held_tuned[name][held] = predict_proba(head, x_tuned[held], n_classes)
-                fold_heads[name].append(head)
+    splits = StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
+    held_frozen, held_tuned, fold_heads, fold_encoders = _fold_models(
+        encoder, texts, y, x_frozen, descriptions, x_desc_frozen, n_classes, seed, splits
+    )
     acc_frozen, loss_frozen = _scores(held_frozen, y)
     acc_tuned, loss_tuned = _scores(held_tuned, y)
     best_tuned = _best_name(acc_tuned, loss_tuned)
@@ -396,6 +371,50 @@ def cross_validate_tuning(
     )
     logger.info("%s", decision.summary())
     return decision, models
+
+
+def _fold_models(
+    encoder: Encoder,
+    texts: Sequence[str],
+    y: np.ndarray,
+    x_frozen: np.ndarray,
+    descriptions: Sequence[str],
+    x_desc_frozen: np.ndarray,
+    n_classes: int,
+    seed: int,
+    splits: Any,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, list[Any]], list[Encoder]]:
+    """Per strength: both encoders' out-of-fold probabilities and the tuned folds' heads; and
+    the folds' tuned encoders (each tuned on its fold's training rows only)."""
+    y_desc = np.arange(n_classes)
+    names = [_name(c) for c in STRENGTHS]
+    held_frozen = {name: np.zeros((len(y), n_classes)) for name in names}
+    held_tuned = {name: np.zeros((len(y), n_classes)) for name in names}
+    fold_heads: dict[str, list[Any]] = {name: [] for name in names}
+    fold_encoders: list[Encoder] = []
+    for k, (fit_rows, held) in enumerate(splits):
+        tuned = tune(encoder, [texts[i] for i in fit_rows], y[fit_rows].tolist(), seed=seed + k)
+        fold_encoders.append(tuned)
+        x_tuned = tuned.embed(list(texts))
+        x_desc = tuned.embed(list(descriptions))
+        with single_thread_blas():
+            for c, name in zip(STRENGTHS, names, strict=True):
+                frozen = _fit_lr(
+                    np.vstack([x_frozen[fit_rows], x_desc_frozen]),
+                    np.concatenate([y[fit_rows], y_desc]),
+                    c,
+                    seed,
+                )
+                held_frozen[name][held] = predict_proba(frozen, x_frozen[held], n_classes)
+                head = _fit_lr(
+                    np.vstack([x_tuned[fit_rows], x_desc]),
+                    np.concatenate([y[fit_rows], y_desc]),
+                    c,
+                    seed,
+                )
+                held_tuned[name][held] = predict_proba(head, x_tuned[held], n_classes)
+                fold_heads[name].append(head)
+    return held_frozen, held_tuned, fold_heads, fold_encoders
 
 
 def keeps_tuned(tuned: tuple[float, float], frozen: tuple[float, float]) -> bool:
