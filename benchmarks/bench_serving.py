@@ -1,8 +1,8 @@
 """The model server (``distil_sdk.serving``) under closed-loop load, beside offline batches.
 
 Starts ``python -m distil_sdk.serving MODEL --port 0`` in its own process (twice: dynamic
-batching with ``--max-batch-size``, and one request one forward pass with
-``--max-batch-size 1``), and drives each with closed-loop clients: ``C`` asyncio clients that
+batching with ``--max-batch-size`` and ``--workers`` (default: the server's own), and one
+request one forward pass at a time with ``--max-batch-size 1 --workers 1``), and drives each with closed-loop clients: ``C`` asyncio clients that
 each send one-text ``POST /predict`` requests, the next as soon as the last is answered, until
 ``--requests`` have been answered, at each concurrency of ``--concurrency`` (default 1 8 32
 128), with short texts and with mixed-length texts. It prints requests per second, p50 and p99
@@ -56,11 +56,13 @@ def texts_of(kind: str, n: int) -> list[str]:
     ]
 
 
-def start_server(model: str, max_batch_size: int, max_wait_ms: str) -> tuple[Any, str]:
+def start_server(
+    model: str, max_batch_size: int, max_wait_ms: str, workers: str
+) -> tuple[Any, str]:
     command = [
         sys.executable, "-m", "distil_sdk.serving", model, "--port", "0",
         "--max-batch-size", str(max_batch_size), "--max-wait-ms", str(max_wait_ms),
-        "--max-queue", "100000",
+        "--max-queue", "100000", "--workers", workers,
     ]  # fmt: skip
     proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
@@ -151,6 +153,9 @@ def main() -> None:
     parser.add_argument(
         "--max-wait-ms", default="auto", help="the batched server's batch wait (default auto)"
     )
+    parser.add_argument(
+        "--workers", default="auto", help="the batched server's workers (default auto)"
+    )
     parser.add_argument("--quick", action="store_true", help="40 requests at 1 and 8, short texts")
     parser.add_argument(
         "--client", choices=("aiohttp", "httpx"), default=None,
@@ -165,8 +170,9 @@ def main() -> None:
     print(f"client: {args.client}; load average {os.getloadavg()[0]:.2f}", file=sys.stderr)
     offline = {kind: offline_rate(args.model, texts_of(kind, args.requests)) for kind in args.kinds}
     results: dict[tuple[str, str, int], tuple[float, float, float]] = {}
-    for server, batch in (("batched", args.max_batch_size), ("one-by-one", 1)):
-        proc, url = start_server(args.model, batch, args.max_wait_ms)
+    servers = (("batched", args.max_batch_size, args.workers), ("one-by-one", 1, "1"))
+    for server, batch, workers in servers:
+        proc, url = start_server(args.model, batch, args.max_wait_ms, workers)
         try:
             for kind in args.kinds:
                 for c in args.concurrency:

@@ -167,9 +167,9 @@ def test_concurrent_predict_and_classify_batches_return_every_row_in_order(
 
 def test_texts_of_concurrent_requests_share_a_batch(clf: LocalClassifier) -> None:
     gated = Gated(clf)
-    # The defaults: a lone request does not wait; the texts that arrive while a batch runs
-    # fill the next one.
-    with ModelServer(gated, port=0, max_batch_size=16) as server:
+    # The default wait: a lone request does not wait; with one worker, the texts that arrive
+    # while a batch runs fill the next one.
+    with ModelServer(gated, port=0, max_batch_size=16, workers=1) as server:
         info = httpx.get(server.base_url + "/info").json()
         assert info["max_wait_ms"] is None and info["batch_wait"] == "adaptive"
         with ThreadPoolExecutor(8) as pool:
@@ -193,7 +193,7 @@ def test_overfilled_queue_answers_429_and_queued_requests_still_succeed(
     clf: LocalClassifier,
 ) -> None:
     gated = Gated(clf)
-    server = ModelServer(gated, port=0, max_queue=2, max_wait_ms=0)
+    server = ModelServer(gated, port=0, max_queue=2, max_wait_ms=0, workers=1)
     with server, ThreadPoolExecutor(4) as pool:
         first = pool.submit(post, server, "/predict", {"inputs": TEXTS[0]})
         wait_for(gated.entered.is_set, "the first batch")
@@ -251,7 +251,7 @@ def test_api_keys_guard_every_route_but_health(clf: LocalClassifier) -> None:
 
 def test_close_drains_queued_requests_and_health_says_503(clf: LocalClassifier) -> None:
     gated = Gated(clf)
-    server = ModelServer(gated, port=0, max_wait_ms=0).start()
+    server = ModelServer(gated, port=0, max_wait_ms=0, workers=1).start()
     with ThreadPoolExecutor(6) as pool:
         first = pool.submit(post, server, "/predict", {"inputs": TEXTS[0]})
         wait_for(gated.entered.is_set, "the first batch")

@@ -47,6 +47,10 @@ def _wait_ms(value: str) -> float | None:
     return number
 
 
+def _workers(value: str) -> int | None:
+    return None if value == "auto" else _at_least_one(value)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``serve-model`` (shared by ``python -m distil_sdk.serving``)."""
     parser.add_argument(
@@ -96,6 +100,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_at_least_one,
         default=1024,
         help="most texts in one request; more get 413 (default 1024)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_workers,
+        default=None,
+        metavar="N|auto",
+        help="batches running at once, each on its share of the CPU threads (default auto: 2 "
+        "for a classifier on a CPU with 2 or more threads, else 1)",
     )
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda:0, ...")
     _add_ray_arguments(parser)
@@ -194,6 +206,7 @@ def run(args: argparse.Namespace) -> int:
             max_wait_ms=args.max_wait_ms,
             max_queue=args.max_queue,
             max_request_texts=args.max_request_texts,
+            workers=args.workers,
             device=args.device,
         )
     except KeyboardInterrupt:  # a second Ctrl-C while draining

@@ -16,6 +16,7 @@ from ._batcher import Batcher
 from ._fast import FAST_ROUTES, Message, Receive, Scope, Send, answer_fast, header
 from ._routes import add_routes
 from ._state import ROUTES, ApiError, ServerState, error_response
+from ._workers import predict_pool
 
 __all__ = ["create_app"]
 
@@ -75,12 +76,15 @@ def create_app(state: ServerState) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        workers = state.workers or 1
         state.batcher = Batcher(
             state.predict,
             max_batch_size=state.max_batch_size,
             max_wait_s=state.max_wait_s,
             max_queue=state.max_queue,
             metrics=state.metrics,
+            workers=workers,
+            executor=predict_pool(workers, state.model),
         )
         state.batcher.start()
         state.loop = asyncio.get_running_loop()

@@ -12,6 +12,12 @@ at most a quarter of its run time. Without it, closed-loop clients split into a 
 at 32 clients (benchmarks/bench_serving.py, docs/serving.md). A lone request, or the first after
 a lull, never waits. A number fixes the wait instead (0: none); a fixed 5 ms cost a lone
 request 5 ms on 2 CPU cores and gained no throughput.
+
+With ``workers`` above one, that many batches run at once, each in its own thread, and a batch
+takes an equal share of the waiting texts when other workers are free (32 waiting, two free: 16
+each), so the workers overlap instead of taking turns. On CPU each worker gets its share of the
+cores (`._workers`): on 2 cores two single-threaded batches kept the cores busier than one
+two-threaded batch (docs/benchmark-results.md, "The model server").
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,7 +56,8 @@ class Draining(Exception):
 class _Request:
     texts: list[str]
     future: asyncio.Future[np.ndarray]
-    rows: list[np.ndarray] = field(default_factory=list)
+    rows: dict[int, np.ndarray] = field(default_factory=dict)  # by first text: batches may
+    # end out of order when several run at once
     taken: int = 0  # texts already handed to a batch
     done: int = 0  # texts whose rows came back
 
@@ -65,6 +72,9 @@ class Batcher:
             waits adaptively (see `_gather`).
         max_queue: most texts waiting; `submit` raises `QueueFull` past it.
         metrics: where batch sizes and the queue depth go.
+        workers: most batches running at once.
+        executor: where ``predict`` runs, with at least ``workers`` threads (default: a pool of
+            ``workers`` threads); the batcher shuts it down in `stop`.
     """
 
     def __init__(
@@ -75,6 +85,8 @@ class Batcher:
         max_wait_s: float | None,
         max_queue: int,
         metrics: ServerMetrics,
+        workers: int = 1,
+        executor: Executor | None = None,
     ) -> None:
         self._predict = predict
         self.max_batch_size = max_batch_size
@@ -88,9 +100,14 @@ class Batcher:
         self._idle = asyncio.Event()
         self._idle.set()
         self.draining = False
-        # One thread: batches run one at a time, which is what fills the next batch.
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="distil-serve-predict")
+        self.workers = workers
+        self._free = workers  # workers not running a batch
+        self._freed = asyncio.Event()
+        self._executor = executor or ThreadPoolExecutor(
+            workers, thread_name_prefix="distil-serve-predict"
+        )
         self._task: asyncio.Task[None] | None = None
+        self._batches: set[asyncio.Task[None]] = set()
         self._last = (0, 0.0, -1e9)  # the last batch: texts, seconds it ran, when it ended
 
     def start(self) -> None:
@@ -132,27 +149,45 @@ class Batcher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._batches:  # none after `drain`; a cancelled server may leave some
+            await asyncio.gather(*self._batches, return_exceptions=True)
         self._executor.shutdown(wait=True)
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
+            while not self._free:
+                self._freed.clear()
+                await self._freed.wait()
             if not self._waiting:
                 self._arrived.clear()
                 await self._arrived.wait()
             await self._gather()
-            parts = self._take()
-            texts = [text for request, start, end in parts for text in request.texts[start:end]]
-            started = time.monotonic()
-            try:
-                probs = await loop.run_in_executor(self._executor, self._predict, texts)
-            except Exception as exc:  # the batch's requests fail; the batcher goes on
-                logger.exception("prediction failed for a batch of %d text(s)", len(texts))
-                self._fail(parts, exc)
+            # An equal share for each free worker, so that free workers run side by side.
+            parts = self._take(-(-self._waiting // self._free))
+            if not parts:  # a failed batch took its requests' texts out meanwhile
                 continue
-            self._metrics.batch_done(len(texts))
-            self._deliver(parts, probs)
-            self._last = (len(texts), time.monotonic() - started, time.monotonic())
+            self._free -= 1
+            batch = asyncio.get_running_loop().create_task(self._run_batch(parts))
+            self._batches.add(batch)
+            batch.add_done_callback(self._batches.discard)
+
+    async def _run_batch(self, parts: list[tuple[_Request, int, int]]) -> None:
+        texts = [text for request, start, end in parts for text in request.texts[start:end]]
+        started = time.monotonic()
+        try:
+            probs = await asyncio.get_running_loop().run_in_executor(
+                self._executor, self._predict, texts
+            )
+        except Exception as exc:  # the batch's requests fail; the batcher goes on
+            logger.exception("prediction failed for a batch of %d text(s)", len(texts))
+            self._fail(parts, exc)
+            return
+        finally:
+            self._free += 1
+            self._freed.set()
+        self._metrics.batch_done(len(texts))
+        self._deliver(parts, probs)
+        self._last = (len(texts), time.monotonic() - started, time.monotonic())
 
     async def _gather(self) -> None:
         """Hold the batch open for more texts: ``max_wait_s`` when it is a number; when None,
@@ -176,10 +211,11 @@ class Batcher:
             except TimeoutError:
                 return
 
-    def _take(self) -> list[tuple[_Request, int, int]]:
-        """Up to ``max_batch_size`` texts from the head of the queue, as (request, start, end)."""
+    def _take(self, share: int) -> list[tuple[_Request, int, int]]:
+        """Up to ``share`` texts (at most ``max_batch_size``) from the head of the queue, as
+        (request, start, end)."""
         parts: list[tuple[_Request, int, int]] = []
-        room = self.max_batch_size
+        size = room = min(share, self.max_batch_size)
         while room and self._queue:
             request = self._queue[0]
             start = request.taken
@@ -189,18 +225,18 @@ class Batcher:
             room -= end - start
             if end == len(request.texts):
                 self._queue.popleft()
-        self._waiting -= self.max_batch_size - room
+        self._waiting -= size - room
         self._metrics.queue_depth = self._waiting
         return parts
 
     def _deliver(self, parts: list[tuple[_Request, int, int]], probs: np.ndarray) -> None:
         at = 0
         for request, start, end in parts:
-            request.rows.append(probs[at : at + end - start])
+            request.rows[start] = probs[at : at + end - start]
             at += end - start
             request.done += end - start
             if request.done == len(request.texts) and not request.future.done():
-                rows = request.rows
+                rows = [request.rows[key] for key in sorted(request.rows)]
                 request.future.set_result(rows[0] if len(rows) == 1 else np.concatenate(rows))
 
     def _fail(self, parts: list[tuple[_Request, int, int]], exc: Exception) -> None:

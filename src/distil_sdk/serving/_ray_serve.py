@@ -46,6 +46,7 @@ class _Settings:
     max_wait_s: float | None
     max_queue: int
     max_request_texts: int
+    workers: int | None
 
 
 def _replica_app(
@@ -79,6 +80,7 @@ def _replica_app(
             max_queue=settings.max_queue,
             max_request_texts=settings.max_request_texts,
             metrics=ServerMetrics(),
+            workers=settings.workers,
         )
         return create_app(state)
 
@@ -259,6 +261,7 @@ class RayModelServer(ModelServer):
             max_wait_s=None if self.max_wait_ms is None else self.max_wait_ms / 1000.0,
             max_queue=self.max_queue,
             max_request_texts=self.max_request_texts,
+            workers=self.workers,
         )
         keys = _Keys(self._keys)
         build = _replica_app(source, dict(self._load_kwargs), keys, settings)

@@ -82,6 +82,9 @@ class ModelServer:
             none).
         max_queue: most texts waiting; past it requests get 429 with ``Retry-After``.
         max_request_texts: most texts in one request; more get 413.
+        workers: most batches running at once, each in its own thread (on CPU with an equal
+            share of torch's threads). The default, None, is 2 for a classifier on a CPU with
+            two or more threads, else 1; a generating model always has 1.
         generate: serve a chat LLM instead of a classifier: ``model`` is a hub id (in the local
             Hugging Face cache), folder or ``.gguf`` of a causal LM with a chat template (or a
             generative `LocalClassifier`), ``/v1/chat/completions`` generates text (requests
@@ -107,6 +110,7 @@ class ModelServer:
         max_wait_ms: float | None = None,
         max_queue: int = 1024,
         max_request_texts: int = 1024,
+        workers: int | None = None,
         generate: bool = False,
         **load_kwargs: Any,
     ) -> None:
@@ -118,6 +122,10 @@ class ModelServer:
             _positive(name, value)
         if max_wait_ms is not None and max_wait_ms < 0:
             raise ValueError(f"max_wait_ms must be >= 0, got {max_wait_ms}")
+        if workers is not None:
+            _positive("workers", workers)
+            if generate and workers > 1:
+                raise ValueError("a generating model runs one request at a time: workers=1")
         keys = list(api_keys or ())
         if any(not isinstance(key, str) or not key.strip() for key in keys):
             raise ValueError("api_keys must be non-empty strings")
@@ -136,6 +144,7 @@ class ModelServer:
         self.model_name = model_name or _default_name(model)
         self.max_batch_size, self.max_wait_ms = max_batch_size, max_wait_ms
         self.max_queue, self.max_request_texts = max_queue, max_request_texts
+        self.workers = workers
         self.metrics = ServerMetrics()
         self._source = model
         self._keys = tuple(key.strip().encode("utf-8") for key in keys)
@@ -188,6 +197,7 @@ class ModelServer:
             max_queue=self.max_queue,
             max_request_texts=self.max_request_texts,
             metrics=self.metrics,
+            workers=self.workers,
         )
         try:
             self._bind_and_run(create_app(self._state))

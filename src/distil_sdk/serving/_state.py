@@ -81,12 +81,16 @@ class ServerState:
     loop: asyncio.AbstractEventLoop | None = None  # the server's, once it runs
     created: int = 0
     generates: bool = False  # a chat LLM (no labels), set from the model
+    workers: int | None = None  # batches at once; None: `default_workers`
 
     def __post_init__(self) -> None:
         from ..inference._prompt import USER_TEMPLATE
         from ._generate import GENERATION_KIND  # it imports this module
+        from ._workers import default_workers
 
         self.generates = getattr(self.model, "kind", None) == GENERATION_KIND
+        if self.generates or self.workers is None:
+            self.workers = default_workers(self.model, self.generates)
 
         self.labels = [str(label) for label in self.model.labels]
         prompt = getattr(self.model, "prompt", None)
@@ -113,6 +117,7 @@ class ServerState:
             "batch_wait": "adaptive" if self.max_wait_s is None else "fixed",
             "max_queue": self.max_queue,
             "max_client_batch_size": self.max_request_texts,
+            "workers": self.workers,
             "version": __version__,
         }
 
