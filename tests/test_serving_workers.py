@@ -126,8 +126,12 @@ def test_default_workers_by_device_and_kind(clf: LocalClassifier) -> None:
     class OnGpu:
         device = "cuda:0"
 
+    class Int8:  # ONNX Runtime: its session's threads are fixed when it is made
+        device, precision = "cpu", "int8"
+
     assert default_workers(clf, generates=False) == min(2, torch.get_num_threads())
     assert default_workers(OnGpu(), generates=False) == 1
+    assert default_workers(Int8(), generates=False) == 1
     assert default_workers(clf, generates=True) == 1
     with pytest.raises(ValueError, match="workers must be > 0"):
         ModelServer(clf, workers=0)

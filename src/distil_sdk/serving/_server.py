@@ -84,7 +84,8 @@ class ModelServer:
         max_request_texts: most texts in one request; more get 413.
         workers: most batches running at once, each in its own thread (on CPU with an equal
             share of torch's threads). The default, None, is 2 for a classifier on a CPU with
-            two or more threads, else 1; a generating model always has 1.
+            two or more threads (1 for an int8 one, run by ONNX Runtime), else 1; a
+            generating model always has 1.
         generate: serve a chat LLM instead of a classifier: ``model`` is a hub id (in the local
             Hugging Face cache), folder or ``.gguf`` of a causal LM with a chat template (or a
             generative `LocalClassifier`), ``/v1/chat/completions`` generates text (requests

@@ -7,7 +7,7 @@ in alternated runs of benchmarks/bench_serving.py, at 128 clients 889-933 short 
 against 707-773 with one worker, and 185-206 and 224-233 mixed requests/s at 32 and 128 clients
 against 168-178 and 193-196; short texts at 32 clients lost about 6% (docs/serving.md). Two
 batches on all the threads each (4 threads on 2 cores) was slower than either. A GPU, or a chat
-LLM that generates one request at a time, keeps one worker.
+LLM that generates one request at a time, or an int8 model in ONNX Runtime, keeps one worker.
 """
 
 from __future__ import annotations
@@ -28,8 +28,12 @@ def _on_cpu(model: Any) -> bool:
 
 
 def default_workers(model: Any, generates: bool) -> int:
-    """Two workers for a classifier on a CPU with two or more torch threads, else one."""
-    if generates or not _on_cpu(model):
+    """Two workers for a classifier run by torch on a CPU with two or more threads, else one.
+
+    An int8 model runs in ONNX Runtime, whose session keeps the thread count it was made with:
+    two batches at once would put twice that many threads on the cores.
+    """
+    if generates or not _on_cpu(model) or getattr(model, "precision", None) == "int8":
         return 1
     import torch
 
