@@ -56,8 +56,8 @@ class Draining(Exception):
 class _Request:
     texts: list[str]
     future: asyncio.Future[np.ndarray]
-    rows: dict[int, np.ndarray] = field(default_factory=dict)  # by first text: batches may
-    # end out of order when several run at once
+    # Rows by the index of their first text: with several workers, batches end out of order.
+    rows: dict[int, np.ndarray] = field(default_factory=dict)
     taken: int = 0  # texts already handed to a batch
     done: int = 0  # texts whose rows came back
 
