@@ -107,7 +107,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="N|auto",
         help="batches running at once, each on its share of the CPU threads (default auto: 2 "
-        "for a classifier on a CPU with 2 or more threads, else 1)",
+        "for a classifier on a CPU with 2 or more threads, except an int8 one; else 1)",
     )
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda:0, ...")
     _add_ray_arguments(parser)
